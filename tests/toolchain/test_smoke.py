@@ -2,12 +2,14 @@
 hypothesis drives it, and brownie's stateful machinery really runs."""
 
 import brownie
+import pytest
 from brownie import TestStablecoin, accounts, chain
 from brownie.test import given, state_machine, strategy
 
 RULE_CALLS = {"mint": 0, "transfer": 0}
 
 
+@pytest.mark.ganache
 def test_openzeppelin_contract_deploys_and_transfers():
     token = TestStablecoin.deploy({"from": accounts[0]})
     tx = token.mint(accounts[1], 1_000, {"from": accounts[0]})
@@ -17,6 +19,7 @@ def test_openzeppelin_contract_deploys_and_transfers():
     assert token.balanceOf(accounts[2]) == 400
 
 
+@pytest.mark.ganache
 def test_mint_by_non_owner_reverts_with_custom_error():
     token = TestStablecoin.deploy({"from": accounts[0]})
     # brownie decodes custom errors as "Name: arg, ..." with lower-case addresses.

@@ -1,0 +1,28 @@
+# Scorechain — every command sets up first (idempotent, seconds when nothing changed).
+SHELL := /bin/bash
+VENV := .venv/bin
+BROWNIE := $(VENV)/brownie
+NETWORK ?= development
+
+.PHONY: setup demo test test-anvil test-ganache console fuzz-full bench slither train-default clean
+
+setup:  ## install everything (venv, npm chains and compiler shim, brownie networks)
+	@bash scripts/toolchain/setup.sh
+
+demo: setup  ## the main job, end to end on a local chain (CHAIN=ganache for Ganache)
+	@$(VENV)/python -m scripts.demo $(if $(CHAIN),--chain $(CHAIN),)
+
+test: setup  ## every test on anvil, then the Ganache subset
+	@bash scripts/toolchain/run_tests.sh
+
+test-anvil: setup
+	@$(BROWNIE) test tests --network development
+
+test-ganache: setup
+	@$(BROWNIE) test tests -m ganache --network ganache-cli
+
+console: setup  ## brownie console on Ganache (NETWORK=development for anvil)
+	@$(BROWNIE) console --network $(if $(filter development,$(NETWORK)),development,ganache-cli)
+
+clean:  ## remove build output and set-up stamps (keeps the venv and node_modules)
+	rm -rf build .setup-stamps .hypothesis

@@ -1,0 +1,52 @@
+"""Add Scorechain's live-style and testnet networks to brownie's network list (idempotent).
+
+brownie keeps networks in ~/.brownie/network-config.yaml, not in the project's config, so set-up
+writes them there. Hosts may name environment variables; brownie expands them when it connects,
+so no URL or key is ever written to disk here.
+"""
+
+import sys
+
+import yaml
+from brownie._config import _get_data_folder
+
+GROUP = "Scorechain"
+NETWORKS = [
+    {
+        # A local chain used as if it were a testnet: signed transactions from a key in the
+        # environment, no unlocked accounts, confirmations awaited. `make live-demo` starts it.
+        "name": "Local chain as a live network (signed transactions)",
+        "id": "scorechain-live",
+        "chainid": 31337,
+        "host": "http://127.0.0.1:8546",
+    },
+    {
+        "name": "Sepolia (RPC URL from $SEPOLIA_RPC_URL)",
+        "id": "sepolia-rpc",
+        "chainid": 11155111,
+        "host": "$SEPOLIA_RPC_URL",
+        "explorer": "https://api-sepolia.etherscan.io/api",
+    },
+]
+
+
+def main() -> int:
+    path = _get_data_folder().joinpath("network-config.yaml")
+    config = yaml.safe_load(path.read_text())
+    ours = {n["id"] for n in NETWORKS}
+    # An id may appear only once across all groups; drop stale copies before (re)adding ours.
+    for group in config["live"]:
+        group["networks"] = [n for n in group["networks"] if n["id"] not in ours]
+    config["live"] = [g for g in config["live"] if g["networks"] or g["name"] != GROUP]
+    group = next((g for g in config["live"] if g["name"] == GROUP), None)
+    if group is None:
+        group = {"name": GROUP, "networks": []}
+        config["live"].append(group)
+    group["networks"].extend(dict(n) for n in NETWORKS)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    print(f"networks: {', '.join(sorted(ours))} registered in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
