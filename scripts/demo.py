@@ -18,6 +18,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     proj = project.load(".", name="Scorechain")
+    proj.load_config()  # brownie applies brownie-config.yaml only on request when used as a library
     network.connect(CHAINS[args.chain])
     try:
         admin, user = network.accounts[0], network.accounts[1]
