@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IComplianceRules} from "../interfaces/IComplianceRules.sol";
+import {IBorrowerRegistry} from "../interfaces/IBorrowerRegistry.sol";
+import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
+import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+
+/// @title ComplianceRules
+/// @notice Regulators set a versioned rule set (max PD, principal cap per score band, usury cap,
+/// term range, allowed jurisdictions, max active loans, cool-off after a default, max score age);
+/// `check` evaluates a loan against it, the borrower registry, the latest score and the model
+/// registry. Loan counters are passed in by the caller (LoanManager) so the two contracts do not
+/// depend on each other's addresses.
+contract ComplianceRules is IComplianceRules, AccessControl {
+    bytes32 public constant REGULATOR_ROLE = keccak256("REGULATOR_ROLE");
+    uint256 private constant _MAX_BPS = 10_000;
+
+    IBorrowerRegistry private immutable _borrowers;
+    ICreditScoreRegistry private immutable _scores;
+    IModelRegistry private immutable _models;
+
+    RuleSet private _rules;
+    uint256 private _version;
+    mapping(bytes2 jurisdiction => bool) private _jurisdictionAllowed;
+
+    constructor(
+        address admin,
+        IBorrowerRegistry borrowers_,
+        ICreditScoreRegistry scores_,
+        IModelRegistry models_
+    ) {
+        if (
+            admin == address(0) || address(borrowers_) == address(0) || address(scores_) == address(0)
+                || address(models_) == address(0)
+        ) revert ComplianceZeroAddress();
+        _borrowers = borrowers_;
+        _scores = scores_;
+        _models = models_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    }
+
+    /// @notice Replaces the rule set and bumps the version.
+    /// @dev REGULATOR_ROLE. maxPdBps <= 10000, minTerm <= maxTerm, bands non-empty, equal length,
+    /// bandMinScores strictly ascending. Emits ComplianceRuleSetUpdated(newVersion, rules).
+    function setRuleSet(RuleSet calldata rules) external onlyRole(REGULATOR_ROLE) {
+        if (rules.maxPdBps > _MAX_BPS) revert ComplianceInvalidBps(rules.maxPdBps);
+        if (rules.minTermSeconds > rules.maxTermSeconds) {
+            revert ComplianceInvalidTermRange(rules.minTermSeconds, rules.maxTermSeconds);
+        }
+        uint256 bands = rules.bandMinScores.length;
+        if (bands != rules.bandMaxPrincipal.length) {
+            revert ComplianceBandsLengthMismatch(bands, rules.bandMaxPrincipal.length);
+        }
+        if (bands == 0) revert ComplianceBandsEmpty();
+        for (uint256 i = 1; i < bands; ++i) {
+            if (rules.bandMinScores[i] <= rules.bandMinScores[i - 1]) revert ComplianceBandsNotAscending(i);
+        }
+        _rules.maxPdBps = rules.maxPdBps;
+        _rules.maxAprBps = rules.maxAprBps;
+        _rules.maxActiveLoans = rules.maxActiveLoans;
+        _rules.minTermSeconds = rules.minTermSeconds;
+        _rules.maxTermSeconds = rules.maxTermSeconds;
+        _rules.maxScoreAgeSeconds = rules.maxScoreAgeSeconds;
+        _rules.coolOffSeconds = rules.coolOffSeconds;
+        _rules.bandMinScores = rules.bandMinScores;
+        _rules.bandMaxPrincipal = rules.bandMaxPrincipal;
+        uint256 newVersion = ++_version;
+        emit ComplianceRuleSetUpdated(newVersion, rules);
+    }
+
+    /// @notice Allows or disallows borrowers from `jurisdiction` (ISO 3166-1 alpha-2) and bumps the version.
+    /// @dev REGULATOR_ROLE. Emits ComplianceJurisdictionSet(newVersion, jurisdiction, allowed).
+    function setJurisdictionAllowed(bytes2 jurisdiction, bool allowed) external onlyRole(REGULATOR_ROLE) {
+        _jurisdictionAllowed[jurisdiction] = allowed;
+        uint256 newVersion = ++_version;
+        emit ComplianceJurisdictionSet(newVersion, jurisdiction, allowed);
+    }
+
+    /// @notice Checks a loan against the current rules; the first failing rule (in `Reason`
+    /// order) is returned. Also returns the borrower's latest score record (zero if none).
+    /// @dev Deterministic given chain state and `history`. A rule set must have been set.
+    function check(
+        address borrower,
+        uint256 principal,
+        uint16 aprBps,
+        uint64 termSeconds,
+        LoanHistory calldata history
+    ) external view returns (bool ok, Reason reason, ICreditScoreRegistry.ScoreRecord memory score) {
+        if (_version == 0 || _rules.bandMinScores.length == 0) return (false, Reason.RulesNotSet, score);
+        (bool eligible, bytes2 jurisdiction) = _borrowers.eligibility(borrower);
+        if (!eligible) return (false, Reason.BorrowerIneligible, score);
+        if (!_jurisdictionAllowed[jurisdiction]) return (false, Reason.JurisdictionNotAllowed, score);
+        reason = _checkTerms(aprBps, termSeconds, history);
+        if (reason != Reason.None) return (false, reason, score);
+        score = _scores.latestScore(borrower);
+        reason = _checkScore(score, principal);
+        return (reason == Reason.None, reason, score);
+    }
+
+    /// @notice The current rule set.
+    function ruleSet() external view returns (RuleSet memory) {
+        return _rules;
+    }
+
+    /// @notice The current rules version (0 = never set; bumped by every change).
+    function version() external view returns (uint256) {
+        return _version;
+    }
+
+    /// @notice True if borrowers from `jurisdiction` may borrow.
+    function isJurisdictionAllowed(bytes2 jurisdiction) external view returns (bool) {
+        return _jurisdictionAllowed[jurisdiction];
+    }
+
+    function _checkTerms(uint16 aprBps, uint64 termSeconds, LoanHistory calldata history)
+        private
+        view
+        returns (Reason)
+    {
+        RuleSet storage r = _rules;
+        if (termSeconds < r.minTermSeconds) return Reason.TermTooShort;
+        if (termSeconds > r.maxTermSeconds) return Reason.TermTooLong;
+        if (aprBps > r.maxAprBps) return Reason.AprTooHigh;
+        if (history.activeLoans >= r.maxActiveLoans) return Reason.TooManyActiveLoans;
+        if (history.lastDefaultAt != 0 && block.timestamp < uint256(history.lastDefaultAt) + r.coolOffSeconds) {
+            return Reason.CoolOffActive;
+        }
+        return Reason.None;
+    }
+
+    function _checkScore(ICreditScoreRegistry.ScoreRecord memory score, uint256 principal)
+        private
+        view
+        returns (Reason)
+    {
+        RuleSet storage r = _rules;
+        if (score.issuedAt == 0) return Reason.NoScore;
+        if (score.validUntil <= block.timestamp) return Reason.ScoreExpired;
+        if (block.timestamp - score.issuedAt > r.maxScoreAgeSeconds) return Reason.ScoreStale;
+        if (!_models.isApproved(score.modelId)) return Reason.ModelNotApproved;
+        if (score.pdBps > r.maxPdBps) return Reason.PdTooHigh;
+        uint16[] storage mins = r.bandMinScores;
+        uint256 i = mins.length;
+        while (i > 0 && score.score < mins[i - 1]) --i;
+        if (i == 0) return Reason.ScoreBelowMinimum;
+        if (principal > r.bandMaxPrincipal[i - 1]) return Reason.PrincipalTooHigh;
+        return Reason.None;
+    }
+}

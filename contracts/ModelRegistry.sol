@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+
+/// @title ModelRegistry
+/// @notice Scoring models keyed by the SHA-256 of their ONNX file. Four eyes: MODEL_REGISTRAR_ROLE
+/// registers, MODEL_APPROVER_ROLE approves, and the account that registered a model may never
+/// approve it, even if it holds both roles. Approvers revoke with a reason code; revocation is final.
+contract ModelRegistry is IModelRegistry, AccessControl {
+    bytes32 public constant MODEL_REGISTRAR_ROLE = keccak256("MODEL_REGISTRAR_ROLE");
+    bytes32 public constant MODEL_APPROVER_ROLE = keccak256("MODEL_APPROVER_ROLE");
+
+    mapping(bytes32 modelId => Model) private _models;
+
+    constructor(address admin) {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    }
+
+    /// @notice Registers a model (status Registered) with its metrics, dataset and feature-schema hashes.
+    /// @dev MODEL_REGISTRAR_ROLE. modelId non-zero and new. Emits ModelRegistered.
+    function register(
+        bytes32 modelId,
+        bytes32 metricsHash,
+        bytes32 datasetRoot,
+        bytes32 featureSchemaHash,
+        string calldata uri,
+        uint32 version
+    ) external onlyRole(MODEL_REGISTRAR_ROLE) {
+        if (modelId == bytes32(0)) revert ModelZeroId();
+        Model storage m = _models[modelId];
+        if (m.status != ModelStatus.None) revert ModelAlreadyRegistered(modelId);
+        m.metricsHash = metricsHash;
+        m.datasetRoot = datasetRoot;
+        m.featureSchemaHash = featureSchemaHash;
+        m.registrar = msg.sender;
+        m.registeredAt = uint64(block.timestamp);
+        m.status = ModelStatus.Registered;
+        m.version = version;
+        m.uri = uri;
+        emit ModelRegistered(modelId, msg.sender, metricsHash, datasetRoot, featureSchemaHash, uri, version);
+    }
+
+    /// @notice Approves a Registered model for scoring.
+    /// @dev MODEL_APPROVER_ROLE, and the caller must not be the model's registrar. Emits ModelApproved.
+    function approve(bytes32 modelId) external onlyRole(MODEL_APPROVER_ROLE) {
+        Model storage m = _models[modelId];
+        if (m.status == ModelStatus.None) revert ModelNotRegistered(modelId);
+        if (m.status != ModelStatus.Registered) revert ModelInvalidStatus(modelId, m.status);
+        if (m.registrar == msg.sender) revert ModelFourEyesViolation(modelId, msg.sender);
+        m.status = ModelStatus.Approved;
+        m.approver = msg.sender;
+        m.approvedAt = uint64(block.timestamp);
+        emit ModelApproved(modelId, msg.sender);
+    }
+
+    /// @notice Revokes a Registered or Approved model; scores it made can no longer approve loans.
+    /// @dev MODEL_APPROVER_ROLE. Emits ModelRevoked.
+    function revoke(bytes32 modelId, uint8 reasonCode) external onlyRole(MODEL_APPROVER_ROLE) {
+        Model storage m = _models[modelId];
+        if (m.status == ModelStatus.None) revert ModelNotRegistered(modelId);
+        if (m.status == ModelStatus.Revoked) revert ModelInvalidStatus(modelId, m.status);
+        m.status = ModelStatus.Revoked;
+        m.revokeReason = reasonCode;
+        emit ModelRevoked(modelId, msg.sender, reasonCode);
+    }
+
+    /// @notice True if `modelId` is approved and not revoked.
+    function isApproved(bytes32 modelId) external view returns (bool) {
+        return _models[modelId].status == ModelStatus.Approved;
+    }
+
+    /// @notice The stored record of `modelId` (all zero if unknown).
+    function getModel(bytes32 modelId) external view returns (Model memory) {
+        return _models[modelId];
+    }
+}

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.24;
+
+/// @title IModelRegistry
+/// @notice Scoring models, identified by the SHA-256 of their ONNX file, registered by one role and
+/// approved by another (four eyes), revocable with a reason code.
+interface IModelRegistry {
+    enum ModelStatus {
+        None,
+        Registered,
+        Approved,
+        Revoked
+    }
+
+    /// @dev Slot 3 holds registrar, registeredAt, status and revokeReason, so `isApproved` is one SLOAD.
+    struct Model {
+        bytes32 metricsHash;
+        bytes32 datasetRoot;
+        bytes32 featureSchemaHash;
+        address registrar;
+        uint64 registeredAt;
+        ModelStatus status;
+        uint8 revokeReason;
+        address approver;
+        uint64 approvedAt;
+        uint32 version;
+        string uri;
+    }
+
+    error ModelZeroId();
+    error ModelAlreadyRegistered(bytes32 modelId);
+    error ModelNotRegistered(bytes32 modelId);
+    error ModelInvalidStatus(bytes32 modelId, ModelStatus status);
+    error ModelFourEyesViolation(bytes32 modelId, address account);
+
+    event ModelRegistered(
+        bytes32 indexed modelId,
+        address indexed registrar,
+        bytes32 metricsHash,
+        bytes32 datasetRoot,
+        bytes32 featureSchemaHash,
+        string uri,
+        uint32 version
+    );
+    event ModelApproved(bytes32 indexed modelId, address indexed approver);
+    event ModelRevoked(bytes32 indexed modelId, address indexed revoker, uint8 reasonCode);
+
+    function register(
+        bytes32 modelId,
+        bytes32 metricsHash,
+        bytes32 datasetRoot,
+        bytes32 featureSchemaHash,
+        string calldata uri,
+        uint32 version
+    ) external;
+    function approve(bytes32 modelId) external;
+    function revoke(bytes32 modelId, uint8 reasonCode) external;
+
+    function isApproved(bytes32 modelId) external view returns (bool);
+    function getModel(bytes32 modelId) external view returns (Model memory);
+}

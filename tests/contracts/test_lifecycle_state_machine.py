@@ -1,0 +1,417 @@
+"""Stateful fuzzing of the whole lending lifecycle against a ghost model kept in Python.
+
+Several borrowers and lenders, time travel, score updates, rule changes, model revocations and
+borrower bans. Profiles (env SCORECHAIN_FUZZ_PROFILE): "ci" (default) runs a light pass;
+"full" runs at least 10,000 stateful steps (rounds of 300 runs x up to 50 steps until the
+count is reached; the count is asserted):
+
+    SCORECHAIN_FUZZ_PROFILE=full brownie test tests/contracts/test_lifecycle_state_machine.py --network anvil-a
+
+The number of steps actually run is written to reports/fuzz_steps.json and the test fails if the
+machine ran fewer steps than the profile asks for (so a silently idle runner cannot pass).
+"""
+
+import json
+import time
+from pathlib import Path
+
+import brownie
+import pytest
+from brownie import accounts, chain
+from brownie.test import state_machine, strategy
+
+from scorechain_testkit import (
+    DAY,
+    DEFAULT_RULES,
+    GB,
+    MODEL_ID,
+    MODEL_ID_2,
+    YEAR_SECONDS,
+    fuzz_profile,
+    minimum_repaid,
+    principal_share,
+    rules_tuple,
+    total_due,
+)
+
+# Hypothesis draws a random number of steps per run (up to stateful_step_count), so the steps
+# actually run are counted and checked against min_steps rather than assumed.
+PROFILES = {
+    "ci": {"max_examples": 12, "stateful_step_count": 30, "min_steps": 40},
+    "full": {"max_examples": 300, "stateful_step_count": 50, "min_steps": 10_000},
+}
+COUNTERS = {"steps": 0, "runs": 0, "rules": {}}
+
+NONE, REQUESTED, APPROVED, REJECTED, CANCELLED, FUNDED, REPAID, DEFAULTED, WRITTEN_OFF = range(9)
+ALLOWED_EDGES = {
+    (REQUESTED, APPROVED), (REQUESTED, REJECTED), (REQUESTED, CANCELLED), (APPROVED, CANCELLED),
+    (APPROVED, FUNDED), (FUNDED, REPAID), (FUNDED, DEFAULTED), (DEFAULTED, WRITTEN_OFF),
+}
+DEFERRED = {1, 9, 10, 11, 12}  # RulesNotSet, NoScore, ScoreExpired, ScoreStale, ModelNotApproved
+MARGIN = 5  # seconds: skip exact-boundary checks whose outcome depends on the next block's timestamp
+
+
+def _count(name):
+    COUNTERS["steps"] += 1
+    COUNTERS["rules"][name] = COUNTERS["rules"].get(name, 0) + 1
+
+
+class LendingMachine:
+    borrower_i = strategy("uint8", max_value=2)
+    lender_i = strategy("uint8", max_value=1)
+    loan_pick = strategy("uint16")
+    principal = strategy("uint256", min_value=1, max_value=60_000 * 10**6)
+    apr = strategy("uint16", max_value=4_000)
+    term_days = strategy("uint16", min_value=1, max_value=800)
+    installments = strategy("uint8", min_value=1, max_value=12)
+    pd = strategy("uint16", max_value=4_000)
+    score = strategy("uint16", min_value=200, max_value=900)
+    frac = strategy("uint16", min_value=1, max_value=10_000)
+    sleep_hours = strategy("uint16", min_value=1, max_value=24 * 60)
+    max_pd = strategy("uint16", min_value=500, max_value=4_000)
+    max_age_days = strategy("uint8", min_value=1, max_value=30)
+
+    def __init__(cls, system, oracle, actors):
+        cls.s = system
+        cls.oracle = oracle
+        cls.borrowers = actors["borrowers"]
+        cls.lenders = actors["lenders"]
+        cls.kyc, cls.regulator, cls.registrar, cls.approver, cls.relayer = (
+            actors["kyc"], actors["regulator"], actors["registrar"], actors["approver"], actors["relayer"])
+
+    def setup(self):
+        COUNTERS["runs"] += 1
+        lm = self.s.loan_manager
+        self.grace = lm.gracePeriodSeconds()
+        self.rules = dict(DEFAULT_RULES)
+        self.models = {MODEL_ID: True, MODEL_ID_2: False}  # approved?
+        self.current_model = MODEL_ID
+        self.status = {b: "active" for b in self.borrowers}
+        self.kyc_expiry = {b: self.s.borrower_registry.getBorrower(b)["kycExpiry"] for b in self.borrowers}
+        self.score = {b: None for b in self.borrowers}  # (modelId, pd, score, issuedAt, validUntil)
+        self.active = {b: 0 for b in self.borrowers}
+        self.last_default = {b: 0 for b in self.borrowers}
+        self.loans = {}
+        actors = self.borrowers + self.lenders
+        self.balances = {a: self.s.token.balanceOf(a) for a in actors}
+        self.supply = self.s.token.totalSupply()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _pick(self, pick, states):
+        ids = sorted(i for i, l in self.loans.items() if l["state"] in states)
+        return ids[pick % len(ids)] if ids else None
+
+    def _move(self, loan_id, new_state):
+        old = self.loans[loan_id]["state"]
+        assert (old, new_state) in ALLOWED_EDGES, f"illegal edge {old}->{new_state}"
+        self.loans[loan_id]["state"] = new_state
+
+    def _eligible(self, b, t):
+        return self.status[b] == "active" and self.kyc_expiry[b] > t
+
+    def _compliance(self, loan, t):
+        """Python twin of ComplianceRules.check (first failing reason), evaluated at time t."""
+        r, b = self.rules, loan["borrower"]
+        if not self._eligible(b, t):
+            return 2
+        if loan["term"] < r["minTermSeconds"]:
+            return 4
+        if loan["term"] > r["maxTermSeconds"]:
+            return 5
+        if loan["apr"] > r["maxAprBps"]:
+            return 6
+        if self.active[b] >= r["maxActiveLoans"]:
+            return 7
+        if self.last_default[b] and t < self.last_default[b] + r["coolOffSeconds"]:
+            return 8
+        sc = self.score[b]
+        if sc is None:
+            return 9
+        model, pd, score, issued, valid = sc
+        if valid <= t:
+            return 10
+        if t - issued > r["maxScoreAgeSeconds"]:
+            return 11
+        if not self.models[model]:
+            return 12
+        if pd > r["maxPdBps"]:
+            return 13
+        band = max((i for i, m in enumerate(r["bandMinScores"]) if score >= m), default=None)
+        if band is None:
+            return 14
+        if loan["principal"] > r["bandMaxPrincipal"][band]:
+            return 15
+        return 0
+
+    def _time_sensitive(self, fn, *args):
+        """Evaluate fn at now and now+MARGIN; None if the answer depends on the exact block time."""
+        t = chain.time()
+        a, b = fn(*args, t), fn(*args, t + MARGIN)
+        return a if a == b else None
+
+    def _pay(self, payer, lender, amount):
+        self.balances[payer] -= amount
+        self.balances[lender] += amount
+
+    # ------------------------------------------------------------------ rules
+
+    def rule_request(self, borrower_i, principal, apr, term_days, installments):
+        _count("request")
+        b = self.borrowers[borrower_i]
+        term = term_days * DAY
+        ok = self._time_sensitive(lambda t: self._eligible(b, t))
+        if ok is None:
+            return
+        lm = self.s.loan_manager
+        if not ok:
+            with brownie.reverts(f"LoanBorrowerIneligible: {b.address.lower()}"):
+                lm.request(principal, apr, term, installments, {"from": b})
+            return
+        tx = lm.request(principal, apr, term, installments, {"from": b})
+        loan_id = tx.return_value
+        assert tx.events["ScoreRequested"]["loanId"] == loan_id
+        self.loans[loan_id] = {"borrower": b, "principal": principal, "apr": apr, "term": term, "n": installments,
+                               "due": total_due(principal, apr, term), "state": REQUESTED, "repaid": 0,
+                               "recovered": 0, "lender": None, "funded_at": 0, "approval_ok": False}
+
+    def rule_score(self, borrower_i, pd, score):
+        _count("score")
+        b = self.borrowers[borrower_i]
+        if not self.models[self.current_model]:
+            return
+        tx = self.oracle.fresh_score(b, self.relayer, pd_bps=pd, score=score, valid_for=20 * DAY,
+                                     model_id=self.current_model)
+        ev = tx.events["ScoreRecorded"]
+        self.score[b] = (self.current_model, pd, score, ev["issuedAt"], ev["validUntil"])
+
+    def rule_approve(self, loan_pick):
+        _count("approve")
+        loan_id = self._pick(loan_pick, {REQUESTED})
+        if loan_id is None:
+            return
+        loan = self.loans[loan_id]
+        expected = self._time_sensitive(lambda t: self._compliance(loan, t))
+        lm = self.s.loan_manager
+        if expected is None:
+            return
+        if expected in DEFERRED:
+            with brownie.reverts(f"LoanNotDecidable: {loan_id}, {expected}"):
+                lm.approve(loan_id, {"from": self.relayer})
+            return
+        tx = lm.approve(loan_id, {"from": self.relayer})
+        if expected == 0:
+            ev = tx.events["LoanApproved"]
+            model, pd, score, issued, _ = self.score[loan["borrower"]]
+            assert (ev["pdBps"], ev["score"], ev["scoreIssuedAt"]) == (pd, score, issued)
+            assert str(ev["modelId"]) == model
+            self._move(loan_id, APPROVED)
+            loan["approval_ok"] = True  # the ghost's own compliance check passed for this snapshot
+            self.active[loan["borrower"]] += 1
+        else:
+            assert tx.events["LoanRejected"]["reason"] == expected
+            self._move(loan_id, REJECTED)
+
+    def rule_fund(self, loan_pick, lender_i):
+        _count("fund")
+        loan_id = self._pick(loan_pick, {APPROVED})
+        if loan_id is None:
+            return
+        loan, lender = self.loans[loan_id], self.lenders[lender_i]
+        ok = self._time_sensitive(lambda t: self._eligible(loan["borrower"], t))
+        if ok is None:
+            return
+        lm = self.s.loan_manager
+        if not ok:
+            with brownie.reverts(f"LoanBorrowerIneligible: {loan['borrower'].address.lower()}"):
+                lm.fund(loan_id, {"from": lender})
+            return
+        if self.balances[lender] < loan["principal"]:
+            return
+        tx = lm.fund(loan_id, {"from": lender})
+        assert loan["approval_ok"], "funded a loan whose approval the ghost did not find compliant"
+        self._move(loan_id, FUNDED)
+        loan.update(lender=lender, funded_at=tx.timestamp)
+        self._pay(lender, loan["borrower"], loan["principal"])
+
+    def rule_repay(self, loan_pick, frac):
+        _count("repay")
+        loan_id = self._pick(loan_pick, {FUNDED})
+        if loan_id is None:
+            return
+        loan = self.loans[loan_id]
+        remaining = loan["due"] - loan["repaid"]
+        amount = max(1, remaining * frac // 10_000)
+        payer = loan["borrower"]
+        if self.balances[payer] < amount:
+            return
+        lm = self.s.loan_manager
+        if frac % 7 == 0:  # sometimes try to overpay
+            with brownie.reverts(f"LoanOverpayment: {loan_id}, {remaining + 1}, {remaining}"):
+                lm.repay(loan_id, remaining + 1, {"from": payer})
+        tx = lm.repay(loan_id, amount, {"from": payer})
+        loan["repaid"] += amount
+        self._pay(payer, loan["lender"], amount)
+        if loan["repaid"] == loan["due"]:
+            assert "LoanFullyRepaid" in tx.events
+            self._move(loan_id, REPAID)
+            self.active[payer] -= 1
+
+    def rule_sleep(self, sleep_hours):
+        _count("sleep")
+        chain.sleep(sleep_hours * 3600)
+        chain.mine()
+
+    def rule_mark_default(self, loan_pick):
+        _count("mark_default")
+        loan_id = self._pick(loan_pick, {FUNDED})
+        if loan_id is None:
+            return
+        loan = self.loans[loan_id]
+        due = self._time_sensitive(
+            lambda t: loan["repaid"] < minimum_repaid(t, loan["funded_at"], loan["term"], loan["n"], self.grace,
+                                                      loan["due"]))
+        if due is None:
+            return
+        lm = self.s.loan_manager
+        if not due:
+            with brownie.reverts(f"LoanNotOverdue: {loan_id}"):
+                lm.markDefault(loan_id, {"from": self.relayer})
+            return
+        tx = lm.markDefault(loan_id, {"from": self.relayer})
+        self._move(loan_id, DEFAULTED)
+        self.active[loan["borrower"]] -= 1
+        self.last_default[loan["borrower"]] = tx.timestamp
+
+    def rule_write_off(self, loan_pick):
+        _count("write_off")
+        loan_id = self._pick(loan_pick, {DEFAULTED})
+        if loan_id is None:
+            return
+        loan = self.loans[loan_id]
+        who = loan["lender"] if loan_pick % 2 else self.regulator
+        self.s.loan_manager.writeOff(loan_id, {"from": who})
+        self._move(loan_id, WRITTEN_OFF)
+
+    def rule_recover(self, loan_pick, frac):
+        _count("recover")
+        loan_id = self._pick(loan_pick, {DEFAULTED, WRITTEN_OFF})
+        if loan_id is None:
+            return
+        loan = self.loans[loan_id]
+        remaining = loan["due"] - loan["repaid"] - loan["recovered"]
+        if remaining == 0:
+            with brownie.reverts(f"LoanOverpayment: {loan_id}, 1, 0"):
+                self.s.loan_manager.recover(loan_id, 1, {"from": loan["borrower"]})
+            return
+        amount = max(1, remaining * frac // 10_000)
+        if self.balances[loan["borrower"]] < amount:
+            return
+        self.s.loan_manager.recover(loan_id, amount, {"from": loan["borrower"]})
+        loan["recovered"] += amount
+        self._pay(loan["borrower"], loan["lender"], amount)
+
+    def rule_cancel(self, loan_pick):
+        _count("cancel")
+        loan_id = self._pick(loan_pick, {REQUESTED, APPROVED})
+        if loan_id is None:
+            return
+        loan = self.loans[loan_id]
+        self.s.loan_manager.cancel(loan_id, {"from": loan["borrower"]})
+        if loan["state"] == APPROVED:
+            self.active[loan["borrower"]] -= 1
+        self._move(loan_id, CANCELLED)
+
+    def rule_change_rules(self, max_pd, max_age_days):
+        _count("change_rules")
+        rules = dict(self.rules, maxPdBps=max_pd, maxScoreAgeSeconds=max_age_days * DAY)
+        tx = self.s.compliance.setRuleSet(rules_tuple(rules), {"from": self.regulator})
+        assert tx.events["ComplianceRuleSetUpdated"]["version"] == self.s.compliance.version()
+        self.rules = rules
+
+    def rule_revoke_or_rotate_model(self, loan_pick):
+        _count("model")
+        mr = self.s.model_registry
+        if self.current_model == MODEL_ID and self.models[MODEL_ID]:
+            mr.revoke(MODEL_ID, 1, {"from": self.approver})
+            self.models[MODEL_ID] = False
+        elif self.current_model == MODEL_ID:
+            mr.register(MODEL_ID_2, "0x" + "44" * 32, "0x" + "55" * 32, "0x" + "66" * 32, "ipfs://v2", 2,
+                        {"from": self.registrar})
+            mr.approve(MODEL_ID_2, {"from": self.approver})
+            self.models[MODEL_ID_2] = True
+            self.current_model = MODEL_ID_2
+
+    def rule_ban_or_reinstate(self, borrower_i):
+        _count("ban")
+        b = self.borrowers[borrower_i]
+        br = self.s.borrower_registry
+        if self.status[b] == "active":
+            br.ban(b, 5, {"from": self.regulator})
+            self.status[b] = "banned"
+        else:
+            br.reinstate(b, {"from": self.regulator})
+            self.status[b] = "active"
+
+    # ------------------------------------------------------------------ invariants
+
+    def invariant_token_conservation(self):
+        t = self.s.token
+        assert t.totalSupply() == self.supply
+        for a, bal in self.balances.items():
+            assert t.balanceOf(a) == bal
+        assert t.balanceOf(self.s.loan_manager) == 0  # the manager never holds funds
+
+    def invariant_loans_match_ghost(self):
+        lm = self.s.loan_manager
+        assert lm.loanCount() == len(self.loans)
+        total = 0
+        for loan_id, g in self.loans.items():
+            l = lm.getLoan(loan_id)
+            assert l["state"] == g["state"]
+            assert l["repaid"] == g["repaid"] and l["recovered"] == g["recovered"]
+            assert l["repaid"] + l["recovered"] <= l["totalDue"] == g["due"]
+            if g["state"] in (FUNDED, DEFAULTED):
+                expected = g["principal"] - principal_share(g["repaid"] + g["recovered"], g["principal"], g["due"])
+            else:
+                expected = 0
+            assert lm.outstandingPrincipal(loan_id) == expected
+            total += expected
+            if g["state"] in (FUNDED, REPAID, DEFAULTED, WRITTEN_OFF):
+                assert g["approval_ok"] and l["scoreIssuedAt"] > 0
+        assert lm.totalOutstandingPrincipal() == total
+
+    def invariant_active_counts(self):
+        lm = self.s.loan_manager
+        for b in self.borrowers:
+            assert lm.activeLoanCount(b) == self.active[b]
+            assert lm.lastDefaultAt(b) == self.last_default[b]
+
+
+@pytest.mark.slow
+def test_lending_lifecycle_state_machine(ready, system, oracle, kyc, regulator, registrar, approver, borrowers,
+                                         borrower, borrower2, token, admin, loans):
+    third = accounts[9]
+    borrowers.register(third, "0x" + "03" * 32, GB, chain.time() + 2 * YEAR_SECONDS, {"from": kyc})
+    token.mint(third, 10_000_000 * 10**6, {"from": admin})
+    token.approve(loans, 2**256 - 1, {"from": third})
+    actors = {"borrowers": [borrower, borrower2, third], "lenders": [accounts[7], accounts[8]], "kyc": kyc,
+              "regulator": regulator, "registrar": registrar, "approver": approver, "relayer": accounts[0]}
+    profile = PROFILES.get(fuzz_profile(), PROFILES["ci"])
+    before = COUNTERS["steps"]
+    started = time.time()
+    settings = {k: v for k, v in profile.items() if k != "min_steps"}
+    rounds = 0
+    # Repeat hypothesis rounds until the profile's step budget has really been executed.
+    while COUNTERS["steps"] - before < profile["min_steps"] and rounds < 200:
+        state_machine(LendingMachine, system, oracle, actors, settings=dict(settings, deadline=None))
+        rounds += 1
+    steps = COUNTERS["steps"] - before
+    report = {"profile": fuzz_profile(), "settings": profile, "rounds": rounds, "steps": steps,
+              "runs": COUNTERS["runs"],
+              "rules": COUNTERS["rules"], "seconds": round(time.time() - started, 1)}
+    out = Path(__file__).resolve().parents[2] / "reports" / "fuzz_steps.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"state machine ran {steps} steps: {report['rules']}")
+    assert steps > 0 and steps >= profile["min_steps"], report
