@@ -1,0 +1,144 @@
+"""04 — run loans through their lifecycle: request, oracle score, compliance decision, funding,
+repayment, and (on local chains, with time travel) default, write-off and recovery.
+
+    brownie run scripts/04_run_loans.py --network development      # needs running oracle nodes
+
+`request` emits ScoreRequested; the oracle nodes score the borrower and post a k-of-n attestation;
+`approve` (anyone may call it) then runs the compliance check against that fresh score.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from brownie import chain
+
+from .network_context import is_local, role_account, tx_params
+
+DAY = 24 * 3600
+USD = 10**6
+
+#: IComplianceRules.Reason, in enum order.
+REASONS = (
+    "None", "RulesNotSet", "BorrowerIneligible", "JurisdictionNotAllowed", "TermTooShort",
+    "TermTooLong", "AprTooHigh", "TooManyActiveLoans", "CoolOffActive", "NoScore", "ScoreExpired",
+    "ScoreStale", "ModelNotApproved", "PdTooHigh", "ScoreBelowMinimum", "PrincipalTooHigh",
+)
+#: ILoanManager.LoanState, in enum order.
+STATES = ("None", "Requested", "Approved", "Rejected", "Cancelled", "Funded", "Repaid",
+          "Defaulted", "WrittenOff")
+
+
+@dataclass
+class LoanRun:
+    record: object  # BorrowerRecord
+    loan_id: int
+    principal: int
+    apr_bps: int
+    term_seconds: int
+    installments: int
+    request_block: int
+    gas: dict = field(default_factory=dict)
+    score: dict | None = None
+    decision: str = ""
+    reason: str = ""
+    lender: object = None
+    outcome: str = ""
+
+
+def request_loan(loan_manager, record, principal, apr_bps, term_seconds, installments) -> LoanRun:
+    tx = loan_manager.request(principal, apr_bps, term_seconds, installments,
+                              {"from": record.account})
+    event = tx.events["ScoreRequested"]
+    run = LoanRun(record, event["loanId"], principal, apr_bps, term_seconds, installments,
+                  tx.block_number)
+    run.gas["request"] = tx.gas_used
+    return run
+
+
+def wait_for_scores(score_registry, runs: list[LoanRun], *, timeout_s: float = 120,
+                    poll_s: float = 0.5) -> list[LoanRun]:
+    """Wait until every run's borrower has a score recorded after its request; returns the late."""
+    deadline = time.time() + timeout_s
+    waiting = list(runs)
+    while waiting and time.time() < deadline:
+        still = []
+        for run in waiting:
+            record = score_registry.latestScore(run.record.address)
+            if record["recordedAt"] and record["recordedAt"] >= chain[run.request_block].timestamp:
+                run.score = {"modelId": "0x" + bytes(record["modelId"]).hex(),
+                             "pdBps": record["pdBps"], "score": record["score"],
+                             "reasonCodes": record["reasonCodes"], "issuedAt": record["issuedAt"],
+                             "validUntil": record["validUntil"]}
+            else:
+                still.append(run)
+        waiting = still
+        if waiting:
+            time.sleep(poll_s)
+            if is_local():
+                chain.mine()  # anvil and Ganache mine on demand; give the daemons blocks to see
+    return waiting
+
+
+def decide(loan_manager, run: LoanRun, caller) -> LoanRun:
+    tx = loan_manager.approve(run.loan_id, {"from": caller})
+    run.gas["approve"] = tx.gas_used
+    if "LoanApproved" in tx.events:
+        run.decision = "approved"
+    else:
+        run.decision = "rejected"
+        run.reason = REASONS[tx.events["LoanRejected"]["reason"]]
+    return run
+
+
+def fund(token, loan_manager, run: LoanRun, lender) -> LoanRun:
+    token.approve(loan_manager, run.principal, {"from": lender})
+    tx = loan_manager.fund(run.loan_id, {"from": lender})
+    run.gas["fund"] = tx.gas_used
+    run.lender = lender
+    return run
+
+
+def repay_in_full(token, loan_manager, run: LoanRun, interest_float) -> LoanRun:
+    """The borrower tops up its balance by the interest (a stand-in for its income) and repays."""
+    owed = loan_manager.amountOwed(run.loan_id)
+    shortfall = owed - token.balanceOf(run.record.account)
+    if shortfall > 0:
+        token.transfer(run.record.account, shortfall, {"from": interest_float})
+    token.approve(loan_manager, owed, {"from": run.record.account})
+    tx = loan_manager.repay(run.loan_id, owed, {"from": run.record.account})
+    run.gas["repay"] = tx.gas_used
+    run.outcome = "repaid"
+    return run
+
+
+def default_and_write_off(token, loan_manager, run: LoanRun, *, partial_share: float = 0.25,
+                          recovery_share: float = 0.10) -> LoanRun:
+    """Pay part of the first installment, miss the rest, default, write off, then recover some."""
+    account = run.record.account
+    paid = int(loan_manager.amountOwed(run.loan_id) * partial_share / run.installments)
+    if paid:
+        token.approve(loan_manager, paid, {"from": account})
+        loan_manager.repay(run.loan_id, paid, {"from": account})
+    first_due = loan_manager.dueDate(run.loan_id, 1)
+    grace = loan_manager.gracePeriodSeconds()
+    chain.sleep(max(0, first_due + grace - chain.time() + 60))
+    chain.mine()
+    tx = loan_manager.markDefault(run.loan_id, tx_params("regulator"))
+    run.gas["markDefault"] = tx.gas_used
+    tx = loan_manager.writeOff(run.loan_id, {"from": run.lender})
+    run.gas["writeOff"] = tx.gas_used
+    recovered = int(run.principal * recovery_share)
+    token.approve(loan_manager, recovered, {"from": account})
+    tx = loan_manager.recover(run.loan_id, recovered, {"from": account})
+    run.gas["recover"] = tx.gas_used
+    run.outcome = "written off"
+    return run
+
+
+def main():
+    raise SystemExit(
+        "04_run_loans needs running oracle nodes; `make demo` runs it end to end, and its "
+        "functions (request_loan, wait_for_scores, decide, fund, ...) drive loans from the console."
+    )
