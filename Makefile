@@ -21,6 +21,9 @@ test-anvil: setup
 test-ganache: setup
 	@$(BROWNIE) test tests -m ganache --network ganache-cli
 
+slither: setup  ## Slither over contracts/; fails on an untriaged High/Medium (reports/slither-triage.json)
+	@$(VENV)/python scripts/toolchain/slither.py
+
 console: setup  ## brownie console on Ganache (NETWORK=development for anvil)
 	@$(BROWNIE) console --network $(if $(filter development,$(NETWORK)),development,ganache-cli)
 

@@ -123,48 +123,37 @@ def score(system, borrower: Borrower) -> typed_data.ScoreAttestation:
     return att
 
 
-def explain(att: typed_data.ScoreAttestation) -> list[str]:
-    """The attestation's reason codes, most important first, with the feature each names."""
-    from models.serving import unpack_reason_codes
+def explain(att: typed_data.ScoreAttestation) -> None:
+    """Print the attestation's reason codes, most important first (models/reason_codes.json)."""
+    from models.serving import describe_reason_codes
 
-    import json
-
-    table = json.loads((ROOT / "models/reason_codes.json").read_text())
-    lines = [f"{code}: {table.get('codes', table).get(str(code), '?')}"
-             for code in unpack_reason_codes(att.reasonCodes) if code]
-    for line in lines:
-        print(line)
-    return lines
+    for rank, text in enumerate(describe_reason_codes(att.reasonCodes), start=1):
+        print(f"reason {rank}: {text}")
 
 
-def approve(system, run):
+def approve(system, run) -> None:
     _loans.decide(system.loan_manager, run, role_account("regulator"))
     print(f"loan {run.loan_id}: {run.decision}{' (' + run.reason + ')' if run.reason else ''}")
-    return run
 
 
-def fund(system, run, lender=None):
+def fund(system, run, lender=None) -> None:
     lender = lender or accounts[DEV_FIRST_FREE_INDEX + 2]
     system.token.mint(lender, run.principal, {"from": role_account("deployer")})
     _loans.fund(system.token, system.loan_manager, run, lender)
     print(f"loan {run.loan_id} funded by {lender.address}")
-    return run
 
 
-def repay(system, run):
+def repay(system, run) -> None:
     _loans.repay_in_full(system.token, system.loan_manager, run, role_account("deployer"))
     print(f"loan {run.loan_id} repaid in full")
-    return run
 
 
-def show(system, run) -> dict:
+def show(system, run) -> None:
     loan = system.loan_manager.getLoan(run.loan_id)
-    state = _loans.STATES[loan["state"]]
-    facts = {"loan": run.loan_id, "state": state, "principal": loan["principal"] / USD,
-             "totalDue": loan["totalDue"] / USD, "repaid": loan["repaid"] / USD,
-             "pdBps": loan["pdBps"], "score": loan["score"]}
-    print(facts)
-    return facts
+    print(f"loan {run.loan_id}: {_loans.STATES[loan['state']]}, principal "
+          f"{loan['principal'] / USD:,.2f}, due {loan['totalDue'] / USD:,.2f}, repaid "
+          f"{loan['repaid'] / USD:,.2f}, approved on PD {loan['pdBps'] / 100:.2f} % "
+          f"(score {loan['score']})")
 
 
 def _as_record(borrower: Borrower):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shutil
 import json
 import sys
 import time
@@ -49,8 +50,8 @@ def _log(message: str) -> None:
 
 def loan_terms(rng: np.random.Generator) -> tuple[int, int, int, int]:
     """principal (base units), APR (bps), term (s), installments — a spread that exercises the rules."""
-    principal = int(rng.choice([500, 1_500, 3_000, 8_000, 20_000])) * USD
-    apr_bps = int(rng.choice([900, 1_400, 1_900, 2_400, 4_200]))  # 4,200 > the 36 % usury cap
+    principal = int(rng.choice([500, 1_000, 1_500, 2_000, 3_000, 5_000, 8_000, 15_000])) * USD
+    apr_bps = int(rng.choice([900, 1_200, 1_500, 1_900, 2_400, 2_900, 4_200]))  # 4,200 > the 36 % cap
     term_days, installments = [(90, 3), (180, 6), (365, 12)][int(rng.integers(3))]
     return principal, apr_bps, term_days * DAY, installments
 
@@ -68,6 +69,8 @@ def run(args) -> dict:
 
     rng = np.random.default_rng(args.seed)
     workdir = ROOT / ".scorechain" / f"demo-{args.chain}"
+    # A new chain each run: yesterday's oracle checkpoints and keys would point at a dead chain.
+    shutil.rmtree(workdir, ignore_errors=True)
     schema = load_schema(ROOT / "models/default/feature_schema.json")
     summary: dict = {"chain": args.chain, "chain_id": chain.id, "gas": {}}
 
@@ -76,6 +79,9 @@ def run(args) -> dict:
     update.point_model_link(workdir, ROOT / "models/default")
     try:
         signers = cluster.create_keys()
+        deployer = role_account("deployer")
+        for signer in signers:  # the nodes pay gas for the attestations they post
+            deployer.transfer(signer, "10 ether", silent=True)
         system = deploy.deploy(signers, threshold=2)
         cluster.addresses = system.addresses()
         _log(f"deployed; oracle signers {', '.join(s[:10] for s in signers)} (2-of-3)")
@@ -99,7 +105,6 @@ def run(args) -> dict:
         token = system.token
         lenders = [accounts.add() for _ in range(2)]
         float_account = accounts.add()  # pays borrowers' interest in this simulation
-        deployer = role_account("deployer")
         for holder in (*lenders, float_account):
             deployer.transfer(holder, "1 ether", silent=True)
             token.mint(holder, 5_000_000 * USD, {"from": deployer})
@@ -122,7 +127,9 @@ def run(args) -> dict:
         for run_ in runs:
             loans.decide(system.loan_manager, run_, regulator)
         approved = [r for r in runs if r.decision == "approved"]
-        _log(f"{len(approved)} approved, {len(runs) - len(approved)} rejected")
+        why = Counter(r.reason for r in runs if r.decision == "rejected")
+        _log(f"{len(approved)} approved, {len(runs) - len(approved)} rejected "
+             f"({', '.join(f'{k} {v}' for k, v in why.most_common())})")
 
         for i, run_ in enumerate(approved):
             loans.fund(token, system.loan_manager, run_, lenders[i % len(lenders)])
@@ -180,9 +187,11 @@ def _gas_table(runs) -> dict:
 
 def _oracle_stats(cluster) -> dict:
     events = cluster.log_events()
-    sent = [e for e in events if "tx_hash" in e and "sent" in str(e.get("msg", e.get("message", "")))]
-    return {"log_lines": len(events), "transactions_sent": len(sent),
-            "errors": sum(1 for e in events if e.get("level") == "ERROR")}
+    count = Counter(e.get("msg") for e in events)
+    return {"log_lines": len(events), "transactions_mined": count["tx mined"],
+            "batches_posted": count["batch posted"],
+            "failover_stand_downs": count["failover stands down: already recorded"],
+            "errors": sum(1 for e in events if e.get("level") == "error")}
 
 
 def _check_books(system, runs) -> dict:
@@ -195,16 +204,10 @@ def _check_books(system, runs) -> dict:
 
 
 def write_report(summary: dict, path: Path) -> None:
-    from models.serving import unpack_reason_codes
-
-    codes = json.loads((ROOT / "models/reason_codes.json").read_text())
-    names = {int(k): v for k, v in codes.get("codes", codes).items()} if isinstance(codes, dict) else {}
+    from models.serving import describe_reason_codes
 
     def reasons(packed):
-        if packed is None:
-            return ""
-        return ", ".join(str(names.get(c, {}).get("name", c)) if isinstance(names.get(c), dict)
-                         else str(names.get(c, c)) for c in unpack_reason_codes(packed) if c)
+        return "" if packed is None else "; ".join(describe_reason_codes(packed))
 
     decisions = Counter(row["decision"] for row in summary["loans"])
     rejections = Counter(row["reason"] for row in summary["loans"] if row["reason"])
@@ -249,9 +252,12 @@ def write_report(summary: dict, path: Path) -> None:
     for step, g in summary["gas"].items():
         lines.append(f"| {step} | {g['n']} | {g['mean']:,} | {g['max']:,} |")
     lines += ["", "## Oracle nodes", "",
-              f"{summary['oracle']['transactions_sent']} attestation transactions sent, "
-              f"{summary['oracle']['errors']} error log lines, {summary['oracle']['log_lines']} "
-              "log lines in all (JSON logs under `.scorechain/demo-*/oracles/`).", ""]
+              f"{summary['oracle']['batches_posted']} attestation batches posted and "
+              f"{summary['oracle']['transactions_mined']} mined, "
+              f"{summary['oracle']['failover_stand_downs']} failover stand-downs (a later leader "
+              f"found the score already recorded), {summary['oracle']['errors']} error log lines, "
+              f"{summary['oracle']['log_lines']} log lines in all (JSON logs under "
+              "`.scorechain/demo-*/oracles/`).", ""]
     path.write_text("\n".join(lines))
 
 
@@ -267,6 +273,7 @@ def main(argv=None) -> int:
 
     proj = project.load(str(ROOT), name="Scorechain")
     proj.load_config()  # brownie applies brownie-config.yaml only on request when used as a library
+    proj._add_to_main_namespace()  # so `from brownie import LoanManager` works, as under `brownie run`
     network.connect(CHAINS[args.chain])
     try:
         summary = run(args)

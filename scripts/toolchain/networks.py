@@ -11,6 +11,19 @@ import yaml
 from brownie._config import _get_data_folder
 
 GROUP = "Scorechain"
+#: Local chains brownie launches itself, beside its own `development` / `ganache-cli`.
+DEV_NETWORKS = [
+    {
+        # A second Ganache on another port, for tests that drive `brownie console` while the
+        # test session's own chain holds 8545.
+        "name": "Ganache 7.9.2 on port 8555",
+        "id": "ganache-alt",
+        "cmd": "ganache-cli",
+        "host": "http://127.0.0.1",
+        "cmd_settings": {"port": 8555, "gas_limit": 30000000, "accounts": 10,
+                         "evm_version": "shanghai", "mnemonic": "brownie"},
+    },
+]
 NETWORKS = [
     {
         # A local chain used as if it were a testnet: signed transactions from a key in the
@@ -43,6 +56,10 @@ def main() -> int:
         group = {"name": GROUP, "networks": []}
         config["live"].append(group)
     group["networks"].extend(dict(n) for n in NETWORKS)
+    dev_ids = {n["id"] for n in DEV_NETWORKS}
+    config["development"] = [n for n in config["development"] if n["id"] not in dev_ids]
+    config["development"].extend(dict(n) for n in DEV_NETWORKS)
+    ours |= dev_ids
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     print(f"networks: {', '.join(sorted(ours))} registered in {path}")
     return 0

@@ -6,7 +6,7 @@ import pytest
 from brownie import accounts, chain
 from brownie.test import given, strategy
 from eth_account import Account
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from scorechain_testkit import (
     MODEL_ID,
@@ -36,7 +36,8 @@ def live(approved_model, oracle, scores):
     return b
 
 
-@settings(max_examples=EXAMPLES)
+# Nine wide integer/bytes strategies at once can trip hypothesis's data-size health check.
+@settings(max_examples=EXAMPLES, suppress_health_check=[HealthCheck.data_too_large])
 @given(
     borrower=strategy("address"),
     model=strategy("bytes32"),
