@@ -1,0 +1,117 @@
+"""Wiring: Settings -> signer, store, model, chain, node, daemon, HTTP server. And `serve`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+
+from oracle import attest, keys
+from oracle.chain import Chain, TxSender
+from oracle.metrics import Metrics
+from oracle.node import OracleNode
+from oracle.scoring import Model, ModelGuard, load_model
+from oracle.settings import Settings, SettingsError
+from oracle.store import Store
+
+log = logging.getLogger("oracle")
+
+
+def load_signer(s: Settings) -> keys.Signer:
+    """The node key: an encrypted keystore (password from env or file), else ORACLE_PRIVATE_KEY."""
+    if s.keystore_path is not None:
+        password = keys.read_password(
+            s.keystore_password.get_secret_value() if s.keystore_password else None,
+            s.keystore_password_file)
+        return keys.load_keystore(s.keystore_path, password)
+    if s.private_key is not None:
+        return keys.signer_from_key_hex(s.private_key.get_secret_value())
+    raise SettingsError("no key: set ORACLE_KEYSTORE_PATH (+ ORACLE_KEYSTORE_PASSWORD or "
+                        "ORACLE_KEYSTORE_PASSWORD_FILE) or ORACLE_PRIVATE_KEY")
+
+
+def policy_of(s: Settings) -> attest.Policy:
+    return attest.Policy(validity_s=s.validity_s, clock_tolerance_s=s.clock_tolerance_s)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    signer: keys.Signer
+    store: Store
+    model: Model
+    chain: Chain
+    node: OracleNode
+    metrics: Metrics
+
+    def close(self) -> None:
+        self.node.close()
+        self.store.close()
+
+
+def build(s: Settings, *, signer: keys.Signer | None = None) -> Context:
+    signer = signer or load_signer(s)
+    store = Store.open(s.store_path)
+    model = load_model(s.model_path)
+    chain = Chain(s)
+    metrics = Metrics()
+    guard = ModelGuard(chain.is_approved, ttl_s=s.model_check_ttl_s)
+    peers = [u for i, u in enumerate(s.nodes) if i != s.node_index]
+    node = OracleNode(signer=signer, store=store, model=model, guard=guard, chain=chain,
+                      policy=policy_of(s), peers=peers, peer_timeout_s=s.peer_timeout_s,
+                      metrics=metrics)
+    return Context(s, signer, store, model, chain, node, metrics)
+
+
+def serve(s: Settings) -> int:
+    import uvicorn
+
+    from oracle.daemon import Daemon
+    from oracle.http import create_app
+
+    if s.nodes and not s.node_index < len(s.nodes):
+        raise SettingsError(f"ORACLE_NODE_INDEX {s.node_index} is outside ORACLE_NODES")
+    ctx = build(s)
+    stop = threading.Event()
+    daemon = None
+    if s.daemon:
+        s.require("loan_manager_address")
+        sender = TxSender(ctx.chain, ctx.signer, ctx.store, s, ctx.metrics)
+        daemon = Daemon(settings=s, node=ctx.node, chain=ctx.chain, sender=sender,
+                        store=ctx.store, metrics=ctx.metrics, stop=stop)
+    app = create_app(ctx.node, metrics=ctx.metrics, daemon=daemon,
+                     settings_public=s.public_dict())
+    server = uvicorn.Server(uvicorn.Config(app, host=s.http_host, port=s.http_port,
+                                           log_config=None, access_log=False, lifespan="off"))
+
+    def on_signal(signum, _frame) -> None:
+        log.info("signal received, shutting down", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    http_thread = threading.Thread(target=server.run, name="http", daemon=True)
+    http_thread.start()
+    log.info("oracle node up", extra={"signer": ctx.signer.address, "model_id":
+                                      ctx.model.model_id_hex, "port": s.http_port,
+                                      "node_index": s.node_index, "nodes": len(s.nodes)})
+    failed = False
+    daemon_thread = None
+    if daemon is not None:
+        daemon_thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
+        daemon_thread.start()
+    while not stop.is_set():
+        stop.wait(0.5)
+        if not http_thread.is_alive():
+            log.error("http server exited")
+            failed = True
+            stop.set()
+    server.should_exit = True
+    if daemon_thread is not None:
+        daemon_thread.join(timeout=30)
+    http_thread.join(timeout=10)
+    ctx.close()
+    log.info("oracle node stopped")
+    return 1 if failed else 0

@@ -1,0 +1,62 @@
+"""Building and cross-checking attestations. Pure: callers pass in every input (features, model
+prediction, chain nonce, clock), so these functions are unit-tested without a chain.
+
+Policy (the same on every node, from Settings):
+* ``issuedAt`` = the node's clock (the timestamp of the latest chain block it has seen, so that a
+  chain whose time was advanced is followed); ``validUntil`` = ``issuedAt + validity_s``.
+* A peer co-signs a proposed attestation only if its own recomputation gives the same
+  ``borrower, modelId, featuresHash, pdBps, score, reasonCodes, nonce``, the proposed
+  ``issuedAt`` is within ``clock_tolerance_s`` of its own clock and ``validUntil - issuedAt``
+  equals its ``validity_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oracle.typed_data import ScoreAttestation
+
+EXACT_FIELDS = ("borrower", "modelId", "featuresHash", "pdBps", "score", "reasonCodes", "nonce")
+
+
+@dataclass(frozen=True)
+class Policy:
+    validity_s: int
+    clock_tolerance_s: int
+
+
+def build_attestation(*, borrower: str, model_id: bytes, features_hash: bytes, pd_bps: int,
+                      score: int, reason_codes: int, nonce: int, now: int,
+                      policy: Policy) -> ScoreAttestation:
+    return ScoreAttestation(
+        borrower=borrower,
+        modelId=model_id,
+        featuresHash=features_hash,
+        pdBps=pd_bps,
+        score=score,
+        reasonCodes=reason_codes,
+        issuedAt=now,
+        validUntil=now + policy.validity_s,
+        nonce=nonce,
+    )
+
+
+def disagreements(proposed: ScoreAttestation, own: ScoreAttestation, policy: Policy) -> list[str]:
+    """Why a peer must not co-sign `proposed`, given its own recomputation `own` (empty = agree)."""
+    out = []
+    for name in EXACT_FIELDS:
+        a, b = getattr(proposed, name), getattr(own, name)
+        if a != b:
+            show = (lambda v: "0x" + v.hex()) if isinstance(a, bytes) else repr
+            out.append(f"{name}: proposed {show(a)}, recomputed {show(b)}")
+    if abs(proposed.issuedAt - own.issuedAt) > policy.clock_tolerance_s:
+        out.append(
+            f"issuedAt: proposed {proposed.issuedAt} is more than {policy.clock_tolerance_s}s "
+            f"from this node's clock {own.issuedAt}"
+        )
+    if proposed.validUntil - proposed.issuedAt != policy.validity_s:
+        out.append(
+            f"validUntil: proposed lifetime {proposed.validUntil - proposed.issuedAt}s, "
+            f"policy {policy.validity_s}s"
+        )
+    return out

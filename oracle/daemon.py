@@ -1,0 +1,268 @@
+"""The daemon: follows ScoreRequested, refreshes expiring scores, batches, k-of-n, checkpoints.
+
+Loop (every `poll_interval_s`, until SIGTERM):
+
+1. **scan** — from the checkpoint cursor + 1 up to ``head - confirmations`` in ranges of at most
+   `max_block_range` blocks: ScoreRequested (LoanManager) become `pending` requests; ScoreRecorded
+   (CreditScoreRegistry) mark earlier requests of the same borrower `done` and keep the latest
+   validUntil per borrower. Requests, satisfactions and the cursor move in one SQLite
+   transaction, so a crash re-reads at most one range and `INSERT OR IGNORE` makes that harmless.
+2. **resolve** — every in-flight transaction of this node is checked (mined → its ScoreRecorded
+   events mark requests done at once; stuck → gas bump; otherwise re-broadcast the same bytes).
+3. **work** — pending requests are grouped by borrower (one attestation serves every pending loan
+   of a borrower). Leader of a borrower's requests: node ``(loanId + attempt) mod n`` where
+   ``loanId`` is the borrower's earliest pending loan and ``attempt = (head - requestBlock) //
+   failover_blocks``, so the next node takes over if the leader has not posted within
+   `failover_blocks` blocks, and so on round the ring. A failover node first looks on chain for a
+   ScoreRecorded after the request and stands down if there is one. Refreshes (latest score
+   expiring within `refresh_before_s`) are led by ``int(borrower) mod n``, failing over every
+   `refresh_failover_s` seconds. Entries already carried by an in-flight transaction of this node
+   are never rebuilt. The leader computes and signs, asks every peer to co-sign the batch, and
+   sends one `submitBatch` with exactly k signatures per entry. Nothing is posted for an entry
+   that does not reach k.
+
+Double posting: a request is only worked while `pending`; this node's own transactions are
+written to the checkpoint before broadcast and re-broadcast (never rebuilt) after a restart; and
+two nodes racing on failover sign the same request-bound borrower nonce (the nonce right after
+the request's block), so the chain records only one
+(`submitBatch` skips the other with CreditScoreInvalidNonce).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from oracle.chain import Chain, CircuitOpen, TxSender
+from oracle.node import OracleNode, Refusal
+from oracle.settings import Settings
+from oracle.store import Store
+
+log = logging.getLogger("oracle.daemon")
+
+
+class Daemon:
+    def __init__(self, *, settings: Settings, node: OracleNode, chain: Chain, sender: TxSender,
+                 store: Store, metrics: Any | None = None,
+                 stop: threading.Event | None = None) -> None:
+        self.s = settings
+        self.node = node
+        self.chain = chain
+        self.sender = sender
+        self.store = store
+        self.metrics = metrics
+        self.stop = stop or threading.Event()
+        self.n = max(1, len(settings.nodes))
+        self.me = settings.node_index
+        self.last_error: str | None = None
+        self.last_step_at: float | None = None
+
+    # --- loop -----------------------------------------------------------------------------------
+    def run(self) -> None:
+        log.info("daemon started", extra={"node_index": self.me, "nodes": self.n,
+                                          "signer": self.node.signer.address})
+        backoff = self.s.poll_interval_s
+        while not self.stop.is_set():
+            breaker = self.sender.breaker
+            if self.metrics:
+                self.metrics.breaker_open.set(1 if breaker.state == "open" else 0)
+            if not breaker.allow():
+                self.stop.wait(min(1.0, breaker.cooldown_s))
+                continue
+            try:
+                self.step()
+                breaker.success()
+                backoff = self.s.poll_interval_s
+                self.last_error = None
+            except CircuitOpen:
+                pass
+            except Exception as exc:
+                breaker.failure()
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                if self.metrics:
+                    self.metrics.loop_errors.inc()
+                log.error("daemon step failed", extra={"error": self.last_error})
+                backoff = min(backoff * 2, 10.0)
+                self.stop.wait(backoff)
+                continue
+            self.stop.wait(self.s.poll_interval_s)
+        log.info("daemon stopped")
+
+    def step(self) -> None:
+        t0 = time.perf_counter()
+        head = self.chain.block_number()
+        self.scan(head)
+        t1 = time.perf_counter()
+        self.resolve()
+        t2 = time.perf_counter()
+        if not self.stop.is_set():
+            self.work(head)
+        t3 = time.perf_counter()
+        self.last_step_at = time.time()
+        if t3 - t0 > 1.0:
+            log.info("slow step", extra={"scan_ms": round((t1 - t0) * 1e3),
+                                         "resolve_ms": round((t2 - t1) * 1e3),
+                                         "work_ms": round((t3 - t2) * 1e3)})
+
+    # --- 1. scan --------------------------------------------------------------------------------
+    def scan(self, head: int) -> None:
+        safe = head - self.s.confirmations
+        cursor = self.store.get_cursor()
+        start = cursor + 1 if cursor is not None else (self.s.start_block or 0)
+        while start <= safe and not self.stop.is_set():
+            end = min(safe, start + self.s.max_block_range - 1)
+            reqs = self.chain.score_requests(start, end)
+            recs = self.chain.score_recorded(start, end)
+            self.store.record_events(
+                [(int(e.args.loanId), e.args.borrower, e.blockNumber, e.logIndex,
+                  "0x" + bytes(e.transactionHash).hex()) for e in reqs],
+                [_recorded_tuple(e) for e in recs],
+                cursor=end,
+            )
+            if reqs:
+                log.info("score requests seen", extra={
+                    "from_block": start, "to_block": end,
+                    "loan_ids": [int(e.args.loanId) for e in reqs]})
+                if self.metrics:
+                    self.metrics.requests_seen.inc(len(reqs))
+            if self.metrics:
+                self.metrics.last_block.set(end)
+            start = end + 1
+
+    # --- 2. resolve -----------------------------------------------------------------------------
+    def resolve(self) -> None:
+        for sub, receipt in self.sender.resolve():
+            recorded = self.chain.decode_recorded(receipt)
+            skipped = self.chain.decode_skipped(receipt)
+            self.store.record_events([], [_recorded_tuple(e) for e in recorded], cursor=None)
+            for e in recorded:
+                self.store.mark_done(e.args.borrower, e.blockNumber, e.logIndex)
+            if self.metrics:
+                self.metrics.recorded.inc(len(recorded))
+                self.metrics.skipped.inc(len(skipped))
+            if skipped:
+                log.warning("batch entries skipped", extra={
+                    "tx_hash": sub.tx_hash, "nonce": sub.account_nonce,
+                    "borrowers": [e.args.borrower for e in skipped]})
+
+    # --- 3. work --------------------------------------------------------------------------------
+    def work(self, head: int) -> None:
+        inflight = self.store.inflight()
+        busy = {a["borrower"] for sub in inflight for a in sub.attestations}
+        if self.metrics:
+            self.metrics.inflight.set(len(inflight))
+        by_borrower: dict[str, list[dict]] = {}
+        pending = self.store.pending_requests()
+        if self.metrics:
+            self.metrics.pending.set(len(pending))
+        for req in pending:
+            by_borrower.setdefault(req["borrower"], []).append(req)
+
+        due: list[tuple[str, list[int], int]] = []
+        mine: list[tuple[str, list[dict]]] = []
+        candidates = []
+        for borrower, reqs in by_borrower.items():
+            if borrower in busy:
+                continue
+            first = reqs[0]
+            attempt = max(0, head - first["block"]) // self.s.failover_blocks
+            if (first["loan_id"] + attempt) % self.n != self.me:
+                continue
+            candidates.append((borrower, reqs, attempt))
+            if len(candidates) >= self.s.batch_size:
+                break
+        # A failover node first looks on chain (one eth_getLogs for all of them) for a record the
+        # scan has not reached yet, and stands down where there is one.
+        failovers = [c for c in candidates if c[2] > 0]
+        recorded = self._recorded_since(min(c[1][0]["block"] for c in failovers)) \
+            if failovers else {}
+        for borrower, reqs, attempt in candidates:
+            first = reqs[0]
+            later = [pos for pos in recorded.get(borrower, ())
+                     if pos > (first["block"], first["log_index"])]
+            if attempt > 0 and later:
+                self.store.mark_done(borrower, *later[-1])
+                log.info("failover stands down: already recorded",
+                         extra={"borrower": borrower, "loan_id": first["loan_id"]})
+                continue
+            mine.append((borrower, reqs))
+        # The nonce is bound to the request: the borrower's nonce right after the request's
+        # block. Every node derives the same one, so two nodes racing (failover, or a restart)
+        # can only ever sign the same nonce and the chain records one of them.
+        bound = self.chain.nonces_at([(b, reqs[0]["block"]) for b, reqs in mine])
+        for (borrower, reqs), nonce in zip(mine, bound):
+            due.append((borrower, [r["loan_id"] for r in reqs], nonce))
+
+        if len(due) < self.s.batch_size and self.s.refresh_before_s > 0:
+            now = self.chain.now()
+            taken = {b for b, _, _ in due} | busy | set(by_borrower)
+            for row in self.store.expiring(now + self.s.refresh_before_s):
+                borrower = row["borrower"]
+                if borrower in taken:
+                    continue
+                late = max(0, now - (row["valid_until"] - self.s.refresh_before_s))
+                attempt = late // self.s.refresh_failover_s
+                if (int(borrower, 16) + attempt) % self.n != self.me:
+                    continue
+                if self.chain.nonce_of(borrower) > row["nonce"] + 1:
+                    continue  # a newer score exists on chain; the scan will catch up
+                due.append((borrower, [], row["nonce"] + 1))  # bound to the expiring record
+                if len(due) >= self.s.batch_size:
+                    break
+        if due:
+            self.post(due)
+
+    def _recorded_since(self, block: int) -> dict[str, list[tuple[int, int]]]:
+        out: dict[str, list[tuple[int, int]]] = {}
+        for e in self.chain.score_recorded(block, "latest"):
+            out.setdefault(e.args.borrower, []).append((e.blockNumber, e.logIndex))
+        return out
+
+    def post(self, due: list[tuple[str, list[int], int]]) -> str | None:
+        t_start = time.perf_counter()
+        now = self.chain.now()
+        batch, loans = [], {}
+        for borrower, loan_ids, nonce in due:
+            try:
+                t0 = time.perf_counter()
+                signed = self.node.attest_local(borrower, now=now, nonce=nonce)
+                if self.metrics:
+                    self.metrics.score_latency.observe(time.perf_counter() - t0)
+            except Refusal as exc:
+                log.warning("cannot attest", extra={"borrower": borrower, "loan_ids": loan_ids,
+                                                    "reason": str(exc)})
+                continue
+            batch.append(signed)
+            loans[signed.att.borrower] = loan_ids
+        t_built = time.perf_counter()
+        ready = self.node.gather(batch)
+        t_gathered = time.perf_counter()
+        _, k = self.node.signer_set()
+        ready_ids = {id(s) for s in ready}
+        short = [s.att.borrower for s in batch if id(s) not in ready_ids]
+        if short:
+            log.warning("not enough signatures; not posting", extra={
+                "borrowers": short, "threshold": k,
+                "loan_ids": [i for b in short for i in loans[b]]})
+        if not ready:
+            return None
+        loan_ids = [i for s in ready for i in loans[s.att.borrower]]
+        tx_hash = self.sender.submit_batch([s.att for s in ready], [s.ordered(k) for s in ready],
+                                           loan_ids)
+        if self.metrics:
+            self.metrics.tx_sent.inc()
+        log.info("batch posted", extra={
+            "tx_hash": tx_hash, "count": len(ready), "loan_ids": loan_ids,
+            "nonces": [s.att.nonce for s in ready],
+            "build_ms": round((t_built - t_start) * 1e3, 1),
+            "gather_ms": round((t_gathered - t_built) * 1e3, 1),
+            "send_ms": round((time.perf_counter() - t_gathered) * 1e3, 1)})
+        return tx_hash
+
+
+def _recorded_tuple(e: Any) -> tuple[str, int, int, int, int, int]:
+    a = e.args
+    return (a.borrower, e.blockNumber, e.logIndex, int(a.issuedAt), int(a.validUntil),
+            int(a.nonce))

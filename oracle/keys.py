@@ -1,0 +1,152 @@
+"""Node keys: an eth-account encrypted keystore (or a key in the environment), and fast signing.
+
+The private key lives only in memory, inside a `Signer`; it is never logged, printed or written
+unencrypted. Signatures are 65 bytes r‖s‖v with v in {27, 28} and low s (libsecp256k1 normalises),
+which is what OpenZeppelin's `ECDSA.recover` accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import coincurve
+from eth_account import Account
+from eth_keys import keys as eth_keys
+from eth_utils import keccak, to_checksum_address
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+class KeyError_(Exception):
+    """Base class for key problems (named with a trailing underscore to keep builtins usable)."""
+
+
+class WrongPassword(KeyError_):
+    """The keystore could not be decrypted with the given password."""
+
+
+class KeystoreNotFound(KeyError_):
+    pass
+
+
+class Signer:
+    """Holds one private key and signs 32-byte digests. `repr` never shows the key."""
+
+    __slots__ = ("_key", "address")
+
+    def __init__(self, private_key: bytes) -> None:
+        if len(private_key) != 32 or not 0 < int.from_bytes(private_key, "big") < SECP256K1_N:
+            raise KeyError_("not a valid secp256k1 private key")
+        self._key = coincurve.PrivateKey(private_key)
+        public = self._key.public_key.format(compressed=False)[1:]
+        self.address = to_checksum_address(keccak(public)[-20:])
+
+    def __repr__(self) -> str:
+        return f"Signer({self.address})"
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        if len(digest) != 32:
+            raise ValueError("digest must be 32 bytes")
+        sig = self._key.sign_recoverable(digest, hasher=None)  # r(32) s(32) recid(1)
+        return sig[:64] + bytes([sig[64] + 27])
+
+    def private_key_bytes(self) -> bytes:
+        """Only for handing the key to eth-account when signing transactions."""
+        return self._key.secret
+
+
+def recover(digest: bytes, signature: bytes) -> str:
+    """The address that signed `digest`; raises ValueError on a malformed or high-s signature."""
+    if len(signature) != 65:
+        raise ValueError("signature must be 65 bytes")
+    v = signature[64]
+    if v not in (27, 28):
+        raise ValueError("signature v must be 27 or 28")
+    s = int.from_bytes(signature[32:64], "big")
+    if s > SECP256K1_N // 2:
+        raise ValueError("signature s is in the upper half order (malleable)")
+    try:
+        pub = coincurve.PublicKey.from_signature_and_message(
+            signature[:64] + bytes([v - 27]), digest, hasher=None
+        )
+    except Exception as exc:  # coincurve raises plain Exception on invalid signatures
+        raise ValueError(f"invalid signature: {exc}") from None
+    return to_checksum_address(keccak(pub.format(compressed=False)[1:])[-20:])
+
+
+# --- keystore -----------------------------------------------------------------------------------
+def read_password(password: str | None = None, password_file: str | Path | None = None) -> str:
+    """Password from the given value, else from a file (first line, trailing newline stripped)."""
+    if password is not None:
+        return password
+    if password_file is not None:
+        path = Path(password_file)
+        if not path.is_file():
+            raise KeyError_(f"password file not found: {path}")
+        return path.read_text().splitlines()[0] if path.read_text() else ""
+    raise KeyError_(
+        "no keystore password: set ORACLE_KEYSTORE_PASSWORD or ORACLE_KEYSTORE_PASSWORD_FILE"
+    )
+
+
+def create_keystore(path: str | Path, password: str, private_key: bytes | None = None,
+                    *, kdf_light: bool = False) -> str:
+    """Encrypt a new (or given) key to `path` (mode 0600) and return its address.
+
+    `kdf_light` uses scrypt n=2**14 instead of eth-account's 2**18: for tests only.
+    """
+    path = Path(path)
+    if path.exists():
+        raise KeyError_(f"refusing to overwrite existing keystore {path}")
+    if not password:
+        raise KeyError_("refusing to create a keystore with an empty password")
+    key = private_key if private_key is not None else secrets.token_bytes(32)
+    Signer(key)  # validates the key
+    kwargs = {"iterations": 2**14} if kdf_light else {}
+    blob = Account.encrypt(key, password, kdf="scrypt", **kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(blob, fh)
+    return to_checksum_address("0x" + blob["address"])
+
+
+def parse_private_key(text: str) -> bytes:
+    text = text.strip()
+    if text.startswith("0x"):
+        text = text[2:]
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise KeyError_("private key is not hex") from None
+    if len(key) != 32:
+        raise KeyError_("private key must be 32 bytes")
+    return key
+
+
+def load_keystore(path: str | Path, password: str) -> Signer:
+    path = Path(path)
+    if not path.is_file():
+        raise KeystoreNotFound(f"keystore not found: {path}")
+    try:
+        blob = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise KeyError_(f"keystore {path} is not JSON: {exc}") from None
+    try:
+        key = Account.decrypt(blob, password)
+    except ValueError as exc:
+        if "MAC mismatch" in str(exc):
+            raise WrongPassword(f"wrong password for keystore {path}") from None
+        raise KeyError_(f"cannot decrypt keystore {path}: {exc}") from None
+    return Signer(bytes(key))
+
+
+def signer_from_key_hex(text: str) -> Signer:
+    return Signer(parse_private_key(text))
+
+
+def public_key_of(private_key: bytes) -> str:
+    return eth_keys.PrivateKey(private_key).public_key.to_checksum_address()

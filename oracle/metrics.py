@@ -1,0 +1,27 @@
+"""Prometheus metrics of one oracle process (own registry, served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.signed = Counter("oracle_signatures_total", "Attestations signed", ["role"], registry=r)
+        self.refused = Counter("oracle_cosign_refused_total", "Peer proposals refused", registry=r)
+        self.peer_errors = Counter("oracle_peer_errors_total", "Peers unreachable", registry=r)
+        self.requests_seen = Counter("oracle_score_requests_total", "ScoreRequested seen",
+                                     registry=r)
+        self.recorded = Counter("oracle_scores_recorded_total", "Scores recorded by our txs",
+                                registry=r)
+        self.skipped = Counter("oracle_scores_skipped_total", "Batch entries skipped", registry=r)
+        self.tx_sent = Counter("oracle_tx_sent_total", "Transactions broadcast", registry=r)
+        self.loop_errors = Counter("oracle_loop_errors_total", "Daemon loop failures", registry=r)
+        self.last_block = Gauge("oracle_last_processed_block", "Checkpoint cursor", registry=r)
+        self.pending = Gauge("oracle_pending_requests", "Requests not yet satisfied", registry=r)
+        self.inflight = Gauge("oracle_inflight_transactions", "Transactions in flight", registry=r)
+        self.breaker_open = Gauge("oracle_circuit_open", "1 when the breaker is open", registry=r)
+        self.score_latency = Histogram(
+            "oracle_score_sign_seconds", "Feature read + inference + signature", registry=r,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5))

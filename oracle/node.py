@@ -1,0 +1,211 @@
+"""One oracle node: recomputes scores from its own features and model, signs, co-signs for peers,
+and gathers k signatures. I/O is injected (store, chain, peer client) so tests can drive it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import requests
+
+from oracle import attest, keys, typed_data
+from oracle.scoring import Model, ModelGuard, ModelNotApproved, Prediction
+from oracle.store import Store, UnknownBorrower
+from oracle.typed_data import ScoreAttestation
+
+log = logging.getLogger("oracle.node")
+
+
+class Refusal(Exception):
+    """This node will not sign; `reasons` says why (returned to the caller as a 4xx)."""
+
+    def __init__(self, reasons: list[str] | str, status: int = 422) -> None:
+        self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
+        self.status = status
+        super().__init__("; ".join(self.reasons))
+
+
+class NotEnoughSignatures(Exception):
+    pass
+
+
+@dataclass
+class Signed:
+    att: ScoreAttestation
+    prediction: Prediction | None
+    signatures: dict[str, bytes] = field(default_factory=dict)  # signer address -> signature
+
+    def ordered(self, k: int) -> list[bytes]:
+        """Exactly k signatures (the contract rejects extras that are not registered), in signer
+        address order."""
+        return [self.signatures[a] for a in sorted(self.signatures, key=lambda s: int(s, 16))[:k]]
+
+    def to_json(self, k: int | None = None) -> dict[str, Any]:
+        sigs = self.ordered(k) if k else [self.signatures[a] for a in sorted(self.signatures)]
+        out: dict[str, Any] = {"attestation": self.att.to_json(),
+                               "signatures": ["0x" + s.hex() for s in sigs]}
+        if self.prediction is not None:
+            out["score_band"] = self.prediction.band
+            out["reason_codes"] = list(self.prediction.reason_codes)
+        return out
+
+
+class OracleNode:
+    def __init__(self, *, signer: keys.Signer, store: Store, model: Model, guard: ModelGuard,
+                 chain: Any, policy: attest.Policy, peers: list[str] | None = None,
+                 peer_timeout_s: float = 5.0, signer_set_ttl_s: float = 10.0,
+                 metrics: Any | None = None) -> None:
+        self.signer = signer
+        self.store = store
+        self.model = model
+        self.guard = guard
+        self.chain = chain
+        self.policy = policy
+        self.peers = peers or []
+        self.peer_timeout_s = peer_timeout_s
+        self.metrics = metrics
+        self._separator: bytes | None = None
+        self._signer_set: tuple[frozenset[str], int, float] | None = None
+        self._signer_set_ttl = signer_set_ttl_s
+        self._lock = threading.Lock()
+        self._http = requests.Session()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.peers)),
+                                        thread_name_prefix="peer")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
+
+    # --- chain facts (cached) --------------------------------------------------------------------
+    @property
+    def separator(self) -> bytes:
+        if self._separator is None:
+            self._separator = typed_data.domain_separator(self.chain.chain_id,
+                                                          self.chain.registry.address)
+        return self._separator
+
+    def signer_set(self) -> tuple[frozenset[str], int]:
+        """(registered signers, threshold k), cached for a few seconds."""
+        with self._lock:
+            cached = self._signer_set
+        if cached is None or time.monotonic() - cached[2] > self._signer_set_ttl:
+            signers = frozenset(self.chain.signers())
+            k = self.chain.threshold()
+            cached = (signers, k, time.monotonic())
+            with self._lock:
+                self._signer_set = cached
+        return cached[0], cached[1]
+
+    # --- compute ---------------------------------------------------------------------------------
+    def compute(self, borrower: str, *, nonce: int | None = None,
+                now: int | None = None) -> tuple[ScoreAttestation, Prediction]:
+        """This node's own attestation for `borrower` (raises Refusal if it cannot make one)."""
+        try:
+            feats = self.store.get_features(borrower)
+        except UnknownBorrower as exc:
+            raise Refusal(str(exc), status=404) from None
+        if feats.schema_hash != self.model.schema_hash:
+            raise Refusal(f"features of {feats.address} were validated against schema "
+                          f"{feats.schema_hash}, the model expects {self.model.schema_hash}; "
+                          "re-import them", status=409)
+        try:
+            self.guard.check(self.model.model_id)
+        except ModelNotApproved as exc:
+            raise Refusal(str(exc), status=409) from None
+        pred = self.model.predict(feats.vector)
+        if nonce is None:
+            nonce = self.chain.nonce_of(feats.address)
+        if now is None:
+            now = self.chain.now()
+        att = attest.build_attestation(
+            borrower=feats.address, model_id=self.model.model_id,
+            features_hash=feats.features_hash, pd_bps=pred.pd_bps, score=pred.score,
+            reason_codes=pred.reason_codes_packed, nonce=nonce, now=now, policy=self.policy)
+        return att, pred
+
+    def sign(self, att: ScoreAttestation) -> bytes:
+        return self.signer.sign_digest(typed_data.digest(att, self.separator))
+
+    def attest_local(self, borrower: str, **kw: Any) -> Signed:
+        att, pred = self.compute(borrower, **kw)
+        signed = Signed(att, pred, {self.signer.address: self.sign(att)})
+        if self.metrics:
+            self.metrics.signed.labels("own").inc()
+        return signed
+
+    def cosign(self, proposed: ScoreAttestation, *, nonce: int | None = None,
+               now: int | None = None) -> bytes:
+        """Sign a peer's proposal only if this node's own recomputation agrees. `nonce`/`now`
+        may be pre-read from chain by the caller (one batch for many proposals)."""
+        if proposed.modelId != self.model.model_id:
+            raise Refusal(f"modelId 0x{proposed.modelId.hex()} is not this node's model "
+                          f"{self.model.model_id_hex}", status=409)
+        own, _ = self.compute(proposed.borrower, nonce=nonce, now=now)
+        problems = attest.disagreements(proposed, own, self.policy)
+        if problems:
+            if self.metrics:
+                self.metrics.refused.inc()
+            log.warning("co-sign refused", extra={"borrower": proposed.borrower,
+                                                  "nonce": proposed.nonce, "reasons": problems})
+            raise Refusal(problems, status=409)
+        sig = self.sign(proposed)
+        if self.metrics:
+            self.metrics.signed.labels("peer").inc()
+        return sig
+
+    # --- gather k signatures ---------------------------------------------------------------------
+    def gather(self, batch: list[Signed]) -> list[Signed]:
+        """Ask every peer to co-sign the whole batch in one request each; keep valid signatures
+        from registered, distinct signers. Returns the entries that reached k (each then carries
+        at least k signatures)."""
+        if not batch:
+            return []
+        signers, k = self.signer_set()
+        if self.signer.address not in signers:
+            raise Refusal(f"this node's key {self.signer.address} is not a registered signer",
+                          status=503)
+        need = [s for s in batch if len(s.signatures) < k]
+        if need and self.peers:
+            body = {"attestations": [s.att.to_json() for s in need]}
+            futures = [self._pool.submit(self._ask_peer, url, body) for url in self.peers]
+            for url, fut in zip(self.peers, futures):
+                try:
+                    results = fut.result(timeout=self.peer_timeout_s + 1)
+                except Exception as exc:
+                    log.warning("peer unavailable", extra={"peer": url, "error": str(exc)})
+                    if self.metrics:
+                        self.metrics.peer_errors.inc()
+                    continue
+                if not isinstance(results, list) or len(results) != len(need):
+                    log.warning("peer answered malformed", extra={"peer": url})
+                    continue
+                for entry, res in zip(need, results):
+                    self._accept(entry, res, signers, url)
+        return [s for s in batch if len(s.signatures) >= k]
+
+    def _ask_peer(self, url: str, body: dict) -> list:
+        r = self._http.post(url.rstrip("/") + "/v1/sign", json=body, timeout=self.peer_timeout_s)
+        r.raise_for_status()
+        return r.json()["results"]
+
+    def _accept(self, entry: Signed, res: Any, signers: frozenset[str], url: str) -> None:
+        if not isinstance(res, dict) or "signature" not in res:
+            reason = res.get("error") if isinstance(res, dict) else res
+            log.info("peer refused", extra={"peer": url, "borrower": entry.att.borrower,
+                                            "nonce": entry.att.nonce, "reason": reason})
+            return
+        try:
+            sig = bytes.fromhex(str(res["signature"]).removeprefix("0x"))
+            who = keys.recover(typed_data.digest(entry.att, self.separator), sig)
+        except ValueError as exc:
+            log.warning("peer sent a bad signature", extra={"peer": url, "error": str(exc)})
+            return
+        if who not in signers:
+            log.warning("peer signer not registered", extra={"peer": url, "signer": who})
+            return
+        entry.signatures.setdefault(who, sig)

@@ -1,0 +1,173 @@
+"""The one place the oracle touches the models package (thin adapter).
+
+Everything the oracle needs from a model goes through here: validating a feature row, the schema
+hash, loading an ONNX model (one onnxruntime session per model id), PD, reason codes and the
+PD -> score -> band mapping. The functions themselves are `models.serving` / `models.schema`'s.
+
+Model-file integrity: `load_model` reads the file's bytes once, takes their SHA-256 (the model id),
+and builds the session from *those bytes*, so the model that is checked against the on-chain
+ModelRegistry is exactly the model that runs (no time-of-check/time-of-use gap). `ModelGuard`
+refuses to use a model whose id the registry does not approve (and re-asks after a TTL, so a
+revocation stops signing within `model_check_ttl_s`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from functools import lru_cache
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from models import serving
+from models.schema import FeatureValidationError, validate_row  # noqa: F401  (re-exported)
+from models.schema import schema_hash as _schema_hash_hex
+
+__all__ = [
+    "FeatureValidationError", "validate_row", "schema_hash_hex", "Model", "Prediction",
+    "load_model", "ModelGuard", "ModelNotApproved", "ModelLoadError", "score_vector",
+]
+
+
+class ModelLoadError(Exception):
+    pass
+
+
+class ModelNotApproved(Exception):
+    pass
+
+
+def schema_hash_hex(schema: Mapping[str, Any]) -> str:
+    return _schema_hash_hex(schema)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    pd: float
+    pd_bps: int
+    score: int
+    band: str
+    reason_codes: tuple[int, int, int, int]
+    reason_codes_packed: int
+
+
+class Model:
+    """One loaded model: id, schema and a `models.serving` bundle (one onnxruntime session)."""
+
+    def __init__(self, path: Path, onnx_path: Path, model_id: bytes, bundle: Any,
+                 schema: dict) -> None:
+        self.path = path  # the bundle directory
+        self.onnx_path = onnx_path
+        self.model_id = model_id
+        self.bundle = bundle
+        self.schema = schema
+        self.schema_hash = schema_hash_hex(schema)
+
+    @property
+    def model_id_hex(self) -> str:
+        return "0x" + self.model_id.hex()
+
+    def predict(self, vector: np.ndarray) -> Prediction:
+        x = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        pd = float(serving.predict_pd(self.bundle, x)[0])
+        pd_bps = int(serving.pd_to_bps(pd))
+        score, band = _score_and_band(pd_bps)
+        codes = tuple(int(c) for c in serving.reason_codes(self.bundle, x[0]))
+        packed = int(serving.pack_reason_codes(codes))
+        return Prediction(pd, pd_bps, score, band, codes, packed)
+
+
+@lru_cache(maxsize=10_001)
+def _score_and_band(pd_bps: int) -> tuple[int, str]:
+    """serving.score_from_pd / score_band are pure functions of 10001 possible inputs (and use
+    exact Decimal logarithms, ~0.2 ms): cached."""
+    score = int(serving.score_from_pd(pd_bps))
+    return score, str(serving.score_band(score))
+
+
+_MODELS: dict[bytes, Model] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def bundle_paths(path: str | Path) -> tuple[Path, Path]:
+    """(bundle directory, ONNX file) for a bundle directory or the ONNX file inside one."""
+    path = Path(path)
+    bundle_dir = path if path.is_dir() else path.parent
+    ref_path = bundle_dir / "reference.json"
+    try:
+        ref = json.loads(ref_path.read_text())
+        onnx_path = bundle_dir / ref["onnx_file"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"{bundle_dir} is not a model bundle (reference.json: {exc})") from None
+    if not path.is_dir() and path.resolve() != onnx_path.resolve():
+        raise ModelLoadError(f"{path} is not the ONNX file named in {ref_path}")
+    return bundle_dir, onnx_path
+
+
+def file_model_id(path: str | Path) -> bytes:
+    """SHA-256 of the ONNX file of the bundle at `path` (directory or the .onnx file)."""
+    _, onnx_path = bundle_paths(path)
+    return hashlib.sha256(onnx_path.read_bytes()).digest()
+
+
+def load_model(path: str | Path) -> Model:
+    """Load (or reuse) the bundle at `path`; one onnxruntime session per model id per process.
+
+    The ONNX bytes are hashed here and again by `load_bundle` (which builds the session from the
+    bytes it hashed); the two must agree, so a file swapped in between is caught.
+    """
+    bundle_dir, onnx_path = bundle_paths(path)
+    try:
+        data = onnx_path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read model file {onnx_path}: {exc}") from None
+    model_id = hashlib.sha256(data).digest()
+    with _MODELS_LOCK:
+        cached = _MODELS.get(model_id)
+        if cached is not None:
+            return cached
+        try:
+            bundle = serving.load_bundle(bundle_dir)
+        except Exception as exc:  # BundleIntegrityError, ONNX parse errors, bad JSON ...
+            raise ModelLoadError(f"cannot load model bundle {bundle_dir}: {exc}") from None
+        if bytes.fromhex(bundle.model_id) != model_id:
+            raise ModelLoadError(f"model file {onnx_path} changed while loading")
+        model = Model(bundle_dir, onnx_path, model_id, bundle, dict(bundle.schema))
+        _MODELS[model_id] = model
+        return model
+
+
+class ModelGuard:
+    """Answers "may this model id be used now?" from the on-chain ModelRegistry, with a TTL."""
+
+    def __init__(self, is_approved: Callable[[bytes], bool], ttl_s: float = 30.0) -> None:
+        self._is_approved = is_approved
+        self._ttl = ttl_s
+        self._cache: dict[bytes, tuple[bool, float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, model_id: bytes) -> None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(model_id)
+        if hit is None or now - hit[1] > self._ttl:
+            ok = bool(self._is_approved(model_id))
+            with self._lock:
+                self._cache[model_id] = (ok, now)
+        else:
+            ok = hit[0]
+        if not ok:
+            raise ModelNotApproved(f"model 0x{model_id.hex()} is not approved in ModelRegistry")
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+def score_vector(model: Model, vector: np.ndarray) -> Prediction:
+    return model.predict(vector)

@@ -1,0 +1,176 @@
+"""One typed settings object per oracle process.
+
+Sources, lowest to highest precedence: field defaults, a config file (TOML, YAML or JSON, chosen by
+extension; path from ``--config`` or ``ORACLE_CONFIG``), then environment variables named
+``ORACLE_<FIELD>`` (upper case; lists as JSON or comma-separated).
+
+Secrets (``keystore_password``, ``private_key``) come only from the environment (or, for the
+password, a file named by ``keystore_password_file``); a config file that contains them is
+rejected. They are `SecretStr`, never defaulted, and never appear in `repr`, logs or
+`public_dict()`. (`pydantic-settings` cannot be installed under brownie's python-dotenv pin, so
+the loader is hand-rolled here.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "ORACLE_"
+SECRET_FIELDS = ("keystore_password", "private_key")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # chain
+    rpc_url: str = "http://127.0.0.1:8545"
+    chain_id: int | None = Field(None, description="checked against the node's eth_chainId")
+    registry_address: str | None = Field(None, description="CreditScoreRegistry")
+    model_registry_address: str | None = None
+    loan_manager_address: str | None = None
+    abi_dir: Path | None = Field(None, description="directory of <Name>.json ABIs; default bundled")
+    rpc_timeout_s: float = 10.0
+
+    # keys: keystore (+ password from env or file) or a raw key in the environment
+    keystore_path: Path | None = None
+    keystore_password: SecretStr | None = None
+    keystore_password_file: Path | None = None
+    private_key: SecretStr | None = None
+
+    # data and model
+    store_path: Path = Path(".scorechain/oracle.db")
+    model_path: Path = Field(Path("models/default"), description="model bundle directory")
+    model_check_ttl_s: float = Field(30.0, description="how long an isApproved answer is trusted")
+
+    # attestation policy
+    validity_s: int = Field(86_400, gt=0, description="validUntil - issuedAt")
+    clock_tolerance_s: int = Field(120, ge=0, description="peer accepts issuedAt within this")
+    refresh_before_s: int = Field(3_600, ge=0, description="re-score this long before expiry")
+    refresh_failover_s: int = Field(60, ge=1, description="refresh leader failover step")
+
+    # k-of-n
+    node_index: int = Field(0, ge=0)
+    nodes: list[str] = Field(default_factory=list, description="base URLs of all nodes, by index")
+    peer_timeout_s: float = 5.0
+    failover_blocks: int = Field(6, ge=1)
+
+    # daemon
+    daemon: bool = True
+    start_block: int | None = None
+    confirmations: int = Field(1, ge=0)
+    poll_interval_s: float = Field(1.0, gt=0)
+    max_block_range: int = Field(2_000, ge=1)
+    batch_size: int = Field(50, ge=1, le=500)
+
+    # transactions
+    gas_limit_per_attestation: int = 150_000
+    max_fee_gwei: float = Field(200.0, gt=0, description="cap for maxFeePerGas")
+    priority_fee_gwei: float = Field(1.0, ge=0)
+    gas_bump_percent: int = Field(15, ge=10)
+    stuck_after_blocks: int = Field(3, ge=1)
+    receipt_timeout_s: float = 120.0
+    breaker_failures: int = Field(5, ge=1)
+    breaker_cooldown_s: float = Field(30.0, ge=0)
+
+    # http
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(9100, ge=0, le=65535)
+
+    log_level: str = "INFO"
+
+    @field_validator("nodes", mode="before")
+    @classmethod
+    def _split_nodes(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip()
+            if v.startswith("["):
+                return json.loads(v)
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("registry_address", "model_registry_address", "loan_manager_address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from eth_utils import is_hex_address, to_checksum_address
+
+        if not is_hex_address(v):
+            raise ValueError(f"not an address: {v!r}")
+        return to_checksum_address(v)
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings for logs and /healthz: secrets reduced to whether they are set."""
+        out = self.model_dump(mode="json", exclude=set(SECRET_FIELDS))
+        for name in SECRET_FIELDS:
+            out[name] = "set" if getattr(self, name) is not None else None
+        return out
+
+    def require(self, *names: str) -> None:
+        missing = [n for n in names if getattr(self, n) in (None, "", [])]
+        if missing:
+            env = ", ".join(ENV_PREFIX + n.upper() for n in missing)
+            raise SettingsError(f"missing settings: {env}")
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SettingsError(f"config file not found: {path}")
+    text = path.read_text()
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise SettingsError(f"config file must be .toml, .yaml, .yml or .json: {path}")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"cannot parse {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: top level must be a table/mapping")
+    data = data.get("oracle", data)  # allow an [oracle] table
+    secrets_in_file = [k for k in SECRET_FIELDS if k in data]
+    if secrets_in_file:
+        raise SettingsError(
+            f"{path}: secrets {secrets_in_file} must come from the environment, not a config file"
+        )
+    return data
+
+
+def load_settings(config: str | Path | None = None, env: Mapping[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    config = config or env.get(ENV_PREFIX + "CONFIG")
+    if config:
+        data.update(_read_file(Path(config)))
+    fields = Settings.model_fields
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        if name not in fields:
+            continue  # e.g. ORACLE_HOME of Oracle Database clients: not ours
+        data[name] = value
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

@@ -1,0 +1,199 @@
+"""EIP-712 typed data for score attestations, defined once and matching CreditScoreRegistry.
+
+Pure functions only: no I/O. The digest built here is what every oracle node signs and what the
+contract's `hashAttestation` returns; `tests/oracle/integration` proves the two are equal on chain
+and `tests/oracle/unit` proves this encoder equals eth-account's generic EIP-712 encoder.
+
+Domain: ``EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)`` with
+name "Scorechain", version "1", the chain id and the CreditScoreRegistry address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+from typing import Any
+
+from eth_hash.auto import keccak
+from eth_utils import is_hex_address, to_checksum_address
+
+DOMAIN_NAME = "Scorechain"
+DOMAIN_VERSION = "1"
+
+ATTESTATION_TYPE = (
+    "ScoreAttestation(address borrower,bytes32 modelId,bytes32 featuresHash,uint16 pdBps,"
+    "uint16 score,uint32 reasonCodes,uint64 issuedAt,uint64 validUntil,uint256 nonce)"
+)
+DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+ATTESTATION_TYPEHASH = keccak(ATTESTATION_TYPE.encode())
+DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
+
+# (field, solidity type) in struct order; the single source for encoding, JSON and the ABI tuple.
+ATTESTATION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("borrower", "address"),
+    ("modelId", "bytes32"),
+    ("featuresHash", "bytes32"),
+    ("pdBps", "uint16"),
+    ("score", "uint16"),
+    ("reasonCodes", "uint32"),
+    ("issuedAt", "uint64"),
+    ("validUntil", "uint64"),
+    ("nonce", "uint256"),
+)
+_UINT_BITS = {"uint16": 16, "uint32": 32, "uint64": 64, "uint256": 256}
+
+
+@lru_cache(maxsize=65536)
+def checksum(address: str) -> str:
+    """EIP-55 checksum address (cached: a keccak per call adds up on the signing path).
+    Raises ValueError for anything that is not a 20-byte hex address."""
+    if not isinstance(address, str) or not is_hex_address(address):
+        raise ValueError(f"not an address: {address!r}")
+    return to_checksum_address(address)
+
+
+class AttestationError(ValueError):
+    """An attestation field is missing, of the wrong type or out of its Solidity range."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreAttestation:
+    borrower: str  # checksummed address
+    modelId: bytes  # 32 bytes: SHA-256 of the ONNX file
+    featuresHash: bytes  # 32 bytes: see oracle.commitment
+    pdBps: int
+    score: int
+    reasonCodes: int
+    issuedAt: int
+    validUntil: int
+    nonce: int
+
+    def __post_init__(self) -> None:
+        for name, typ in ATTESTATION_FIELDS:
+            value = getattr(self, name)
+            if typ == "address":
+                try:
+                    object.__setattr__(self, name, checksum(value))
+                except (ValueError, TypeError):
+                    raise AttestationError(f"{name}: not an address: {value!r}") from None
+            elif typ == "bytes32":
+                if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
+                    raise AttestationError(f"{name}: expected 32 bytes")
+                object.__setattr__(self, name, bytes(value))
+            else:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise AttestationError(f"{name}: expected an integer, got {value!r}")
+                if not 0 <= value < (1 << _UINT_BITS[typ]):
+                    raise AttestationError(f"{name}: {value} out of {typ} range")
+
+    # --- JSON form (hex strings for bytes, ints for numbers) -----------------------------------
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["modelId"] = "0x" + self.modelId.hex()
+        out["featuresHash"] = "0x" + self.featuresHash.hex()
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> "ScoreAttestation":
+        if not isinstance(data, dict):
+            raise AttestationError("attestation must be a JSON object")
+        names = {f.name for f in fields(cls)}
+        missing = names - data.keys()
+        if missing:
+            raise AttestationError(f"attestation is missing fields: {sorted(missing)}")
+        extra = data.keys() - names
+        if extra:
+            raise AttestationError(f"attestation has unknown fields: {sorted(extra)}")
+        kwargs: dict[str, Any] = {}
+        for name, typ in ATTESTATION_FIELDS:
+            value = data[name]
+            if typ == "bytes32":
+                kwargs[name] = _parse_bytes32(name, value)
+            elif typ.startswith("uint"):
+                if isinstance(value, str) and value.isdigit():
+                    value = int(value)
+                kwargs[name] = value
+            else:
+                kwargs[name] = value
+        return cls(**kwargs)
+
+    def as_tuple(self) -> tuple:
+        """The ABI tuple in struct order, for web3 contract calls."""
+        return tuple(getattr(self, name) for name, _ in ATTESTATION_FIELDS)
+
+    def with_(self, **changes: Any) -> "ScoreAttestation":
+        return replace(self, **changes)
+
+
+def _parse_bytes32(name: str, value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
+        raise AttestationError(f"{name}: expected 0x-prefixed 32-byte hex")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError as exc:
+        raise AttestationError(f"{name}: invalid hex") from exc
+
+
+def _word_uint(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def _word_address(address: str) -> bytes:
+    return bytes(12) + bytes.fromhex(address[2:])
+
+
+def domain_separator(chain_id: int, verifying_contract: str) -> bytes:
+    """keccak256(abi.encode(DOMAIN_TYPEHASH, keccak(name), keccak(version), chainId, contract))."""
+    return keccak(
+        DOMAIN_TYPEHASH
+        + keccak(DOMAIN_NAME.encode())
+        + keccak(DOMAIN_VERSION.encode())
+        + _word_uint(chain_id)
+        + _word_address(to_checksum_address(verifying_contract))
+    )
+
+
+def struct_hash(att: ScoreAttestation) -> bytes:
+    """keccak256(abi.encode(TYPEHASH, every field in order)): every field is a static 32-byte word."""
+    return keccak(
+        ATTESTATION_TYPEHASH
+        + _word_address(att.borrower)
+        + att.modelId
+        + att.featuresHash
+        + _word_uint(att.pdBps)
+        + _word_uint(att.score)
+        + _word_uint(att.reasonCodes)
+        + _word_uint(att.issuedAt)
+        + _word_uint(att.validUntil)
+        + _word_uint(att.nonce)
+    )
+
+
+def digest(att: ScoreAttestation, separator: bytes) -> bytes:
+    """The EIP-712 digest: keccak256(0x1901 ‖ domainSeparator ‖ structHash)."""
+    return keccak(b"\x19\x01" + separator + struct_hash(att))
+
+
+def typed_data_message(att: ScoreAttestation, chain_id: int, verifying_contract: str) -> dict:
+    """The same data in the generic eth_signTypedData_v4 form (for wallets and cross-checks)."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "ScoreAttestation": [{"name": n, "type": t} for n, t in ATTESTATION_FIELDS],
+        },
+        "primaryType": "ScoreAttestation",
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": to_checksum_address(verifying_contract),
+        },
+        "message": {n: getattr(att, n) for n, _ in ATTESTATION_FIELDS},
+    }

@@ -1,0 +1,122 @@
+"""Independent re-check of attestations (`oracle verify`).
+
+For each attestation: recompute the PD, score and reason codes from this node's stored features
+and its model file; recompute the features commitment from the stored vector and salt; check the
+model id is the SHA-256 of the model file; recover every signature and check the signers are
+registered and distinct and at least `threshold`; check the Python EIP-712 digest equals the
+contract's `hashAttestation`; and compare with the ScoreRecorded event carrying the same
+borrower and nonce on chain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from oracle import commitment, keys, typed_data
+from oracle.scoring import file_model_id
+from oracle.store import UnknownBorrower
+from oracle.typed_data import ScoreAttestation
+
+
+def verify_attestation(ctx: Any, att: ScoreAttestation, signatures: list[bytes],
+                       *, recorded_in_tx: bool | None = None) -> dict:
+    checks: dict[str, Any] = {}
+    problems: list[str] = []
+
+    def check(name: str, ok: bool, detail: str = "") -> None:
+        checks[name] = bool(ok)
+        if not ok:
+            problems.append(f"{name}: {detail}" if detail else name)
+
+    # model
+    disk_id = file_model_id(ctx.model.path)
+    check("model_file_matches_model_id", disk_id == att.modelId,
+          f"model file sha256 0x{disk_id.hex()} != modelId 0x{att.modelId.hex()}")
+    checks["model_approved_now"] = ctx.chain.is_approved(att.modelId)
+
+    # features and recomputation
+    try:
+        feats = ctx.store.get_features(att.borrower)
+    except UnknownBorrower as exc:
+        check("features_available", False, str(exc))
+        feats = None
+    if feats is not None:
+        recomputed = commitment.features_hash(feats.schema_hash, feats.salt, feats.vector)
+        check("features_hash", recomputed == att.featuresHash,
+              f"recomputed 0x{recomputed.hex()}, attested 0x{att.featuresHash.hex()}")
+        if disk_id == att.modelId:
+            pred = ctx.model.predict(feats.vector)
+            check("pd_bps", pred.pd_bps == att.pdBps, f"recomputed {pred.pd_bps}, attested {att.pdBps}")
+            check("score", pred.score == att.score, f"recomputed {pred.score}, attested {att.score}")
+            check("reason_codes", pred.reason_codes_packed == att.reasonCodes,
+                  f"recomputed {pred.reason_codes_packed:#010x}, attested {att.reasonCodes:#010x}")
+
+    # digest and signatures
+    sep = typed_data.domain_separator(ctx.chain.chain_id, ctx.chain.registry.address)
+    digest = typed_data.digest(att, sep)
+    check("digest_matches_contract", ctx.chain.hash_attestation(att) == digest,
+          "Python EIP-712 digest differs from hashAttestation")
+    registered = set(ctx.chain.signers())
+    k = ctx.chain.threshold()
+    seen: list[str] = []
+    for i, sig in enumerate(signatures):
+        try:
+            who = keys.recover(digest, sig)
+        except ValueError as exc:
+            check(f"signature_{i}", False, str(exc))
+            continue
+        check(f"signature_{i}", who in registered and who not in seen,
+              f"{who} is {'a duplicate' if who in seen else 'not a registered signer'}")
+        seen.append(who)
+    checks["signers"] = seen
+    check("threshold", len(set(seen) & registered) >= k, f"{len(seen)} valid signers < k={k}")
+
+    # chain record
+    events = ctx.chain.score_recorded(0, "latest", att.borrower)
+    match = [e for e in events if int(e.args.nonce) == att.nonce]
+    if recorded_in_tx is False:
+        checks["on_chain"] = "skipped in this transaction"
+    elif not match:
+        check("on_chain", False, f"no ScoreRecorded for {att.borrower} nonce {att.nonce}")
+    else:
+        a = match[-1].args
+        same = (bytes(a.modelId) == att.modelId and bytes(a.featuresHash) == att.featuresHash
+                and a.pdBps == att.pdBps and a.score == att.score
+                and a.reasonCodes == att.reasonCodes and a.issuedAt == att.issuedAt
+                and a.validUntil == att.validUntil)
+        check("on_chain", same, "ScoreRecorded differs from the attestation")
+        checks["recorded_tx"] = "0x" + bytes(match[-1].transactionHash).hex()
+    return {"borrower": att.borrower, "nonce": att.nonce, "ok": not problems,
+            "problems": problems, "checks": checks}
+
+
+def verify_file(ctx: Any, path: Path) -> dict:
+    import json
+
+    data = json.loads(path.read_text())
+    att = ScoreAttestation.from_json(data["attestation"])
+    sigs = [bytes.fromhex(s.removeprefix("0x")) for s in data["signatures"]]
+    return verify_attestation(ctx, att, sigs)
+
+
+def verify_tx(ctx: Any, tx_hash: str) -> list[dict]:
+    w3 = ctx.chain.w3
+    tx = w3.eth.get_transaction(tx_hash)
+    receipt = w3.eth.get_transaction_receipt(tx_hash)
+    fn, params = ctx.chain.registry.decode_function_input(tx["input"])
+    if fn.fn_name == "submit":
+        pairs = [(params["att"], params["signatures"])]
+    elif fn.fn_name == "submitBatch":
+        pairs = list(zip(params["atts"], params["signatures"]))
+    else:
+        raise ValueError(f"transaction calls {fn.fn_name}, not submit/submitBatch")
+    recorded = {(e.args.borrower, int(e.args.nonce)) for e in ctx.chain.decode_recorded(receipt)}
+    out = []
+    for raw, sigs in pairs:
+        fields = dict(raw) if isinstance(raw, dict) else dict(zip(
+            [n for n, _ in typed_data.ATTESTATION_FIELDS], raw))
+        att = ScoreAttestation(**fields)
+        out.append(verify_attestation(ctx, att, [bytes(s) for s in sigs],
+                                      recorded_in_tx=(att.borrower, att.nonce) in recorded))
+    return out

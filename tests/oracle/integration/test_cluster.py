@@ -1,0 +1,79 @@
+"""Three oracle processes, threshold 2: loan requests become scores on chain, once each."""
+
+import json
+import time
+from collections import Counter
+
+import numpy as np
+import requests
+from brownie import accounts, web3
+
+from models.schema import validate_row
+from tests.oracle.integration.harness import run_cli
+
+
+def test_three_nodes_post_every_requested_score_exactly_once(make_cluster):
+    c = make_cluster(n=3, k=2, n_borrowers=6).start()
+    requested = [c.request_loan(b) for b in c.borrowers]
+    got = c.wait_recorded(c.borrowers, timeout=60)
+    assert all(len(blocks) == 1 for blocks in got.values()), got
+    reg = c.system.score_registry
+    for b, (loan_id, req_block) in zip(c.borrowers, requested):
+        assert got[b.address][0] >= req_block
+        rec = reg.latestScore(b)
+        x = validate_row(c.model.schema, c.rows[b.address])
+        assert rec[1] == c.model.predict(x).pd_bps  # pdBps recomputed independently
+        assert reg.nonces(b) == 1
+
+
+def test_posted_transactions_verify_with_the_cli(make_cluster):
+    c = make_cluster(n=3, k=2, n_borrowers=3).start()
+    for b in c.borrowers:
+        c.request_loan(b)
+    c.wait_recorded(c.borrowers)
+    hashes = {e["tx_hash"] for n in c.nodes for e in n.log_lines() if e.get("msg") == "tx mined"}
+    assert hashes
+    for h in hashes:
+        r = run_cli(["verify", h], c.nodes[0].env)
+        report = json.loads(r.stdout)
+        assert r.returncode == 0 and report["ok"], r.stdout + r.stderr
+        for att in report["attestations"]:
+            assert len(att["checks"]["signers"]) == 2
+
+
+def test_pull_mode_returns_a_submittable_attestation(make_cluster):
+    c = make_cluster(n=3, k=2, n_borrowers=1, settings={"ORACLE_DAEMON": "false"}).start()
+    b = c.borrowers[0]
+    r = requests.get(f"{c.nodes[1].url}/v1/score/{b.address}", timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["signatures"]) == 2
+    att = body["attestation"]
+    tup = (att["borrower"], att["modelId"], att["featuresHash"], att["pdBps"], att["score"],
+           att["reasonCodes"], att["issuedAt"], att["validUntil"], att["nonce"])
+    assert "0x" + bytes(c.system.score_registry.hashAttestation(tup)).hex() == body["digest"]
+    tx = c.system.score_registry.submit(tup, body["signatures"], {"from": accounts[7]})
+    assert tx.events["ScoreRecorded"]["borrower"] == b.address
+    path = c.workdir / "att.json"
+    path.write_text(json.dumps(body))
+    v = run_cli(["verify", str(path)], c.nodes[2].env)
+    assert v.returncode == 0 and json.loads(v.stdout)["ok"], v.stdout + v.stderr
+
+
+def test_sigterm_shuts_down_cleanly_and_metrics_are_served(make_cluster):
+    c = make_cluster(n=1, k=1, n_borrowers=1).start()
+    c.request_loan(c.borrowers[0])
+    c.wait_recorded(c.borrowers)
+    deadline = time.time() + 10  # the node counts it when it resolves its receipt
+    while True:
+        m = requests.get(c.nodes[0].url + "/metrics", timeout=5).text
+        if "oracle_scores_recorded_total 1.0" in m or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert "oracle_scores_recorded_total 1.0" in m
+    status, health = c.nodes[0].healthz()
+    assert status == 200 and health["status"] == "ok"
+    assert "keystore_password" in health["settings"]
+    assert health["settings"]["keystore_password"] == "set"
+    assert c.nodes[0].terminate(timeout=20) == 0
+    assert any(e.get("msg") == "oracle node stopped" for e in c.nodes[0].log_lines())

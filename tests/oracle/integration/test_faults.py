@@ -1,0 +1,158 @@
+"""Faults: kill -9 mid-batch, RPC outage, peers that disagree or are down."""
+
+import random
+import sqlite3
+import time
+
+from brownie import chain
+
+from tests.oracle.integration.harness import run_cli
+
+
+def _counts(c):
+    counts = {}
+    for b, _ in c.recorded():
+        counts[b] = counts.get(b, 0) + 1
+    return counts
+
+
+def _wait_log(node, msg, after: int, timeout: float = 20) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if sum(1 for e in node.log_lines() if e.get("msg") == msg) > after:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_kill9_mid_batch_loses_nothing_and_posts_nothing_twice(make_cluster):
+    c = make_cluster(n=3, k=2, n_borrowers=24, settings={"ORACLE_BATCH_SIZE": 4}).start()
+    rnd = random.Random(5)
+    waves = [c.borrowers[i:i + 6] for i in range(0, 24, 6)]
+    kills = 0
+    for wave in waves:
+        for b in wave:
+            c.request_loan(b)
+        # kill -9 whichever node signs a transaction next, right after it signed it
+        before = {n.index: sum(1 for e in n.log_lines() if e.get("msg") == "tx signed")
+                  for n in c.nodes}
+        deadline = time.time() + 15
+        victim = None
+        while victim is None and time.time() < deadline:
+            for n in c.nodes:
+                if sum(1 for e in n.log_lines() if e.get("msg") == "tx signed") > before[n.index]:
+                    victim = n
+                    break
+            time.sleep(0.01)
+        if victim is not None:
+            victim.kill9()
+            kills += 1
+            time.sleep(rnd.uniform(0.1, 1.0))
+            victim.start().wait_ready()
+    assert kills >= 3
+    c.wait_recorded(c.borrowers, timeout=90)
+    time.sleep(2)  # let any duplicate that was going to land, land
+    chain.mine(3)
+    time.sleep(1)
+    counts = _counts(c)
+    assert all(counts[b.address] == 1 for b in c.borrowers), counts
+    # every node's checkpoint ends with every loan request `done` and nothing in flight
+    deadline = time.time() + 20
+    while True:
+        left = [_open_work(n) for n in c.nodes]
+        if all(x == (0, 0) for x in left) or time.time() > deadline:
+            break
+        chain.mine()
+        time.sleep(0.5)
+    assert all(x == (0, 0) for x in left), left
+
+
+def _open_work(node):
+    db = sqlite3.connect(node.workdir / "oracle.db")
+    try:
+        pending = db.execute("SELECT COUNT(*) FROM requests WHERE status='pending'").fetchone()[0]
+        inflight = db.execute(
+            "SELECT COUNT(*) FROM submissions WHERE status='inflight'").fetchone()[0]
+    finally:
+        db.close()
+    return pending, inflight
+
+
+def test_rpc_outage_is_survived_without_intervention(make_cluster):
+    c = make_cluster(n=3, k=2, n_borrowers=6, proxy=True).start()
+    c.request_loan(c.borrowers[0])
+    c.wait_recorded(c.borrowers[:1])
+    c.proxy.cut()
+    for b in c.borrowers[1:]:
+        c.request_loan(b)  # the test talks to anvil directly; the nodes cannot
+    time.sleep(4)
+    degraded = [n.healthz() for n in c.nodes]
+    assert any(status == 503 for status, _ in degraded), degraded
+    assert all(n.alive() for n in c.nodes)
+    assert len(_counts(c)) == 1  # nothing could be posted meanwhile
+    c.proxy.restore()
+    c.wait_recorded(c.borrowers, timeout=60)
+    assert all(v == 1 for v in _counts(c).values())
+    deadline = time.time() + 15
+    while time.time() < deadline and any(n.healthz()[0] != 200 for n in c.nodes):
+        time.sleep(0.5)
+    assert all(n.healthz()[0] == 200 for n in c.nodes)
+
+
+def test_one_peer_down_the_other_two_still_reach_k(make_cluster):
+    c = make_cluster(n=3, k=2, n_borrowers=6).start()
+    c.nodes[2].terminate()
+    for b in c.borrowers:
+        c.request_loan(b)  # some of these are led by node 2: failover must take them
+    c.wait_recorded(c.borrowers, timeout=90)
+    assert all(v == 1 for v in _counts(c).values())
+
+
+def _tamper(c, node_index, borrower):
+    """Give one node a different feature row for `borrower` (same salt): it now disagrees."""
+    row = dict(c.rows[borrower.address])
+    first = c.model.schema["features"][0]
+    row[first["name"]] = (first.get("min") or 0) + 1
+    import csv
+
+    path = c.workdir / f"tampered{node_index}.csv"
+    db = sqlite3.connect(c.nodes[node_index].workdir / "oracle.db")
+    salt = db.execute("SELECT salt FROM borrowers WHERE address = ?",
+                      (borrower.address,)).fetchone()[0]
+    db.close()
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["borrower", "salt", *row])
+        w.writeheader()
+        w.writerow({"borrower": borrower.address, "salt": "0x" + salt.hex(), **row})
+    c.import_features(c.nodes[node_index].env, path)
+
+
+def test_a_disagreeing_peer_is_outvoted_by_two_agreeing_nodes(make_cluster):
+    c = make_cluster(n=3, k=2, n_borrowers=3)
+    _tamper(c, 2, c.borrowers[0])
+    c.start()
+    for b in c.borrowers:
+        c.request_loan(b)
+    c.wait_recorded(c.borrowers, timeout=90)
+    assert all(v == 1 for v in _counts(c).values())
+    refused = [e for e in c.nodes[2].log_lines() if e.get("msg") == "co-sign refused"]
+    assert refused and all(e["borrower"] == c.borrowers[0].address for e in refused)
+
+
+def test_nothing_is_posted_when_k_cannot_be_reached(make_cluster):
+    c = make_cluster(n=3, k=2, n_borrowers=2)
+    _tamper(c, 1, c.borrowers[0])
+    c.start()
+    c.nodes[2].terminate()
+    for b in c.borrowers:
+        c.request_loan(b)
+    # borrower 1 is fine for nodes 0 and 1 -> recorded; borrower 0: node 1 disagrees, node 2 down
+    c.wait_recorded(c.borrowers[1:], timeout=90)
+    for _ in range(12):  # several failover rounds
+        chain.mine()
+        time.sleep(0.5)
+    counts = _counts(c)
+    assert c.borrowers[0].address not in counts
+    assert c.system.score_registry.nonces(c.borrowers[0]) == 0
+    assert any(e.get("msg") == "not enough signatures; not posting"
+               for n in c.nodes[:2] for e in n.log_lines())

@@ -1,0 +1,33 @@
+"""The ABIs bundled with the oracle match the contracts as compiled now (when a build exists)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from oracle.abi import CONTRACTS, load_abi
+
+BUILD = Path(__file__).resolve().parents[3] / "build" / "contracts"
+
+
+def _sig(entry):
+    return (entry.get("type"), entry.get("name"),
+            tuple((i["type"], i.get("indexed")) for i in entry.get("inputs", [])))
+
+
+@pytest.mark.parametrize("name", CONTRACTS)
+def test_bundled_abi_matches_build(name):
+    built = BUILD / f"{name}.json"
+    if not built.is_file():
+        pytest.skip(f"{name} not compiled (run brownie compile)")
+    fresh = {_sig(e) for e in json.loads(built.read_text())["abi"]}
+    bundled = {_sig(e) for e in load_abi(name)}
+    assert bundled <= fresh, f"bundled {name} ABI has entries the contract lacks: {bundled - fresh}"
+
+
+def test_abis_used_by_the_oracle_exist():
+    names = {e.get("name") for e in load_abi("CreditScoreRegistry")}
+    assert {"submit", "submitBatch", "hashAttestation", "nonces", "threshold", "signers",
+            "isSigner", "ScoreRecorded", "ScoreSkipped", "modelRegistry"} <= names
+    assert "isApproved" in {e.get("name") for e in load_abi("ModelRegistry")}
+    assert "ScoreRequested" in {e.get("name") for e in load_abi("LoanManager")}

@@ -1,0 +1,53 @@
+"""The hand-rolled calldata encoder and log decoders agree with web3 and the ABI."""
+
+from eth_abi import encode
+from web3 import Web3
+
+from oracle.abi import load_abi
+from oracle.chain import (SCORE_RECORDED_TOPIC, SCORE_REQUESTED_TOPIC, SCORE_SKIPPED_TOPIC,
+                          _decode_recorded, encode_submit)
+from oracle.typed_data import ScoreAttestation
+
+REG = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def att(i):
+    return ScoreAttestation(borrower="0x" + f"{i:040x}", modelId=bytes([i]) * 32,
+                            featuresHash=bytes([i + 1]) * 32, pdBps=100 + i, score=600 + i,
+                            reasonCodes=0x01020304, issuedAt=1000 + i, validUntil=2000 + i,
+                            nonce=i)
+
+
+def test_calldata_equals_web3_encoding():
+    c = Web3().eth.contract(address=REG, abi=load_abi("CreditScoreRegistry"))
+    atts = [att(i) for i in range(1, 4)]
+    sigs = [[bytes([i]) * 65, bytes([i + 1]) * 65] for i in range(3)]
+    assert "0x" + encode_submit(atts, sigs).hex() == c.encode_abi(
+        "submitBatch", args=[[a.as_tuple() for a in atts], sigs])
+    assert "0x" + encode_submit(atts[:1], sigs[:1]).hex() == c.encode_abi(
+        "submit", args=[atts[0].as_tuple(), sigs[0]])
+
+
+def test_topics_match_the_abi():
+    def topic(contract, name):
+        (ev,) = [e for e in load_abi(contract) if e.get("name") == name and e["type"] == "event"]
+        sig = f"{name}({','.join(i['type'] for i in ev['inputs'])})"
+        return "0x" + Web3.keccak(text=sig).hex().removeprefix("0x")
+
+    assert topic("CreditScoreRegistry", "ScoreRecorded") == SCORE_RECORDED_TOPIC
+    assert topic("CreditScoreRegistry", "ScoreSkipped") == SCORE_SKIPPED_TOPIC
+    assert topic("LoanManager", "ScoreRequested") == SCORE_REQUESTED_TOPIC
+
+
+def test_recorded_log_decodes_every_field():
+    a = att(7)
+    log = {"topics": [bytes.fromhex(SCORE_RECORDED_TOPIC[2:]),
+                      bytes(12) + bytes.fromhex(a.borrower[2:]), a.modelId],
+           "data": encode(["bytes32", "uint16", "uint16", "uint32", "uint64", "uint64",
+                           "uint256"], [a.featuresHash, a.pdBps, a.score, a.reasonCodes,
+                                        a.issuedAt, a.validUntil, a.nonce]),
+           "blockNumber": 5, "logIndex": 2, "transactionHash": b"\x01" * 32}
+    e = _decode_recorded(log)
+    assert (e.args.borrower, e.args.modelId, e.args.featuresHash, e.args.pdBps, e.args.score,
+            e.args.reasonCodes, e.args.issuedAt, e.args.validUntil, e.args.nonce) == a.as_tuple()
+    assert (e.blockNumber, e.logIndex) == (5, 2)

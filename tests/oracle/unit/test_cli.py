@@ -1,0 +1,79 @@
+"""The CLI without a chain: keys and feature import."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from oracle.cli import main
+from tests.oracle.unit.conftest import GOOD_ROW
+
+BUNDLE = Path(__file__).resolve().parents[3] / "models" / "default"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    import os
+
+    for k in list(os.environ):
+        if k.startswith("ORACLE_"):
+            monkeypatch.delenv(k)
+
+
+def test_keys_new_show_and_wrong_password(tmp_path, monkeypatch, capsys):
+    ks = tmp_path / "k.json"
+    monkeypatch.setenv("ORACLE_KEYSTORE_PASSWORD", "pw-1")
+    assert main(["keys", "new", "--keystore", str(ks), "--light-kdf"]) == 0
+    address = json.loads(capsys.readouterr().out)["address"]
+    assert main(["keys", "show", "--keystore", str(ks)]) == 0
+    assert json.loads(capsys.readouterr().out)["address"] == address
+    monkeypatch.setenv("ORACLE_KEYSTORE_PASSWORD", "pw-2")
+    assert main(["keys", "show", "--keystore", str(ks)]) == 2
+    err = capsys.readouterr().err
+    assert "wrong password" in err and "pw-2" not in err
+
+
+def test_keys_import_from_file_and_password_file(tmp_path, monkeypatch, capsys):
+    key = tmp_path / "key.hex"
+    key.write_text("0x" + "42" * 32 + "\n")
+    pw = tmp_path / "pw"
+    pw.write_text("from-file\n")
+    ks = tmp_path / "k.json"
+    assert main(["keys", "import", "--keystore", str(ks), "--key-file", str(key),
+                 "--password-file", str(pw), "--light-kdf"]) == 0
+    out = capsys.readouterr().out
+    from oracle.keys import public_key_of
+
+    assert json.loads(out)["address"] == public_key_of(b"\x42" * 32)
+    assert "42" * 32 not in out and "42" * 32 not in ks.read_text()
+
+
+def test_keys_new_without_password_is_a_clear_error(tmp_path, capsys):
+    assert main(["keys", "new", "--keystore", str(tmp_path / "k.json")]) == 2
+    assert "ORACLE_KEYSTORE_PASSWORD" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (BUNDLE / "reference.json").is_file(), reason="no default model")
+def test_features_import_counts_and_rejects(tmp_path, capsys):
+    path = tmp_path / "f.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["borrower", *GOOD_ROW])
+        w.writeheader()
+        w.writerow({"borrower": "0x" + "11" * 20, **GOOD_ROW})
+        w.writerow({"borrower": "0x" + "22" * 20, **GOOD_ROW, "age": "x"})
+    rc = main(["features", "import", str(path), "--store", str(tmp_path / "s.db"),
+               "--model", str(BUNDLE)])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert json.loads(captured.out)["imported"] == 1
+    assert json.loads(captured.err.splitlines()[0])["line"] == 3
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("serve", "score", "verify", "keys", "features"):
+        assert cmd in out

@@ -1,0 +1,68 @@
+import threading
+import time
+
+from oracle.chain import CircuitBreaker, Fees, GasStrategy, NonceAllocator, retry
+
+
+def test_nonce_allocator_is_seeded_once_and_unique_under_threads():
+    calls = []
+
+    def fetch():
+        calls.append(1)
+        return 40
+
+    alloc = NonceAllocator(fetch)
+    got = []
+    threads = [threading.Thread(target=lambda: got.extend(alloc.allocate() for _ in range(50)))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(40, 440)) and len(calls) == 1
+    alloc.reset()
+    assert alloc.allocate() == 40 and len(calls) == 2
+
+
+def test_gas_strategy_caps_and_bumps():
+    g = GasStrategy(cap_wei=100, priority_wei=2, bump_percent=15)
+    assert g.initial(10) == Fees(22, 2)
+    assert g.initial(1000) == Fees(100, 2)
+    bumped = g.bump(Fees(50, 2))
+    assert bumped.max_fee >= 50 * 1.15 and bumped.priority_fee >= 2 * 1.15
+    assert g.bump(Fees(90, 2)) is None  # would exceed the cap
+
+
+def test_circuit_breaker_opens_and_half_opens():
+    b = CircuitBreaker(failures=3, cooldown_s=0.2)
+    for _ in range(2):
+        b.failure()
+    assert b.allow()
+    b.failure()
+    assert b.state == "open" and not b.allow()
+    time.sleep(0.25)
+    assert b.state == "half-open" and b.allow()
+    b.success()
+    assert b.state == "closed"
+
+
+def test_retry_backs_off_then_succeeds_or_raises():
+    attempts = []
+
+    def flaky():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConnectionError("down")
+        return "ok"
+
+    assert retry(flaky, attempts=5, base_delay=0.001) == "ok" and len(attempts) == 3
+
+    def down():
+        raise ConnectionError("down")
+
+    try:
+        retry(down, attempts=2, base_delay=0.001)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("retry swallowed the error")
