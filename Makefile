@@ -27,5 +27,11 @@ slither: setup  ## Slither over contracts/; fails on an untriaged High/Medium (r
 console: setup  ## brownie console on Ganache (NETWORK=development for anvil)
 	@$(BROWNIE) console --network $(if $(filter development,$(NETWORK)),development,ganache-cli)
 
+fuzz-full: setup  ## the lifecycle state machine's full profile: >= 10,000 stateful steps (~1 h)
+	@SCORECHAIN_FUZZ_PROFILE=full $(BROWNIE) test tests/contracts/test_lifecycle_state_machine.py --network development
+
+train-default: setup  ## retrain and re-export the committed default model (models/default/)
+	@$(VENV)/python -m models train-default
+
 clean:  ## remove build output and set-up stamps (keeps the venv and node_modules)
 	rm -rf build .setup-stamps .hypothesis

@@ -8,10 +8,10 @@ import threading
 from dataclasses import dataclass
 
 from oracle import attest, keys
-from oracle.chain import Chain, TxSender
+from oracle.chain import Chain, ChainError, TxSender
 from oracle.metrics import Metrics
 from oracle.node import OracleNode
-from oracle.scoring import Model, ModelGuard, load_model
+from oracle.scoring import Model, ModelGuard, ModelLoadError, ModelNotApproved, load_model
 from oracle.settings import Settings, SettingsError
 from oracle.store import Store
 
@@ -64,6 +64,33 @@ def build(s: Settings, *, signer: keys.Signer | None = None) -> Context:
     return Context(s, signer, store, model, chain, node, metrics)
 
 
+def reload_model(ctx: Context) -> bool:
+    """Roll the node over to the bundle now at ORACLE_MODEL_PATH (SIGHUP). The operator points the
+    path (e.g. a symlink) at the new bundle first; an unloadable or unapproved model is refused and
+    the node keeps serving the old one."""
+    old = ctx.model.model_id_hex
+    try:
+        new = load_model(ctx.settings.model_path)
+    except ModelLoadError as exc:
+        log.error("model reload refused: cannot load", extra={"error": str(exc), "model_id": old})
+        return False
+    if new.model_id == ctx.model.model_id:
+        log.info("model reload: unchanged", extra={"model_id": old})
+        return True
+    try:
+        ctx.node.swap_model(new)
+    except (ModelNotApproved, ChainError) as exc:
+        log.error("model reload refused: not approved", extra={"error": str(exc), "model_id": old,
+                                                               "refused": new.model_id_hex})
+        return False
+    if new.schema_hash != ctx.model.schema_hash:
+        log.warning("new model has another feature schema; re-import features",
+                    extra={"schema_hash": new.schema_hash})
+    ctx.model = new
+    log.info("model rolled over", extra={"from": old, "to": new.model_id_hex})
+    return True
+
+
 def serve(s: Settings) -> int:
     import uvicorn
 
@@ -90,8 +117,11 @@ def serve(s: Settings) -> int:
         stop.set()
         server.should_exit = True
 
+    reload_requested = threading.Event()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # Not in the handler itself: loading a model and asking the chain do not belong in a signal handler.
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: reload_requested.set())
     http_thread = threading.Thread(target=server.run, name="http", daemon=True)
     http_thread.start()
     log.info("oracle node up", extra={"signer": ctx.signer.address, "model_id":
@@ -104,6 +134,9 @@ def serve(s: Settings) -> int:
         daemon_thread.start()
     while not stop.is_set():
         stop.wait(0.5)
+        if reload_requested.is_set():
+            reload_requested.clear()
+            reload_model(ctx)
         if not http_thread.is_alive():
             log.error("http server exited")
             failed = True

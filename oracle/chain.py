@@ -539,8 +539,9 @@ class TxSender:
 def _decode_raw(raw: bytes) -> dict:
     """Fields of a signed type-2 transaction, to re-sign with new fees."""
     from eth_account.typed_transactions import TypedTransaction
+    from hexbytes import HexBytes
 
-    tx = TypedTransaction.from_bytes(raw)
+    tx = TypedTransaction.from_bytes(HexBytes(raw))  # the checkpoint stores plain bytes
     d = tx.as_dict()
     out = {
         "type": 2, "chainId": d["chainId"], "nonce": d["nonce"], "to": to_checksum_address(d["to"]),

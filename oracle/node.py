@@ -105,28 +105,36 @@ class OracleNode:
     def compute(self, borrower: str, *, nonce: int | None = None,
                 now: int | None = None) -> tuple[ScoreAttestation, Prediction]:
         """This node's own attestation for `borrower` (raises Refusal if it cannot make one)."""
+        model = self.model  # one model for the whole computation, even if a roll-over swaps it
         try:
             feats = self.store.get_features(borrower)
         except UnknownBorrower as exc:
             raise Refusal(str(exc), status=404) from None
-        if feats.schema_hash != self.model.schema_hash:
+        if feats.schema_hash != model.schema_hash:
             raise Refusal(f"features of {feats.address} were validated against schema "
-                          f"{feats.schema_hash}, the model expects {self.model.schema_hash}; "
+                          f"{feats.schema_hash}, the model expects {model.schema_hash}; "
                           "re-import them", status=409)
         try:
-            self.guard.check(self.model.model_id)
+            self.guard.check(model.model_id)
         except ModelNotApproved as exc:
             raise Refusal(str(exc), status=409) from None
-        pred = self.model.predict(feats.vector)
+        pred = model.predict(feats.vector)
         if nonce is None:
             nonce = self.chain.nonce_of(feats.address)
         if now is None:
             now = self.chain.now()
         att = attest.build_attestation(
-            borrower=feats.address, model_id=self.model.model_id,
+            borrower=feats.address, model_id=model.model_id,
             features_hash=feats.features_hash, pd_bps=pred.pd_bps, score=pred.score,
             reason_codes=pred.reason_codes_packed, nonce=nonce, now=now, policy=self.policy)
         return att, pred
+
+    def swap_model(self, new: Model) -> None:
+        """Serve `new` from now on — only if ModelRegistry approves it (raises ModelNotApproved).
+        Requests in flight finish on the model they started with."""
+        self.guard.invalidate()  # ask the chain afresh: the model may have been approved just now
+        self.guard.check(new.model_id)
+        self.model = new
 
     def sign(self, att: ScoreAttestation) -> bytes:
         return self.signer.sign_digest(typed_data.digest(att, self.separator))
@@ -142,9 +150,10 @@ class OracleNode:
                now: int | None = None) -> bytes:
         """Sign a peer's proposal only if this node's own recomputation agrees. `nonce`/`now`
         may be pre-read from chain by the caller (one batch for many proposals)."""
-        if proposed.modelId != self.model.model_id:
+        model = self.model
+        if proposed.modelId != model.model_id:
             raise Refusal(f"modelId 0x{proposed.modelId.hex()} is not this node's model "
-                          f"{self.model.model_id_hex}", status=409)
+                          f"{model.model_id_hex}", status=409)
         own, _ = self.compute(proposed.borrower, nonce=nonce, now=now)
         problems = attest.disagreements(proposed, own, self.policy)
         if problems:

@@ -7,7 +7,7 @@ count is reached; the count is asserted):
 
     SCORECHAIN_FUZZ_PROFILE=full brownie test tests/contracts/test_lifecycle_state_machine.py --network anvil-a
 
-The number of steps actually run is written to reports/fuzz_steps.json and the test fails if the
+The number of steps actually run is written to reports/fuzz_steps_<profile>.json and the test fails if the
 machine ran fewer steps than the profile asks for (so a silently idle runner cannot pass).
 """
 
@@ -410,7 +410,8 @@ def test_lending_lifecycle_state_machine(ready, system, oracle, kyc, regulator, 
     report = {"profile": fuzz_profile(), "settings": profile, "rounds": rounds, "steps": steps,
               "runs": COUNTERS["runs"],
               "rules": COUNTERS["rules"], "seconds": round(time.time() - started, 1)}
-    out = Path(__file__).resolve().parents[2] / "reports" / "fuzz_steps.json"
+    # One file per profile, so a CI run never overwrites the full profile's record.
+    out = Path(__file__).resolve().parents[2] / "reports" / f"fuzz_steps_{fuzz_profile()}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"state machine ran {steps} steps: {report['rules']}")

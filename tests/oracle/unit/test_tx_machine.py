@@ -66,3 +66,21 @@ def test_retry_backs_off_then_succeeds_or_raises():
         pass
     else:
         raise AssertionError("retry swallowed the error")
+
+
+def test_stored_raw_transaction_decodes_for_a_gas_bump():
+    """The checkpoint keeps signed transactions as plain bytes; re-signing with bumped fees must
+    decode them (eth-account's decoder insists on HexBytes)."""
+    from eth_account import Account
+
+    from oracle.chain import _decode_raw
+
+    acct = Account.create()
+    tx = {"type": 2, "chainId": 31337, "nonce": 7, "to": Account.create().address,
+          "data": "0x1234", "value": 0, "gas": 90_000, "maxFeePerGas": 3 * 10**9,
+          "maxPriorityFeePerGas": 10**9}
+    raw = bytes(acct.sign_transaction(tx).raw_transaction)
+    decoded = _decode_raw(raw)
+    assert decoded["nonce"] == 7 and decoded["gas"] == 90_000 and decoded["chainId"] == 31337
+    assert decoded["data"] == "0x1234" and decoded["maxFeePerGas"] == 3 * 10**9
+    assert decoded["to"] == tx["to"]
