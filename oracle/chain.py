@@ -443,8 +443,9 @@ class TxSender:
                 msg = str(exc).lower()
                 if "already known" in msg or "already imported" in msg or "known transaction" in msg:
                     return  # identical bytes already in the pool: that is success
-                if "nonce too low" in msg:
-                    # a transaction with this nonce was mined: resolve() sorts out which one
+                if "nonce too low" in msg or "mining has already started" in msg:
+                    # a transaction with this nonce was mined (or, on Ganache, is being mined):
+                    # resolve() sorts out which one
                     log.warning("nonce already used", extra={"kind": kind, "nonce": nonce,
                                                              "tx_hash": tx_hash})
                     return

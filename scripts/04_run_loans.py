@@ -58,8 +58,12 @@ def request_loan(loan_manager, record, principal, apr_bps, term_seconds, install
 
 
 def wait_for_scores(score_registry, runs: list[LoanRun], *, timeout_s: float = 120,
-                    poll_s: float = 0.5) -> list[LoanRun]:
-    """Wait until every run's borrower has a score recorded after its request; returns the late."""
+                    poll_s: float = 0.5, mine_blocks: bool = False) -> list[LoanRun]:
+    """Wait until every run's borrower has a score recorded after its request; returns the late.
+
+    `mine_blocks` mines an empty block per poll so that block-based oracle failover advances on a
+    chain that mines only on demand (anvil). Not on Ganache 7.9.2: an `evm_mine` racing a node's
+    `eth_sendRawTransaction` under its eager instamine can leave that send hanging."""
     deadline = time.time() + timeout_s
     waiting = list(runs)
     while waiting and time.time() < deadline:
@@ -76,8 +80,8 @@ def wait_for_scores(score_registry, runs: list[LoanRun], *, timeout_s: float = 1
         waiting = still
         if waiting:
             time.sleep(poll_s)
-            if is_local():
-                chain.mine()  # anvil and Ganache mine on demand; give the daemons blocks to see
+            if mine_blocks and is_local():
+                chain.mine()
     return waiting
 
 

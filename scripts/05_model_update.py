@@ -80,7 +80,8 @@ def _node_model_ids(cluster) -> list[str | None]:
     return ids
 
 
-def roll_over(system, cluster, workdir: Path, records, v1, *, rng, timeout_s: float = 180) -> dict:
+def roll_over(system, cluster, workdir: Path, records, v1, *, timeout_s: float = 180,
+              mine_blocks: bool = False) -> dict:
     """Train/load v2, register + approve it, roll every node over, revoke v1, and show that v1
     scores no longer approve loans while new v2 scores do."""
     governance = _import("02_register_model")
@@ -118,7 +119,8 @@ def roll_over(system, cluster, workdir: Path, records, v1, *, rng, timeout_s: fl
     candidates = [r for r in records if r.holdout_label == 0 and r.jurisdiction != "US"][:3]
     runs = [loans.request_loan(system.loan_manager, r, 1_000 * 10**6, 1_200, 180 * 86400, 6)
             for r in candidates]
-    late = loans.wait_for_scores(system.score_registry, runs, timeout_s=timeout_s)
+    late = loans.wait_for_scores(system.score_registry, runs, timeout_s=timeout_s,
+                                 mine_blocks=mine_blocks)
     if late:
         raise RuntimeError(f"{len(late)} post-update requests were not scored")
     if any(run.score["modelId"] != v2_hex for run in runs):

@@ -116,7 +116,8 @@ def run(args) -> dict:
                                            n_inst))
         _log(f"{len(runs)} loans requested; waiting for 2-of-3 scores")
         started = time.time()
-        late = loans.wait_for_scores(system.score_registry, runs, timeout_s=args.timeout)
+        late = loans.wait_for_scores(system.score_registry, runs, timeout_s=args.timeout,
+                                     mine_blocks=args.chain == "anvil")
         summary["scoring_seconds"] = round(time.time() - started, 1)
         if late:
             raise RuntimeError(f"{len(late)} requests were not scored in {args.timeout} s:\n"
@@ -146,7 +147,8 @@ def run(args) -> dict:
         # Before any time travel, so that v1's scores are still fresh when v1 is revoked.
         if not args.skip_model_update:
             summary["model_update"] = update.roll_over(system, cluster, workdir, records, v1,
-                                                      rng=rng, timeout_s=args.timeout)
+                                                      timeout_s=args.timeout,
+                                                      mine_blocks=args.chain == "anvil")
             _log(f"model v2 {summary['model_update']['model_v2'][:18]}… live on every node; "
                  f"v1 revoked; {summary['model_update']['approved_after']} new loan(s) approved "
                  f"on v2 scores")
