@@ -1,0 +1,104 @@
+"""The testnet path, exercised on the live-style local network `scorechain-live`: brownie treats it
+as a live chain (no unlocked accounts, signed transactions, confirmations), and the numbered
+scripts take every key from the environment — as on Sepolia."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from eth_account import Account
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT = 8546  # scorechain-live's host in brownie's network list (scripts/toolchain/networks.py)
+URL = f"http://127.0.0.1:{PORT}"
+
+
+def _rpc(method, params):
+    reply = requests.post(URL, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+                          timeout=10).json()
+    if "error" in reply:
+        raise RuntimeError(reply["error"])
+    return reply["result"]
+
+
+@pytest.fixture
+def live_chain():
+    proc = subprocess.Popen([str(ROOT / "node_modules/.bin/anvil"), "--port", str(PORT), "--silent"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                _rpc("eth_chainId", [])
+                break
+            except requests.RequestException:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def _funded_key():
+    acct = Account.create()
+    _rpc("anvil_setBalance", [acct.address, hex(10**20)])
+    return acct
+
+
+def _brownie_run(script, env):
+    return subprocess.run([str(ROOT / ".venv/bin/brownie"), "run", script, "--network",
+                           "scorechain-live"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.slow
+def test_deploy_register_and_onboard_on_a_live_style_network(live_chain, tmp_path):
+    deployer, approver = _funded_key(), _funded_key()
+    borrowers = [Account.create().address for _ in range(3)]
+    csv_path = tmp_path / "borrowers.csv"
+    from models.schema import load_schema
+
+    names = [f["name"] for f in load_schema("gmsc")["features"]]
+    row = ["0.3", "41", "0", "0.35", "5200", "7", "0", "1", "0", "1"]
+    csv_path.write_text("borrower,jurisdiction,identity," + ",".join(names) + "\n" + "".join(
+        f"{b},GB,kyc-ref-{i},{','.join(row)}\n" for i, b in enumerate(borrowers)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORECHAIN_")}
+    env.update({
+        # keys from the environment only, as on a testnet
+        "SCORECHAIN_DEPLOYER_KEY": deployer.key.hex(),
+        "SCORECHAIN_MODEL_APPROVER_KEY": approver.key.hex(),
+        "SCORECHAIN_ORACLE_SIGNERS": ",".join(Account.create().address for _ in range(3)),
+        "SCORECHAIN_ORACLE_THRESHOLD": "2",
+        "SCORECHAIN_BORROWERS_CSV": str(csv_path),
+    })
+    deployments = ROOT / "scripts/deployments/scorechain-live.json"
+    deployments.unlink(missing_ok=True)
+
+    for script in ("scripts/01_deploy.py", "scripts/02_register_model.py",
+                   "scripts/03_onboard_borrowers.py"):
+        done = _brownie_run(script, env)
+        assert done.returncode == 0, f"{script}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+    record = json.loads(deployments.read_text())
+    assert record["network"] == "scorechain-live" and record["chain_id"] == 31337
+    contracts = record["contracts"]
+    # Every transaction was signed by the environment's keys: the chain's nonces say how many.
+    assert int(_rpc("eth_getTransactionCount", [deployer.address, "latest"]), 16) > 10
+    assert int(_rpc("eth_getTransactionCount", [approver.address, "latest"]), 16) == 1  # approve
+    for borrower in borrowers:
+        data = "0x" + _selector("isEligible(address)") + borrower[2:].lower().rjust(64, "0")
+        assert int(_rpc("eth_call", [{"to": contracts["borrower_registry"], "data": data}, "latest"]), 16) == 1
+    deployments.unlink()
+
+
+def _selector(signature):
+    from eth_hash.auto import keccak
+
+    return keccak(signature.encode())[:4].hex()
