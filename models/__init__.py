@@ -1,0 +1,1 @@
+"""Scorechain default-probability models: data, training, evaluation, ONNX export, serving."""

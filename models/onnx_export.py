@@ -1,0 +1,153 @@
+"""ONNX export of whole pipelines (preprocessing included) with skl2onnx.
+
+Contract of every exported model:
+
+* one input ``features``: float32 ``[None, n]``, columns in feature-schema order
+  (:func:`models.schema.validate_row` builds it);
+* outputs ``label`` (int64 ``[None]``) and ``probabilities`` (float32 ``[None, 2]``; column 1 is
+  the default probability), ``zipmap=False``;
+* opset pinned to :data:`TARGET_OPSET` (ai.onnx) and :data:`ML_OPSET` (ai.onnx.ml);
+* ``metadata_props``: ``scorechain.model_version``, ``scorechain.feature_schema_sha256``,
+  ``scorechain.feature_schema_name``, ``scorechain.family``, ``scorechain.feature_order``,
+  ``scorechain.input``.
+
+Model id: the SHA-256 of the ONNX file bytes. A file cannot contain its own hash, so the id is not
+stamped inside the file; it is recorded in the model card and ``reference.json`` and recomputed by
+:func:`models.serving.load_bundle` at load time (the same value the on-chain model registry holds).
+
+Custom converters registered here: :class:`models.preprocess.TabularPrep` and
+``sklearn.neural_network.BernoulliRBM`` (which has no skl2onnx converter: ``transform`` is
+``sigmoid(X @ W.T + b_hidden)``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper
+from skl2onnx import convert_sklearn, update_registered_converter
+from skl2onnx.algebra.onnx_ops import (OnnxAbs, OnnxAdd, OnnxCast, OnnxConcat, OnnxEqual,
+                                       OnnxGather, OnnxIdentity, OnnxIsNaN, OnnxLog, OnnxMatMul,
+                                       OnnxMax, OnnxMin, OnnxMul, OnnxSigmoid, OnnxSign,
+                                       OnnxWhere)
+from skl2onnx.common.data_types import FloatTensorType
+from sklearn.neural_network import BernoulliRBM
+
+from .preprocess import TabularPrep
+
+TARGET_OPSET = 17
+ML_OPSET = 3
+INPUT_NAME = "features"
+META_PREFIX = "scorechain."
+
+
+def _prep_shape(operator):
+    op = operator.raw_operator
+    n = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = FloatTensorType([n, op.n_features_out_])
+
+
+def _prep_converter(scope, operator, container):
+    op: TabularPrep = operator.raw_operator
+    opv = container.target_opset
+    X = operator.inputs[0]
+    parts = []
+    if len(op.numeric_idx):
+        num = OnnxGather(X, np.array(op.numeric_idx, dtype=np.int64), axis=1, op_version=opv)
+        num = OnnxWhere(OnnxIsNaN(num, op_version=opv), op.medians_.reshape(1, -1), num,
+                        op_version=opv)
+        num = OnnxMax(num, op.lo_.reshape(1, -1), op_version=opv)
+        num = OnnxMin(num, op.hi_.reshape(1, -1), op_version=opv)
+        if op.log_mask_.any():
+            absx = OnnxAbs(num, op_version=opv)
+            lg = OnnxLog(OnnxAdd(absx, np.array([1.0], dtype=np.float32), op_version=opv),
+                         op_version=opv)
+            slog = OnnxMul(OnnxSign(num, op_version=opv), lg, op_version=opv)
+            num = OnnxWhere(op.log_mask_.reshape(1, -1), slog, num, op_version=opv)
+        parts.append(num)
+    if len(op.impute_idx):
+        sub = OnnxGather(X, np.array(op.impute_idx, dtype=np.int64), axis=1, op_version=opv)
+        parts.append(OnnxCast(OnnxIsNaN(sub, op_version=opv), to=onnx.TensorProto.FLOAT,
+                              op_version=opv))
+    for j, k in zip(op.category_idx, op.n_categories):
+        col = OnnxGather(X, np.array([j], dtype=np.int64), axis=1, op_version=opv)
+        if op.one_hot:
+            eq = OnnxEqual(col, np.arange(k, dtype=np.float32).reshape(1, -1), op_version=opv)
+            parts.append(OnnxCast(eq, to=onnx.TensorProto.FLOAT, op_version=opv))
+        else:
+            parts.append(OnnxWhere(OnnxIsNaN(col, op_version=opv), np.array([-1.0], np.float32),
+                                   col, op_version=opv))
+    out = OnnxConcat(*parts, axis=1, op_version=opv) if len(parts) > 1 else OnnxIdentity(
+        parts[0], op_version=opv)
+    final = OnnxIdentity(out, op_version=opv, output_names=operator.outputs[:1])
+    final.add_to(scope, container)
+
+
+def _rbm_shape(operator):
+    op = operator.raw_operator
+    n = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = FloatTensorType([n, op.components_.shape[0]])
+
+
+def _rbm_converter(scope, operator, container):
+    op: BernoulliRBM = operator.raw_operator
+    opv = container.target_opset
+    W = op.components_.T.astype(np.float32)
+    b = op.intercept_hidden_.astype(np.float32).reshape(1, -1)
+    z = OnnxAdd(OnnxMatMul(operator.inputs[0], W, op_version=opv), b, op_version=opv)
+    final = OnnxSigmoid(z, op_version=opv, output_names=operator.outputs[:1])
+    final.add_to(scope, container)
+
+
+update_registered_converter(TabularPrep, "ScorechainTabularPrep", _prep_shape, _prep_converter)
+update_registered_converter(BernoulliRBM, "ScorechainBernoulliRBM", _rbm_shape, _rbm_converter)
+
+
+def to_onnx(pipeline, n_features: int, *, metadata: dict[str, str] | None = None,
+            doc: str = "") -> onnx.ModelProto:
+    """Convert a fitted scikit-learn classifier pipeline; stamp metadata_props."""
+    model = convert_sklearn(
+        pipeline, initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+        target_opset={"": TARGET_OPSET, "ai.onnx.ml": ML_OPSET},
+        options={"zipmap": False}, naming="sc_")
+    # skl2onnx names the graph with a random UUID; a fixed name makes the bytes (and so the
+    # model id) reproducible.
+    model.graph.name = "scorechain_pd_model"
+    model.doc_string = doc
+    model.producer_name = "scorechain-models"
+    for k, v in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = META_PREFIX + k, str(v)
+    onnx.checker.check_model(model)
+    return model
+
+
+def onnx_metadata(model: onnx.ModelProto) -> dict[str, str]:
+    return {p.key[len(META_PREFIX):]: p.value for p in model.metadata_props
+            if p.key.startswith(META_PREFIX)}
+
+
+def save_onnx(model: onnx.ModelProto, path: str | Path) -> str:
+    """Write the model; return the SHA-256 of the written bytes (the model id)."""
+    data = model.SerializeToString(deterministic=True)
+    Path(path).write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def standard_metadata(schema: dict, *, version: str, family: str, schema_sha: str) -> dict:
+    return {
+        "model_version": version,
+        "feature_schema_name": schema["name"],
+        "feature_schema_sha256": schema_sha,
+        "family": family,
+        "input": f"{INPUT_NAME}: float32[None,{len(schema['features'])}] in schema order",
+        "feature_order": json.dumps([f["name"] for f in schema["features"]]),
+        "output": "probabilities[:,1] = probability of default",
+    }

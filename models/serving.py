@@ -1,0 +1,251 @@
+"""Serving API imported by the oracle. Pure functions around an ONNX Runtime session.
+
+Nothing here needs scikit-learn or a pickle: a bundle directory holds the ONNX model, its feature
+schema and ``reference.json`` (reference values for reason codes, the reason-code table and the
+expected SHA-256 of the ONNX file). Every function is deterministic for a given bundle, so k-of-n
+oracle nodes running the same bundle and library versions produce byte-identical results:
+
+* ONNX Runtime runs with one intra-op thread, sequential execution and basic graph optimisation;
+* reason-code contributions are quantised to 1e-6 of probability before ranking, ties broken by
+  the lower feature index;
+* PD -> basis points and basis points -> score use exact decimal arithmetic.
+
+Scorecard mapping (:func:`score_from_pd`): ``score = 600 + 40/ln 2 * ln(odds / 19)`` with
+``odds = (10000 - pd_bps) / pd_bps`` (good:bad), i.e. 600 points at PD 5% and 40 points to double
+the odds; rounded half up and clamped to 300..850 (PD 0 -> 850, PD 100% -> 300).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Context, Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import onnxruntime as ort
+
+from .schema import schema_hash, validate_row
+
+DEFAULT_BUNDLE = Path(__file__).resolve().parent / "default"
+N_REASONS = 4
+CONTRIBUTION_QUANTUM = 1e-6
+SCORE_MIN, SCORE_MAX = 300, 850
+SCORE_BASE, SCORE_BASE_ODDS, SCORE_PDO = 600, 19, 40
+# Lower bound of each band, best first.
+SCORE_BANDS = (("A", 760), ("B", 700), ("C", 640), ("D", 580), ("E", 500), ("F", SCORE_MIN))
+_DEC = Context(prec=34)
+
+
+class BundleIntegrityError(RuntimeError):
+    """The files of a bundle do not match each other (hash or schema mismatch)."""
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    path: Path
+    session: ort.InferenceSession = field(repr=False)
+    schema: dict = field(repr=False)
+    schema_sha256: str
+    model_id: str                      # SHA-256 (hex) of the ONNX file bytes
+    version: str
+    reference: np.ndarray = field(repr=False)   # float32 [d], population medians
+    feature_codes: tuple[int, ...]
+    missing_codes: tuple[int, ...]
+    metadata: dict = field(repr=False)
+    input_name: str = "features"
+
+    @property
+    def n_features(self) -> int:
+        return len(self.reference)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f["name"] for f in self.schema["features"]]
+
+
+def _session(model_bytes: bytes) -> ort.InferenceSession:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+
+
+def load_bundle(path: str | Path = DEFAULT_BUNDLE) -> ModelBundle:
+    """Load a model bundle directory (``reference.json`` names the ONNX and schema files).
+
+    Raises :class:`BundleIntegrityError` if the ONNX file's SHA-256 differs from the one recorded
+    in ``reference.json`` or if the schema hash differs between schema file, ONNX metadata and
+    reference.
+    """
+    path = Path(path)
+    ref = json.loads((path / "reference.json").read_text())
+    model_bytes = (path / ref["onnx_file"]).read_bytes()
+    model_id = hashlib.sha256(model_bytes).hexdigest()
+    if model_id != ref["model_sha256"]:
+        raise BundleIntegrityError(
+            f"{ref['onnx_file']}: sha256 {model_id} != reference.json {ref['model_sha256']}")
+    schema = json.loads((path / ref["schema_file"]).read_text())
+    sha = schema_hash(schema)
+    sess = _session(model_bytes)
+    meta = dict(sess.get_modelmeta().custom_metadata_map)
+    meta = {k.removeprefix("scorechain."): v for k, v in meta.items()}
+    if not (sha == ref["feature_schema_sha256"] == meta.get("feature_schema_sha256")):
+        raise BundleIntegrityError("feature-schema hash mismatch between schema file, "
+                                   "reference.json and ONNX metadata")
+    names = [f["name"] for f in schema["features"]]
+    if ref["feature_order"] != names:
+        raise BundleIntegrityError("feature order in reference.json differs from the schema")
+    refvals = np.array([math.nan if v is None else v for v in ref["reference_values"]],
+                       dtype=np.float32)
+    codes = ref["reason_codes"]
+    return ModelBundle(
+        path=path, session=sess, schema=schema, schema_sha256=sha, model_id=model_id,
+        version=meta.get("model_version", ""), reference=refvals,
+        feature_codes=tuple(int(codes["features"][n]) for n in names),
+        missing_codes=tuple(int(codes["missing"].get(n, 0)) for n in names),
+        metadata=meta, input_name=sess.get_inputs()[0].name)
+
+
+def predict_pd(bundle: ModelBundle, X: np.ndarray) -> np.ndarray:
+    """Default probabilities (float32 [n]) for validated rows ``X`` (float32 [n, d])."""
+    X = np.asarray(X)
+    if X.ndim == 1:
+        X = X.reshape(1, -1)
+    if X.ndim != 2 or X.shape[1] != bundle.n_features:
+        raise ValueError(f"expected shape [n, {bundle.n_features}], got {X.shape}")
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    proba = bundle.session.run(["probabilities"], {bundle.input_name: X})[0]
+    return proba[:, 1].astype(np.float32)
+
+
+def contributions(bundle: ModelBundle, x: np.ndarray) -> tuple[float, np.ndarray]:
+    """PD(x) and, per feature i, PD(x) - PD(x with feature i set to its reference value).
+
+    One batched ONNX call with d+1 rows. A feature already at its reference value contributes 0.
+    """
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    d = bundle.n_features
+    if x.shape[0] != d:
+        raise ValueError(f"expected {d} features, got {x.shape[0]}")
+    batch = np.repeat(x.reshape(1, -1), d + 1, axis=0)
+    idx = np.arange(d)
+    batch[idx + 1, idx] = bundle.reference
+    pd = predict_pd(bundle, batch).astype(np.float64)
+    contrib = pd[0] - pd[1:]
+    same = (x == bundle.reference) | (np.isnan(x) & np.isnan(bundle.reference))
+    contrib[same] = 0.0
+    return float(pd[0]), contrib
+
+
+def rank_reasons(contrib: np.ndarray, k: int = N_REASONS) -> list[int]:
+    """Indices of the (up to) ``k`` largest positive contributions after quantisation to
+    :data:`CONTRIBUTION_QUANTUM`; ties broken by lower feature index. Pure."""
+    q = np.rint(np.asarray(contrib, dtype=np.float64) / CONTRIBUTION_QUANTUM).astype(np.int64)
+    cand = [i for i in range(len(q)) if q[i] > 0]
+    cand.sort(key=lambda i: (-int(q[i]), i))
+    return cand[:k]
+
+
+def reason_codes(bundle: ModelBundle, x: np.ndarray) -> tuple[int, int, int, int]:
+    """Up to four reason codes for one validated row, most important first, 0-padded."""
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    _, contrib = contributions(bundle, x)
+    out = []
+    for i in rank_reasons(contrib):
+        code = bundle.missing_codes[i] if np.isnan(x[i]) and bundle.missing_codes[i] else \
+            bundle.feature_codes[i]
+        out.append(code)
+    out += [0] * (N_REASONS - len(out))
+    return tuple(out)  # type: ignore[return-value]
+
+
+def pack_reason_codes(codes) -> int:
+    """Pack up to four codes (each 0..255, most important first) into a uint32:
+    ``c0<<24 | c1<<16 | c2<<8 | c3``; missing trailing codes are 0."""
+    codes = list(codes)
+    if len(codes) > N_REASONS:
+        raise ValueError("at most four reason codes")
+    codes += [0] * (N_REASONS - len(codes))
+    packed = 0
+    for c in codes:
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c <= 255:
+            raise ValueError(f"reason code {c!r} not in 0..255")
+        packed = (packed << 8) | int(c)
+    return packed
+
+
+def unpack_reason_codes(packed: int) -> tuple[int, int, int, int]:
+    if not 0 <= packed < 2**32:
+        raise ValueError("packed reason codes must be a uint32")
+    return tuple((packed >> s) & 0xFF for s in (24, 16, 8, 0))  # type: ignore[return-value]
+
+
+def pd_to_bps(pd: float) -> int:
+    """Probability -> basis points (0..10000), exact decimal rounding half up, clamped."""
+    v = float(pd)
+    if math.isnan(v):
+        raise ValueError("PD is NaN")
+    if v <= 0:
+        return 0
+    if v >= 1:
+        return 10000
+    bps = (Decimal(v) * 10000).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return max(0, min(10000, int(bps)))
+
+
+def score_from_pd(pd_bps: int) -> int:
+    """Scorecard points (300..850) from PD in basis points; see the module docstring."""
+    if isinstance(pd_bps, bool) or not isinstance(pd_bps, (int, np.integer)):
+        raise TypeError("pd_bps must be an int")
+    pd_bps = int(pd_bps)
+    if not 0 <= pd_bps <= 10000:
+        raise ValueError("pd_bps must be in 0..10000")
+    if pd_bps == 0:
+        return SCORE_MAX
+    if pd_bps == 10000:
+        return SCORE_MIN
+    odds = _DEC.divide(Decimal(10000 - pd_bps), Decimal(pd_bps * SCORE_BASE_ODDS))
+    factor = _DEC.divide(Decimal(SCORE_PDO), _DEC.ln(Decimal(2)))
+    raw = _DEC.add(Decimal(SCORE_BASE), _DEC.multiply(factor, _DEC.ln(odds)))
+    score = int(raw.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return max(SCORE_MIN, min(SCORE_MAX, score))
+
+
+def score_band(score: int) -> str:
+    """Letter band: A >= 760, B 700-759, C 640-699, D 580-639, E 500-579, F < 500."""
+    if not SCORE_MIN <= int(score) <= SCORE_MAX:
+        raise ValueError(f"score {score} outside {SCORE_MIN}..{SCORE_MAX}")
+    for band, lo in SCORE_BANDS:
+        if score >= lo:
+            return band
+    raise AssertionError("unreachable")
+
+
+def score_row(bundle: ModelBundle, row: Mapping[str, Any]) -> dict:
+    """Validate a raw feature mapping and return everything the oracle signs."""
+    x = validate_row(bundle.schema, row)
+    pd_, contrib = contributions(bundle, x)
+    codes = reason_codes(bundle, x)
+    bps = pd_to_bps(pd_)
+    score = score_from_pd(bps)
+    return {"model_id": bundle.model_id, "feature_schema_sha256": bundle.schema_sha256,
+            "features_sha256": hashlib.sha256(x.tobytes()).hexdigest(),
+            "pd": pd_, "pd_bps": bps, "score": score, "band": score_band(score),
+            "reason_codes": codes, "reason_codes_packed": pack_reason_codes(codes)}
+
+
+def describe_reason_codes(packed: int, schema_name: str = "gmsc") -> list[str]:
+    """Texts of a packed reason-code word, most important first (code 0 = none is skipped),
+    from the documented table in models/reason_codes.json."""
+    table = json.loads((Path(__file__).resolve().parent / "reason_codes.json").read_text())
+    entries = table["schemas"][schema_name]
+    by_code = {e["code"]: e["text"] for group in ("features", "missing")
+               for e in entries.get(group, {}).values()}
+    return [by_code.get(code, f"unknown code {code}")
+            for code in unpack_reason_codes(packed) if code]

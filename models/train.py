@@ -1,0 +1,283 @@
+"""Final fit, export and model-card writing (used by ``python -m models train|export|train-default``)."""
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics as M
+from .calibration import ScoreCalibrated
+from .data import Dataset, Splits, load_dataset, make_splits
+from .evaluate import group_metrics, permutation_importance_auc, plots, write_json
+from .families import MAX_TRAIN_ROWS, build_pipeline
+from .onnx_export import (ML_OPSET, TARGET_OPSET, file_sha256, save_onnx, standard_metadata,
+                          to_onnx)
+from .schema import schema_hash
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "reports" / "models"
+DEFAULT_DIR = Path(__file__).resolve().parent / "default"
+REASON_CODES = Path(__file__).resolve().parent / "reason_codes.json"
+PARITY_TOL = 1e-5
+MAX_ONNX_BYTES = 2_000_000
+PARITY_ROWS = 12_000
+
+
+def library_versions() -> dict:
+    import onnx
+    import onnxruntime
+    import skl2onnx
+    import sklearn
+    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
+            "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__}
+
+
+def fit_final(ds: Dataset, splits: Splits, cfg: dict) -> ScoreCalibrated:
+    """Fit ``cfg`` (family, params, resampler, calibration, seed) on the training split."""
+    pipe = build_pipeline(cfg["family"], ds.schema, cfg.get("params", {}),
+                          cfg.get("resampler", "none"), seed=cfg.get("seed", 0),
+                          max_train_rows=cfg.get("max_train_rows", -1))
+    model = ScoreCalibrated(pipe, method=cfg.get("calibration", "none"), cv=5,
+                            random_state=cfg.get("seed", 0))
+    # One OpenMP/BLAS thread: HistGradientBoosting histogram sums depend on the thread count, so
+    # this is what makes a retrain reproduce the committed file byte for byte.
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1):
+        return model.fit(ds.X[splits.train_idx], ds.y[splits.train_idx])
+
+
+def reference_values(ds: Dataset, splits: Splits) -> list:
+    """Population reference per feature on the training split: median of observed values
+    (mode for category codes). Used by reason codes."""
+    X = ds.X[splits.train_idx].astype(np.float64)
+    out = []
+    for j, f in enumerate(ds.schema["features"]):
+        col = X[:, j][~np.isnan(X[:, j])]
+        if f["type"] == "category":
+            vals, counts = np.unique(col, return_counts=True)
+            out.append(float(vals[np.argmax(counts)]))
+        else:
+            out.append(float(np.float32(np.median(col))))
+    return out
+
+
+def reason_code_table(schema: dict) -> dict:
+    table = json.loads(REASON_CODES.read_text())["schemas"][schema["name"]]
+    return {"features": {n: v["code"] for n, v in table["features"].items()},
+            "missing": {n: v["code"] for n, v in table["missing"].items()},
+            "text": {str(v["code"]): v["text"] for part in ("features", "missing")
+                     for v in table[part].values()}}
+
+
+def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict,
+                  outdir: Path) -> dict:
+    """Write ONNX + feature schema + reference.json to ``outdir``; check parity on the holdout."""
+    import onnxruntime as ort
+    outdir.mkdir(parents=True, exist_ok=True)
+    schema = ds.schema
+    sha_schema = schema_hash(schema)
+    version = str(cfg.get("version", "1"))
+    meta = standard_metadata(schema, version=version, family=cfg["family"], schema_sha=sha_schema)
+    meta["calibration"] = cfg.get("calibration", "none")
+    meta["resampler"] = cfg.get("resampler", "none")
+    onx = to_onnx(model, len(schema["features"]), metadata=meta,
+                  doc=f"Scorechain PD model {schema['name']} v{version} ({cfg['family']})")
+    onnx_name = f"{schema['name']}-v{version}.onnx"
+    model_sha = save_onnx(onx, outdir / onnx_name)
+    size = (outdir / onnx_name).stat().st_size
+    # Parity on (up to 30,000) real holdout rows.
+    Xh = ds.X[splits.holdout_idx]
+    sess = ort.InferenceSession((outdir / onnx_name).read_bytes(),
+                                providers=["CPUExecutionProvider"])
+    p_onnx = sess.run(["probabilities"], {"features": Xh})[0][:, 1]
+    p_skl = model.predict_proba(Xh)[:, 1]
+    parity = float(np.max(np.abs(p_onnx.astype(np.float64) - p_skl)))
+    # scikit-learn PDs on the first PARITY_ROWS holdout rows, so tests can check the committed
+    # ONNX file against scikit-learn without a pickle (no data stored: holdout positions only).
+    n_par = min(PARITY_ROWS, len(Xh))
+    np.savez_compressed(outdir / "parity_reference.npz", p_sklearn=p_skl[:n_par],
+                        holdout_positions=np.arange(n_par),
+                        holdout_fingerprint=np.array(splits.fingerprint()))
+    (outdir / "feature_schema.json").write_text(json.dumps(schema, indent=1) + "\n")
+    ref = {"onnx_file": onnx_name, "schema_file": "feature_schema.json",
+           "model_sha256": model_sha, "feature_schema_sha256": sha_schema,
+           "model_version": version, "feature_order": ds.feature_names,
+           "reference_kind": "training-split median per feature (mode for categories)",
+           "reference_values": reference_values(ds, splits),
+           "reason_codes": reason_code_table(schema),
+           "score_mapping": "score = 600 + 40/ln2 * ln(((10000-pd_bps)/pd_bps)/19), clamp 300..850",
+           "onnx_input": "features", "onnx_output": "probabilities[:,1]"}
+    write_json(outdir / "reference.json", ref)
+    return {"onnx_file": onnx_name, "model_sha256": model_sha, "size_bytes": size,
+            "parity_max_abs_diff": parity, "parity_rows": int(len(Xh)),
+            "feature_schema_sha256": sha_schema, "opset": {"ai.onnx": TARGET_OPSET,
+                                                           "ai.onnx.ml": ML_OPSET}}
+
+
+def evaluate_holdout(model: ScoreCalibrated, ds: Dataset, splits: Splits, outdir: Path,
+                     n_boot: int = 1000) -> dict:
+    Xh, yh = ds.X[splits.holdout_idx], ds.y[splits.holdout_idx]
+    ph = model.predict_proba(Xh)[:, 1]
+    thr = M.best_f1_threshold(ds.y[splits.train_idx], model.oof_)
+    res = M.all_metrics(yh, ph, threshold=thr, n_boot=n_boot)
+    res["threshold_rule"] = "max F1 on training out-of-fold PDs"
+    groups = ds.groups.iloc[splits.holdout_idx].reset_index(drop=True)
+    res["groups"] = group_metrics(yh, ph, groups, thr) if len(groups.columns) else {}
+    imp = permutation_importance_auc(lambda X: model.predict_proba(X)[:, 1], Xh, yh,
+                                     ds.feature_names)
+    res["permutation_importance"] = imp
+    res["plots"] = plots(yh, ph, outdir, imp, title=ds.name)
+    return res
+
+
+def write_card(outdirs: list[Path], ds: Dataset, splits: Splits, cfg: dict, export: dict,
+               evaluation: dict, cv: dict | None = None) -> dict:
+    fam = cfg["family"]
+    sub = cfg.get("max_train_rows", MAX_TRAIN_ROWS.get(fam))
+    card = {
+        "model_id": export["model_sha256"],
+        "model_id_definition": "SHA-256 of the ONNX file bytes (not stored inside the file)",
+        "name": f"{ds.name}-{fam}", "version": str(cfg.get("version", "1")),
+        "details": {"family": fam, "params": cfg.get("params", {}),
+                    "resampler": cfg.get("resampler", "none"),
+                    "calibration": cfg.get("calibration", "none"),
+                    "calibration_rule": cfg.get("calibration_rule",
+                                                "configured"),
+                    "training_subsample_rows": sub, "seed": cfg.get("seed", 0),
+                    "onnx": export, "libraries": library_versions(),
+                    "retrain_command": cfg.get("command", "python -m models train")},
+        "intended_use": ("Estimate the probability of serious delinquency/default of an "
+                         "individual consumer borrower from bureau-style features, to price and "
+                         "approve loans in the Scorechain lending pool via the k-of-n oracle, "
+                         "together with human-readable reason codes."),
+        "out_of_scope": ["Populations, products or periods unlike the training data (the data "
+                         "sets are public, old and from one country/market each)",
+                         "Business or SME lending", "Decisions without adverse-action review "
+                         "and reason codes", "Using the score as a measure of anything other "
+                         "than the modelled default outcome",
+                         "Fully automated decisions on protected groups without monitoring the "
+                         "group metrics below"],
+        "training_data": {"dataset": ds.name, "description": ds.schema.get("description"),
+                          "source": ds.schema.get("source"), "rows_after_schema_check":
+                          int(len(ds.y)), "rows_dropped_by_schema": ds.n_dropped,
+                          "drop_reasons": ds.drop_reasons,
+                          "train_rows": int(len(splits.train_idx)),
+                          "holdout_rows": int(len(splits.holdout_idx)),
+                          "default_rate": float(ds.y.mean()),
+                          "holdout_fingerprint_sha256": splits.fingerprint(),
+                          "split": "stratified 20% holdout by per-row SHA-256 rank, seed "
+                                   "20240601; 5-fold stratified CV on the rest",
+                          "feature_schema_sha256": export["feature_schema_sha256"]},
+        "evaluation": {"holdout": {k: v for k, v in evaluation.items()
+                                   if k not in ("groups", "plots")}, "cv": cv},
+        "groups": evaluation.get("groups", {}),
+        "risks_and_limits": [
+            "Trained on public historical data; PDs are calibrated to that population's "
+            "default rate, not to the pool's.",
+            "Group columns are reported, not used to correct the model; AUC and approval-rate "
+            "gaps by group are listed and must be monitored.",
+            "Age is a model feature in the data sets that contain it; check local rules.",
+            "Reason codes are one-at-a-time substitutions against the population median: "
+            "they ignore interactions and are not causal.",
+            "Past-due counts of 96/98 in Give Me Some Credit are source codes, kept as values.",
+        ] + (["Trained on a stratified subsample of %d training rows." % sub] if sub else []),
+        "plots": evaluation.get("plots", []),
+    }
+    md = card_markdown(card)
+    for d in outdirs:
+        write_json(d / "model_card.json", card)
+        (d / "model_card.md").write_text(md)
+    return card
+
+
+def _fmt(v):
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def card_markdown(card: dict) -> str:
+    h = card["evaluation"]["holdout"]
+    d = card["details"]
+    lines = [f"# Model card: {card['name']} v{card['version']}", "",
+             f"- **Model id (SHA-256 of ONNX file):** `{card['model_id']}`",
+             f"- **Feature schema SHA-256:** `{card['training_data']['feature_schema_sha256']}`",
+             f"- **Family:** {d['family']}; resampler: {d['resampler']}; calibration: "
+             f"{d['calibration']} ({d['calibration_rule']})",
+             f"- **Hyper-parameters:** `{json.dumps(d['params'])}`",
+             f"- **ONNX:** {d['onnx']['onnx_file']}, {d['onnx']['size_bytes']} bytes, opset "
+             f"{d['onnx']['opset']}, parity max |diff| {d['onnx']['parity_max_abs_diff']:.2e} on "
+             f"{d['onnx']['parity_rows']} holdout rows",
+             f"- **Retrain:** `{d['retrain_command']}`", "",
+             "## Intended use", "", card["intended_use"], "", "## Out of scope", ""]
+    lines += [f"- {x}" for x in card["out_of_scope"]]
+    t = card["training_data"]
+    lines += ["", "## Training data", "",
+              f"{t['description']}", "",
+              f"- rows after schema check {t['rows_after_schema_check']} (dropped "
+              f"{t['rows_dropped_by_schema']}: {t['drop_reasons']}); train {t['train_rows']}, "
+              f"holdout {t['holdout_rows']}; default rate {t['default_rate']:.4f}",
+              f"- split: {t['split']}; holdout fingerprint `{t['holdout_fingerprint_sha256']}`",
+              "", "## Evaluation (frozen holdout)", "",
+              "| metric | value |", "|---|---|"]
+    for k in ("auc", "auc_ci95", "h_measure", "brier", "ks", "ece"):
+        v = h[k]
+        lines.append(f"| {k} | {_fmt(v) if not isinstance(v, list) else '[' + ', '.join(_fmt(x) for x in v) + ']'} |")
+    for key in ("at_0.5", "at_threshold"):
+        if key in h:
+            c = h[key]
+            lines.append(f"| {key} (t={c['threshold']:.4f}) | acc {c['accuracy']:.4f}, prec "
+                         f"{c['precision']:.4f}, rec {c['recall']:.4f}, F1 {c['f1']:.4f} |")
+    if card["evaluation"].get("cv"):
+        lines += ["", f"Cross-validation: `{json.dumps(card['evaluation']['cv'])}`"]
+    lines += ["", "## Groups (holdout; approval = PD below the chosen threshold)", ""]
+    for g, info in card["groups"].items():
+        lines += [f"### {g}", "", f"AUC gap {_fmt(info['auc_gap'])}, approval-rate gap "
+                  f"{_fmt(info['approval_rate_gap'])}, min/max approval ratio "
+                  f"{_fmt(info['approval_rate_ratio_min_max'])}", "",
+                  "| group | n | default rate | approval rate | AUC |", "|---|---|---|---|---|"]
+        for val, r in info["groups"].items():
+            lines.append(f"| {val} | {r['n']} | {r['default_rate']:.4f} | "
+                         f"{r['approval_rate']:.4f} | {_fmt(r['auc'])} |")
+        lines.append("")
+    lines += ["## Risks and limits", ""] + [f"- {x}" for x in card["risks_and_limits"]]
+    if card["plots"]:
+        lines += ["", "## Plots", ""] + [f"- {p}" for p in card["plots"]]
+    return "\n".join(lines) + "\n"
+
+
+def train_and_export(cfg: dict, outdir: Path | None = None, n_boot: int = 1000,
+                     cv: dict | None = None) -> dict:
+    """Fit on the training split, export, evaluate on the holdout, write card and reports."""
+    t0 = time.time()
+    ds = load_dataset(cfg["dataset"])
+    splits = make_splits(ds.y, ds.X)
+    model = fit_final(ds, splits, cfg)
+    tmpdir = outdir or (REPORTS / "_export_tmp")
+    export = export_bundle(model, ds, splits, cfg, tmpdir)
+    if export["parity_max_abs_diff"] > PARITY_TOL:
+        raise RuntimeError(f"ONNX parity {export['parity_max_abs_diff']:.2e} > {PARITY_TOL}")
+    if export["size_bytes"] > MAX_ONNX_BYTES:
+        raise RuntimeError(f"ONNX file {export['size_bytes']} bytes > {MAX_ONNX_BYTES}")
+    report_dir = REPORTS / export["model_sha256"]
+    evaluation = evaluate_holdout(model, ds, splits, report_dir, n_boot=n_boot)
+    card = write_card([report_dir] + ([outdir] if outdir else []), ds, splits, cfg, export,
+                      evaluation, cv)
+    write_json(report_dir / "metrics.json", evaluation)
+    write_json(report_dir / "train_config.json", cfg)
+    if outdir is None:  # non-default exports: keep the ONNX next to its report
+        for f in tmpdir.iterdir():
+            f.replace(report_dir / f.name)
+        tmpdir.rmdir()
+    log.info("trained %s in %.0fs", card["model_id"], time.time() - t0)
+    return {"card": card, "evaluation": evaluation, "export": export}
+
+
+def train_default(n_boot: int = 1000) -> dict:
+    cfg = json.loads((DEFAULT_DIR / "train_config.json").read_text())
+    cfg["command"] = "python -m models train-default"
+    return train_and_export(cfg, outdir=DEFAULT_DIR, n_boot=n_boot, cv=cfg.get("cv"))

@@ -1,0 +1,39 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_cli_help_lists_the_commands():
+    out = subprocess.run([sys.executable, "-m", "models", "--help"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    for cmd in ("train", "evaluate", "export", "explain", "train-default", "compare"):
+        assert cmd in out
+
+
+def test_cli_explain_scores_a_row_file(tmp_path, capsys):
+    from models.__main__ import main
+    row = {"RevolvingUtilizationOfUnsecuredLines": 0.95, "age": 28,
+           "NumberOfTime30-59DaysPastDueNotWorse": 2, "DebtRatio": 0.8, "MonthlyIncome": 2500.0,
+           "NumberOfOpenCreditLinesAndLoans": 3, "NumberOfTimes90DaysLate": 1,
+           "NumberRealEstateLoansOrLines": 0, "NumberOfTime60-89DaysPastDueNotWorse": 1,
+           "NumberOfDependents": 1}
+    f = tmp_path / "row.json"
+    f.write_text(json.dumps(row))
+    main(["explain", "--row", str(f)])
+    out = json.loads(capsys.readouterr().out)
+    assert out["pd_bps"] > 500 and len(out["reasons"]) >= 1
+    assert set(out["contributions"]) == set(row)
+
+
+def test_cli_rejects_an_invalid_row(tmp_path):
+    from models.__main__ import main
+    from models.schema import FeatureValidationError
+    f = tmp_path / "row.json"
+    f.write_text(json.dumps({"age": 40}))
+    with pytest.raises(FeatureValidationError):
+        main(["explain", "--row", str(f)])

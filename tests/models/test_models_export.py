@@ -1,0 +1,76 @@
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from models.calibration import ScoreCalibrated
+from models.families import FAMILIES, build_pipeline
+from models.onnx_export import onnx_metadata, standard_metadata, to_onnx
+from models.schema import schema_hash
+
+
+def _onnx_pd(model, X):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    label, proba = sess.run(None, {"features": X})
+    return label, proba
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_exports_with_parity_on_the_categorical_fixture(german, family):
+    ds, sp = german
+    Xtr, ytr = ds.X[sp.train_idx], ds.y[sp.train_idx]
+    Xh = ds.X[sp.holdout_idx]
+    model = ScoreCalibrated(build_pipeline(family, ds.schema, resampler="nia"),
+                            method="sigmoid", cv=3).fit(Xtr, ytr)
+    onx = to_onnx(model, Xtr.shape[1])
+    label, proba = _onnx_pd(onx, Xh)
+    ref = model.predict_proba(Xh)
+    assert proba.shape == (len(Xh), 2) and proba.dtype == np.float32
+    assert np.max(np.abs(proba[:, 1] - ref[:, 1])) <= 1e-5
+    assert (label == model.predict(Xh)).all()
+
+
+@pytest.mark.parametrize("method", ["none", "isotonic"])
+def test_calibration_methods_export_with_parity(gmsc_small, method):
+    X, y, schema = gmsc_small
+    model = ScoreCalibrated(build_pipeline("logreg", schema), method=method, cv=3).fit(X, y)
+    _, proba = _onnx_pd(to_onnx(model, X.shape[1]), X)
+    assert np.max(np.abs(proba[:, 1] - model.predict_proba(X)[:, 1])) <= 1e-5
+
+
+def test_missing_values_are_imputed_inside_the_onnx_graph(gmsc_small):
+    X, y, schema = gmsc_small
+    model = ScoreCalibrated(build_pipeline("hgb", schema, {"max_iter": 30}), method="none",
+                            cv=3).fit(X, y)
+    Xn = X[:200].copy()
+    Xn[:, 4] = np.nan  # MonthlyIncome unreported
+    _, proba = _onnx_pd(to_onnx(model, X.shape[1]), Xn)
+    assert np.isfinite(proba).all()
+    assert np.max(np.abs(proba[:, 1] - model.predict_proba(Xn)[:, 1])) <= 1e-5
+
+
+def test_onnx_has_named_input_pinned_opset_and_metadata(gmsc_small):
+    X, y, schema = gmsc_small
+    model = ScoreCalibrated(build_pipeline("logreg", schema), method="none", cv=3).fit(X, y)
+    meta = standard_metadata(schema, version="9", family="logreg", schema_sha=schema_hash(schema))
+    onx = to_onnx(model, X.shape[1], metadata=meta)
+    assert [i.name for i in onx.graph.input] == ["features"]
+    assert [o.name for o in onx.graph.output] == ["label", "probabilities"]
+    opsets = {o.domain: o.version for o in onx.opset_import}
+    assert opsets[""] == 17 and opsets.get("ai.onnx.ml", 1) <= 3
+    md = onnx_metadata(onx)
+    assert md["feature_schema_sha256"] == schema_hash(schema) and md["model_version"] == "9"
+    onnx.checker.check_model(onx)
+
+
+def test_rbm_converter_matches_sklearn_transform():
+    from sklearn.neural_network import BernoulliRBM
+    from sklearn.pipeline import Pipeline
+    from sklearn.linear_model import LogisticRegression
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 6)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 1).astype(int)
+    pipe = Pipeline([("rbm", BernoulliRBM(n_components=5, n_iter=3, random_state=0)),
+                     ("clf", LogisticRegression())]).fit(X, y)
+    _, proba = _onnx_pd(to_onnx(pipe, 6), X)
+    assert np.max(np.abs(proba[:, 1] - pipe.predict_proba(X)[:, 1])) <= 1e-5
