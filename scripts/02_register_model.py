@@ -14,7 +14,7 @@ import os
 
 from oracle.provenance import ModelCommitments, model_commitments
 
-from .network_context import deployed, tx_params
+from .network_context import deployed, require_success, tx_params
 
 DEFAULT_MODEL_DIR = "models/default"
 
@@ -22,17 +22,18 @@ DEFAULT_MODEL_DIR = "models/default"
 def register_model(system, bundle_dir: str = DEFAULT_MODEL_DIR) -> ModelCommitments:
     """Register the bundle as the model registrar; returns the commitments registered."""
     commitments = model_commitments(bundle_dir)
-    system.model_registry.register(*commitments.register_args(), tx_params("model_registrar"))
+    require_success(system.model_registry.register(*commitments.register_args(),
+                                                   tx_params("model_registrar")))
     return commitments
 
 
 def approve_model(system, model_id: bytes) -> None:
-    system.model_registry.approve(model_id, tx_params("model_approver"))
+    require_success(system.model_registry.approve(model_id, tx_params("model_approver")))
 
 
 def revoke_model(system, model_id: bytes, reason_code: int) -> None:
     """Revocation is final; scores made by the model stop approving loans at once."""
-    system.model_registry.revoke(model_id, reason_code, tx_params("model_approver"))
+    require_success(system.model_registry.revoke(model_id, reason_code, tx_params("model_approver")))
 
 
 def main():

@@ -32,7 +32,7 @@ from eth_hash.auto import keccak
 from oracle.commitment import features_hash
 from oracle.merkle import MerkleTree, leaf
 
-from .network_context import is_local, role_account, tx_params
+from .network_context import is_local, require_success, role_account, tx_params
 from .scorechain_deploy import jurisdiction_bytes
 
 YEAR = 365 * 24 * 3600
@@ -125,9 +125,9 @@ def register_borrowers(system, records: list[BorrowerRecord], *, kyc_valid_secon
     expiry = chain.time() + kyc_valid_seconds
     params = tx_params("kyc_provider")
     for r in records:
-        system.borrower_registry.register(
+        require_success(system.borrower_registry.register(
             r.address, identity_commitment(r.identity, r.kyc_salt),
-            jurisdiction_bytes(r.jurisdiction), expiry, params)
+            jurisdiction_bytes(r.jurisdiction), expiry, params))
 
 
 def anchor_features(system, records: list[BorrowerRecord], schema: dict, uri: str):
@@ -138,7 +138,8 @@ def anchor_features(system, records: list[BorrowerRecord], schema: dict, uri: st
     for r in records:
         r.features_hash = features_hash(shash, r.salt, validate_row(schema, r.features))
     tree = MerkleTree.build([leaf(r.address, r.features_hash) for r in records])
-    tx = system.data_anchor.anchor(tree.root, uri, len(records), tx_params("data_provider"))
+    tx = require_success(system.data_anchor.anchor(tree.root, uri, len(records),
+                                                   tx_params("data_provider")))
     return tx.events["BatchAnchored"]["batchId"], tree
 
 

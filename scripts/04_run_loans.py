@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from brownie import chain
 
-from .network_context import is_local, role_account, tx_params
+from .network_context import is_local, require_success, role_account, tx_params
 
 DAY = 24 * 3600
 USD = 10**6
@@ -48,8 +48,8 @@ class LoanRun:
 
 
 def request_loan(loan_manager, record, principal, apr_bps, term_seconds, installments) -> LoanRun:
-    tx = loan_manager.request(principal, apr_bps, term_seconds, installments,
-                              {"from": record.account})
+    tx = require_success(loan_manager.request(principal, apr_bps, term_seconds, installments,
+                                  {"from": record.account}))
     event = tx.events["ScoreRequested"]
     run = LoanRun(record, event["loanId"], principal, apr_bps, term_seconds, installments,
                   tx.block_number)
@@ -86,7 +86,7 @@ def wait_for_scores(score_registry, runs: list[LoanRun], *, timeout_s: float = 1
 
 
 def decide(loan_manager, run: LoanRun, caller) -> LoanRun:
-    tx = loan_manager.approve(run.loan_id, {"from": caller})
+    tx = require_success(loan_manager.approve(run.loan_id, {"from": caller}))
     run.gas["approve"] = tx.gas_used
     if "LoanApproved" in tx.events:
         run.decision = "approved"
@@ -97,8 +97,8 @@ def decide(loan_manager, run: LoanRun, caller) -> LoanRun:
 
 
 def fund(token, loan_manager, run: LoanRun, lender) -> LoanRun:
-    token.approve(loan_manager, run.principal, {"from": lender})
-    tx = loan_manager.fund(run.loan_id, {"from": lender})
+    require_success(token.approve(loan_manager, run.principal, {"from": lender}))
+    tx = require_success(loan_manager.fund(run.loan_id, {"from": lender}))
     run.gas["fund"] = tx.gas_used
     run.lender = lender
     return run
@@ -109,9 +109,9 @@ def repay_in_full(token, loan_manager, run: LoanRun, interest_float) -> LoanRun:
     owed = loan_manager.amountOwed(run.loan_id)
     shortfall = owed - token.balanceOf(run.record.account)
     if shortfall > 0:
-        token.transfer(run.record.account, shortfall, {"from": interest_float})
-    token.approve(loan_manager, owed, {"from": run.record.account})
-    tx = loan_manager.repay(run.loan_id, owed, {"from": run.record.account})
+        require_success(token.transfer(run.record.account, shortfall, {"from": interest_float}))
+    require_success(token.approve(loan_manager, owed, {"from": run.record.account}))
+    tx = require_success(loan_manager.repay(run.loan_id, owed, {"from": run.record.account}))
     run.gas["repay"] = tx.gas_used
     run.outcome = "repaid"
     return run
@@ -123,19 +123,19 @@ def default_and_write_off(token, loan_manager, run: LoanRun, *, partial_share: f
     account = run.record.account
     paid = int(loan_manager.amountOwed(run.loan_id) * partial_share / run.installments)
     if paid:
-        token.approve(loan_manager, paid, {"from": account})
-        loan_manager.repay(run.loan_id, paid, {"from": account})
+        require_success(token.approve(loan_manager, paid, {"from": account}))
+        require_success(loan_manager.repay(run.loan_id, paid, {"from": account}))
     first_due = loan_manager.dueDate(run.loan_id, 1)
     grace = loan_manager.gracePeriodSeconds()
     chain.sleep(max(0, first_due + grace - chain.time() + 60))
     chain.mine()
-    tx = loan_manager.markDefault(run.loan_id, tx_params("regulator"))
+    tx = require_success(loan_manager.markDefault(run.loan_id, tx_params("regulator")))
     run.gas["markDefault"] = tx.gas_used
-    tx = loan_manager.writeOff(run.loan_id, {"from": run.lender})
+    tx = require_success(loan_manager.writeOff(run.loan_id, {"from": run.lender}))
     run.gas["writeOff"] = tx.gas_used
     recovered = int(run.principal * recovery_share)
-    token.approve(loan_manager, recovered, {"from": account})
-    tx = loan_manager.recover(run.loan_id, recovered, {"from": account})
+    require_success(token.approve(loan_manager, recovered, {"from": account}))
+    tx = require_success(loan_manager.recover(run.loan_id, recovered, {"from": account}))
     run.gas["recover"] = tx.gas_used
     run.outcome = "written off"
     return run

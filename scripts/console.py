@@ -28,7 +28,7 @@ from brownie import accounts, chain
 from oracle import attest, commitment, keys, typed_data
 from oracle.scoring import load_model
 
-from .network_context import DEV_FIRST_FREE_INDEX, is_local, role_account
+from .network_context import DEV_FIRST_FREE_INDEX, is_local, require_success, role_account
 
 ROOT = Path(__file__).resolve().parents[1]
 USD = 10**6
@@ -118,7 +118,7 @@ def score(system, borrower: Borrower) -> typed_data.ScoreAttestation:
         now=chain[-1].timestamp, policy=attest.Policy(validity_s=DAY, clock_tolerance_s=120))
     digest = typed_data.digest(att, typed_data.domain_separator(chain.id, registry.address))
     signatures = [k.sign_digest(digest) for k in _oracle_keys()[: registry.threshold()]]
-    registry.submit(att.as_tuple(), signatures, {"from": role_account("deployer")})
+    require_success(registry.submit(att.as_tuple(), signatures, {"from": role_account("deployer")}))
     print(f"score {att.score} (PD {att.pdBps / 100:.2f} %) recorded for {borrower.address}")
     return att
 
@@ -138,13 +138,17 @@ def approve(system, run) -> None:
 
 def fund(system, run, lender=None) -> None:
     lender = lender or accounts[DEV_FIRST_FREE_INDEX + 2]
-    system.token.mint(lender, run.principal, {"from": role_account("deployer")})
+    require_success(system.token.mint(lender, run.principal, {"from": role_account("deployer")}))
     _loans.fund(system.token, system.loan_manager, run, lender)
     print(f"loan {run.loan_id} funded by {lender.address}")
 
 
 def repay(system, run) -> None:
-    _loans.repay_in_full(system.token, system.loan_manager, run, role_account("deployer"))
+    """The borrower repays everything owed; the interest is minted to it first (local chains)."""
+    deployer = role_account("deployer")
+    require_success(system.token.mint(deployer, system.loan_manager.amountOwed(run.loan_id),
+                                 {"from": deployer}))
+    _loans.repay_in_full(system.token, system.loan_manager, run, deployer)
     print(f"loan {run.loan_id} repaid in full")
 
 

@@ -56,6 +56,18 @@ CONTRACT_TYPES = {
 }
 
 
+class TransactionFailed(RuntimeError):
+    pass
+
+
+def require_success(tx):
+    """The receipt, if the transaction succeeded. Inside `brownie console` a reverted transaction
+    returns its receipt instead of raising, so every step checks."""
+    if tx.status != 1:
+        raise TransactionFailed(f"{tx.contract_name}.{tx.fn_name} reverted: {tx.revert_msg}")
+    return tx
+
+
 class ConfigurationError(RuntimeError):
     """A required key, account or deployment is missing for the active network."""
 
