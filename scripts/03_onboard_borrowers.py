@@ -19,20 +19,25 @@ schema's feature columns.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from brownie import accounts, chain
+from brownie import chain
 from eth_hash.auto import keccak
 
 from oracle.commitment import features_hash
 from oracle.merkle import MerkleTree, leaf
 
-from .network_context import is_local, require_success, role_account, tx_params
+from .network_context import (
+    is_local,
+    new_local_account,
+    require_success,
+    role_account,
+    tx_params,
+)
 from .scorechain_deploy import jurisdiction_bytes
 
 YEAR = 365 * 24 * 3600
@@ -82,7 +87,7 @@ def demo_records(n: int, jurisdictions: list[str], *, seed: int = 7) -> list[Bor
     deployer = role_account("deployer")
     records = []
     for i, row in enumerate(holdout_borrowers(n, seed=seed)):
-        account = accounts.add()
+        account = new_local_account()
         deployer.transfer(account, "1 ether", silent=True)
         records.append(BorrowerRecord(
             address=account.address,

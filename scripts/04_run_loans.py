@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from brownie import chain
 
-from .network_context import is_local, require_success, role_account, tx_params
+from .network_context import is_local, require_success, tx_params
 
 DAY = 24 * 3600
 USD = 10**6

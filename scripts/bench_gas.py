@@ -56,7 +56,6 @@ def _now():
 
 def main():
     gas: dict[str, int] = {}
-    notes: dict[str, str] = {}
     admin, approver = accounts[0], accounts[1]
 
     def deploy(k, n):
@@ -170,8 +169,7 @@ def main():
         gas[f"loan_full_lifecycle_first_loan_of_deployment.{k}"] = v
 
     # ---------------------------------------------------------------- every other external function
-    lm, br, mr, da, comp = sys3.loan_manager, sys3.borrower_registry, sys3.model_registry, sys3.data_anchor, \
-        sys3.compliance
+    lm, br, mr, da = sys3.loan_manager, sys3.borrower_registry, sys3.model_registry, sys3.data_anchor
     b = accounts[5]
     gas["BorrowerRegistry.register"] = br.register(accounts[2], "0x" + "cd" * 32, GB, _now() + 10**7,
                                                    {"from": admin}).gas_used

@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import shutil
-import json
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from brownie import accounts, chain, network, project, web3
+from brownie import chain, network, project, web3
 
 CHAINS = {"anvil": "development", "ganache": "ganache-cli"}
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +63,7 @@ def run(args) -> dict:
     update = _step("05_model_update")
     from models.schema import load_schema
 
-    from scripts.network_context import role_account
+    from scripts.network_context import new_local_account, role_account
     from scripts.oracle_cluster import LocalOracleCluster
 
     rng = np.random.default_rng(args.seed)
@@ -103,8 +102,8 @@ def run(args) -> dict:
         _log("3 oracle nodes up")
 
         token = system.token
-        lenders = [accounts.add() for _ in range(2)]
-        float_account = accounts.add()  # pays borrowers' interest in this simulation
+        lenders = [new_local_account() for _ in range(2)]
+        float_account = new_local_account()  # pays borrowers' interest in this simulation
         for holder in (*lenders, float_account):
             deployer.transfer(holder, "1 ether", silent=True)
             token.mint(holder, 5_000_000 * USD, {"from": deployer})

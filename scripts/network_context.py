@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +119,12 @@ def role_account(role: str):
             "to sign on a live network"
         )
     return role_account("deployer")
+
+
+def new_local_account():
+    """A fresh throwaway account for local chains. Made from a random key rather than with
+    `accounts.add()`, which prints the new account's mnemonic."""
+    return accounts.add(secrets.token_hex(32))
 
 
 def tx_params(role: str) -> dict:

@@ -43,6 +43,12 @@ NETWORKS = [
 ]
 
 
+#: Ganache 7.9.2's default "eager" instamine answers eth_sendRawTransaction only once the block is
+#: mined, and with several senders at once (three oracle nodes) its miner can stall and leave
+#: those calls hanging. "strict" instamine answers on admission and mines right after.
+GANACHE_CMD = "ganache-cli --miner.instamine strict"
+
+
 def main() -> int:
     path = _get_data_folder().joinpath("network-config.yaml")
     config = yaml.safe_load(path.read_text())
@@ -59,6 +65,9 @@ def main() -> int:
     dev_ids = {n["id"] for n in DEV_NETWORKS}
     config["development"] = [n for n in config["development"] if n["id"] not in dev_ids]
     config["development"].extend(dict(n) for n in DEV_NETWORKS)
+    for network in config["development"]:
+        if network["id"] in ("ganache-cli", "ganache-alt"):
+            network["cmd"] = GANACHE_CMD
     ours |= dev_ids
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     print(f"networks: {', '.join(sorted(ours))} registered in {path}")
