@@ -61,17 +61,9 @@ def fuzz_profile() -> str:
 
 
 def rules_tuple(rules: dict) -> tuple:
-    return (
-        rules["maxPdBps"],
-        rules["maxAprBps"],
-        rules["maxActiveLoans"],
-        rules["minTermSeconds"],
-        rules["maxTermSeconds"],
-        rules["maxScoreAgeSeconds"],
-        rules["coolOffSeconds"],
-        list(rules["bandMinScores"]),
-        list(rules["bandMaxPrincipal"]),
-    )
+    from scripts.scorechain_deploy import rule_set_tuple  # needs the loaded brownie project
+
+    return rule_set_tuple(rules)
 
 
 def typed_data(att: dict, chain_id: int, verifying_contract: str) -> dict:
