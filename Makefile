@@ -4,7 +4,7 @@ VENV := .venv/bin
 BROWNIE := $(VENV)/brownie
 NETWORK ?= development
 
-.PHONY: setup demo test test-anvil test-ganache console fuzz-full bench slither train-default clean
+.PHONY: setup demo test test-anvil test-ganache console fuzz-full bench reliability slither train-default clean
 
 setup:  ## install everything (venv, npm chains and compiler shim, brownie networks)
 	@bash scripts/toolchain/setup.sh
@@ -29,6 +29,12 @@ console: setup  ## brownie console on Ganache (NETWORK=development for anvil)
 
 fuzz-full: setup  ## the lifecycle state machine's full profile: >= 10,000 stateful steps (~1 h)
 	@SCORECHAIN_FUZZ_PROFILE=full $(BROWNIE) test tests/contracts/test_lifecycle_state_machine.py --network development
+
+bench: setup  ## every benchmark under bench/ -> reports/benchmarks.{md,json} (~30 min; QUICK=1 for a fast pass)
+	@$(VENV)/python bench/run_all.py --network $(NETWORK) $(if $(QUICK),--quick,)
+
+reliability: setup  ## fault, outage, bad-input and attack runs + fuzz records -> reports/reliability.{md,json}
+	@$(VENV)/python bench/reliability.py --network $(NETWORK)
 
 train-default: setup  ## retrain and re-export the committed default model (models/default/)
 	@$(VENV)/python -m models train-default

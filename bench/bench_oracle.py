@@ -8,13 +8,18 @@ Three figures, all measured here on this machine:
   the reason-code batch) + PD/score/band + EIP-712 digest + secp256k1 signature. The borrower's
   nonce and the clock are passed in (in the daemon they come from chain reads, which are not part
   of this figure).
-* ``attestations_per_s`` — end to end on anvil (brownie's anvil-c, automine): N loan requests are
-  made while three oracle nodes (k=2, batch size B) are stopped; the nodes are then started and
-  the figure is N / (time of the block holding the last ScoreRecorded − time the nodes were
-  ready): scan, scoring, peer co-signing over HTTP, submitBatch, mining.
+* ``attestations_per_s`` — end to end on a local anvil (``--network``, default ``development``;
+  automine): N loan requests are made while the oracle nodes (default three, k=2, batch size B)
+  are stopped; the nodes are then started and the figure is N / (wall time from the nodes being
+  ready until the last ScoreRecorded is seen): scan, scoring, peer co-signing over HTTP,
+  submitBatch, mining.
 * ``request_to_chain_blocks_p95`` — anvil switched to 1-second interval mining; requests are made
   one at a time, each waiting for its score; the figure is the 95th percentile of
   (block of ScoreRecorded − block of ScoreRequested).
+
+``--sweep 1:1,3:1,3:2,...`` adds the throughput figure for each (nodes:threshold) point, each on a
+fresh deployment with ``--sweep-requests`` requests. ``SCORECHAIN_TEST_PORTS`` (see
+bench/portrange.py) moves the nodes' HTTP ports.
 """
 
 from __future__ import annotations
@@ -69,114 +74,220 @@ def bench_score_sign(n_borrowers: int = 200, iterations: int = 2000) -> dict:
         store.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    ms = np.array(times[100:]) * 1e3  # first 100 are warm-up
+    ms = np.array(times[min(100, iterations // 10):]) * 1e3  # the first ones are warm-up
     return {"score_sign_p50_ms": round(float(np.percentile(ms, 50)), 4),
             "score_sign_p95_ms": round(float(np.percentile(ms, 95)), 4),
             "score_sign_iterations": len(ms)}
 
 
-def bench_chain(n_requests: int, batch_size: int, n_latency: int) -> dict:
-    from brownie import chain, network, project, web3
+class ChainSession:
+    """One brownie connection (project loaded once per process) for any number of clusters."""
 
-    import brownie
+    def __init__(self, network_name: str) -> None:
+        from brownie import network, project
 
-    proj = project.load(str(ROOT), name="ScorechainBench")
-    proj.load_config()
-    for name, container in proj.dict().items():  # what `brownie run` does for scripts
-        setattr(brownie, name, container)
-    network.connect("anvil-c")
-    try:
+        import brownie
+
+        sys.path.insert(0, str(ROOT / "bench"))
+        import portrange
+
+        portrange.apply()  # SCORECHAIN_TEST_PORTS, if set
+        self.proj = project.load(str(ROOT), name="ScorechainBench")
+        self.proj.load_config()
+        for name, container in self.proj.dict().items():  # what `brownie run` does for scripts
+            setattr(brownie, name, container)
+        network.connect(network_name)
+        portrange.apply()  # the conftest may have been imported meanwhile
+        self.network = network_name
+
+    def close(self) -> None:
+        from brownie import network
+
+        network.disconnect()
+
+    def cluster(self, n: int, k: int, n_borrowers: int, batch_size: int, proxy: bool = False,
+                settings: dict | None = None):
         from oracle.scoring import load_model
         from tests.oracle.integration import conftest as ic
 
         model_dir = ROOT / "models" / "default"
         tmp = Path(tempfile.mkdtemp())
-        cluster = ic.Cluster(tmp, model_dir, load_model(model_dir), n=3, k=2,
-                             n_borrowers=n_requests + n_latency,
-                             settings={"ORACLE_BATCH_SIZE": batch_size,
-                                       "ORACLE_PEER_TIMEOUT_S": 20,
-                                       "ORACLE_LOG_LEVEL": "INFO"})
-        try:
-            backlog = cluster.borrowers[:n_requests]
-            cluster.request_loans_raw(backlog)
-            t_ready0 = time.time()
-            cluster.start()
-            t_ready = time.time()
-            got = cluster.wait_recorded(backlog, timeout=600, mine=False)
-            last_block = max(max(v) for k, v in got.items()
-                             if k in {b.address for b in backlog})
-            t_last = web3.eth.get_block(last_block).timestamp
-            # block timestamps have 1 s resolution: use wall time when the last score was seen
-            t_seen = time.time()
-            elapsed = t_seen - t_ready
-            throughput = n_requests / elapsed
-            blocks_used = sorted({blk for k, v in got.items() for blk in v})
+        c = ic.Cluster(tmp, model_dir, load_model(model_dir), n=n, k=k, n_borrowers=n_borrowers,
+                       proxy=proxy,
+                       settings={"ORACLE_BATCH_SIZE": batch_size, "ORACLE_PEER_TIMEOUT_S": 20,
+                                 "ORACLE_LOG_LEVEL": "INFO", **(settings or {})})
+        c._bench_tmp = tmp
+        return c
 
-            # latency phase: 1-second blocks
-            web3.provider.make_request("evm_setIntervalMining", [1])
-            web3.provider.make_request("evm_setAutomine", [False])
-            lat = []
-            for b in cluster.borrowers[n_requests:]:
-                tx = cluster.system.loan_manager.request(1_000 * 10**6, 1200, 90 * 86400, 3,
-                                                         {"from": b, "required_confs": 1})
-                req_block = tx.block_number
-                rec = cluster.wait_recorded([b], timeout=60, mine=False)
-                lat.append(rec[b.address][0] - req_block)
-            web3.provider.make_request("evm_setAutomine", [True])
-            web3.provider.make_request("evm_setIntervalMining", [0])
-        finally:
+    @staticmethod
+    def stop(cluster) -> None:
+        try:
             cluster.stop()
+        finally:
             logs = Path(tempfile.gettempdir()) / "oracle_bench_logs"  # for inspection, not kept
             shutil.rmtree(logs, ignore_errors=True)
             logs.mkdir(parents=True)
             for node in cluster.nodes:
                 if node.log_path.exists():
                     shutil.copy(node.log_path, logs / node.log_path.name)
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(cluster._bench_tmp, ignore_errors=True)
+
+
+def throughput(cluster, n_requests: int) -> dict:
+    """N requests made while the nodes are stopped; then start them and time the backlog."""
+    backlog = cluster.borrowers[:n_requests]
+    cluster.request_loans_raw(backlog)
+    t_ready0 = time.time()
+    cluster.start()
+    t_ready = time.time()
+    got = cluster.wait_recorded(backlog, timeout=600, mine=False)
+    # block timestamps have 1 s resolution: use wall time when the last score was seen
+    elapsed = time.time() - t_ready
+    want = {b.address for b in backlog}
+    blocks_used = sorted({blk for k, v in got.items() if k in want for blk in v})
+    duplicates = sum(len(v) - 1 for k, v in got.items() if k in want)
+    return {"attestations_per_s": round(n_requests / elapsed, 1),
+            "throughput_requests": n_requests, "throughput_seconds": round(elapsed, 3),
+            "throughput_node_start_seconds": round(t_ready - t_ready0, 3),
+            "throughput_transactions": len(blocks_used), "duplicates": duplicates}
+
+
+def latency(cluster, borrowers) -> dict:
+    """1-second interval mining; one request at a time, each waiting for its score."""
+    from brownie import web3
+
+    web3.provider.make_request("evm_setIntervalMining", [1])
+    web3.provider.make_request("evm_setAutomine", [False])
+    lat = []
+    try:
+        for b in borrowers:
+            tx = cluster.system.loan_manager.request(1_000 * 10**6, 1200, 90 * 86400, 3,
+                                                     {"from": b, "required_confs": 1})
+            req_block = tx.block_number
+            rec = cluster.wait_recorded([b], timeout=60, mine=False)
+            lat.append(rec[b.address][0] - req_block)
     finally:
-        network.disconnect()
-    return {
-        "attestations_per_s": round(throughput, 1),
-        "throughput_requests": n_requests,
-        "throughput_seconds": round(elapsed, 3),
-        "throughput_node_start_seconds": round(t_ready - t_ready0, 3),
-        "throughput_transactions": len(blocks_used),
-        "batch_size": batch_size,
-        "request_to_chain_blocks_p95": float(np.percentile(lat, 95)) if lat else None,
-        "request_to_chain_blocks_max": max(lat) if lat else None,
-        "request_to_chain_blocks_samples": lat,
-    }
+        # in this order: on anvil, interval 0 switches mining off, automine then switches it on
+        web3.provider.make_request("evm_setIntervalMining", [0])
+        web3.provider.make_request("evm_setAutomine", [True])
+    return {"request_to_chain_blocks_p95": float(np.percentile(lat, 95)) if lat else None,
+            "request_to_chain_blocks_max": max(lat) if lat else None,
+            "request_to_chain_blocks_samples": lat}
+
+
+def bench_chain(n_requests: int, batch_size: int, n_latency: int, network_name: str = "development",
+                nodes: int = 3, threshold: int = 2, session: ChainSession | None = None) -> dict:
+    own = session is None
+    session = session or ChainSession(network_name)
+    try:
+        cluster = session.cluster(nodes, threshold, n_requests + n_latency, batch_size)
+        try:
+            out = throughput(cluster, n_requests)
+            out.update(batch_size=batch_size, nodes=nodes, threshold=threshold)
+            if n_latency:
+                out.update(latency(cluster, cluster.borrowers[n_requests:]))
+        finally:
+            session.stop(cluster)
+    finally:
+        if own:
+            session.close()
+    return out
+
+
+def sweep(points: list[tuple[int, int]], n_requests: int, batch_size: int,
+          session: ChainSession) -> list[dict]:
+    """Throughput for each (n nodes, k threshold); each point is a fresh deployment and cluster."""
+    rows = []
+    for n, k in points:
+        t0 = time.time()
+        errors = []
+        for _attempt in range(2):  # brownie's confirmation bookkeeping can report a mined tx as
+            try:                   # "dropped" on a loaded machine while a cluster is deployed
+                row = bench_chain(n_requests, batch_size, 0, nodes=n, threshold=k, session=session)
+                break
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+        else:
+            rows.append({"nodes": n, "threshold": k, "error": errors})
+            print(f"n={n} k={k}: failed twice: {errors}", flush=True)
+            continue
+        if errors:
+            row["retried_after"] = errors
+        row["point_wall_seconds"] = round(time.time() - t0, 1)
+        row["load_average"] = [round(x, 2) for x in __import__("os").getloadavg()]
+        print(f"n={n} k={k}: {row['attestations_per_s']} attestations/s "
+              f"({row['throughput_seconds']} s for {n_requests})", flush=True)
+        rows.append(row)
+    return rows
+
+
+def parse_points(spec: str) -> list[tuple[int, int]]:
+    """"1:1,3:2" -> [(1, 1), (3, 2)] as (nodes, threshold)."""
+    out = []
+    for part in spec.split(","):
+        n, k = (int(x) for x in part.split(":"))
+        if not 1 <= k <= n:
+            raise SystemExit(f"invalid sweep point {part}: need 1 <= k <= n")
+        out.append((n, k))
+    return out
 
 
 def main(argv=None) -> int:
+    import os
     import signal
 
     # a SIGTERM unwinds through the finally blocks, which stop the nodes and the chain
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--network", default=os.environ.get("SCORECHAIN_BENCH_NETWORK", "development"),
+                    help="brownie network the nodes follow (default development, or "
+                         "$SCORECHAIN_BENCH_NETWORK)")
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--batch-size", type=int, default=200)
     ap.add_argument("--latency-samples", type=int, default=20)
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--threshold", type=int, default=2)
+    ap.add_argument("--score-sign-iterations", type=int, default=2000)
     ap.add_argument("--skip-chain", action="store_true")
+    ap.add_argument("--sweep", default="",
+                    help="throughput against nodes and threshold, e.g. 1:1,3:1,3:2,5:3 (n:k)")
+    ap.add_argument("--sweep-requests", type=int, default=200)
+    ap.add_argument("--sweep-batch-size", type=int, default=None,
+                    help="batch size of the sweep points (default --batch-size). A single node leads "
+                         "every request, and the daemon's gas limit is 80,000 + "
+                         "ORACLE_GAS_LIMIT_PER_ATTESTATION (150,000) x entries, so a batch above "
+                         "199 entries exceeds anvil's 30M block gas limit and is never mined")
     ap.add_argument("--out", default=str(ROOT / "reports" / "oracle_bench.json"))
     args = ap.parse_args(argv)
-    out = {"machine": {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count()},
+    out = {"machine": {"python": platform.python_version(), "cpu_count": os.cpu_count()},
            "targets": {"score_sign_p50_ms": "<= 1", "attestations_per_s": ">= 200",
-                       "request_to_chain_blocks_p95": "<= 2"}}
-    import os
-
+                       "request_to_chain_blocks_p95": "<= 2"},
+           "network": args.network}
     out["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
-    out.update(bench_score_sign())
+    if args.score_sign_iterations > 0:  # 0 = skip (e.g. one process per sweep point)
+        out.update(bench_score_sign(iterations=args.score_sign_iterations))
     print(json.dumps(out, indent=1), flush=True)
-    if not args.skip_chain:
-        out.update(bench_chain(args.requests, args.batch_size, args.latency_samples))
+    if not args.skip_chain or args.sweep:
+        session = ChainSession(args.network)
+        try:
+            if not args.skip_chain:
+                out.update(bench_chain(args.requests, args.batch_size, args.latency_samples,
+                                       nodes=args.nodes, threshold=args.threshold, session=session))
+            if args.sweep:
+                sweep_batch = args.sweep_batch_size or args.batch_size
+                out["sweep"] = {"requests_per_point": args.sweep_requests,
+                                "batch_size": sweep_batch,
+                                "points": sweep(parse_points(args.sweep), args.sweep_requests,
+                                                sweep_batch, session)}
+        finally:
+            session.close()
     out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     out["note"] = ("2-core machine shared with other sessions' jobs while measured (see load "
-                   "averages); three oracle nodes, anvil and the load generator share the cores.")
+                   "averages); the oracle nodes, anvil and the load generator share the cores.")
     out["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps(out, indent=1))
+    print(json.dumps({k: v for k, v in out.items() if k != "sweep"}, indent=1))
     return 0
 
 

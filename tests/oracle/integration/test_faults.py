@@ -1,8 +1,16 @@
-"""Faults: kill -9 mid-batch, RPC outage, peers that disagree or are down."""
+"""Faults: kill -9 mid-batch, RPC outage, peers that disagree or are down.
 
+With SCORECHAIN_RELIABILITY_DIR set, each test also writes what it observed (requests, records per
+borrower, kills, restarts, health) to <dir>/faults/<test>.json before its assertions, so
+`bench/reliability.py` can report what was lost or duplicated. Unset, nothing is written.
+"""
+
+import json
+import os
 import random
 import sqlite3
 import time
+from pathlib import Path
 
 from brownie import chain
 
@@ -14,6 +22,36 @@ def _counts(c):
     for b, _ in c.recorded():
         counts[b] = counts.get(b, 0) + 1
     return counts
+
+
+def _record(test: str, c, **observed) -> None:
+    """Write this test's observations (a recording hook; asserts nothing, changes nothing)."""
+    base = os.environ.get("SCORECHAIN_RELIABILITY_DIR")
+    if not base:
+        return
+    counts = _counts(c)
+    requested = observed.pop("requested", [b.address for b in c.borrowers])
+    out = {
+        "test": test, "nodes": c.n, "threshold": c.k,
+        "requested": len(requested),
+        "recorded_once": sum(1 for b in requested if counts.get(b, 0) == 1),
+        "lost": sum(1 for b in requested if counts.get(b, 0) == 0),
+        "duplicated": sum(counts.get(b, 0) - 1 for b in requested if counts.get(b, 0) > 1),
+        "node_starts": [n.starts for n in c.nodes],
+        **observed,
+    }
+    d = Path(base) / "faults"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{test}.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
+
+
+def _wait_recorded_or_record(test, c, borrowers, timeout, **observed):
+    """c.wait_recorded, but the observations are written even when it times out."""
+    try:
+        return c.wait_recorded(borrowers, timeout=timeout)
+    except TimeoutError:
+        _record(test, c, timed_out=True, **observed)
+        raise
 
 
 def _wait_log(node, msg, after: int, timeout: float = 20) -> bool:
@@ -49,11 +87,13 @@ def test_kill9_mid_batch_loses_nothing_and_posts_nothing_twice(make_cluster):
             kills += 1
             time.sleep(rnd.uniform(0.1, 1.0))
             victim.start().wait_ready()
-    assert kills >= 3
-    c.wait_recorded(c.borrowers, timeout=90)
+    test = "kill9_mid_batch"
+    _wait_recorded_or_record(test, c, c.borrowers, 90, kills=kills)
     time.sleep(2)  # let any duplicate that was going to land, land
     chain.mine(3)
     time.sleep(1)
+    _record(test, c, kills=kills, waves=len(waves))
+    assert kills >= 3
     counts = _counts(c)
     assert all(counts[b.address] == 1 for b in c.borrowers), counts
     # every node's checkpoint ends with every loan request `done` and nothing in flight
@@ -64,6 +104,8 @@ def test_kill9_mid_batch_loses_nothing_and_posts_nothing_twice(make_cluster):
             break
         chain.mine()
         time.sleep(0.5)
+    _record(test, c, kills=kills, waves=len(waves),
+            open_work_per_node=[{"pending": p, "inflight": i} for p, i in left])
     assert all(x == (0, 0) for x in left), left
 
 
@@ -87,15 +129,25 @@ def test_rpc_outage_is_survived_without_intervention(make_cluster):
         c.request_loan(b)  # the test talks to anvil directly; the nodes cannot
     time.sleep(4)
     degraded = [n.healthz() for n in c.nodes]
+    posted_during_outage = len(_counts(c)) - 1
+    test = "rpc_outage"
+    seen = {"health_during_outage": [status for status, _ in degraded],
+            "alive_during_outage": [n.alive() for n in c.nodes],
+            "posted_during_outage": posted_during_outage, "outage_seconds": 4}
     assert any(status == 503 for status, _ in degraded), degraded
     assert all(n.alive() for n in c.nodes)
     assert len(_counts(c)) == 1  # nothing could be posted meanwhile
     c.proxy.restore()
-    c.wait_recorded(c.borrowers, timeout=60)
+    t_restore = time.time()
+    _wait_recorded_or_record(test, c, c.borrowers, 60, **seen)
+    seen["seconds_restore_to_all_recorded"] = round(time.time() - t_restore, 2)
     assert all(v == 1 for v in _counts(c).values())
     deadline = time.time() + 15
     while time.time() < deadline and any(n.healthz()[0] != 200 for n in c.nodes):
         time.sleep(0.5)
+    seen["seconds_restore_to_all_healthy_poll_0_5s"] = round(time.time() - t_restore, 2)
+    seen["health_after"] = [n.healthz()[0] for n in c.nodes]
+    _record(test, c, **seen)
     assert all(n.healthz()[0] == 200 for n in c.nodes)
 
 
@@ -104,7 +156,8 @@ def test_one_peer_down_the_other_two_still_reach_k(make_cluster):
     c.nodes[2].terminate()
     for b in c.borrowers:
         c.request_loan(b)  # some of these are led by node 2: failover must take them
-    c.wait_recorded(c.borrowers, timeout=90)
+    _wait_recorded_or_record("one_peer_down", c, c.borrowers, 90, nodes_down=[2])
+    _record("one_peer_down", c, nodes_down=[2])
     assert all(v == 1 for v in _counts(c).values())
 
 
@@ -133,9 +186,12 @@ def test_a_disagreeing_peer_is_outvoted_by_two_agreeing_nodes(make_cluster):
     c.start()
     for b in c.borrowers:
         c.request_loan(b)
-    c.wait_recorded(c.borrowers, timeout=90)
-    assert all(v == 1 for v in _counts(c).values())
+    _wait_recorded_or_record("disagreeing_peer", c, c.borrowers, 90, tampered_node=2)
     refused = [e for e in c.nodes[2].log_lines() if e.get("msg") == "co-sign refused"]
+    _record("disagreeing_peer", c, tampered_node=2, co_sign_refusals=len(refused),
+            refusals_for_other_borrowers=sum(1 for e in refused
+                                             if e.get("borrower") != c.borrowers[0].address))
+    assert all(v == 1 for v in _counts(c).values())
     assert refused and all(e["borrower"] == c.borrowers[0].address for e in refused)
 
 
@@ -147,11 +203,16 @@ def test_nothing_is_posted_when_k_cannot_be_reached(make_cluster):
     for b in c.borrowers:
         c.request_loan(b)
     # borrower 1 is fine for nodes 0 and 1 -> recorded; borrower 0: node 1 disagrees, node 2 down
-    c.wait_recorded(c.borrowers[1:], timeout=90)
+    _wait_recorded_or_record("k_unreachable", c, c.borrowers[1:], 90)
     for _ in range(12):  # several failover rounds
         chain.mine()
         time.sleep(0.5)
     counts = _counts(c)
+    _record("k_unreachable", c, requested=[c.borrowers[1].address],
+            unreachable_borrower_records=counts.get(c.borrowers[0].address, 0),
+            unreachable_borrower_nonce=c.system.score_registry.nonces(c.borrowers[0]),
+            not_posting_log_lines=sum(1 for n in c.nodes[:2] for e in n.log_lines()
+                                      if e.get("msg") == "not enough signatures; not posting"))
     assert c.borrowers[0].address not in counts
     assert c.system.score_registry.nonces(c.borrowers[0]) == 0
     assert any(e.get("msg") == "not enough signatures; not posting"
