@@ -243,7 +243,7 @@ def main(argv=None) -> int:
                     help="brownie network the nodes follow (default development, or "
                          "$SCORECHAIN_BENCH_NETWORK)")
     ap.add_argument("--requests", type=int, default=400)
-    ap.add_argument("--batch-size", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=70)  # 80k + 70 x 150k gas fits a 12M-gas block
     ap.add_argument("--latency-samples", type=int, default=20)
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--threshold", type=int, default=2)

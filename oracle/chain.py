@@ -32,7 +32,7 @@ from web3.exceptions import TransactionNotFound
 
 from oracle.abi import load_abi
 from oracle.keys import Signer
-from oracle.settings import Settings
+from oracle.settings import TX_BASE_GAS, Settings
 from oracle.store import Store, Submission
 from oracle.typed_data import ScoreAttestation, checksum
 
@@ -402,7 +402,7 @@ class TxSender:
             raise CircuitOpen("circuit breaker open: not sending")
         fn = "submit" if len(atts) == 1 else "submitBatch"
         data = "0x" + encode_submit(atts, sigs).hex()
-        gas = 80_000 + self.settings.gas_limit_per_attestation * len(atts)
+        gas = TX_BASE_GAS + self.settings.gas_limit_per_attestation * len(atts)
         with self._send_lock:
             fees = self.gas.initial(self.chain.base_fee())
             nonce = self.nonces.allocate()

@@ -20,9 +20,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "ORACLE_"
+#: Gas of a submit/submitBatch transaction before its per-attestation part.
+TX_BASE_GAS = 80_000
 SECRET_FIELDS = ("keystore_password", "private_key")
 
 
@@ -75,6 +85,7 @@ class Settings(BaseModel):
 
     # transactions
     gas_limit_per_attestation: int = 150_000
+    block_gas_limit: int = Field(30_000_000, gt=0, description="a batch's gas must fit in a block")
     max_fee_gwei: float = Field(200.0, gt=0, description="cap for maxFeePerGas")
     priority_fee_gwei: float = Field(1.0, ge=0)
     gas_bump_percent: int = Field(15, ge=10)
@@ -88,6 +99,18 @@ class Settings(BaseModel):
     http_port: int = Field(9100, ge=0, le=65535)
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _batch_fits_in_a_block(self) -> "Settings":
+        # A transaction over the block gas limit is refused by every node: the daemon would
+        # re-broadcast it forever and its requests would never be recorded.
+        gas = TX_BASE_GAS + self.batch_size * self.gas_limit_per_attestation
+        if gas > self.block_gas_limit:
+            raise ValueError(
+                f"batch_size {self.batch_size} x gas_limit_per_attestation "
+                f"{self.gas_limit_per_attestation} + {TX_BASE_GAS} = {gas} gas exceeds "
+                f"block_gas_limit {self.block_gas_limit}; lower ORACLE_BATCH_SIZE")
+        return self
 
     @field_validator("nodes", mode="before")
     @classmethod

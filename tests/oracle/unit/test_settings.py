@@ -69,3 +69,11 @@ def test_unknown_file_keys_and_formats_are_errors(tmp_path):
     ini.write_text("x=1")
     with pytest.raises(SettingsError, match="must be"):
         load_settings(ini, env={})
+
+
+def test_a_batch_that_cannot_fit_in_a_block_is_refused_at_start_up(monkeypatch):
+    monkeypatch.setenv("ORACLE_BATCH_SIZE", "200")  # 80,000 + 200 x 150,000 > 30,000,000
+    with pytest.raises(SettingsError, match="block_gas_limit"):
+        load_settings(None)
+    monkeypatch.setenv("ORACLE_BLOCK_GAS_LIMIT", "36000000")
+    assert load_settings(None).batch_size == 200
