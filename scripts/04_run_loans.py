@@ -1,7 +1,7 @@
 """04 — run loans through their lifecycle: request, oracle score, compliance decision, funding,
 repayment, and (on local chains, with time travel) default, write-off and recovery.
 
-    brownie run scripts/04_run_loans.py --network development      # needs running oracle nodes
+    brownie run scripts/04_run_loans.py --network development      # prints the loan book
 
 `request` emits ScoreRequested; the oracle nodes score the borrower and post a k-of-n attestation;
 `approve` (anyone may call it) then runs the compliance check against that fresh score.
@@ -142,7 +142,18 @@ def default_and_write_off(token, loan_manager, run: LoanRun, *, partial_share: f
 
 
 def main():
-    raise SystemExit(
-        "04_run_loans needs running oracle nodes; `make demo` runs it end to end, and its "
-        "functions (request_loan, wait_for_scores, decide, fund, ...) drive loans from the console."
-    )
+    """The loan book of the active network: every loan with its state, terms and the score its
+    decision used. (Driving loans needs borrowers' keys and running oracle nodes: `make demo`
+    does it end to end, and scripts/console.py step by step.)"""
+    from .network_context import deployed
+
+    lm = deployed().loan_manager
+    for loan_id in range(1, lm.loanCount() + 1):
+        loan = lm.getLoan(loan_id)
+        decision = REASONS[loan["rejectReason"]] if STATES[loan["state"]] == "Rejected" else ""
+        print(f"loan {loan_id:>4} {STATES[loan['state']]:<10} {decision:<22} borrower "
+              f"{loan['borrower']} principal {loan['principal'] / USD:>12,.2f} APR "
+              f"{loan['aprBps'] / 100:5.2f} % repaid {loan['repaid'] / USD:>12,.2f} "
+              f"PD {loan['pdBps'] / 100:5.2f} % score {loan['score']}")
+    print(f"{lm.loanCount()} loans; outstanding principal "
+          f"{lm.totalOutstandingPrincipal() / USD:,.2f}")
