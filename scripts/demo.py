@@ -135,6 +135,11 @@ def run(args) -> dict:
             loans.fund(token, system.loan_manager, run_, lenders[i % len(lenders)])
         repaying = [r for r in approved if r.record.holdout_label == 0]
         defaulting = [r for r in approved if r.record.holdout_label == 1]
+        if not (repaying and defaulting and len(approved) < len(runs)):
+            # The flow must show every path; a model or rule change that loses one fails loudly.
+            raise RuntimeError(f"demo lost a path: {len(repaying)} repaying, {len(defaulting)} "
+                               f"defaulting, {len(runs) - len(approved)} rejected; adjust "
+                               "--borrowers/--seed or the rules")
         for run_ in repaying:
             loans.repay_in_full(token, system.loan_manager, run_, float_account)
         _log(f"{len(repaying)} repaid in full")
