@@ -32,6 +32,7 @@ from web3.exceptions import TransactionNotFound
 
 from oracle.abi import load_abi
 from oracle.keys import Signer
+from oracle.rpc_quirks import ReceiptRaceRetry
 from oracle.settings import TX_BASE_GAS, Settings
 from oracle.store import Store, Submission
 from oracle.typed_data import ScoreAttestation, checksum
@@ -159,6 +160,8 @@ class Chain:
             settings.rpc_url, request_kwargs={"timeout": settings.rpc_timeout_s},
             exception_retry_configuration=None,  # retries are ours, and only for idempotent calls
         ))
+        if w3 is None:
+            self.w3.middleware_onion.inject(ReceiptRaceRetry, layer=0)
         self.registry = self.w3.eth.contract(
             address=settings.registry_address,
             abi=load_abi("CreditScoreRegistry", settings.abi_dir),

@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 from brownie import chain, network, project, web3
 
+from scripts import brownie_rpc_quirks
+
 CHAINS = {"anvil": "development", "ganache": "ganache-cli"}
 ROOT = Path(__file__).resolve().parents[1]
 USD = 10**6
@@ -280,6 +282,7 @@ def main(argv=None) -> int:
     proj = project.load(str(ROOT), name="Scorechain")
     proj.load_config()  # brownie applies brownie-config.yaml only on request when used as a library
     proj._add_to_main_namespace()  # so `from brownie import LoanManager` works, as under `brownie run`
+    brownie_rpc_quirks.install()  # before connecting: Ganache's receipt race (oracle.rpc_quirks)
     network.connect(CHAINS[args.chain])
     try:
         summary = run(args)

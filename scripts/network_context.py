@@ -29,6 +29,12 @@ from pathlib import Path
 from brownie import Contract, accounts, network
 from brownie._config import CONFIG
 
+from . import brownie_rpc_quirks
+
+# Every numbered script and the console helpers come through here: fix Ganache's receipt race
+# before they send anything (see oracle.rpc_quirks).
+brownie_rpc_quirks.install()
+
 DEPLOYMENTS_DIR = Path(__file__).resolve().parent / "deployments"
 
 ROLES = (

@@ -10,29 +10,35 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 VENV="$ROOT/.venv/bin"
 
-# One labelled step. pytest exits 5 when it collected nothing: that is neither a pass nor an
-# ordinary failure, so say so and fail rather than let an empty run look green.
+# One labelled, timed step with a time limit (minutes). A hung chain or test must fail its own
+# step with a clear message rather than run into CI's limit for the whole job; the limits are
+# several times each step's usual duration (SCORECHAIN_STEP_TIMEOUT_SCALE multiplies them).
+# pytest exits 5 when it collected nothing: that is neither a pass nor an ordinary failure, so
+# say so and fail rather than let an empty run look green.
 run_step() {
-  local label="$1"; shift
-  echo "=== $label: $* ==="
-  "$@"
-  local rc=$?
+  local label="$1" minutes="$2"; shift 2
+  local limit=$(( minutes * ${SCORECHAIN_STEP_TIMEOUT_SCALE:-1} ))
+  local started=$SECONDS
+  echo "=== $label: $* (limit ${limit} min) ==="
+  timeout --kill-after=30 "${limit}m" "$@"
+  local rc=$? took=$(( SECONDS - started ))
   case $rc in
-    0) echo "=== $label: passed ===" ;;
+    0) echo "=== $label: passed in ${took} s ===" ;;
     5) echo "=== $label: no tests were collected (pytest exit 5) — treated as a failure ===" >&2 ;;
-    *) echo "=== $label: failed (exit $rc) ===" >&2 ;;
+    124|137) echo "=== $label: stopped after its ${limit} min limit — something hung ===" >&2 ;;
+    *) echo "=== $label: failed (exit $rc) after ${took} s ===" >&2 ;;
   esac
   return $rc
 }
 
 status=0
 # Slither over contracts/: each triaged finding is explained in reports/security.md. ~1 min.
-run_step slither "$VENV/python" scripts/toolchain/slither.py || status=1
-run_step anvil "$VENV/brownie" test tests --network development "$@" || status=1
-run_step ganache "$VENV/brownie" test tests -m ganache --network ganache-cli "$@" || status=1
+run_step slither 10 "$VENV/python" scripts/toolchain/slither.py || status=1
+run_step anvil 40 "$VENV/brownie" test tests --network development "$@" || status=1
+run_step ganache 15 "$VENV/brownie" test tests -m ganache --network ganache-cli "$@" || status=1
 # The demo checks itself (every request scored, audit verified, books balance, v1 revoked) and
 # exits non-zero otherwise; its CI reports go to build/ so reports/demo.md stays `make demo`'s.
 mkdir -p build
-run_step demo-anvil "$VENV/python" -m scripts.demo --chain anvil --report build/demo-anvil.md || status=1
-run_step demo-ganache "$VENV/python" -m scripts.demo --chain ganache --report build/demo-ganache.md || status=1
+run_step demo-anvil 15 "$VENV/python" -m scripts.demo --chain anvil --report build/demo-anvil.md || status=1
+run_step demo-ganache 15 "$VENV/python" -m scripts.demo --chain ganache --report build/demo-ganache.md || status=1
 exit $status

@@ -13,6 +13,9 @@ from scorechain_testkit import (
     Oracle,
     rules_tuple,
 )
+from scripts import brownie_rpc_quirks
+
+brownie_rpc_quirks.install()  # Ganache 7 receipt race: see oracle.rpc_quirks
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,5 +1,9 @@
 import pytest
 
+from scripts import brownie_rpc_quirks
+
+brownie_rpc_quirks.install()  # Ganache 7 receipt race: see oracle.rpc_quirks
+
 
 @pytest.fixture(autouse=True)
 def isolation(fn_isolation):

@@ -20,9 +20,12 @@ from brownie import accounts, chain, network, web3
 
 from models.schema import schema_hash as schema_hash_hex
 from oracle import keys
+from scripts import brownie_rpc_quirks
 from scripts.scorechain_deploy import deploy_system
 from tests.oracle.integration.harness import (
     PASSWORD, ROOT, OracleProcess, TcpProxy, base_env, free_port, run_cli, write_features_csv)
+
+brownie_rpc_quirks.install()  # Ganache 7 receipt race: see oracle.rpc_quirks
 
 
 def default_model_path() -> Path:

@@ -1,0 +1,27 @@
+"""Adds Scorechain's RPC work-arounds (oracle.rpc_quirks) to brownie's web3 connection.
+
+brownie's own middleware hook cannot be used: its base class is compiled by mypyc and Python
+classes cannot inherit from it. The middleware goes straight onto brownie's `web3` object instead.
+brownie re-creates only the provider and its own middlewares on (re)connect, so ours stays for
+the life of the process; it changes nothing but the one Ganache answer it is written for, so it
+is installed whatever the chain. `install()` is idempotent. Every brownie entry point of the
+project calls it: the numbered scripts and console helpers (through scripts.network_context),
+the demo, and the chain-facing test conftests.
+"""
+
+from __future__ import annotations
+
+from brownie import web3
+
+from oracle.rpc_quirks import ReceiptRaceRetry
+
+NAME = "scorechain_receipt_race"
+
+
+def install() -> None:
+    if not installed():
+        web3.middleware_onion.add(ReceiptRaceRetry, name=NAME)
+
+
+def installed() -> bool:
+    return NAME in web3.middleware_onion
