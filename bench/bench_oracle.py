@@ -29,7 +29,6 @@ import json
 import platform
 import secrets
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -42,7 +41,6 @@ sys.path.insert(0, str(ROOT))
 
 
 def bench_score_sign(n_borrowers: int = 200, iterations: int = 2000) -> dict:
-    from models.schema import load_schema  # noqa: F401
     from oracle import attest, keys, typed_data
     from oracle.scoring import load_model
     from oracle.store import Store

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from .schema import FeatureValidationError, _encode_feature, load_schema
+from .schema import FeatureValidationError, load_schema
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper
 from skl2onnx import convert_sklearn, update_registered_converter
 from skl2onnx.algebra.onnx_ops import (OnnxAbs, OnnxAdd, OnnxCast, OnnxConcat, OnnxEqual,
                                        OnnxGather, OnnxIdentity, OnnxIsNaN, OnnxLog, OnnxMatMul,

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
-
-import numpy as np
 
 from . import metrics as M
 from .cv import compare, comparison_markdown, cv_oof, optuna_search, summarise

@@ -14,8 +14,7 @@ from .calibration import ScoreCalibrated
 from .data import Dataset, Splits, load_dataset, make_splits
 from .evaluate import group_metrics, permutation_importance_auc, plots, write_json
 from .families import MAX_TRAIN_ROWS, build_pipeline
-from .onnx_export import (ML_OPSET, TARGET_OPSET, file_sha256, save_onnx, standard_metadata,
-                          to_onnx)
+from .onnx_export import ML_OPSET, TARGET_OPSET, save_onnx, standard_metadata, to_onnx
 from .schema import schema_hash
 
 log = logging.getLogger(__name__)

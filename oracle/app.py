@@ -57,7 +57,9 @@ def build(s: Settings, *, signer: keys.Signer | None = None) -> Context:
     chain = Chain(s)
     metrics = Metrics()
     guard = ModelGuard(chain.is_approved, ttl_s=s.model_check_ttl_s)
-    peers = [u for i, u in enumerate(s.nodes) if i != s.node_index]
+    # Ring order, starting with the next node: each node asks a different peer first, so the
+    # co-signing load spreads evenly (see OracleNode.gather).
+    peers = s.nodes[s.node_index + 1:] + s.nodes[:s.node_index]
     node = OracleNode(signer=signer, store=store, model=model, guard=guard, chain=chain,
                       policy=policy_of(s), peers=peers, peer_timeout_s=s.peer_timeout_s,
                       metrics=metrics)

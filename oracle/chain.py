@@ -224,8 +224,10 @@ class Chain:
         retried)."""
         if not pairs:
             return []
+        # Calldata by hand: web3's encode_abi re-resolves the ABI on every call (~1 ms each; it
+        # was the largest cost of a co-signing node under load).
         calls = [("eth_call", [{"to": self.registry.address,
-                                "data": self.registry.encode_abi("nonces", args=[b])},
+                                "data": NONCES_SELECTOR_HEX + _address_word(b)},
                                hex(blk) if isinstance(blk, int) else blk])
                  for b, blk in pairs]
 
@@ -284,14 +286,28 @@ class Chain:
         block = self._r(lambda: self.w3.eth.get_block("latest"), "eth_getBlockByNumber")
         return int(block.get("baseFeePerGas", 0) or 0)
 
+    def _logs(self, address: str, from_block: int | str, to_block: int | str,
+              topics: list[str], what: str) -> list[dict]:
+        """Raw eth_getLogs (idempotent: retried). web3's own get_logs formats every field of every
+        log (~0.4 ms a log): a backlog of hundreds of logs cost a node most of a second."""
+        params = {"address": address, "fromBlock": _block_param(from_block),
+                  "toBlock": _block_param(to_block), "topics": topics}
+
+        def run() -> list[dict]:
+            response = self.w3.provider.make_request("eth_getLogs", [params])
+            if "error" in response:
+                raise ChainError(f"{what} failed: {response['error']}")
+            return response["result"]
+
+        return self._r(run, what)
+
     def score_requests(self, from_block: int, to_block: int | str) -> list:
         """ScoreRequested logs, decoded by hand (web3's event decoding costs ~ms per log)."""
         if self.loan_manager is None:
             return []
-        logs = self._r(lambda: self.w3.eth.get_logs({
-            "address": self.loan_manager.address, "fromBlock": from_block, "toBlock": to_block,
-            "topics": [SCORE_REQUESTED_TOPIC]}), "eth_getLogs ScoreRequested")
-        return [_event(log, loanId=int.from_bytes(bytes(log["topics"][1]), "big"),
+        logs = self._logs(self.loan_manager.address, from_block, to_block,
+                          [SCORE_REQUESTED_TOPIC], "eth_getLogs ScoreRequested")
+        return [_event(log, loanId=int.from_bytes(_bytes(log["topics"][1]), "big"),
                        borrower=_topic_address(log["topics"][2])) for log in logs]
 
     def score_recorded(self, from_block: int, to_block: int | str,
@@ -300,9 +316,8 @@ class Chain:
         topics = [SCORE_RECORDED_TOPIC]
         if borrower:
             topics.append("0x" + "00" * 12 + borrower[2:].lower())
-        logs = self._r(lambda: self.w3.eth.get_logs({
-            "address": self.registry.address, "fromBlock": from_block, "toBlock": to_block,
-            "topics": topics}), "eth_getLogs ScoreRecorded")
+        logs = self._logs(self.registry.address, from_block, to_block, topics,
+                          "eth_getLogs ScoreRecorded")
         return [_decode_recorded(log) for log in logs]
 
     def pending_nonce(self, address: str) -> int:
@@ -325,7 +340,7 @@ class Chain:
                 and _hex(log["topics"][0]) == SCORE_RECORDED_TOPIC]
 
     def decode_skipped(self, receipt: Any) -> list:
-        return [_event(log, index=int.from_bytes(bytes(log["topics"][1]), "big"),
+        return [_event(log, index=int.from_bytes(_bytes(log["topics"][1]), "big"),
                        borrower=_topic_address(log["topics"][2]))
                 for log in receipt["logs"]
                 if log["address"] == self.registry.address and log["topics"]
@@ -338,6 +353,7 @@ SCORE_RECORDED_TOPIC = "0x" + keccak(
     b"ScoreRecorded(address,bytes32,bytes32,uint16,uint16,uint32,uint64,uint64,uint256)").hex()
 SCORE_SKIPPED_TOPIC = "0x" + keccak(b"ScoreSkipped(uint256,address,uint256,bytes)").hex()
 _ATT_TUPLE = "(address,bytes32,bytes32,uint16,uint16,uint32,uint64,uint64,uint256)"
+NONCES_SELECTOR_HEX = "0x" + keccak(b"nonces(address)")[:4].hex()
 SUBMIT_SELECTOR = keccak(f"submit({_ATT_TUPLE},bytes[])".encode())[:4]
 SUBMIT_BATCH_SELECTOR = keccak(f"submitBatch({_ATT_TUPLE}[],bytes[][])".encode())[:4]
 
@@ -346,22 +362,43 @@ def _hex(value: Any) -> str:
     return value if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
+def _address_word(address: str) -> str:
+    """An address as one 32-byte ABI word, hex without 0x."""
+    raw = bytes.fromhex(address.removeprefix("0x"))
+    if len(raw) != 20:
+        raise ValueError(f"not a 20-byte address: {address!r}")
+    return raw.rjust(32, b"\0").hex()
+
+
+def _block_param(block: int | str) -> str:
+    return hex(block) if isinstance(block, int) else block
+
+
+def _bytes(value: Any) -> bytes:
+    """Raw JSON-RPC hex strings and web3's HexBytes alike (receipts come through web3)."""
+    return bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
+
+
+def _int(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
 def _topic_address(topic: Any) -> str:
-    return checksum("0x" + bytes(topic)[-20:].hex())
+    return checksum("0x" + _bytes(topic)[-20:].hex())
 
 
 def _event(log: Any, **args: Any) -> SimpleNamespace:
-    return SimpleNamespace(args=SimpleNamespace(**args), blockNumber=int(log["blockNumber"]),
-                           logIndex=int(log["logIndex"]),
-                           transactionHash=bytes(log["transactionHash"]))
+    return SimpleNamespace(args=SimpleNamespace(**args), blockNumber=_int(log["blockNumber"]),
+                           logIndex=_int(log["logIndex"]),
+                           transactionHash=_bytes(log["transactionHash"]))
 
 
 def _decode_recorded(log: Any) -> SimpleNamespace:
-    data = bytes(log["data"])
+    data = _bytes(log["data"])
     w = [data[i:i + 32] for i in range(0, 7 * 32, 32)]
     n = [int.from_bytes(x, "big") for x in w]
     return _event(log, borrower=_topic_address(log["topics"][1]),
-                  modelId=bytes(log["topics"][2]), featuresHash=w[0], pdBps=n[1], score=n[2],
+                  modelId=_bytes(log["topics"][2]), featuresHash=w[0], pdBps=n[1], score=n[2],
                   reasonCodes=n[3], issuedAt=n[4], validUntil=n[5], nonce=n[6])
 
 

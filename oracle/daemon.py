@@ -174,10 +174,19 @@ class Daemon:
             if len(candidates) >= self.s.batch_size:
                 break
         # A failover node first looks on chain (one eth_getLogs for all of them) for a record the
-        # scan has not reached yet, and stands down where there is one.
+        # scan has not reached yet, and stands down where there is one. Records up to the scan
+        # cursor already marked their requests done, so only the blocks after it are read.
         failovers = [c for c in candidates if c[2] > 0]
-        recorded = self._recorded_since(min(c[1][0]["block"] for c in failovers)) \
-            if failovers else {}
+        recorded = {}
+        if failovers:
+            cursor = self.store.get_cursor()
+            since = min(c[1][0]["block"] for c in failovers)
+            if cursor is not None:
+                since = max(since, cursor + 1)
+            # (a range starting past the head is an error on anvil; a record in a block mined
+            # since this step began is seen next step, or the chain skips the duplicate nonce)
+            if since <= head:
+                recorded = self._recorded_since(since)
         for borrower, reqs, attempt in candidates:
             first = reqs[0]
             later = [pos for pos in recorded.get(borrower, ())

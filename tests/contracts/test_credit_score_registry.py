@@ -7,7 +7,6 @@ from eth_abi import decode
 from eth_utils import keccak
 
 from scorechain_testkit import (
-    FEATURES_HASH,
     MODEL_ID,
     MODEL_ID_2,
     OUTSIDER,

@@ -150,7 +150,7 @@ def test_token_reentering_repay_during_repay_is_blocked(evil, funded_and_approve
 
 
 def test_token_reentering_fund_during_fund_is_blocked(evil, two_approved, borrower2, lender):
-    loans, token = evil.loan_manager, evil.token
+    loans = evil.loan_manager
     first, second = two_approved
     _arm(evil, loans.fund.encode_input(second))
     with brownie.reverts(REENTRANT_CALL):

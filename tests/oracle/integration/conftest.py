@@ -7,8 +7,6 @@ deploys a fresh Scorechain system, so tests do not share chain state.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import secrets
 import shutil
@@ -18,7 +16,6 @@ from pathlib import Path
 import pytest
 from brownie import accounts, chain, network, web3
 
-from models.schema import schema_hash as schema_hash_hex
 from oracle import keys
 from scripts import brownie_rpc_quirks
 from scripts.scorechain_deploy import deploy_system

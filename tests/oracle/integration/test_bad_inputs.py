@@ -14,7 +14,7 @@ import shutil
 import onnx
 import pytest
 import requests
-from brownie import accounts, web3
+from brownie import accounts
 
 from oracle.store import Store
 from tests.oracle.integration.conftest import Cluster, default_model_path

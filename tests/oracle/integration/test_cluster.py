@@ -2,11 +2,9 @@
 
 import json
 import time
-from collections import Counter
 
-import numpy as np
 import requests
-from brownie import accounts, web3
+from brownie import accounts
 
 from models.schema import validate_row
 from tests.oracle.integration.harness import run_cli

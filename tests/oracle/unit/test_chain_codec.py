@@ -1,11 +1,12 @@
 """The hand-rolled calldata encoder and log decoders agree with web3 and the ABI."""
 
+import pytest
 from eth_abi import encode
 from web3 import Web3
 
 from oracle.abi import load_abi
-from oracle.chain import (SCORE_RECORDED_TOPIC, SCORE_REQUESTED_TOPIC, SCORE_SKIPPED_TOPIC,
-                          _decode_recorded, encode_submit)
+from oracle.chain import (NONCES_SELECTOR_HEX, SCORE_RECORDED_TOPIC, SCORE_REQUESTED_TOPIC,
+                          SCORE_SKIPPED_TOPIC, _address_word, _decode_recorded, encode_submit)
 from oracle.typed_data import ScoreAttestation
 
 REG = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -26,6 +27,18 @@ def test_calldata_equals_web3_encoding():
         "submitBatch", args=[[a.as_tuple() for a in atts], sigs])
     assert "0x" + encode_submit(atts[:1], sigs[:1]).hex() == c.encode_abi(
         "submit", args=[atts[0].as_tuple(), sigs[0]])
+
+
+@pytest.mark.parametrize("borrower", ["0xA514f4E72BafCB5eB6ecFDE0D3aEFCC8eF226f5C",
+                                      "0x0000000000000000000000000000000000000001"])
+def test_nonces_calldata_equals_web3_encoding(borrower):
+    c = Web3().eth.contract(address=REG, abi=load_abi("CreditScoreRegistry"))
+    assert NONCES_SELECTOR_HEX + _address_word(borrower) == c.encode_abi("nonces", args=[borrower])
+
+
+def test_nonces_calldata_refuses_a_malformed_address():
+    with pytest.raises(ValueError, match="20-byte"):
+        _address_word("0x1234")
 
 
 def test_topics_match_the_abi():

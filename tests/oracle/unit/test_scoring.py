@@ -3,7 +3,6 @@
 import shutil
 import time
 
-import numpy as np
 import pytest
 
 from models import serving

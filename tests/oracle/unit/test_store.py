@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from oracle import commitment
-from oracle.scoring import FeatureValidationError, schema_hash_hex
+from oracle.scoring import schema_hash_hex
 from oracle.store import MIGRATIONS, Store, StoreError, Submission, UnknownBorrower
 
 A = "0x" + "11" * 20

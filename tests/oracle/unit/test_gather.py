@@ -1,0 +1,111 @@
+"""OracleNode.gather asks only as many peers as it still needs, in ring order, and falls through
+to the next peers for entries that a peer refused or could not sign."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from oracle import attest, keys, typed_data
+from oracle.node import OracleNode, Signed
+
+REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+POLICY = attest.Policy(validity_s=86400, clock_tolerance_s=120)
+
+
+class ScriptedPeers(OracleNode):
+    """Peers answer from a script: "sign", "refuse <borrower index>", or "down"."""
+
+    def __init__(self, k, behaviour):
+        self.peer_keys = {f"http://peer{i}": keys.Signer(bytes([i + 2]) * 32)
+                          for i in range(len(behaviour))}
+        super().__init__(signer=keys.Signer(b"\x01" * 32), store=None, model=None, guard=None,
+                         chain=SimpleNamespace(chain_id=31337,
+                                               registry=SimpleNamespace(address=REGISTRY)),
+                         policy=POLICY, peers=list(self.peer_keys))
+        self.k = k
+        self.behaviour = dict(zip(self.peer_keys, behaviour))
+        self.asked: list[tuple[str, int]] = []
+
+    def signer_set(self):
+        return frozenset([self.signer.address, *(s.address for s in self.peer_keys.values())]), \
+            self.k
+
+    def _ask_peer(self, url, body):
+        self.asked.append((url, len(body["attestations"])))
+        how = self.behaviour[url]
+        if how == "down":
+            raise ConnectionError("connection refused")
+        out = []
+        for entry in body["attestations"]:
+            att = typed_data.ScoreAttestation.from_json(entry)
+            if how == f"refuse {att.borrower}":
+                out.append({"error": "features differ"})
+            else:
+                sig = self.peer_keys[url].sign_digest(typed_data.digest(att, self.separator))
+                out.append({"signature": "0x" + sig.hex()})
+        return out
+
+
+def batch(node, n):
+    out = []
+    for i in range(n):
+        att = attest.build_attestation(
+            borrower="0x" + f"{i + 1:040x}", model_id=b"\x11" * 32, features_hash=b"\x22" * 32,
+            pd_bps=100 + i, score=700, reason_codes=0, nonce=0, now=1_000, policy=POLICY)
+        out.append(Signed(att, None, {node.signer.address: node.sign(att)}))
+    return out
+
+
+@pytest.fixture
+def make():
+    made = []
+
+    def _make(k, behaviour):
+        made.append(ScriptedPeers(k, behaviour))
+        return made[-1]
+
+    yield _make
+    for node in made:
+        node.close()
+
+
+def test_k2_asks_one_peer_only(make):
+    node = make(2, ["sign", "sign"])
+    ready = node.gather(batch(node, 5))
+    assert len(ready) == 5 and all(len(s.signatures) == 2 for s in ready)
+    assert node.asked == [("http://peer0", 5)]
+
+
+def test_k3_asks_two_peers_at_once(make):
+    node = make(3, ["sign", "sign", "sign", "sign"])
+    ready = node.gather(batch(node, 3))
+    assert len(ready) == 3 and all(len(s.signatures) == 3 for s in ready)
+    assert sorted(node.asked) == [("http://peer0", 3), ("http://peer1", 3)]
+
+
+def test_refused_entries_go_to_the_next_peer_alone(make):
+    node = make(2, ["refuse 0x" + f"{2:040x}", "sign"])
+    entries = batch(node, 3)
+    ready = node.gather(entries)
+    assert len(ready) == 3
+    assert node.asked == [("http://peer0", 3), ("http://peer1", 1)]
+    who = {keys.recover(typed_data.digest(entries[1].att, node.separator), sig)
+           for sig in entries[1].signatures.values()}
+    assert node.peer_keys["http://peer1"].address in who
+    assert node.peer_keys["http://peer0"].address not in who
+
+
+def test_a_peer_that_is_down_is_replaced_by_the_next(make):
+    node = make(2, ["down", "sign"])
+    assert len(node.gather(batch(node, 2))) == 2
+    assert [url for url, _ in node.asked] == ["http://peer0", "http://peer1"]
+
+
+@pytest.mark.parametrize("behaviour", [["down", "down"],
+                                       ["refuse 0x" + f"{1:040x}"] * 2])
+def test_nothing_reaches_k_without_enough_agreeing_peers(make, behaviour):
+    node = make(2, behaviour)
+    entries = batch(node, 2)
+    ready = node.gather(entries)
+    assert entries[0] not in ready
+    assert len(node.asked) == 2  # every peer was tried
