@@ -13,18 +13,20 @@ Loop (every `poll_interval_s`, until SIGTERM):
    of a borrower). Leader of a borrower's requests: node ``(loanId + attempt) mod n`` where
    ``loanId`` is the borrower's earliest pending loan and ``attempt = (head - requestBlock) //
    failover_blocks``, so the next node takes over if the leader has not posted within
-   `failover_blocks` blocks, and so on round the ring. A failover node first looks on chain for a
-   ScoreRecorded after the request and stands down if there is one. Refreshes (latest score
+   `failover_blocks` blocks, and so on round the ring. Before building, a node looks on chain
+   (one eth_getLogs past its scan cursor) for a ScoreRecorded after the request and stands down if
+   there is one. Refreshes (latest score
    expiring within `refresh_before_s`) are led by ``int(borrower) mod n``, failing over every
    `refresh_failover_s` seconds. Entries already carried by an in-flight transaction of this node
-   are never rebuilt. The leader computes and signs, asks every peer to co-sign the batch, and
-   sends one `submitBatch` with exactly k signatures per entry. Nothing is posted for an entry
+   are never rebuilt. The leader computes and signs, asks as many peers as k still needs to
+   co-sign the batch (OracleNode.gather), and sends one `submitBatch` with exactly k signatures per entry. Nothing is posted for an entry
    that does not reach k.
 
 Double posting: a request is only worked while `pending`; this node's own transactions are
 written to the checkpoint before broadcast and re-broadcast (never rebuilt) after a restart; and
 two nodes racing on failover sign the same request-bound borrower nonce (the nonce right after
-the request's block), so the chain records only one
+the request's block, read at the step's head once no record has followed the request), so the
+chain records only one
 (`submitBatch` skips the other with CreditScoreInvalidNonce).
 """
 
@@ -173,34 +175,28 @@ class Daemon:
             candidates.append((borrower, reqs, attempt))
             if len(candidates) >= self.s.batch_size:
                 break
-        # A failover node first looks on chain (one eth_getLogs for all of them) for a record the
-        # scan has not reached yet, and stands down where there is one. Records up to the scan
-        # cursor already marked their requests done, so only the blocks after it are read.
-        failovers = [c for c in candidates if c[2] > 0]
-        recorded = {}
-        if failovers:
-            cursor = self.store.get_cursor()
-            since = min(c[1][0]["block"] for c in failovers)
-            if cursor is not None:
-                since = max(since, cursor + 1)
-            # (a range starting past the head is an error on anvil; a record in a block mined
-            # since this step began is seen next step, or the chain skips the duplicate nonce)
-            if since <= head:
-                recorded = self._recorded_since(since)
+        # Records up to the scan cursor already marked their requests done; one eth_getLogs over
+        # the blocks after it, up to this step's head, finds the rest (a failover node whose
+        # leader has posted meanwhile, or a record the scan has not reached yet): stand down.
+        cursor = self.store.get_cursor()
+        since = cursor + 1 if cursor is not None else (self.s.start_block or 0)
+        recorded = self._recorded_between(since, head) if candidates and since <= head else {}
         for borrower, reqs, attempt in candidates:
             first = reqs[0]
             later = [pos for pos in recorded.get(borrower, ())
                      if pos > (first["block"], first["log_index"])]
-            if attempt > 0 and later:
+            if later:
                 self.store.mark_done(borrower, *later[-1])
-                log.info("failover stands down: already recorded",
-                         extra={"borrower": borrower, "loan_id": first["loan_id"]})
+                log.info("stands down: already recorded", extra={
+                    "borrower": borrower, "loan_id": first["loan_id"], "attempt": attempt})
                 continue
             mine.append((borrower, reqs))
         # The nonce is bound to the request: the borrower's nonce right after the request's
-        # block. Every node derives the same one, so two nodes racing (failover, or a restart)
-        # can only ever sign the same nonce and the chain records one of them.
-        bound = self.chain.nonces_at([(b, reqs[0]["block"]) for b, reqs in mine])
+        # block, which — no record having followed the request up to `head` — is its nonce at
+        # `head`. Every node derives the same one, so two nodes racing (failover, or a restart)
+        # can only ever sign the same nonce and the chain records one of them. Read at `head`,
+        # not at the request's block: old state is slow on anvil and gone on a pruned node.
+        bound = self.chain.nonces_at([(b, head) for b, _ in mine])
         for (borrower, reqs), nonce in zip(mine, bound):
             due.append((borrower, [r["loan_id"] for r in reqs], nonce))
 
@@ -223,9 +219,9 @@ class Daemon:
         if due:
             self.post(due)
 
-    def _recorded_since(self, block: int) -> dict[str, list[tuple[int, int]]]:
+    def _recorded_between(self, start: int, end: int) -> dict[str, list[tuple[int, int]]]:
         out: dict[str, list[tuple[int, int]]] = {}
-        for e in self.chain.score_recorded(block, "latest"):
+        for e in self.chain.score_recorded(start, end):
             out.setdefault(e.args.borrower, []).append((e.blockNumber, e.logIndex))
         return out
 

@@ -17,6 +17,7 @@ import pytest
 from brownie import accounts, chain, network, web3
 
 from oracle import keys
+from oracle.chain import SCORE_RECORDED_TOPIC
 from scripts import brownie_rpc_quirks
 from scripts.scorechain_deploy import deploy_system
 from tests.oracle.integration.harness import (
@@ -91,6 +92,8 @@ class Cluster:
         ports = [free_port() for _ in range(n)]
         urls = [f"http://127.0.0.1:{p}" for p in ports]
         self.start_block = web3.eth.block_number
+        self._recorded: list[tuple[str, int]] = []
+        self._recorded_to = self.start_block - 1
         self.nodes: list[OracleProcess] = []
         for i in range(n):
             d = workdir / f"node{i}"
@@ -178,18 +181,24 @@ class Cluster:
         return blocks
 
     def recorded(self) -> list:
-        """Every ScoreRecorded of this system's registry since deployment, in chain order."""
+        """Every ScoreRecorded of this system's registry since deployment, in chain order.
+
+        Read incrementally (only blocks not read before): the benchmarks poll this while the
+        nodes work, and re-reading every record each time made the harness, not the oracle, the
+        bottleneck of a long backlog."""
         reg = self.system.score_registry
-        logs = web3.eth.get_logs({"address": reg.address, "fromBlock": self.start_block,
-                                  "toBlock": "latest",
-                                  "topics": [web3.keccak(text=(
-                                      "ScoreRecorded(address,bytes32,bytes32,uint16,uint16,"
-                                      "uint32,uint64,uint64,uint256)")).hex()]})
-        out = []
-        for log in logs:
-            borrower = web3.to_checksum_address(log["topics"][1][-20:])
-            out.append((borrower, log["blockNumber"]))
-        return out
+        head = web3.eth.block_number
+        if head < self._recorded_to:  # the chain went back (revert): read everything again
+            self._recorded, self._recorded_to = [], self.start_block - 1
+        if head > self._recorded_to:
+            logs = web3.provider.make_request("eth_getLogs", [{
+                "address": reg.address, "fromBlock": hex(self._recorded_to + 1),
+                "toBlock": hex(head), "topics": [SCORE_RECORDED_TOPIC]}])["result"]
+            for log in logs:
+                borrower = web3.to_checksum_address("0x" + log["topics"][1][-40:])
+                self._recorded.append((borrower, int(log["blockNumber"], 16)))
+            self._recorded_to = head
+        return list(self._recorded)
 
     def wait_recorded(self, borrowers, timeout: float = 60, mine: bool = True) -> dict:
         """Wait until every borrower has a ScoreRecorded; mines empty blocks meanwhile (anvil
