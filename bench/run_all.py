@@ -52,13 +52,10 @@ SCRIBE_GAS_5_SIGNERS = 81_000
 # Observations about the code that the figures depend on (text, not measurements).
 NOTES = [
     "Oracle batch gas limit: the daemon sets gas = 80,000 + ORACLE_GAS_LIMIT_PER_ATTESTATION (150,000) x "
-    "entries, while a batch entry costs about 31,000-43,000 gas (see the scaling table). With the default "
-    "ORACLE_BATCH_SIZE of 50 that is 7.6M, fine; but a node that leads more than 199 entries at once (one "
-    "node, or a batch size above 199) asks for more than anvil's 30M block gas limit, the RPC refuses the "
-    "transaction ('intrinsic gas too high'), and the daemon re-broadcasts the same bytes indefinitely: the "
-    "requests are never recorded. Seen while building this benchmark with one node and batch size 200; the "
-    "sweep therefore uses batches of 100. Suggested change in oracle/ (not made here): cap the gas limit at "
-    "the block gas limit and split batches accordingly, or estimate gas.",
+    "entries, while a batch entry costs about 31,000-43,000 gas (see the scaling table). A batch that asks for "
+    "more than a block holds is refused by the RPC and was once re-broadcast forever; the daemon now caps each "
+    "batch to the chain's latest block gas limit (79 entries on brownie's 12M-gas anvil, 199 on 30M) and the "
+    "settings refuse a batch size over ORACLE_BLOCK_GAS_LIMIT at start-up. The sweep asks for batches of 100.",
     "Gas figures move by a few tens of gas between runs (e.g. attest_single 60,444 to 60,456): the "
     "benchmarks use freshly generated keys and borrower addresses, and calldata costs 4 gas per zero byte "
     "and 16 per non-zero byte.",

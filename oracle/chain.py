@@ -176,6 +176,7 @@ class Chain:
         self._chain_id: int | None = None
         self._head: tuple[int, int, float] | None = None  # (block, timestamp, fetched monotonic)
         self._head_lock = threading.Lock()
+        self._gas_limit = 0
 
     # --- reads (idempotent: retried) ------------------------------------------------------------
     def _r(self, fn: Callable[[], T], what: str, attempts: int = 3) -> T:
@@ -276,7 +277,13 @@ class Chain:
         block = self._r(lambda: self.w3.eth.get_block("latest"), "eth_getBlockByNumber")
         with self._head_lock:
             self._head = (int(block["number"]), int(block["timestamp"]), time.monotonic())
+            self._gas_limit = int(block.get("gasLimit", 0) or 0)
         return self._head[0], self._head[1]
+
+    def block_gas_limit(self) -> int:
+        """The latest block's gas limit (refreshed with `head`); 0 if the chain does not say."""
+        self.head()
+        return self._gas_limit
 
     def now(self) -> int:
         """The oracle clock: the latest block's timestamp (see oracle.attest)."""

@@ -39,7 +39,7 @@ from typing import Any
 
 from oracle.chain import Chain, CircuitOpen, TxSender
 from oracle.node import OracleNode, Refusal
-from oracle.settings import Settings
+from oracle.settings import TX_BASE_GAS, Settings
 from oracle.store import Store
 
 log = logging.getLogger("oracle.daemon")
@@ -60,6 +60,7 @@ class Daemon:
         self.me = settings.node_index
         self.last_error: str | None = None
         self.last_step_at: float | None = None
+        self._capped_to: int | None = None
 
     # --- loop -----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -150,7 +151,22 @@ class Daemon:
                     "borrowers": [e.args.borrower for e in skipped]})
 
     # --- 3. work --------------------------------------------------------------------------------
+    def batch_size(self) -> int:
+        """ORACLE_BATCH_SIZE, or fewer if the chain's blocks cannot hold that many: a transaction
+        over the block gas limit is refused by the RPC or never mined (the settings check only
+        the configured ORACLE_BLOCK_GAS_LIMIT; this is the chain's own)."""
+        limit = self.chain.block_gas_limit()
+        if not limit:
+            return self.s.batch_size
+        fits = max(1, (limit - TX_BASE_GAS) // self.s.gas_limit_per_attestation)
+        if fits < self.s.batch_size and fits != self._capped_to:
+            log.warning("batch size capped to fit the chain's block gas limit", extra={
+                "batch_size": self.s.batch_size, "capped_to": fits, "block_gas_limit": limit})
+        self._capped_to = fits if fits < self.s.batch_size else None
+        return min(self.s.batch_size, fits)
+
     def work(self, head: int) -> None:
+        batch_size = self.batch_size()
         inflight = self.store.inflight()
         busy = {a["borrower"] for sub in inflight for a in sub.attestations}
         if self.metrics:
@@ -173,7 +189,7 @@ class Daemon:
             if (first["loan_id"] + attempt) % self.n != self.me:
                 continue
             candidates.append((borrower, reqs, attempt))
-            if len(candidates) >= self.s.batch_size:
+            if len(candidates) >= batch_size:
                 break
         # Records up to the scan cursor already marked their requests done; one eth_getLogs over
         # the blocks after it, up to this step's head, finds the rest (a failover node whose
@@ -200,7 +216,7 @@ class Daemon:
         for (borrower, reqs), nonce in zip(mine, bound):
             due.append((borrower, [r["loan_id"] for r in reqs], nonce))
 
-        if len(due) < self.s.batch_size and self.s.refresh_before_s > 0:
+        if len(due) < batch_size and self.s.refresh_before_s > 0:
             now = self.chain.now()
             taken = {b for b, _, _ in due} | busy | set(by_borrower)
             for row in self.store.expiring(now + self.s.refresh_before_s):
@@ -214,7 +230,7 @@ class Daemon:
                 if self.chain.nonce_of(borrower) > row["nonce"] + 1:
                     continue  # a newer score exists on chain; the scan will catch up
                 due.append((borrower, [], row["nonce"] + 1))  # bound to the expiring record
-                if len(due) >= self.s.batch_size:
+                if len(due) >= batch_size:
                     break
         if due:
             self.post(due)
