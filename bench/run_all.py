@@ -9,7 +9,7 @@ Steps (each a subprocess, run one after another so they never share a chain or t
   gas       brownie run scripts/bench_gas.py            -> reports/gas.json
   scaling   brownie run scripts/bench_gas_scaling.py    -> build/bench/gas_scaling.json
   models    python bench/bench_models.py                -> reports/models/bench_inference.json
-  oracle    python bench/bench_oracle.py --sweep ...    -> build/bench/oracle_bench.json
+  oracle    python bench/bench_oracle.py --sweep ...    -> reports/oracle_bench.json
   fuzz      brownie test test_lifecycle_state_machine.py with SCORECHAIN_FUZZ_STEPS=N for a few N
                                                         -> build/bench/fuzz_steps_<N>.json
 
@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BUILD, ROOT, brownie_cmd, install_sigterm, load_json, machine_facts, run_step  # noqa: E402
 
 STEPS = ["gas", "scaling", "models", "oracle", "fuzz"]
+ORACLE_RECORD = ROOT / "reports" / "oracle_bench.json"  # the file the oracle issue names
 SWEEP_FULL = "1:1,3:1,3:2,3:3,5:1,5:2,5:3"
 SWEEP_QUICK = "1:1,3:2"
 FUZZ_STEPS_FULL = [100, 600, 1500]  # a hypothesis round of the ci settings runs a few hundred steps
@@ -100,7 +101,7 @@ def run_steps(args, log_dir: Path) -> list[dict]:
     if "models" in args.only:
         step("models", [py, "bench/bench_models.py", "--calls", "300" if quick else "2000"], 1800)
     if "oracle" in args.only:
-        cmd = [py, "bench/bench_oracle.py", "--network", net, "--out", str(BUILD / "oracle_bench.json")]
+        cmd = [py, "bench/bench_oracle.py", "--network", net, "--out", str(ORACLE_RECORD)]
         if quick:
             cmd += ["--requests", "100", "--latency-samples", "5", "--score-sign-iterations", "500"]
         else:
@@ -139,7 +140,7 @@ def collect(steps: list[dict], quick: bool) -> dict:
     gas = load_json(ROOT / "reports" / "gas.json") if ok("gas") else None
     scaling = load_json(BUILD / "gas_scaling.json") if ok("scaling") else None
     models = load_json(ROOT / "reports" / "models" / "bench_inference.json") if ok("models") else None
-    oracle = load_json(BUILD / "oracle_bench.json") if ok("oracle") else None
+    oracle = load_json(ORACLE_RECORD) if ok("oracle") else None
     res["raw"] = {"gas": gas, "gas_scaling": scaling, "models": models, "oracle": oracle}
     sweep_docs = [load_json(ROOT / st["sweep_record"]) for st in steps
                   if st["name"].startswith("oraclesweep_") and st["rc"] == 0]
@@ -385,7 +386,7 @@ def write_markdown(doc: dict, path: Path) -> None:
                  f"{' (merged from the earlier run)' if s.get('merged') else ''} | {s['load_average_before']} → "
                  f"{s['load_average_after']} | `{s['log']}` |")
     L += ["", "Raw outputs: `reports/gas.json`, `build/bench/gas_scaling.json`, "
-          "`reports/models/bench_inference.json`, `build/bench/oracle_bench.json`, "
+          "`reports/models/bench_inference.json`, `reports/oracle_bench.json`, "
           "`build/bench/fuzz_steps_<N>.json`; all of them are also embedded in `reports/benchmarks.json`.", ""]
     path.write_text("\n".join(L))
 
