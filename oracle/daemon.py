@@ -15,12 +15,12 @@ Loop (every `poll_interval_s`, until SIGTERM):
    failover_blocks``, so the next node takes over if the leader has not posted within
    `failover_blocks` blocks, and so on round the ring. Before building, a node looks on chain
    (one eth_getLogs past its scan cursor) for a ScoreRecorded after the request and stands down if
-   there is one. Refreshes (latest score
-   expiring within `refresh_before_s`) are led by ``int(borrower) mod n``, failing over every
-   `refresh_failover_s` seconds. Entries already carried by an in-flight transaction of this node
-   are never rebuilt. The leader computes and signs, asks as many peers as k still needs to
-   co-sign the batch (OracleNode.gather), and sends one `submitBatch` with exactly k signatures per entry. Nothing is posted for an entry
-   that does not reach k.
+   there is one. Refreshes (latest score expiring within `refresh_before_s`) are led by
+   ``int(borrower) mod n``, failing over every `refresh_failover_s` seconds. Entries already
+   carried by an in-flight transaction of this node are never rebuilt. The leader computes and
+   signs, asks as many peers as k still needs to co-sign the batch (OracleNode.gather), and sends
+   one `submitBatch` (at most as many entries as the chain's block gas limit allows) with exactly
+   k signatures per entry. Nothing is posted for an entry that does not reach k.
 
 Double posting: a request is only worked while `pending`; this node's own transactions are
 written to the checkpoint before broadcast and re-broadcast (never rebuilt) after a restart; and
