@@ -200,7 +200,8 @@ def collect(steps: list[dict], quick: bool) -> dict:
                  {"name": "1 node, k=1 (same run, sweep)", "value": single, "source": "measured",
                   "ratio": _ratio(oracle["attestations_per_s"], single)} if single else None,
                  f"{oracle['nodes']} nodes, k={oracle['threshold']}, {oracle['throughput_requests']} requests "
-                 f"backlog, batch {oracle['batch_size']}, anvil automine")
+                 f"mined at once with every node up, batch {oracle['batch_size']}; from the requests' blocks "
+                 "to the last score")
         if oracle.get("request_to_chain_blocks_p95") is not None:
             head("oracle", "request_to_chain_blocks_p95", oracle["request_to_chain_blocks_p95"], "blocks", 2, "<=",
                  None, f"1-second blocks, {len(oracle['request_to_chain_blocks_samples'])} requests one at a time")
@@ -338,9 +339,9 @@ def write_markdown(doc: dict, path: Path) -> None:
     o = sc.get("oracle_throughput_vs_nodes")
     if o:
         L += ["", "## Oracle throughput against nodes and threshold", "",
-              f"Each point: a fresh deployment and cluster, a backlog of {o['requests_per_point']} loan requests "
-              f"made while the nodes are stopped, batch size {o['batch_size']}; attestations per second from the "
-              "nodes being ready to the last ScoreRecorded. Nodes, anvil and the load generator share the cores.", "",
+              f"Each point: a fresh deployment and cluster with every node up; {o['requests_per_point']} pre-signed "
+              f"loan requests mined at once, batch size {o['batch_size']}; attestations per second from the "
+              "requests' blocks to the last ScoreRecorded. Nodes, anvil and the load generator share the cores.", "",
               "| nodes | threshold k | attestations/s | seconds | transactions | duplicates | vs 1 node | load (1 min) |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in o["rows"]:

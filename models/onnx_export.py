@@ -130,7 +130,15 @@ def onnx_metadata(model: onnx.ModelProto) -> dict[str, str]:
 
 
 def save_onnx(model: onnx.ModelProto, path: str | Path) -> str:
-    """Write the model; return the SHA-256 of the written bytes (the model id)."""
+    """Write the model; return the SHA-256 of the written bytes (the model id).
+
+    The opset imports are put in domain order first: skl2onnx lists them in an order that varies
+    from one Python process to the next (string hashing), which changed the file, and so the
+    model id, of a byte-identical refit about half the time."""
+    opsets = sorted(((o.domain, o.version) for o in model.opset_import))
+    del model.opset_import[:]
+    for domain, version in opsets:
+        model.opset_import.add(domain=domain, version=version)
     data = model.SerializeToString(deterministic=True)
     Path(path).write_bytes(data)
     return hashlib.sha256(data).hexdigest()

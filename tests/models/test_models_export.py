@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -5,8 +7,11 @@ import pytest
 
 from models.calibration import ScoreCalibrated
 from models.families import FAMILIES, build_pipeline
-from models.onnx_export import onnx_metadata, standard_metadata, to_onnx
+from models.onnx_export import onnx_metadata, save_onnx, standard_metadata, to_onnx
 from models.schema import schema_hash
+from models.serving import DEFAULT_BUNDLE
+
+DEFAULT_ONNX = DEFAULT_BUNDLE / json.loads((DEFAULT_BUNDLE / "reference.json").read_text())["onnx_file"]
 
 
 def _onnx_pd(model, X):
@@ -74,3 +79,16 @@ def test_rbm_converter_matches_sklearn_transform():
                      ("clf", LogisticRegression())]).fit(X, y)
     _, proba = _onnx_pd(to_onnx(pipe, 6), X)
     assert np.max(np.abs(proba[:, 1] - pipe.predict_proba(X)[:, 1])) <= 1e-5
+
+
+def test_saved_bytes_do_not_depend_on_opset_import_order(tmp_path):
+    """skl2onnx's opset-import order varies between processes; the saved file (the model id)
+    must not."""
+    model = onnx.load(DEFAULT_ONNX)
+    flipped = onnx.load(DEFAULT_ONNX)
+    opsets = [(o.domain, o.version) for o in flipped.opset_import][::-1]
+    del flipped.opset_import[:]
+    for domain, version in opsets:
+        flipped.opset_import.add(domain=domain, version=version)
+    assert save_onnx(model, tmp_path / "a.onnx") == save_onnx(flipped, tmp_path / "b.onnx")
+    assert (tmp_path / "a.onnx").read_bytes() == DEFAULT_ONNX.read_bytes()
