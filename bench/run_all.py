@@ -63,7 +63,7 @@ NOTES = [
     "scikit-learn's single-row latency is very sensitive to machine load: HistGradientBoosting's predict "
     "uses OpenMP threads on every core, which here compete with other jobs (see its p99 and the load "
     "averages). The onnxruntime/scikit-learn ratio is therefore a property of this loaded 2-core machine, "
-    "not a constant; the README's 'about 70x' was measured at another time.",
+    "not a constant.",
 ]
 
 
@@ -209,7 +209,7 @@ def collect(steps: list[dict], quick: bool) -> dict:
         head("models", "onnx_single_row_median_ms", round(onnx_ms, 4), "ms", None, None,
              {"name": "scikit-learn predict_proba, one row (same run)", "value": round(sk_ms, 4),
               "source": "measured", "ratio": _ratio(onnx_ms, sk_ms, 4)},
-             "predict_pd on one holdout row, ONNX Runtime 1 thread; README claims about 70x faster than sklearn")
+             "predict_pd on one holdout row, ONNX Runtime 1 thread")
         b = models["batch_10k_rows_per_s"]
         head("models", "onnx_batch_10k_rows_per_s", round(b["onnxruntime"]), "rows/s", None, None,
              {"name": "scikit-learn, same 10,000 rows (same run)", "value": round(b["sklearn"]),
