@@ -174,8 +174,8 @@ class OracleNode:
         the following ones for entries a peer refused or could not sign. Keeps valid signatures
         from registered, distinct signers; returns the entries that reached k.
 
-        Asking every peer would make each co-sign the whole batch n-1 times over: the recompute is
-        most of a node's CPU, and on one machine it halved throughput (reports/benchmarks.md)."""
+        Asking every peer would cost n-1 recomputes per entry instead of k-1, and the recompute
+        is the largest part of a node's CPU (profiled with py-spy under the throughput bench)."""
         if not batch:
             return []
         signers, k = self.signer_set()
