@@ -115,7 +115,8 @@ class ChainSession:
         # The daemon's default failover window, not the test harness's 3 blocks (which keeps the
         # failover tests short). On automine every posted batch is a block, so a short window
         # hands the lead round the ring during the catch-up itself and nodes redo each other's
-        # work; 1,000 requests here: 172/s with 3 blocks, 181/s with 6, 219/s with 1,000.
+        # work (1,000 requests, measured with this file's earlier window, which included node
+        # start-up: 172/s with 3 blocks, 181/s with 6, 219/s with 1,000).
         failover = Settings.model_fields["failover_blocks"].default
         c = ic.Cluster(tmp, model_dir, load_model(model_dir), n=n, k=k, n_borrowers=n_borrowers,
                        proxy=proxy,
@@ -153,7 +154,7 @@ def throughput(cluster, n_requests: int) -> dict:
     t_start0 = time.time()
     cluster.start()
     node_start = time.time() - t_start0
-    raw = _signed_requests(cluster, backlog)
+    raw = cluster.sign_requests(backlog)
     web3.provider.make_request("evm_setAutomine", [False])
     try:
         for tx in raw:
@@ -176,24 +177,6 @@ def throughput(cluster, n_requests: int) -> dict:
             "throughput_request_blocks": request_blocks,
             "throughput_node_start_seconds": round(node_start, 3),
             "throughput_transactions": len(blocks_used), "duplicates": duplicates}
-
-
-def _signed_requests(cluster, borrowers, principal: int = 1_000 * 10**6) -> list[bytes]:
-    """One signed LoanManager.request per borrower (their first transaction: nonce 0)."""
-    from brownie import web3
-
-    lm = web3.eth.contract(address=cluster.system.loan_manager.address,
-                           abi=cluster.system.loan_manager.abi)
-    data = lm.encode_abi("request", args=[principal, 1200, 90 * 86400, 3])
-    chain_id = web3.eth.chain_id
-    out = []
-    for b in borrowers:
-        tx = {"to": lm.address, "data": data, "value": 0, "type": 2,
-              "nonce": web3.eth.get_transaction_count(b.address, "pending"),
-              "gas": 300_000, "maxFeePerGas": 10**9, "maxPriorityFeePerGas": 10**9,
-              "chainId": chain_id}
-        out.append(bytes(web3.eth.account.sign_transaction(tx, b.private_key).raw_transaction))
-    return out
 
 
 def latency(cluster, borrowers) -> dict:

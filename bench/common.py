@@ -161,3 +161,11 @@ def hypothesis_examples(log_path: Path) -> dict[str, int]:
                 continue
             out[current] = out.get(current, 0) + n
     return out
+
+
+def write_report(doc: dict, out: Path, write_markdown) -> None:
+    """`out`.json (the document) and `out`.md (rendered by `write_markdown(doc, path)`)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    write_markdown(doc, out.with_suffix(".md"))
+    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")

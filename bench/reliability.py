@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import os
 import shutil
 import sys
@@ -42,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     ROOT, brownie_cmd, hypothesis_examples, install_sigterm, junit_cases, load_json, machine_facts,
-    run_step)
+    run_step, write_report)
 
 OUT_DIR = ROOT / "build" / "reliability"
 PARTS = ["fuzz", "faults", "outage", "badinput", "attacks"]
@@ -477,10 +476,7 @@ def main(argv=None) -> int:
            "duration_seconds": round(time.time() - started, 1),
            "machine": machine, "machine_after": {"load_average": [round(x, 2) for x in os.getloadavg()]},
            "parts": parts}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
-    write_markdown(doc, out.with_suffix(".md"))
-    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
+    write_report(doc, out, write_markdown)
     failed = [k for k, v in parts.items() if isinstance(v, dict) and (v.get("rc") not in (None, 0) or "error" in v)]
     if failed:
         print(f"failed parts: {failed}", file=sys.stderr)

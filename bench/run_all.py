@@ -26,7 +26,6 @@ proxy port ranges, see bench/portrange.py).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -34,7 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BUILD, ROOT, brownie_cmd, install_sigterm, load_json, machine_facts, run_step  # noqa: E402
+from common import (BUILD, ROOT, brownie_cmd, install_sigterm, load_json, machine_facts,  # noqa: E402
+                    run_step, write_report)
 
 STEPS = ["gas", "scaling", "models", "oracle", "fuzz"]
 ORACLE_RECORD = ROOT / "reports" / "oracle_bench.json"  # the file the oracle issue names
@@ -433,11 +433,7 @@ def main(argv=None) -> int:
         "results": collect(steps, args.quick),
         "notes": NOTES,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
-    write_markdown(doc, out.with_suffix(".md"))
-    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
+    write_report(doc, Path(args.out), write_markdown)
     failed = [s["name"] for s in steps if s["rc"] != 0]
     if failed:
         print(f"failed steps: {failed}", file=sys.stderr)

@@ -174,9 +174,8 @@ class Chain:
                 abi=load_abi("LoanManager", settings.abi_dir),
             )
         self._chain_id: int | None = None
-        self._head: tuple[int, int, float] | None = None  # (block, timestamp, fetched monotonic)
+        self._head: tuple[int, int, int, float] | None = None  # see _latest
         self._head_lock = threading.Lock()
-        self._gas_limit = 0
 
     # --- reads (idempotent: retried) ------------------------------------------------------------
     def _r(self, fn: Callable[[], T], what: str, attempts: int = 3) -> T:
@@ -266,24 +265,26 @@ class Chain:
         except Exception:
             return None
 
-    def block_number(self) -> int:
-        return int(self._r(lambda: self.w3.eth.block_number, "eth_blockNumber"))
+    def _latest(self, max_age_s: float) -> tuple[int, int, int, float]:
+        """(number, timestamp, gas limit, fetched monotonic) of the latest block, cached."""
+        with self._head_lock:
+            if self._head is not None and time.monotonic() - self._head[3] < max_age_s:
+                return self._head
+        block = self._r(lambda: self.w3.eth.get_block("latest"), "eth_getBlockByNumber")
+        latest = (int(block["number"]), int(block["timestamp"]),
+                  int(block.get("gasLimit", 0) or 0), time.monotonic())
+        with self._head_lock:
+            self._head = latest
+        return latest
 
     def head(self, max_age_s: float = 0.5) -> tuple[int, int]:
         """(latest block number, its timestamp), cached for `max_age_s`."""
-        with self._head_lock:
-            if self._head is not None and time.monotonic() - self._head[2] < max_age_s:
-                return self._head[0], self._head[1]
-        block = self._r(lambda: self.w3.eth.get_block("latest"), "eth_getBlockByNumber")
-        with self._head_lock:
-            self._head = (int(block["number"]), int(block["timestamp"]), time.monotonic())
-            self._gas_limit = int(block.get("gasLimit", 0) or 0)
-        return self._head[0], self._head[1]
+        number, timestamp, _, _ = self._latest(max_age_s)
+        return number, timestamp
 
-    def block_gas_limit(self) -> int:
-        """The latest block's gas limit (refreshed with `head`); 0 if the chain does not say."""
-        self.head()
-        return self._gas_limit
+    def block_gas_limit(self, max_age_s: float = 0.5) -> int:
+        """The latest block's gas limit (0 if the chain does not say), cached like `head`."""
+        return self._latest(max_age_s)[2]
 
     def now(self) -> int:
         """The oracle clock: the latest block's timestamp (see oracle.attest)."""
@@ -322,7 +323,7 @@ class Chain:
         """ScoreRecorded logs (optionally of one borrower), decoded by hand."""
         topics = [SCORE_RECORDED_TOPIC]
         if borrower:
-            topics.append("0x" + "00" * 12 + borrower[2:].lower())
+            topics.append("0x" + _address_word(borrower))
         logs = self._logs(self.registry.address, from_block, to_block, topics,
                           "eth_getLogs ScoreRecorded")
         return [_decode_recorded(log) for log in logs]

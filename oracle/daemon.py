@@ -95,7 +95,9 @@ class Daemon:
 
     def step(self) -> None:
         t0 = time.perf_counter()
-        head = self.chain.block_number()
+        # One fresh eth_getBlockByNumber per step: the block number here, and the clock and gas
+        # limit that work() and post() read from its cache.
+        head, _ = self.chain.head(max_age_s=0)
         self.scan(head)
         t1 = time.perf_counter()
         self.resolve()

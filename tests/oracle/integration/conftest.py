@@ -158,21 +158,26 @@ class Cluster:
                                               {"from": borrower})
         return tx.events["ScoreRequested"]["loanId"], tx.block_number
 
-    def request_loans_raw(self, borrowers, principal: int = 1_000 * 10**6) -> list[int]:
-        """Many requests quickly: signed and sent with plain web3 (no brownie bookkeeping).
-        Returns the block of each request."""
+    def sign_requests(self, borrowers, principal: int = 1_000 * 10**6) -> list[bytes]:
+        """One signed LoanManager.request per borrower (plain web3, no brownie bookkeeping)."""
         lm = web3.eth.contract(address=self.system.loan_manager.address,
                                abi=self.system.loan_manager.abi)
-        hashes = []
+        data = lm.encode_abi("request", args=[principal, 1200, 90 * 86400, 3])
+        chain_id = web3.eth.chain_id
+        out = []
         for b in borrowers:
-            tx = {"to": lm.address, "data": lm.encode_abi("request",
-                                                          args=[principal, 1200, 90 * 86400, 3]),
-                  "value": 0, "type": 2,
+            tx = {"to": lm.address, "data": data, "value": 0, "type": 2,
                   "nonce": web3.eth.get_transaction_count(b.address, "pending"),
                   "gas": 300_000, "maxFeePerGas": 10**9, "maxPriorityFeePerGas": 10**9,
-                  "chainId": web3.eth.chain_id}
-            signed = web3.eth.account.sign_transaction(tx, b.private_key)
-            hashes.append(web3.eth.send_raw_transaction(signed.raw_transaction))
+                  "chainId": chain_id}
+            out.append(bytes(web3.eth.account.sign_transaction(tx, b.private_key).raw_transaction))
+        return out
+
+    def request_loans_raw(self, borrowers, principal: int = 1_000 * 10**6) -> list[int]:
+        """Many requests quickly: `sign_requests`, sent, then awaited together. Returns the block
+        of each request."""
+        hashes = [web3.eth.send_raw_transaction(raw)
+                  for raw in self.sign_requests(borrowers, principal)]
         blocks = []
         for h in hashes:
             r = web3.eth.wait_for_transaction_receipt(h, timeout=60)
