@@ -7,6 +7,7 @@ from brownie import TestStablecoin, accounts, chain
 from brownie.test import given, state_machine, strategy
 
 RULE_CALLS = {"mint": 0, "transfer": 0}
+STEPS_PER_RUN: list[int] = []
 
 
 @pytest.mark.ganache
@@ -46,11 +47,13 @@ class TokenMachine:
 
     def setup(self):
         self.ledger = {}
+        STEPS_PER_RUN.append(0)
 
     def rule_mint(self, holder, amount):
         self.token.mint(holder, amount, {"from": accounts[0]})
         self.ledger[holder] = self.ledger.get(holder, 0) + amount
         RULE_CALLS["mint"] += 1
+        STEPS_PER_RUN[-1] += 1
 
     def rule_transfer(self, holder, amount):
         balance = self.ledger.get(holder, 0)
@@ -62,6 +65,7 @@ class TokenMachine:
             self.ledger[holder] = balance - amount
             self.ledger[accounts[9]] = self.ledger.get(accounts[9], 0) + amount
         RULE_CALLS["transfer"] += 1
+        STEPS_PER_RUN[-1] += 1
 
     def invariant_balances_match_ledger(self):
         for who, value in self.ledger.items():
@@ -71,10 +75,17 @@ class TokenMachine:
 
 def test_state_machine_runs_its_rules():
     token = TestStablecoin.deploy({"from": accounts[0]})
-    before = sum(RULE_CALLS.values())
-    state_machine(TokenMachine, token, settings={"max_examples": 5, "stateful_step_count": 10})
-    # If brownie's stateful runner silently stopped executing rules, this fails.
-    assert sum(RULE_CALLS.values()) - before >= 10
+    before = dict(RULE_CALLS)
+    del STEPS_PER_RUN[:]
+    # Hypothesis's first runs (up to max(10, max_examples // 10)) are zero-extended "small
+    # examples" that often stop after a step or two; 20 examples go past that phase, and the
+    # later runs draw up to stateful_step_count steps each.
+    state_machine(TokenMachine, token, settings={"max_examples": 20, "stateful_step_count": 10})
+    # If brownie's stateful runner silently stopped running machines or their rules, this fails.
+    calls = {rule: RULE_CALLS[rule] - before[rule] for rule in RULE_CALLS}
+    assert calls["mint"] > 0 and calls["transfer"] > 0, calls
+    assert len(STEPS_PER_RUN) >= 20, STEPS_PER_RUN
+    assert max(STEPS_PER_RUN) >= 5 and sum(STEPS_PER_RUN) >= 40, STEPS_PER_RUN
 
 
 def test_time_travel_moves_block_timestamp():
