@@ -7,9 +7,15 @@ the life of the process; it changes nothing but the one Ganache answer it is wri
 is installed whatever the chain. `install()` is idempotent. Every brownie entry point of the
 project calls it: the numbered scripts and console helpers (through scripts.network_context),
 the demo, and the chain-facing test conftests.
+
+It also silences one false warning of the same build: brownie's Rpc methods warn "rpc.sleep
+should not be called directly, use chain.sleep instead" unless the calling frame is `chain`'s,
+and the mypyc-compiled `chain` has no Python frame, so every chain.sleep/mine/snapshot warned.
 """
 
 from __future__ import annotations
+
+import warnings
 
 from brownie import web3
 
@@ -21,6 +27,8 @@ NAME = "scorechain_receipt_race"
 def install() -> None:
     if not installed():
         web3.middleware_onion.add(ReceiptRaceRetry, name=NAME)
+    warnings.filterwarnings("ignore", message=r"rpc\.\w+ should not be called directly",
+                            category=FutureWarning)
 
 
 def installed() -> bool:
