@@ -4,13 +4,16 @@ VENV := .venv/bin
 BROWNIE := $(VENV)/brownie
 NETWORK ?= development
 
-.PHONY: setup demo test test-anvil test-ganache console fuzz-full bench reliability slither train-default clean
+.PHONY: setup demo demo-report test test-anvil test-ganache console fuzz-full bench reliability slither train-default clean
 
 setup:  ## install everything (venv, npm chains and compiler shim, brownie networks)
 	@bash scripts/toolchain/setup.sh
 
 demo: setup  ## the main job, end to end on a local chain (CHAIN=ganache for Ganache)
 	@$(VENV)/python -m scripts.demo $(if $(CHAIN),--chain $(CHAIN),)
+
+demo-report: setup  ## the demo, regenerating the committed reports/demo.md on purpose
+	@$(VENV)/python -m scripts.demo $(if $(CHAIN),--chain $(CHAIN),) --report reports/demo.md
 
 test: setup  ## every test on anvil, then the Ganache subset
 	@bash scripts/toolchain/run_tests.sh
@@ -28,7 +31,7 @@ console: setup  ## brownie console on Ganache (NETWORK=development for anvil)
 	@$(BROWNIE) console --network $(if $(filter development,$(NETWORK)),development,ganache-cli)
 
 fuzz-full: setup  ## the lifecycle state machine's full profile: >= 10,000 stateful steps (~1 h)
-	@SCORECHAIN_FUZZ_PROFILE=full $(BROWNIE) test tests/contracts/test_lifecycle_state_machine.py --network development
+	@SCORECHAIN_FUZZ_PROFILE=full SCORECHAIN_FUZZ_REPORT=reports/fuzz_steps_full.json $(BROWNIE) test tests/contracts/test_lifecycle_state_machine.py --network development
 
 bench: setup  ## every benchmark under bench/ -> reports/benchmarks.{md,json} (~30 min; QUICK=1 for a fast pass)
 	@$(VENV)/python bench/run_all.py --network $(NETWORK) $(if $(QUICK),--quick,)

@@ -114,7 +114,7 @@ def state_machine_facts() -> dict:
 def fuzz_part(network: str, run_ci: bool) -> dict:
     out = {"state_machine": state_machine_facts(), "records": {}}
     if run_ci:  # a fresh ci-profile record; the full profile (~1 h) is `make fuzz-full`'s job
-        env = dict(SCORECHAIN_FUZZ_PROFILE="ci", SCORECHAIN_FUZZ_STEPS="", SCORECHAIN_FUZZ_REPORT="")
+        env = dict(SCORECHAIN_FUZZ_PROFILE="ci", SCORECHAIN_FUZZ_STEPS="", SCORECHAIN_FUZZ_REPORT=str(ROOT / "reports" / "fuzz_steps_ci.json"))
         r = run_step("fuzz_ci", brownie_cmd("test", str(STATE_MACHINE.relative_to(ROOT)), "--network", network,
                                             "-q"), OUT_DIR / "logs", 1800, **env)
         out["ci_run"] = r

@@ -82,9 +82,9 @@ fi
 npm_hash=$(inputs_hash package.json package-lock.json)
 if [ ! -d node_modules ] || ! is_fresh npm "$npm_hash"; then
   log "installing npm packages from package-lock.json"
-  # Not `npm ci`: npm 11 locks only this platform's optional anvil binary package and then calls
-  # the lock out of sync. `npm install` honours the locked versions just the same.
-  npm install --no-audit --no-fund --loglevel=error
+  # The lock lists every platform's optional anvil/forge binary package, so `npm ci` installs
+  # exactly what it says and never rewrites it (a tracked file must not change on set-up).
+  npm ci --no-audit --no-fund --loglevel=error
   mark_done npm "$npm_hash"
 fi
 
@@ -107,7 +107,11 @@ fi
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 cat >"$SITE/scorechain_env.pth" <<PTH
 import os; os.environ.setdefault("SOLCX_BINARY_PATH", "$SOLCX_DIR"); os.environ["PATH"] = os.pathsep.join(p for p in ("$ROOT/node_modules/.bin", "$VENV/bin") if p not in os.environ.get("PATH", "").split(os.pathsep)) + os.pathsep + os.environ.get("PATH", "")
+import scorechain_dotted_path_finder
 PTH
+# brownie names a script's module after its absolute path; this finder lets a dot in a directory
+# name (`/home/a.b/scorechain`) through. Imported by the .pth line above.
+install -m 0644 scripts/toolchain/dotted_path_finder.py "$SITE/scorechain_dotted_path_finder.py"
 
 # --- brownie's network list: live-style local network and Sepolia by RPC URL ------------------
 "$VENV/bin/python" scripts/toolchain/networks.py >/dev/null

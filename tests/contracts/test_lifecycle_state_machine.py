@@ -7,8 +7,10 @@ count is reached; the count is asserted):
 
     SCORECHAIN_FUZZ_PROFILE=full brownie test tests/contracts/test_lifecycle_state_machine.py --network anvil-a
 
-The number of steps actually run is written to reports/fuzz_steps_<profile>.json and the test fails if the
-machine ran fewer steps than the profile asks for (so a silently idle runner cannot pass).
+The number of steps actually run is written to build/fuzz/fuzz_steps_<profile>.json (the committed
+record reports/fuzz_steps_<profile>.json is written only when asked for with SCORECHAIN_FUZZ_REPORT, as
+`make fuzz-full` and `make reliability` do) and the test fails if the machine ran fewer steps than the
+profile asks for (so a silently idle runner cannot pass).
 
 SCORECHAIN_FUZZ_STEPS=N (for timing the suite against its step budget, see bench/run_all.py) keeps the
 profile's hypothesis settings but asks for at least N steps; such a run writes its record to
@@ -53,7 +55,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _profile() -> tuple[dict, Path]:
     """The profile's settings (min_steps overridden by SCORECHAIN_FUZZ_STEPS) and the record path."""
     profile = dict(PROFILES.get(fuzz_profile(), PROFILES["ci"]))
-    out = ROOT / "reports" / f"fuzz_steps_{fuzz_profile()}.json"
+    # A test run never rewrites a committed report; `make fuzz-full` / `make reliability` ask for it.
+    out = ROOT / "build" / "fuzz" / f"fuzz_steps_{fuzz_profile()}.json"
     steps = os.environ.get("SCORECHAIN_FUZZ_STEPS", "").strip()
     if steps:
         profile["min_steps"] = int(steps)
