@@ -540,6 +540,8 @@ class TxSender:
                     self.store.set_submission_status(sub.tx_hash, status,
                                                      int(receipt["blockNumber"]),
                                                      nonce_siblings=True)
+                    if self.metrics:
+                        self.metrics.tx_mined.labels(status).inc()
                     log.info("tx " + status, extra={"kind": sub.kind, "nonce": nonce,
                                                     "tx_hash": sub.tx_hash,
                                                     "block": int(receipt["blockNumber"]),

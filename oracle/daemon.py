@@ -205,6 +205,8 @@ class Daemon:
                      if pos > (first["block"], first["log_index"])]
             if later:
                 self.store.mark_done(borrower, *later[-1])
+                if self.metrics:
+                    self.metrics.stand_downs.inc()
                 log.info("stands down: already recorded", extra={
                     "borrower": borrower, "loan_id": first["loan_id"], "attempt": attempt})
                 continue

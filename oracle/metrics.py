@@ -17,6 +17,11 @@ class Metrics:
                                 registry=r)
         self.skipped = Counter("oracle_scores_skipped_total", "Batch entries skipped", registry=r)
         self.tx_sent = Counter("oracle_tx_sent_total", "Transactions broadcast", registry=r)
+        self.tx_mined = Counter("oracle_tx_mined_total", "Our transactions found in a block, by "
+                                "receipt status (mined/reverted)", ["status"], registry=r)
+        self.stand_downs = Counter(
+            "oracle_failover_stand_downs_total",
+            "Requests this node led but found already recorded on chain (stood down)", registry=r)
         self.loop_errors = Counter("oracle_loop_errors_total", "Daemon loop failures", registry=r)
         self.last_block = Gauge("oracle_last_processed_block", "Checkpoint cursor", registry=r)
         self.pending = Gauge("oracle_pending_requests", "Requests not yet satisfied", registry=r)

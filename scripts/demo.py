@@ -167,8 +167,10 @@ def run(args) -> dict:
 
         summary["loans"] = [_loan_row(r) for r in runs]
         summary["gas"] = _gas_table(runs)
-        summary["oracle"] = _oracle_stats(cluster)
         summary["invariants"] = _check_books(system, runs)
+        # Last, while the nodes still run: their counters live in memory and go with them.
+        summary["oracle"] = oracle_stats(cluster.scrape_metrics(), cluster.log_events(),
+                                         nodes=len(cluster.nodes))
     finally:
         cluster.stop()
     return summary
@@ -194,13 +196,37 @@ def _gas_table(runs) -> dict:
             for step, v in by_step.items()}
 
 
-def _oracle_stats(cluster) -> dict:
-    events = cluster.log_events()
-    count = Counter(e.get("msg") for e in events)
-    return {"log_lines": len(events), "transactions_mined": count["tx mined"],
-            "batches_posted": count["batch posted"],
-            "failover_stand_downs": count["failover stands down: already recorded"],
-            "errors": sum(1 for e in events if e.get("level") == "error")}
+def metric_total(texts, sample: str, **labels: str) -> float:
+    """Sum of one Prometheus sample (e.g. ``oracle_tx_sent_total``) over the nodes' /metrics
+    texts, keeping only samples whose labels include `labels`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(s.value for text in texts for family in text_string_to_metric_families(text)
+               for s in family.samples
+               if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def oracle_stats(metrics_by_node: dict[int, str], events: list[dict], nodes: int) -> dict:
+    """The nodes' figures from structured data only: counters from each node's /metrics, error
+    lines from the JSON logs' `level` field (no free-text message is matched)."""
+    texts = list(metrics_by_node.values())
+    return {"nodes": nodes, "nodes_scraped": len(texts),
+            "batches_posted": int(metric_total(texts, "oracle_tx_sent_total")),
+            "transactions_mined": int(metric_total(texts, "oracle_tx_mined_total",
+                                                   status="mined")),
+            "failover_stand_downs": int(metric_total(texts, "oracle_failover_stand_downs_total")),
+            "loop_errors": int(metric_total(texts, "oracle_loop_errors_total")),
+            "errors": sum(1 for e in events if e.get("level") == "error"),
+            "log_lines": len(events)}
+
+
+def oracle_paragraph(o: dict) -> str:
+    return (f"{o['batches_posted']} attestation batches posted and {o['transactions_mined']} "
+            f"mined, {o['failover_stand_downs']} failover stand-downs (a later leader found the "
+            f"score already recorded), {o['loop_errors']} failed daemon steps (counters from "
+            f"/metrics of {o['nodes_scraped']} of {o['nodes']} nodes, read before they stopped); "
+            f"{o['errors']} error log lines, {o['log_lines']} log lines in all (JSON logs under "
+            "`.scorechain/demo-*/oracles/`).")
 
 
 def _check_books(system, runs) -> dict:
@@ -225,7 +251,7 @@ def write_report(summary: dict, path: Path) -> None:
         "",
         f"Written by `make demo` (`scripts/demo.py`) on {summary['chain']} (chain id "
         f"{summary['chain_id']}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Every figure "
-        "below was read from the chain or the oracle nodes' logs during this run.",
+        "below was read from the chain or the oracle nodes' metrics and logs during this run.",
         "",
         f"- model v1: `{summary['model_v1']}` (models/default)",
         f"- loans: {len(summary['loans'])} requested, {decisions['approved']} approved, "
@@ -260,13 +286,7 @@ def write_report(summary: dict, path: Path) -> None:
     lines += ["", "## Gas (receipt gasUsed)", "", "| step | calls | mean | max |", "|---|---:|---:|---:|"]
     for step, g in summary["gas"].items():
         lines.append(f"| {step} | {g['n']} | {g['mean']:,} | {g['max']:,} |")
-    lines += ["", "## Oracle nodes", "",
-              f"{summary['oracle']['batches_posted']} attestation batches posted and "
-              f"{summary['oracle']['transactions_mined']} mined, "
-              f"{summary['oracle']['failover_stand_downs']} failover stand-downs (a later leader "
-              f"found the score already recorded), {summary['oracle']['errors']} error log lines, "
-              f"{summary['oracle']['log_lines']} log lines in all (JSON logs under "
-              "`.scorechain/demo-*/oracles/`).", ""]
+    lines += ["", "## Oracle nodes", "", oracle_paragraph(summary["oracle"]), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 

@@ -183,6 +183,22 @@ class LocalOracleCluster:
             return ""
         return "\n".join(node.log_path.read_text().splitlines()[-lines:])
 
+    def scrape_metrics(self, timeout: float = 5) -> dict[int, str]:
+        """Every running node's `GET /metrics` (Prometheus text), by node index. The counters live
+        in each process's memory, so scrape before `stop()`; a node that does not answer is left
+        out (the caller sees how many answered)."""
+        texts = {}
+        for node in self.nodes:
+            if not node.alive():
+                continue
+            try:
+                r = requests.get(node.url + "/metrics", timeout=timeout)
+                r.raise_for_status()
+            except requests.RequestException:
+                continue
+            texts[node.index] = r.text
+        return texts
+
     def log_events(self) -> list[dict]:
         """Every node's JSON log lines, tagged with the node index."""
         events = []

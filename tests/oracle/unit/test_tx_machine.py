@@ -84,3 +84,29 @@ def test_stored_raw_transaction_decodes_for_a_gas_bump():
     assert decoded["nonce"] == 7 and decoded["gas"] == 90_000 and decoded["chainId"] == 31337
     assert decoded["data"] == "0x1234" and decoded["maxFeePerGas"] == 3 * 10**9
     assert decoded["to"] == tx["to"]
+
+
+def test_resolve_counts_mined_and_reverted_transactions_by_receipt_status():
+    from types import SimpleNamespace
+
+    from oracle.chain import TxSender
+    from oracle.metrics import Metrics
+    from oracle.settings import load_settings
+    from oracle.store import Store, Submission
+
+    store = Store.open(":memory:")
+    for nonce, tx_hash in ((0, "0x01"), (1, "0x02"), (2, "0x03")):
+        store.add_submission(Submission(tx_hash, nonce, "submit", b"", [nonce], [], 1, "inflight",
+                                        sent_block=5, sent_at=time.time()))
+    receipts = {"0x01": {"status": 1, "blockNumber": 6, "gasUsed": 1},
+                "0x02": {"status": 0, "blockNumber": 6, "gasUsed": 1}}  # 0x03: still pending
+    chain = SimpleNamespace(head=lambda max_age_s: (6, 0), latest_nonce=lambda address: 2,
+                            receipt=receipts.get)
+    metrics = Metrics()
+    sender = TxSender(chain, SimpleNamespace(address="0x" + "33" * 20), store,
+                      load_settings(None, env={}), metrics)
+    sender.broadcast = lambda *a: None  # the pending one is re-broadcast; nothing to send here
+    assert [sub.tx_hash for sub, _ in sender.resolve()] == ["0x01", "0x02"]
+    value = metrics.registry.get_sample_value
+    assert value("oracle_tx_mined_total", {"status": "mined"}) == 1
+    assert value("oracle_tx_mined_total", {"status": "reverted"}) == 1
