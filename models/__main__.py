@@ -8,6 +8,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from . import package_version
+
 
 def _ds(name):
     from .data import load_dataset, make_splits
@@ -96,6 +98,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m models",
                                 description="Scorechain PD models: train, evaluate, export, "
                                             "explain.")
+    p.add_argument("--version", action="version", version=f"models {package_version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("train", help="compare six families x 3 resamplers on the shared folds, "
                                      "Optuna-tune, select, calibrate, export and report")

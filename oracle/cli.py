@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from models import package_version
 from oracle import keys, logs
 from oracle.settings import Settings, SettingsError, load_settings
 
@@ -149,6 +150,7 @@ def parser() -> argparse.ArgumentParser:
                     "EIP-712 attestations, gathers k-of-n signatures and posts them on chain. "
                     "Settings: ORACLE_* environment variables and/or --config FILE "
                     "(TOML/YAML/JSON); see oracle/README.md.")
+    p.add_argument("--version", action="version", version=f"oracle {package_version()}")
     p.add_argument("--config", help="config file (.toml/.yaml/.json); also ORACLE_CONFIG")
     sub = p.add_subparsers(dest="command", required=True)
 

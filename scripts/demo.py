@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from brownie import chain, network, project, web3
 
+from models import package_version
 from scripts import brownie_rpc_quirks
 
 CHAINS = {"anvil": "development", "ganache": "ganache-cli"}
@@ -293,6 +294,7 @@ def write_report(summary: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"demo {package_version()}")
     parser.add_argument("--chain", choices=sorted(CHAINS), default="anvil")
     parser.add_argument("--borrowers", type=int, default=36)
     parser.add_argument("--seed", type=int, default=7)

@@ -37,3 +37,13 @@ def test_cli_rejects_an_invalid_row(tmp_path):
     f.write_text(json.dumps({"age": 40}))
     with pytest.raises(FeatureValidationError):
         main(["explain", "--row", str(f)])
+
+
+def test_cli_version_prints_the_component_and_the_project_version():
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    done = subprocess.run([sys.executable, "-m", "models", "--version"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"models {version}\n"

@@ -77,3 +77,22 @@ def test_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     for cmd in ("serve", "score", "verify", "keys", "features"):
         assert cmd in out
+
+
+def project_version() -> str:
+    import tomllib
+
+    return tomllib.loads((BUNDLE.parents[1] / "pyproject.toml").read_text())["project"]["version"]
+
+
+@pytest.mark.parametrize("entry", ["oracle", "python -m oracle"])
+def test_version_prints_the_component_and_the_project_version(entry):
+    import subprocess
+    import sys
+
+    argv = ([str(Path(sys.executable).parent / "oracle")] if entry == "oracle"  # console script
+            else [sys.executable, "-m", "oracle"])
+    done = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=120,
+                          cwd=BUNDLE.parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"oracle {project_version()}\n"
