@@ -10,6 +10,28 @@ from pathlib import Path
 
 from . import package_version
 
+DATASETS = ("gmsc", "taiwan", "german")
+
+
+class CliError(Exception):
+    """A bad argument value: reported as one line (exit code 2), not a traceback."""
+
+
+def _names(text: str, allowed, what: str) -> list[str]:
+    """A comma list checked up front (a typo must not fail after an hour of training)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise CliError(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    return names
+
+
+def _json_file(path: str):
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{path} is not JSON: {exc}") from None
+
 
 def _ds(name):
     from .data import load_dataset, make_splits
@@ -19,17 +41,19 @@ def _ds(name):
 
 def cmd_compare(a):
     from .cv import compare, comparison_markdown
+    from .families import FAMILIES
     from .train import REPORTS
+    fams = _names(a.families, FAMILIES, "family") or None
     ds, sp = _ds(a.dataset)
-    fams = a.families.split(",") if a.families else None
     out = REPORTS / f"comparison_{a.dataset}.json"
     res = compare(ds, sp, out, **({"families": fams} if fams else {}))
     (REPORTS / f"comparison_{a.dataset}.md").write_text(comparison_markdown(ds, sp, res))
 
 
 def cmd_train(a):
+    from .families import FAMILIES
     from .select import run_training
-    run_training(a.dataset, search_families=a.search.split(",") if a.search else [],
+    run_training(a.dataset, search_families=_names(a.search, FAMILIES, "family"),
                  n_trials=a.trials, search_folds=a.search_folds, version=a.version)
 
 
@@ -44,7 +68,7 @@ def cmd_train_default(a):
 
 def cmd_export(a):
     from .train import train_and_export
-    cfg = json.loads(Path(a.config).read_text())
+    cfg = _json_file(a.config)
     out = Path(a.out) if a.out else None
     r = train_and_export(cfg, outdir=out, n_boot=a.n_boot)
     print(r["card"]["model_id"])
@@ -67,7 +91,7 @@ def cmd_evaluate(a):
 def cmd_explain(a):
     if a.study:
         from .explain import run_study
-        run_study(tuple(a.dataset.split(",")) if a.dataset else ("gmsc", "taiwan"),
+        run_study(tuple(_names(a.dataset, DATASETS, "dataset")) or ("gmsc", "taiwan"),
                   n_samples=a.samples)
         return
     import numpy as np
@@ -75,9 +99,12 @@ def cmd_explain(a):
     from .schema import validate_row
     from .serving import contributions, load_bundle, reason_codes, score_row
     b = load_bundle(a.bundle)
-    row = json.loads(Path(a.row).read_text()) if a.row else None
+    row = _json_file(a.row) if a.row else None
     if row is None:
         ds, sp = _ds(b.schema["name"])
+        if not 0 <= a.index < len(sp.holdout_idx):
+            raise CliError(f"--index {a.index} is outside the holdout rows "
+                           f"(0 to {len(sp.holdout_idx) - 1})")
         from .schema import decode_row
         row = decode_row(b.schema, ds.X[sp.holdout_idx[a.index]])
     x = validate_row(b.schema, row)
@@ -102,14 +129,14 @@ def main(argv=None):
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("train", help="compare six families x 3 resamplers on the shared folds, "
                                      "Optuna-tune, select, calibrate, export and report")
-    s.add_argument("dataset", choices=["gmsc", "taiwan", "german"])
+    s.add_argument("dataset", choices=DATASETS)
     s.add_argument("--search", default="hgb", help="families to tune (comma list, '' = none)")
     s.add_argument("--trials", type=int, default=10, help="Optuna budget per tuned family")
     s.add_argument("--search-folds", type=int, default=3, help="CV folds used while searching")
     s.add_argument("--version", default="1")
     s.set_defaults(func=cmd_train)
     s = sub.add_parser("compare", help="only the family x resampler comparison table")
-    s.add_argument("dataset", choices=["gmsc", "taiwan", "german"])
+    s.add_argument("dataset", choices=DATASETS)
     s.add_argument("--families", default="")
     s.set_defaults(func=cmd_compare)
     s = sub.add_parser("train-default", help="retrain and re-export models/default/ from "
@@ -136,7 +163,12 @@ def main(argv=None):
     s.add_argument("--samples", type=int, default=5000)
     s.set_defaults(func=cmd_explain)
     a = p.parse_args(argv)
-    a.func(a)
+    from .schema import FeatureValidationError
+    try:
+        a.func(a)
+    except (CliError, FileNotFoundError, FeatureValidationError) as exc:
+        print(f"{p.prog}: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -14,6 +14,7 @@ the loader is hand-rolled here.)
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tomllib
 from pathlib import Path
@@ -112,13 +113,27 @@ class Settings(BaseModel):
                 f"block_gas_limit {self.block_gas_limit}; lower ORACLE_BATCH_SIZE")
         return self
 
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        # The standard library's own level names (and any registered with addLevelName): a name
+        # it does not know would only fail later, in logging.setLevel, as a traceback.
+        name = v.strip().upper()
+        if name not in logging.getLevelNamesMapping():
+            raise ValueError(f"unknown log level {v!r}; use DEBUG, INFO, WARNING, ERROR or "
+                             "CRITICAL")
+        return name
+
     @field_validator("nodes", mode="before")
     @classmethod
     def _split_nodes(cls, v: Any) -> Any:
         if isinstance(v, str):
             v = v.strip()
             if v.startswith("["):
-                return json.loads(v)
+                try:
+                    return json.loads(v)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"not a JSON list of URLs ({exc})") from None
             return [p.strip() for p in v.split(",") if p.strip()]
         return v
 
@@ -193,7 +208,13 @@ def load_settings(config: str | Path | None = None, env: Mapping[str, str] | Non
     try:
         return Settings(**data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise SettingsError(f"invalid settings: {problems}") from None
+        raise SettingsError("invalid settings: " + "; ".join(map(_problem, exc.errors()))) from None
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    """One pydantic error as one line naming the variable; a check across several settings has
+    no location and its message names them itself."""
+    msg = " ".join(error["msg"].removeprefix("Value error, ").split())
+    if not error["loc"]:
+        return msg
+    return f"{ENV_PREFIX}{'.'.join(map(str, error['loc'])).upper()}: {msg}"

@@ -30,13 +30,34 @@ def test_cli_explain_scores_a_row_file(tmp_path, capsys):
     assert set(out["contributions"]) == set(row)
 
 
-def test_cli_rejects_an_invalid_row(tmp_path):
+def test_cli_rejects_an_invalid_row(tmp_path, capsys):
     from models.__main__ import main
-    from models.schema import FeatureValidationError
     f = tmp_path / "row.json"
     f.write_text(json.dumps({"age": 40}))
-    with pytest.raises(FeatureValidationError):
-        main(["explain", "--row", str(f)])
+    assert main(["explain", "--row", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m models: error: ") and "RevolvingUtilization" in err
+
+
+@pytest.mark.parametrize("args, names", [
+    (["explain", "--row", "{missing}"], "No such file or directory"),
+    (["explain", "--row", "{not_json}"], "is not JSON"),
+    (["export", "{missing}"], "No such file or directory"),
+    (["compare", "gmsc", "--families", "hgb,nosuch"], "unknown family nosuch"),
+    (["train", "gmsc", "--search", "nosuch"], "unknown family nosuch"),
+    (["explain", "--study", "--dataset", "gmsc,nosuch"], "unknown dataset nosuch"),
+])
+def test_cli_bad_arguments_are_one_line_errors_not_tracebacks(tmp_path, args, names):
+    not_json = tmp_path / "row.txt"
+    not_json.write_text("age=40\n")
+    args = [a.format(missing=tmp_path / "nope.json", not_json=not_json) for a in args]
+    done = subprocess.run([sys.executable, "-m", "models", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m models: error: ") \
+        and names in lines[0], done.stderr
 
 
 def test_cli_version_prints_the_component_and_the_project_version():

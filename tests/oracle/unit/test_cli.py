@@ -96,3 +96,26 @@ def test_version_prints_the_component_and_the_project_version(entry):
                           cwd=BUNDLE.parents[1])
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"oracle {project_version()}\n"
+
+
+@pytest.mark.parametrize("env, names", [
+    ({"ORACLE_LOG_LEVEL": "LOUD"}, "ORACLE_LOG_LEVEL: unknown log level 'LOUD'"),
+    ({"ORACLE_HTTP_PORT": "abc"}, "ORACLE_HTTP_PORT: "),
+    ({"ORACLE_NODES": "[http://a"}, "ORACLE_NODES: not a JSON list"),
+    ({"ORACLE_BATCH_SIZE": "400"}, "lower ORACLE_BATCH_SIZE"),
+])
+def test_serve_with_an_invalid_setting_is_a_one_line_error(env, names):
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ORACLE_")}
+    # Were the setting accepted, the node must not find a chain: a dead port, and a time limit.
+    clean.update(ORACLE_RPC_URL="http://127.0.0.1:9", **env)
+    done = subprocess.run([str(Path(sys.executable).parent / "oracle"), "serve"], env=clean,
+                          capture_output=True, text=True, timeout=120, cwd=BUNDLE.parents[1])
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("oracle: error: invalid settings: ") and names in lines[0]

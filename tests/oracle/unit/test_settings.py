@@ -54,7 +54,7 @@ def test_secrets_have_no_default():
 @pytest.mark.parametrize("env", [
     {"ORACLE_CONFIRMATIONS": "-1"}, {"ORACLE_HTTP_PORT": "70000"},
     {"ORACLE_REGISTRY_ADDRESS": "0x1234"}, {"ORACLE_BATCH_SIZE": "many"},
-    {"ORACLE_GAS_BUMP_PERCENT": "5"}])
+    {"ORACLE_GAS_BUMP_PERCENT": "5"}, {"ORACLE_LOG_LEVEL": "LOUD"}])
 def test_invalid_values_name_the_variable(env):
     with pytest.raises(SettingsError, match=next(iter(env))):
         load_settings(env=env)
@@ -73,7 +73,20 @@ def test_unknown_file_keys_and_formats_are_errors(tmp_path):
 
 def test_a_batch_that_cannot_fit_in_a_block_is_refused_at_start_up(monkeypatch):
     monkeypatch.setenv("ORACLE_BATCH_SIZE", "200")  # 80,000 + 200 x 150,000 > 30,000,000
-    with pytest.raises(SettingsError, match="block_gas_limit"):
+    with pytest.raises(SettingsError, match="block_gas_limit") as exc:
         load_settings(None)
+    # a check across settings: its message names them, with no empty ORACLE_ location
+    assert str(exc.value).startswith("invalid settings: batch_size 200 x ")
     monkeypatch.setenv("ORACLE_BLOCK_GAS_LIMIT", "36000000")
     assert load_settings(None).batch_size == 200
+
+
+@pytest.mark.parametrize("given, level", [("debug", "DEBUG"), (" Warning ", "WARNING"),
+                                          ("ERROR", "ERROR")])
+def test_log_level_is_one_of_the_logging_levels_in_any_case(given, level):
+    assert load_settings(env={"ORACLE_LOG_LEVEL": given}).log_level == level
+
+
+def test_nodes_that_are_not_a_json_list_name_the_variable():
+    with pytest.raises(SettingsError, match="ORACLE_NODES: not a JSON list"):
+        load_settings(env={"ORACLE_NODES": "[http://a"})
