@@ -129,23 +129,3 @@ def optuna_search(ds: Dataset, splits: Splits, family: str, n_trials: int, resam
     return {"family": family, "resampler": resampler, "n_trials": len(trials),
             "folds": folds if folds is not None else list(range(len(splits.folds))),
             "best_value": best.value, "best_params": params, "trials": trials}
-
-
-def _space_keys(family: str) -> set:
-    import optuna
-
-    from .families import suggest_params
-    t = optuna.trial.FixedTrial({})
-    keys = set()
-
-    class Rec:
-        def __getattr__(self, name):
-            def f(key, *a, **k):
-                keys.add(key)
-                if name == "suggest_categorical":
-                    return a[0][0]
-                return a[0]
-            return f
-    suggest_params(Rec(), family)
-    del t
-    return keys

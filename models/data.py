@@ -46,10 +46,6 @@ class Dataset:
     def feature_names(self) -> list[str]:
         return [f["name"] for f in self.schema["features"]]
 
-    def subset(self, idx: np.ndarray) -> "Dataset":
-        return Dataset(self.name, self.schema, self.X[idx], self.y[idx],
-                       self.groups.iloc[idx].reset_index(drop=True))
-
 
 def package_data_path(package: str, relpath: str) -> Path:
     """Path of a data file shipped inside an installed package, without importing the package."""

@@ -144,10 +144,6 @@ def save_onnx(model: onnx.ModelProto, path: str | Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def standard_metadata(schema: dict, *, version: str, family: str, schema_sha: str) -> dict:
     return {
         "model_version": version,

@@ -117,9 +117,6 @@ class NonceAllocator:
             self._next += 1
             return n
 
-    def peek(self) -> int | None:
-        return self._next
-
     def reset(self) -> None:
         with self._lock:
             self._next = None
@@ -206,10 +203,6 @@ class Chain:
         return bool(self._r(lambda: self.model_registry.functions.isApproved(model_id).call(),
                             "isApproved"))
 
-    def model_schema_hash(self, model_id: bytes) -> bytes:
-        m = self._r(lambda: self.model_registry.functions.getModel(model_id).call(), "getModel")
-        return bytes(m[2])
-
     def nonce_of(self, borrower: str, block: int | str = "latest") -> int:
         """The borrower's next attestation nonce, now or right after `block`."""
         return int(self._r(lambda: self.registry.functions.nonces(borrower).call(
@@ -252,18 +245,9 @@ class Chain:
     def signers(self) -> list[str]:
         return list(self._r(lambda: self.registry.functions.signers().call(), "signers"))
 
-    def is_signer(self, account: str) -> bool:
-        return bool(self._r(lambda: self.registry.functions.isSigner(account).call(), "isSigner"))
-
     def hash_attestation(self, att: ScoreAttestation) -> bytes:
         return bytes(self._r(lambda: self.registry.functions.hashAttestation(att.as_tuple()).call(),
                              "hashAttestation"))
-
-    def latest_score(self, borrower: str) -> tuple | None:
-        try:
-            return tuple(self.registry.functions.latestScore(borrower).call())
-        except Exception:
-            return None
 
     def _latest(self, max_age_s: float) -> tuple[int, int, int, float]:
         """(number, timestamp, gas limit, fetched monotonic) of the latest block, cached."""
@@ -418,10 +402,6 @@ def encode_submit(atts: list[ScoreAttestation], sigs: list[list[bytes]]) -> byte
                                             [atts[0].as_tuple(), sigs[0]])
     return SUBMIT_BATCH_SELECTOR + abi_encode([_ATT_TUPLE + "[]", "bytes[][]"],
                                               [[a.as_tuple() for a in atts], sigs])
-
-
-def encode_signatures(sigs: list[bytes]) -> list[bytes]:
-    return [bytes(s) for s in sigs]
 
 
 class TxSender:

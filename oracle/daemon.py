@@ -141,9 +141,8 @@ class Daemon:
         for sub, receipt in self.sender.resolve():
             recorded = self.chain.decode_recorded(receipt)
             skipped = self.chain.decode_skipped(receipt)
+            # One transaction: the latest score per borrower, and the requests it satisfies done.
             self.store.record_events([], [_recorded_tuple(e) for e in recorded], cursor=None)
-            for e in recorded:
-                self.store.mark_done(e.args.borrower, e.blockNumber, e.logIndex)
             if self.metrics:
                 self.metrics.recorded.inc(len(recorded))
                 self.metrics.skipped.inc(len(skipped))

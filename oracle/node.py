@@ -30,10 +30,6 @@ class Refusal(Exception):
         super().__init__("; ".join(self.reasons))
 
 
-class NotEnoughSignatures(Exception):
-    pass
-
-
 @dataclass
 class Signed:
     att: ScoreAttestation

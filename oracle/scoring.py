@@ -30,7 +30,7 @@ from models.schema import schema_hash as _schema_hash_hex
 
 __all__ = [
     "FeatureValidationError", "validate_row", "schema_hash_hex", "Model", "Prediction",
-    "load_model", "ModelGuard", "ModelNotApproved", "ModelLoadError", "score_vector",
+    "load_model", "ModelGuard", "ModelNotApproved", "ModelLoadError",
 ]
 
 
@@ -171,7 +171,3 @@ class ModelGuard:
     def invalidate(self) -> None:
         with self._lock:
             self._cache.clear()
-
-
-def score_vector(model: Model, vector: np.ndarray) -> Prediction:
-    return model.predict(vector)
