@@ -408,7 +408,7 @@ def write_markdown(doc: dict, path: Path) -> None:
               f"{bi['corpus_cases']} bad-input cases (from the tests' parametrization), "
               f"{bi['corpus_rejected_as_expected']} rejected as expected.", "",
               "| category | cases | passed | failed | skipped | cases tried |", "|---|---:|---:|---:|---:|---|"]
-        for fn, d in bi["categories"].items():
+        for d in bi["categories"].values():
             ids = ", ".join(f"`{i}`" for i in d["ids"]) if d["ids"] else "—"
             L.append(f"| {d['what']} | {d['cases']} | {d['passed']} | {d['failed']} | {d['skipped']} | {ids} |")
     if at:

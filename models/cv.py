@@ -79,7 +79,7 @@ def comparison_markdown(ds: Dataset, splits: Splits, results: dict) -> str:
              "none/sigmoid/isotonic calibration cross-fitted on the out-of-fold scores.", "",
              "| family | resampler | params | AUC mean ± sd | OOF AUC | H | KS | Brier raw | "
              "Brier cal (method) | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for key, r in sorted(results.items(), key=lambda kv: -kv[1]["auc_mean"]):
+    for r in sorted(results.values(), key=lambda r: -r["auc_mean"]):
         bc = r["brier_crossfit"][r["best_calibration"]]
         lines.append(f"| {r['family']} | {r['resampler']} | {'tuned' if r['params'] else 'default'}"
                      f" | {r['auc_mean']:.4f} ± {r['auc_sd']:.4f} | {r['oof_auc']:.4f} | "

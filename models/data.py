@@ -96,7 +96,7 @@ def _group_frame(schema: Mapping[str, Any], df: pd.DataFrame) -> pd.DataFrame:
             out[g["name"]] = pd.cut(col, bins=g["bins"], labels=g["labels"], right=False).astype(
                 "string").fillna("unknown")
         elif "map" in g:
-            out[g["name"]] = col.astype("string").map(lambda v: g["map"].get(v, "other"))
+            out[g["name"]] = col.astype("string").map(lambda v, m=g["map"]: m.get(v, "other"))
         else:
             out[g["name"]] = col.astype("string")
     return pd.DataFrame(out, index=df.index).reset_index(drop=True)
