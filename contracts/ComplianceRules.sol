@@ -16,6 +16,9 @@ import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 contract ComplianceRules is IComplianceRules, AccessControl {
     bytes32 public constant REGULATOR_ROLE = keccak256("REGULATOR_ROLE");
     uint256 private constant _MAX_BPS = 10_000;
+    /// @notice Upper bound of maxActiveLoans: LoanManager walks a borrower's funded loans to find a
+    /// past-due one, so their number must stay small.
+    uint256 public constant MAX_ACTIVE_LOANS = 16;
 
     IBorrowerRegistry private immutable _borrowers;
     ICreditScoreRegistry private immutable _scores;
@@ -35,6 +38,9 @@ contract ComplianceRules is IComplianceRules, AccessControl {
             admin == address(0) || address(borrowers_) == address(0) || address(scores_) == address(0)
                 || address(models_) == address(0)
         ) revert ComplianceZeroAddress();
+        // The score registry must consult the same model registry this contract checks.
+        address scoresModels = scores_.modelRegistry();
+        if (scoresModels != address(models_)) revert ComplianceRegistryMismatch(address(models_), scoresModels);
         _borrowers = borrowers_;
         _scores = scores_;
         _models = models_;
@@ -42,10 +48,18 @@ contract ComplianceRules is IComplianceRules, AccessControl {
     }
 
     /// @notice Replaces the rule set and bumps the version.
-    /// @dev REGULATOR_ROLE. maxPdBps <= 10000, minTerm <= maxTerm, bands non-empty, equal length,
-    /// bandMinScores strictly ascending. Emits ComplianceRuleSetUpdated(newVersion, rules).
+    /// @dev REGULATOR_ROLE. maxPdBps, maxAprBps <= 10000, 1 <= maxActiveLoans <= MAX_ACTIVE_LOANS,
+    /// maxScoreAge, requestTtl and fundingWindow non-zero, minTerm <= maxTerm, bands non-empty,
+    /// equal length, bandMinScores strictly ascending. Emits ComplianceRuleSetUpdated(newVersion, rules).
     function setRuleSet(RuleSet calldata rules) external onlyRole(REGULATOR_ROLE) {
         if (rules.maxPdBps > _MAX_BPS) revert ComplianceInvalidBps(rules.maxPdBps);
+        if (rules.maxAprBps > _MAX_BPS) revert ComplianceInvalidBps(rules.maxAprBps);
+        if (rules.maxActiveLoans == 0 || rules.maxActiveLoans > MAX_ACTIVE_LOANS) {
+            revert ComplianceInvalidMaxActiveLoans(rules.maxActiveLoans, MAX_ACTIVE_LOANS);
+        }
+        if (rules.maxScoreAgeSeconds == 0) revert ComplianceZeroDuration("maxScoreAgeSeconds");
+        if (rules.requestTtlSeconds == 0) revert ComplianceZeroDuration("requestTtlSeconds");
+        if (rules.fundingWindowSeconds == 0) revert ComplianceZeroDuration("fundingWindowSeconds");
         if (rules.minTermSeconds > rules.maxTermSeconds) {
             revert ComplianceInvalidTermRange(rules.minTermSeconds, rules.maxTermSeconds);
         }
@@ -64,6 +78,8 @@ contract ComplianceRules is IComplianceRules, AccessControl {
         _rules.maxTermSeconds = rules.maxTermSeconds;
         _rules.maxScoreAgeSeconds = rules.maxScoreAgeSeconds;
         _rules.coolOffSeconds = rules.coolOffSeconds;
+        _rules.requestTtlSeconds = rules.requestTtlSeconds;
+        _rules.fundingWindowSeconds = rules.fundingWindowSeconds;
         _rules.bandMinScores = rules.bandMinScores;
         _rules.bandMaxPrincipal = rules.bandMaxPrincipal;
         uint256 newVersion = ++_version;
@@ -95,8 +111,29 @@ contract ComplianceRules is IComplianceRules, AccessControl {
         reason = _checkTerms(aprBps, termSeconds, history);
         if (reason != Reason.None) return (false, reason, score);
         score = _scores.latestScore(borrower);
-        reason = _checkScore(score, principal);
+        reason = _checkScore(score, principal, history.minScoreNonce);
         return (reason == Reason.None, reason, score);
+    }
+
+    /// @notice What funding an approved loan re-checks: the borrower still eligible (KYC valid,
+    /// not suspended or banned), their jurisdiction still allowed and the deciding model still
+    /// approved. Returns Reason.None if all hold, else the first failure.
+    function checkFunding(address borrower, bytes32 modelId) external view returns (Reason reason) {
+        (bool eligible, bytes2 jurisdiction) = _borrowers.eligibility(borrower);
+        if (!eligible) return Reason.BorrowerIneligible;
+        if (!_jurisdictionAllowed[jurisdiction]) return Reason.JurisdictionNotAllowed;
+        if (!_models.isApproved(modelId)) return Reason.ModelNotApproved;
+        return Reason.None;
+    }
+
+    /// @notice How long a request may wait for a decision (seconds; after that anyone may expire it).
+    function requestTtlSeconds() external view returns (uint64) {
+        return _rules.requestTtlSeconds;
+    }
+
+    /// @notice How long an approval may wait for a lender (seconds).
+    function fundingWindowSeconds() external view returns (uint64) {
+        return _rules.fundingWindowSeconds;
     }
 
     /// @notice The current rule set.
@@ -114,6 +151,21 @@ contract ComplianceRules is IComplianceRules, AccessControl {
         return _jurisdictionAllowed[jurisdiction];
     }
 
+    /// @notice The borrower registry consulted by `check` and `checkFunding`.
+    function borrowerRegistry() external view returns (address) {
+        return address(_borrowers);
+    }
+
+    /// @notice The score registry whose latest record `check` reads.
+    function scoreRegistry() external view returns (address) {
+        return address(_scores);
+    }
+
+    /// @notice The model registry consulted by `check` and `checkFunding`.
+    function modelRegistry() external view returns (address) {
+        return address(_models);
+    }
+
     function _checkTerms(uint16 aprBps, uint64 termSeconds, LoanHistory calldata history)
         private
         view
@@ -127,16 +179,18 @@ contract ComplianceRules is IComplianceRules, AccessControl {
         if (history.lastDefaultAt != 0 && block.timestamp < uint256(history.lastDefaultAt) + r.coolOffSeconds) {
             return Reason.CoolOffActive;
         }
+        if (history.delinquent) return Reason.Delinquent;
         return Reason.None;
     }
 
-    function _checkScore(ICreditScoreRegistry.ScoreRecord memory score, uint256 principal)
+    function _checkScore(ICreditScoreRegistry.ScoreRecord memory score, uint256 principal, uint64 minScoreNonce)
         private
         view
         returns (Reason)
     {
         RuleSet storage r = _rules;
         if (score.issuedAt == 0) return Reason.NoScore;
+        if (score.nonce < minScoreNonce) return Reason.ScoreBeforeRequest;
         if (score.validUntil <= block.timestamp) return Reason.ScoreExpired;
         if (block.timestamp - score.issuedAt > r.maxScoreAgeSeconds) return Reason.ScoreStale;
         if (!_models.isApproved(score.modelId)) return Reason.ModelNotApproved;

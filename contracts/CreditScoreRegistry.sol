@@ -12,6 +12,10 @@ import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 /// @notice Records credit scores attested by at least `threshold` distinct registered oracle
 /// signers over EIP-712 typed data (domain name "Scorechain", version "1", chainId, this contract).
 /// Anyone may relay an attestation (pull mode).
+/// A loan request calls `advanceNonce` (SCORE_REQUESTER_ROLE, held by LoanManager): every
+/// attestation signed for the borrower before the request carries a lower nonce and can no longer
+/// be recorded, and the loan accepts only a record whose nonce is at least the advanced one, so a
+/// loan is decided only by a score signed after it was requested.
 /// @dev Signatures may come in any order; distinctness is checked with a bitmap over signer
 /// positions. Every provided signature must be valid and from a registered signer, so a relayer
 /// should send exactly `threshold` of them. `submit` reverts on the first failed check;
@@ -19,6 +23,7 @@ import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 /// `submit` would have raised, so one stale entry does not sink the rest of the batch.
 contract CreditScoreRegistry is ICreditScoreRegistry, AccessControl, EIP712, Nonces {
     bytes32 public constant ORACLE_ADMIN_ROLE = keccak256("ORACLE_ADMIN_ROLE");
+    bytes32 public constant SCORE_REQUESTER_ROLE = keccak256("SCORE_REQUESTER_ROLE");
 
     /// @notice The EIP-712 type hash of ScoreAttestation.
     bytes32 public constant SCORE_ATTESTATION_TYPEHASH = keccak256(
@@ -53,7 +58,7 @@ contract CreditScoreRegistry is ICreditScoreRegistry, AccessControl, EIP712, Non
 
     /// @notice Records `att` if it carries at least `threshold` valid signatures from distinct
     /// registered signers.
-    /// @dev Requires pdBps <= 10000, issuedAt <= now < validUntil, nonce == nonces(borrower),
+    /// @dev Requires pdBps <= 10000, issuedAt <= now < validUntil <= 2**40 - 1, nonce == nonces(borrower),
     /// issuedAt newer than the borrower's last score, and an approved model. Reverts with the
     /// first failed check's CreditScore* error. Emits ScoreRecorded.
     function submit(ScoreAttestation calldata att, bytes[] calldata signatures) external {
@@ -72,6 +77,14 @@ contract CreditScoreRegistry is ICreditScoreRegistry, AccessControl, EIP712, Non
         for (uint256 i = 0; i < atts.length; ++i) {
             if (_record(atts[i], signatures[i], false, i)) ++recorded;
         }
+    }
+
+    /// @notice Voids every attestation signed so far for `borrower` and returns the nonce the
+    /// next one must carry (called when the borrower requests a loan).
+    /// @dev SCORE_REQUESTER_ROLE. Emits ScoreNonceAdvanced.
+    function advanceNonce(address borrower) external onlyRole(SCORE_REQUESTER_ROLE) returns (uint256 nonce) {
+        nonce = _useNonce(borrower) + 1;
+        emit ScoreNonceAdvanced(borrower, nonce);
     }
 
     // ---------------------------------------------------------------- oracle signer set
@@ -187,6 +200,11 @@ contract CreditScoreRegistry is ICreditScoreRegistry, AccessControl, EIP712, Non
                 abi.encodeWithSelector(CreditScoreNotYetValid.selector, borrower, att.issuedAt, block.timestamp)
             );
         }
+        if (att.validUntil > type(uint40).max) {
+            return _fail(
+                strict, index, att, abi.encodeWithSelector(CreditScoreValidityTooLong.selector, borrower, att.validUntil)
+            );
+        }
         if (att.validUntil <= block.timestamp) {
             return _fail(
                 strict,
@@ -228,8 +246,11 @@ contract CreditScoreRegistry is ICreditScoreRegistry, AccessControl, EIP712, Non
         // One SSTORE for the packed slot instead of a read-modify-write per member. Layout is
         // Solidity's for ScoreRecord (first member in the lowest bits); the getters read it back
         // through the struct, and the tests check every field.
+        // issuedAt <= now and validUntil <= type(uint40).max were checked; the nonce equals the
+        // borrower's nonce count, which cannot reach 2**64.
         uint256 packed = uint256(att.pdBps) | (uint256(att.score) << 16) | (uint256(att.reasonCodes) << 32)
-            | (uint256(att.issuedAt) << 64) | (uint256(att.validUntil) << 128) | (block.timestamp << 192);
+            | (uint256(att.issuedAt) << 64) | (uint256(att.validUntil) << 104) | (block.timestamp << 144)
+            | (uint256(uint64(att.nonce)) << 184);
         assembly ("memory-safe") {
             sstore(add(rec.slot, 1), packed)
         }

@@ -23,13 +23,25 @@ import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
 ///   marked defaulted by anyone.
 /// - Payments are split pro rata between principal and interest: principal repaid =
 ///   paid * principal / totalDue. Outstanding principal = principal - that, for Funded and Defaulted
-///   loans; a write-off removes what is left. Payments go straight from payer to lender.
-/// - approve: a compliance failure caused by the score (none, expired, stale, model not approved)
-///   or missing rules reverts LoanNotDecidable and leaves the loan Requested, so nobody can get a
-///   loan rejected by calling approve before the oracle posts a fresh score; any other failure
-///   rejects the loan and records the reason.
-/// - Pause (REGULATOR_ROLE) stops request, approve, fund and markDefault; repay, recover, cancel
-///   and writeOff stay open so borrowers can always pay.
+///   loans; a write-off removes what is left. A payment above what is owed is cut to the remainder
+///   (a 1-unit front-run cannot make the final repayment revert). Payments are held by this
+///   contract as the lender's claimable balance and the lender claims them (pull), so a lender
+///   who cannot receive tokens (blacklisted, paused) cannot make repayments revert.
+/// - Which score decides: `request` advances the borrower's attestation nonce in the score
+///   registry, so only a score signed after the request (nonce >= the loan's scoreNonce) can decide
+///   it; attestations held from before are void.
+/// - approve is the borrower's call. A failure that a later event may lift (no score for this
+///   request yet, score expired or stale, model not approved, too many active loans, cool-off,
+///   delinquency, missing rules) reverts LoanNotDecidable and leaves the loan Requested; a request
+///   not decided within the rule set's requestTtlSeconds may be expired by anyone. Any other
+///   failure rejects the loan and records the reason.
+/// - An approval must be funded by its deadline (fundingWindowSeconds after approval), after which
+///   anyone may expire it (freeing the active-loan slot). `fund` re-checks the borrower's
+///   eligibility and jurisdiction, the deciding model's approval and delinquency.
+/// - A borrower is delinquent while a funded loan has an installment past its due date (grace not
+///   counted) and unpaid, or a defaulted loan is neither recovered in full nor written off.
+/// - Pause (REGULATOR_ROLE) stops request, approve, fund and markDefault; repay, recover, cancel,
+///   expire, claim and writeOff stay open so borrowers can always pay and lenders always withdraw.
 contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -38,34 +50,50 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
     uint256 private constant _YEAR_SECONDS = 365 days;
 
     struct BorrowerBook {
-        uint128 activeLoans; // Approved or Funded
+        uint64 activeLoans; // Approved or Funded
         uint64 lastDefaultAt;
+        uint64 unresolvedDefaults; // Defaulted, neither recovered in full nor written off
     }
 
     IERC20 private immutable _token;
     IBorrowerRegistry private immutable _borrowers;
     IComplianceRules private immutable _compliance;
+    ICreditScoreRegistry private immutable _scores;
     uint64 private immutable _gracePeriodSeconds;
 
     mapping(uint256 loanId => Loan) private _loans;
     mapping(address borrower => BorrowerBook) private _books;
+    // Funded loans per borrower (at most ComplianceRules.MAX_ACTIVE_LOANS), walked to find one past due.
+    mapping(address borrower => uint256[] loanIds) private _fundedLoans;
+    mapping(address lender => uint256 amount) private _claimable;
+    mapping(uint256 loanId => address newLender) private _pendingLenders;
     uint256 private _loanCount;
     uint256 private _totalOutstandingPrincipal;
+    uint256 private _totalClaimable;
 
+    /// @dev The compliance rules must read the given borrower and score registries (wiring is
+    /// checked, not assumed); the grace period must be non-zero.
     constructor(
         address admin,
         IERC20 token_,
         IBorrowerRegistry borrowers_,
         IComplianceRules compliance_,
+        ICreditScoreRegistry scores_,
         uint64 gracePeriodSeconds_
     ) {
         if (
             admin == address(0) || address(token_) == address(0) || address(borrowers_) == address(0)
-                || address(compliance_) == address(0)
+                || address(compliance_) == address(0) || address(scores_) == address(0)
         ) revert LoanZeroAddress();
+        if (gracePeriodSeconds_ == 0) revert LoanZeroGracePeriod();
+        address wired = compliance_.borrowerRegistry();
+        if (wired != address(borrowers_)) revert LoanRegistryMismatch(address(borrowers_), wired);
+        wired = compliance_.scoreRegistry();
+        if (wired != address(scores_)) revert LoanRegistryMismatch(address(scores_), wired);
         _token = token_;
         _borrowers = borrowers_;
         _compliance = compliance_;
+        _scores = scores_;
         _gracePeriodSeconds = gracePeriodSeconds_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
@@ -74,7 +102,9 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
 
     /// @notice Requests a loan; the caller is the borrower.
     /// @dev Caller must be eligible in the borrower registry; 0 < principal and totalDue fit in
-    /// uint96; 1 <= installments <= termSeconds. Not when paused. Emits ScoreRequested.
+    /// uint96; 1 <= installments <= termSeconds. Not when paused. Advances the borrower's
+    /// attestation nonce (voiding scores signed before) and records it as the loan's scoreNonce.
+    /// Emits ScoreRequested (and the score registry's ScoreNonceAdvanced).
     function request(uint256 principal, uint16 aprBps, uint64 termSeconds, uint8 installments)
         external
         whenNotPaused
@@ -93,24 +123,34 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
         l.termSeconds = termSeconds;
         l.principal = uint96(principal);
         l.totalDue = uint96(totalDue);
+        l.requestedAt = uint40(block.timestamp);
+        // The score registry's nonce count cannot reach 2**64.
+        l.scoreNonce = uint64(_scores.advanceNonce(msg.sender));
         emit ScoreRequested(loanId, msg.sender, principal, aprBps, termSeconds);
     }
 
     /// @notice Decides a Requested loan against the compliance rules and the borrower's latest
-    /// score at this moment. Callable by anyone.
-    /// @dev Not when paused. Reverts LoanNotDecidable if the score (or the rule set) is not usable
-    /// yet; otherwise approves (recording the score snapshot) or rejects (recording the reason).
+    /// score, which must have been signed after the request. The borrower's call.
+    /// @dev Not when paused. Reverts LoanNotBorrower for any other caller, LoanNotDecidable when a
+    /// later event may still lift the failure (see the contract notes); otherwise approves
+    /// (recording the score snapshot and the funding deadline) or rejects (recording the reason).
     /// Emits LoanApproved or LoanRejected. Returns true if approved.
     function approve(uint256 loanId) external whenNotPaused returns (bool approved) {
         Loan storage l = _loanIn(loanId, LoanState.Requested);
         address borrower = l.borrower;
+        if (msg.sender != borrower) revert LoanNotBorrower(loanId, msg.sender);
         BorrowerBook storage book = _books[borrower];
         (bool ok, IComplianceRules.Reason reason, ICreditScoreRegistry.ScoreRecord memory score) = _compliance.check(
             borrower,
             l.principal,
             l.aprBps,
             l.termSeconds,
-            IComplianceRules.LoanHistory({activeLoans: book.activeLoans, lastDefaultAt: book.lastDefaultAt})
+            IComplianceRules.LoanHistory({
+                activeLoans: book.activeLoans,
+                lastDefaultAt: book.lastDefaultAt,
+                minScoreNonce: l.scoreNonce,
+                delinquent: _isDelinquent(borrower, book)
+            })
         );
         if (!ok && _isDeferred(reason)) revert LoanNotDecidable(loanId, reason);
         uint256 ruleVersion = _compliance.version();
@@ -121,11 +161,13 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
             emit LoanRejected(loanId, borrower, reason, ruleVersion);
             return false;
         }
+        uint256 fundingWindow = _compliance.fundingWindowSeconds();
         l.state = LoanState.Approved;
         l.modelId = score.modelId;
         l.pdBps = score.pdBps;
         l.score = score.score;
         l.scoreIssuedAt = score.issuedAt;
+        l.fundBy = uint40(block.timestamp + fundingWindow);
         book.activeLoans += 1;
         emit LoanApproved(loanId, borrower, score.modelId, score.pdBps, score.score, score.issuedAt, ruleVersion);
         return true;
@@ -134,28 +176,39 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
     /// @notice Funds an Approved loan: the caller becomes its lender and principal moves from the
     /// caller to the borrower.
     /// @dev Caller must have approved this contract for the principal and must not be the borrower;
-    /// the borrower must still be eligible. Not when paused. Emits LoanFunded.
+    /// not after the approval's deadline; the borrower still eligible in an allowed jurisdiction,
+    /// the deciding model still approved and the borrower not delinquent (else LoanNotFundable).
+    /// Not when paused. Emits LoanFunded.
     function fund(uint256 loanId) external whenNotPaused nonReentrant {
         Loan storage l = _loanIn(loanId, LoanState.Approved);
         address borrower = l.borrower;
         if (msg.sender == borrower) revert LoanSelfFunding(loanId);
-        if (!_borrowers.isEligible(borrower)) revert LoanBorrowerIneligible(borrower);
+        if (block.timestamp > l.fundBy) revert LoanApprovalExpired(loanId, l.fundBy);
+        IComplianceRules.Reason reason = _compliance.checkFunding(borrower, l.modelId);
+        if (reason != IComplianceRules.Reason.None) revert LoanNotFundable(loanId, reason);
+        if (_isDelinquent(borrower, _books[borrower])) {
+            revert LoanNotFundable(loanId, IComplianceRules.Reason.Delinquent);
+        }
         uint256 principal = l.principal;
         l.state = LoanState.Funded;
         l.fundedAt = uint64(block.timestamp);
         l.lender = msg.sender;
+        _fundedLoans[borrower].push(loanId);
         _totalOutstandingPrincipal += principal;
         emit LoanFunded(loanId, msg.sender, borrower, principal, l.totalDue, uint64(block.timestamp));
         _token.safeTransferFrom(msg.sender, borrower, principal);
     }
 
-    /// @notice Repays `amount` of a Funded loan (anyone may pay); the tokens go to the lender.
-    /// @dev 0 < amount <= amountOwed. Works while paused. Emits LoanRepaid, and LoanFullyRepaid
-    /// when nothing is left owing (state Repaid).
+    /// @notice Repays up to `amount` of a Funded loan (anyone may pay); the payment accrues to the
+    /// lender's claimable balance.
+    /// @dev amount > 0; an amount above what is owed is cut to the remainder. Works while paused.
+    /// Emits LoanRepaid (with the amount taken), and LoanFullyRepaid when nothing is left owing
+    /// (state Repaid).
     function repay(uint256 loanId, uint256 amount) external nonReentrant {
         Loan storage l = _loanIn(loanId, LoanState.Funded);
         uint256 paidBefore = l.repaid;
-        uint256 remaining = _checkPayment(l, loanId, amount, paidBefore);
+        uint256 remaining;
+        (amount, remaining) = _takePayment(l, loanId, amount, paidBefore);
         uint256 paidAfter = paidBefore + amount;
         l.repaid = uint96(paidAfter);
         _totalOutstandingPrincipal -= _principalShare(l, paidAfter) - _principalShare(l, paidBefore);
@@ -164,9 +217,10 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
             address borrower = l.borrower;
             l.state = LoanState.Repaid;
             _books[borrower].activeLoans -= 1;
+            _dropFunded(borrower, loanId);
             emit LoanFullyRepaid(loanId, borrower);
         }
-        _token.safeTransferFrom(msg.sender, l.lender, amount);
+        _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @notice Marks a Funded loan Defaulted once a late installment (past due date + grace) is
@@ -179,7 +233,9 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
         l.state = LoanState.Defaulted;
         BorrowerBook storage book = _books[borrower];
         book.activeLoans -= 1;
+        book.unresolvedDefaults += 1;
         book.lastDefaultAt = uint64(block.timestamp);
+        _dropFunded(borrower, loanId);
         emit LoanDefaulted(loanId, borrower, l.repaid, l.totalDue - l.repaid);
     }
 
@@ -188,28 +244,36 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
     function writeOff(uint256 loanId) external {
         Loan storage l = _loanIn(loanId, LoanState.Defaulted);
         if (msg.sender != l.lender && !hasRole(REGULATOR_ROLE, msg.sender)) revert LoanUnauthorized(loanId, msg.sender);
-        uint256 principalLeft = l.principal - _principalShare(l, uint256(l.repaid) + l.recovered);
+        uint256 paid = uint256(l.repaid) + l.recovered;
+        uint256 principalLeft = l.principal - _principalShare(l, paid);
         l.state = LoanState.WrittenOff;
+        if (paid < l.totalDue) _books[l.borrower].unresolvedDefaults -= 1;
         _totalOutstandingPrincipal -= principalLeft;
         emit LoanWrittenOff(loanId, msg.sender, principalLeft);
     }
 
-    /// @notice Pays `amount` towards a Defaulted or WrittenOff loan (recovery); tokens go to the lender.
-    /// @dev 0 < amount <= amountOwed. Reduces outstanding principal only while Defaulted.
-    /// Emits LoanRecovered.
+    /// @notice Pays up to `amount` towards a Defaulted or WrittenOff loan (recovery); the payment
+    /// accrues to the lender's claimable balance.
+    /// @dev amount > 0, cut to what is owed. Reduces outstanding principal only while Defaulted.
+    /// Emits LoanRecovered, and LoanFullyRecovered when a Defaulted loan's debt is paid in full.
     function recover(uint256 loanId, uint256 amount) external nonReentrant {
         Loan storage l = _requireLoan(loanId);
         LoanState state = l.state;
         if (state != LoanState.Defaulted && state != LoanState.WrittenOff) revert LoanInvalidState(loanId, state);
         uint256 paidBefore = uint256(l.repaid) + l.recovered;
-        _checkPayment(l, loanId, amount, paidBefore);
+        uint256 remaining;
+        (amount, remaining) = _takePayment(l, loanId, amount, paidBefore);
         uint256 recovered = uint256(l.recovered) + amount;
         l.recovered = uint96(recovered);
+        emit LoanRecovered(loanId, msg.sender, amount, recovered);
         if (state == LoanState.Defaulted) {
             _totalOutstandingPrincipal -= _principalShare(l, paidBefore + amount) - _principalShare(l, paidBefore);
+            if (remaining == amount) {
+                _books[l.borrower].unresolvedDefaults -= 1;
+                emit LoanFullyRecovered(loanId, l.borrower);
+            }
         }
-        emit LoanRecovered(loanId, msg.sender, amount, recovered);
-        _token.safeTransferFrom(msg.sender, l.lender, amount);
+        _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @notice Cancels a Requested or Approved (unfunded) loan.
@@ -223,6 +287,59 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
         if (state == LoanState.Approved) _books[borrower].activeLoans -= 1;
         l.state = LoanState.Cancelled;
         emit LoanCancelled(loanId, borrower);
+    }
+
+    /// @notice Expires a Requested loan not decided within the rule set's requestTtlSeconds, or an
+    /// Approved loan not funded by its deadline (freeing the borrower's active-loan slot).
+    /// @dev Anyone, also while paused. Reverts LoanNotExpired before `expiresAt(loanId)`.
+    /// Emits LoanExpired.
+    function expire(uint256 loanId) external {
+        Loan storage l = _requireLoan(loanId);
+        LoanState state = l.state;
+        if (state != LoanState.Requested && state != LoanState.Approved) revert LoanInvalidState(loanId, state);
+        uint256 at = _expiresAt(l);
+        if (block.timestamp <= at) revert LoanNotExpired(loanId, at);
+        address borrower = l.borrower;
+        if (state == LoanState.Approved) _books[borrower].activeLoans -= 1;
+        l.state = LoanState.Expired;
+        emit LoanExpired(loanId, borrower, state);
+    }
+
+    /// @notice Sends the caller's claimable balance (payments on their loans) to `to`.
+    /// @dev Reverts LoanNothingToClaim when there is none. Works while paused. A lender who cannot
+    /// receive the token at their own address claims to another. Emits LenderClaimed.
+    function claim(address to) external nonReentrant returns (uint256 amount) {
+        if (to == address(0)) revert LoanZeroAddress();
+        amount = _claimable[msg.sender];
+        if (amount == 0) revert LoanNothingToClaim(msg.sender);
+        _claimable[msg.sender] = 0;
+        _totalClaimable -= amount;
+        emit LenderClaimed(msg.sender, to, amount);
+        _token.safeTransfer(to, amount);
+    }
+
+    /// @notice Offers the lender's position in a loan to `newLender`, who must accept it (two-step).
+    /// @dev Current lender of a Funded, Defaulted or WrittenOff loan; newLender non-zero and not the
+    /// borrower. A new offer replaces a pending one. Emits LoanPositionTransferStarted.
+    function transferPosition(uint256 loanId, address newLender) external {
+        Loan storage l = _requireLoan(loanId);
+        if (l.lender == address(0) || msg.sender != l.lender) revert LoanNotLender(loanId, msg.sender);
+        if (newLender == address(0)) revert LoanZeroAddress();
+        if (newLender == l.borrower) revert LoanSelfFunding(loanId);
+        _pendingLenders[loanId] = newLender;
+        emit LoanPositionTransferStarted(loanId, msg.sender, newLender);
+    }
+
+    /// @notice Accepts a pending position offer: later payments accrue to the caller.
+    /// @dev The pending new lender only; what accrued before stays claimable by the previous lender.
+    /// Emits LoanPositionTransferred.
+    function acceptPosition(uint256 loanId) external {
+        Loan storage l = _requireLoan(loanId);
+        if (msg.sender != _pendingLenders[loanId]) revert LoanNotPendingLender(loanId, msg.sender);
+        address previous = l.lender;
+        l.lender = msg.sender;
+        delete _pendingLenders[loanId];
+        emit LoanPositionTransferred(loanId, previous, msg.sender);
     }
 
     /// @notice Pauses request, approve, fund and markDefault.
@@ -303,6 +420,39 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
         return _books[borrower].lastDefaultAt;
     }
 
+    /// @notice True if `borrower` has a funded loan with an unpaid installment past its due date,
+    /// or a defaulted loan neither recovered in full nor written off.
+    function isDelinquent(address borrower) external view returns (bool) {
+        return _isDelinquent(borrower, _books[borrower]);
+    }
+
+    /// @notice Payments accrued to `lender` and not yet claimed.
+    function claimable(address lender) external view returns (uint256) {
+        return _claimable[lender];
+    }
+
+    /// @notice Sum of claimable balances (the tokens this contract holds for lenders).
+    function totalClaimable() external view returns (uint256) {
+        return _totalClaimable;
+    }
+
+    /// @notice The address offered the lender's position in `loanId` (zero if none).
+    function pendingLender(uint256 loanId) external view returns (address) {
+        return _pendingLenders[loanId];
+    }
+
+    /// @notice When a Requested or Approved loan may be expired (after this second; 0 otherwise).
+    function expiresAt(uint256 loanId) external view returns (uint256) {
+        Loan storage l = _loans[loanId];
+        if (l.state != LoanState.Requested && l.state != LoanState.Approved) return 0;
+        return _expiresAt(l);
+    }
+
+    /// @notice The score registry whose nonce a request advances.
+    function scoreRegistry() external view returns (address) {
+        return address(_scores);
+    }
+
     /// @notice Grace period after each installment's due date before a default may be marked.
     function gracePeriodSeconds() external view returns (uint64) {
         return _gracePeriodSeconds;
@@ -335,15 +485,46 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
         if (l.state != expected) revert LoanInvalidState(loanId, l.state);
     }
 
-    /// @dev Returns what remains owed before this payment; reverts on zero or over-payment.
-    function _checkPayment(Loan storage l, uint256 loanId, uint256 amount, uint256 paidBefore)
+    /// @dev Cuts `amount` to what remains owed (reverting on zero or nothing owed), credits the
+    /// lender's claimable balance and returns (amount taken, remaining before this payment).
+    function _takePayment(Loan storage l, uint256 loanId, uint256 amount, uint256 paidBefore)
         private
-        view
-        returns (uint256 remaining)
+        returns (uint256 taken, uint256 remaining)
     {
-        if (amount == 0) revert LoanZeroAmount(loanId);
         remaining = uint256(l.totalDue) - paidBefore;
-        if (amount > remaining) revert LoanOverpayment(loanId, amount, remaining);
+        taken = amount > remaining ? remaining : amount;
+        if (taken == 0) revert LoanZeroAmount(loanId);
+        _claimable[l.lender] += taken;
+        _totalClaimable += taken;
+    }
+
+    function _expiresAt(Loan storage l) private view returns (uint256) {
+        if (l.state == LoanState.Approved) return l.fundBy;
+        return uint256(l.requestedAt) + _compliance.requestTtlSeconds();
+    }
+
+    /// @dev Past due: an installment whose due date (grace not counted) has passed and that the
+    /// repaid total does not cover.
+    function _isDelinquent(address borrower, BorrowerBook storage book) private view returns (bool) {
+        if (book.unresolvedDefaults != 0) return true;
+        uint256[] storage ids = _fundedLoans[borrower];
+        for (uint256 i = 0; i < ids.length; ++i) {
+            Loan storage l = _loans[ids[i]];
+            if (l.repaid < _repaidRequired(l, 0)) return true;
+        }
+        return false;
+    }
+
+    function _dropFunded(address borrower, uint256 loanId) private {
+        uint256[] storage ids = _fundedLoans[borrower];
+        uint256 last = ids.length - 1;
+        for (uint256 i = 0; i <= last; ++i) {
+            if (ids[i] == loanId) {
+                ids[i] = ids[last];
+                ids.pop();
+                return;
+            }
+        }
     }
 
     function _principalShare(Loan storage l, uint256 paid) private view returns (uint256) {
@@ -351,24 +532,37 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
     }
 
     function _installmentsLate(Loan storage l) private view returns (uint256) {
+        return _installmentsPast(l, _gracePeriodSeconds);
+    }
+
+    function _minimumRepaid(Loan storage l) private view returns (uint256) {
+        return _repaidRequired(l, _gracePeriodSeconds);
+    }
+
+    /// @dev Installments whose due date plus `graceSeconds` has passed (0 if not funded).
+    function _installmentsPast(Loan storage l, uint256 graceSeconds) private view returns (uint256) {
         uint256 fundedAt = l.fundedAt;
-        if (fundedAt == 0 || block.timestamp <= fundedAt + _gracePeriodSeconds) return 0;
-        // Installment i is late iff fundedAt + floor(term * i / n) + grace < now
+        if (fundedAt == 0 || block.timestamp <= fundedAt + graceSeconds) return 0;
+        // Installment i is past iff fundedAt + floor(term * i / n) + grace < now
         // <=> term * i < t * n with t = now - fundedAt - grace  <=> i <= (t * n - 1) / term.
-        uint256 t = block.timestamp - fundedAt - _gracePeriodSeconds;
+        uint256 t = block.timestamp - fundedAt - graceSeconds;
         uint256 n = l.installments;
         uint256 late = (t * n - 1) / l.termSeconds;
         return late > n ? n : late;
     }
 
-    function _minimumRepaid(Loan storage l) private view returns (uint256) {
-        uint256 late = _installmentsLate(l);
+    /// @dev The cumulative amount those installments call for.
+    function _repaidRequired(Loan storage l, uint256 graceSeconds) private view returns (uint256) {
+        uint256 late = _installmentsPast(l, graceSeconds);
         return late == 0 ? 0 : (uint256(l.totalDue) * late) / l.installments;
     }
 
+    /// @dev Failures a later event may lift: the loan waits (until it expires) instead of being rejected.
     function _isDeferred(IComplianceRules.Reason reason) private pure returns (bool) {
         return reason == IComplianceRules.Reason.RulesNotSet || reason == IComplianceRules.Reason.NoScore
-            || reason == IComplianceRules.Reason.ScoreExpired || reason == IComplianceRules.Reason.ScoreStale
-            || reason == IComplianceRules.Reason.ModelNotApproved;
+            || reason == IComplianceRules.Reason.ScoreBeforeRequest || reason == IComplianceRules.Reason.ScoreExpired
+            || reason == IComplianceRules.Reason.ScoreStale || reason == IComplianceRules.Reason.ModelNotApproved
+            || reason == IComplianceRules.Reason.TooManyActiveLoans || reason == IComplianceRules.Reason.CoolOffActive
+            || reason == IComplianceRules.Reason.Delinquent;
     }
 }

@@ -6,7 +6,11 @@ import {ICreditScoreRegistry} from "./ICreditScoreRegistry.sol";
 /// @title IComplianceRules
 /// @notice A versioned rule set set by regulators and a deterministic `check` of a loan against it.
 interface IComplianceRules {
-    /// @notice Why a loan does not comply, in the order `check` tests them (first failure wins).
+    /// @notice Why a loan does not comply. `check` tests them in this order (first failure wins):
+    /// RulesNotSet, BorrowerIneligible, JurisdictionNotAllowed, TermTooShort, TermTooLong,
+    /// AprTooHigh, TooManyActiveLoans, CoolOffActive, Delinquent, NoScore, ScoreBeforeRequest,
+    /// ScoreExpired, ScoreStale, ModelNotApproved, PdTooHigh, ScoreBelowMinimum, PrincipalTooHigh.
+    /// New reasons are appended so that recorded values keep their meaning.
     enum Reason {
         None,
         RulesNotSet,
@@ -23,10 +27,15 @@ interface IComplianceRules {
         ModelNotApproved,
         PdTooHigh,
         ScoreBelowMinimum,
-        PrincipalTooHigh
+        PrincipalTooHigh,
+        ScoreBeforeRequest,
+        Delinquent
     }
 
-    /// @notice Score bands: a score s falls in the highest band i with bandMinScores[i] <= s and
+    /// @notice maxActiveLoans is 1..MAX_ACTIVE_LOANS; maxScoreAgeSeconds, requestTtlSeconds (how
+    /// long a request may wait for a decision) and fundingWindowSeconds (how long an approval may
+    /// wait for a lender) are non-zero; maxPdBps and maxAprBps at most 10000.
+    /// Score bands: a score s falls in the highest band i with bandMinScores[i] <= s and
     /// may borrow at most bandMaxPrincipal[i] (token base units). bandMinScores strictly ascending.
     struct RuleSet {
         uint16 maxPdBps;
@@ -36,14 +45,21 @@ interface IComplianceRules {
         uint64 maxTermSeconds;
         uint64 maxScoreAgeSeconds;
         uint64 coolOffSeconds;
+        uint64 requestTtlSeconds;
+        uint64 fundingWindowSeconds;
         uint16[] bandMinScores;
         uint256[] bandMaxPrincipal;
     }
 
     /// @notice What the caller knows about the borrower's loans (LoanManager passes its counters).
+    /// minScoreNonce: the score must carry at least this nonce (the one the request fixed), so a
+    /// score signed before the request never decides it. delinquent: a loan past due or a default
+    /// neither recovered nor written off.
     struct LoanHistory {
         uint256 activeLoans;
         uint64 lastDefaultAt;
+        uint64 minScoreNonce;
+        bool delinquent;
     }
 
     error ComplianceZeroAddress();
@@ -52,6 +68,9 @@ interface IComplianceRules {
     error ComplianceBandsLengthMismatch(uint256 scores, uint256 principals);
     error ComplianceBandsEmpty();
     error ComplianceBandsNotAscending(uint256 index);
+    error ComplianceInvalidMaxActiveLoans(uint256 value, uint256 cap);
+    error ComplianceZeroDuration(string field);
+    error ComplianceRegistryMismatch(address expected, address actual);
 
     event ComplianceRuleSetUpdated(uint256 indexed version, RuleSet rules);
     event ComplianceJurisdictionSet(uint256 indexed version, bytes2 indexed jurisdiction, bool allowed);
@@ -67,7 +86,14 @@ interface IComplianceRules {
         LoanHistory calldata history
     ) external view returns (bool ok, Reason reason, ICreditScoreRegistry.ScoreRecord memory score);
 
+    function checkFunding(address borrower, bytes32 modelId) external view returns (Reason reason);
+    function requestTtlSeconds() external view returns (uint64);
+    function fundingWindowSeconds() external view returns (uint64);
+
     function ruleSet() external view returns (RuleSet memory);
     function version() external view returns (uint256);
     function isJurisdictionAllowed(bytes2 jurisdiction) external view returns (bool);
+    function borrowerRegistry() external view returns (address);
+    function scoreRegistry() external view returns (address);
+    function modelRegistry() external view returns (address);
 }

@@ -23,15 +23,18 @@ interface ICreditScoreRegistry {
     }
 
     /// @notice What is stored per borrower: two slots (modelId; then the rest packed). The features
-    /// hash and the nonce live in the `ScoreRecorded` event only.
+    /// hash lives in the `ScoreRecorded` event only. `nonce` is the attestation's nonce: a loan is
+    /// decided only by a record whose nonce is at least the one its request fixed (see
+    /// `advanceNonce`), i.e. by a score signed after the request. Times are uint40 seconds.
     struct ScoreRecord {
         bytes32 modelId;
         uint16 pdBps;
         uint16 score;
         uint32 reasonCodes;
-        uint64 issuedAt;
-        uint64 validUntil;
-        uint64 recordedAt;
+        uint40 issuedAt;
+        uint40 validUntil;
+        uint40 recordedAt;
+        uint64 nonce;
     }
 
     error CreditScoreZeroAddress();
@@ -51,6 +54,7 @@ interface ICreditScoreRegistry {
     error CreditScoreDuplicateSigner(address signer);
     error CreditScoreBatchLengthMismatch(uint256 attestations, uint256 signatureSets);
     error CreditScoreNotFound(address borrower);
+    error CreditScoreValidityTooLong(address borrower, uint64 validUntil);
 
     /// @notice A score was recorded; carries every attestation field.
     event ScoreRecorded(
@@ -67,6 +71,9 @@ interface ICreditScoreRegistry {
     /// @notice A batch entry was skipped; `reason` is the ABI-encoded custom error that `submit`
     /// would have reverted with (decode it with this interface's ABI).
     event ScoreSkipped(uint256 indexed index, address indexed borrower, uint256 nonce, bytes reason);
+    /// @notice A loan request fixed the nonce the borrower's next attestation must carry; every
+    /// attestation signed for this borrower before it is void (it carries a lower nonce).
+    event ScoreNonceAdvanced(address indexed borrower, uint256 nonce);
     event OracleSignerAdded(address indexed signer, uint256 signerCount);
     event OracleSignerRemoved(address indexed signer, uint256 signerCount);
     event OracleSignerRotated(address indexed oldSigner, address indexed newSigner);
@@ -76,6 +83,8 @@ interface ICreditScoreRegistry {
     function submitBatch(ScoreAttestation[] calldata atts, bytes[][] calldata signatures)
         external
         returns (uint256 recorded);
+
+    function advanceNonce(address borrower) external returns (uint256 nonce);
 
     function addSigner(address signer) external;
     function removeSigner(address signer) external;

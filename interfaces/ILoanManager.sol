@@ -5,7 +5,8 @@ import {IComplianceRules} from "./IComplianceRules.sol";
 
 /// @title ILoanManager
 /// @notice Loan lifecycle: request -> approve/reject -> fund -> repay, or default -> write-off /
-/// recover; cancel before funding.
+/// recover; cancel before funding; a request or an approval that waits too long expires.
+/// Payments accrue to the lender's claimable balance; the lender claims them (pull).
 interface ILoanManager {
     enum LoanState {
         None,
@@ -16,10 +17,13 @@ interface ILoanManager {
         Funded,
         Repaid,
         Defaulted,
-        WrittenOff
+        WrittenOff,
+        Expired
     }
 
-    /// @dev Five slots. Amounts are uint96 (7.9e28 base units; ample for 6- and 18-decimal tokens).
+    /// @dev Six slots. Amounts are uint96 (7.9e28 base units; ample for 6- and 18-decimal tokens).
+    /// scoreNonce: the nonce the request fixed; only a score record with at least this nonce (signed
+    /// after the request) decides the loan. fundBy: the approval's funding deadline.
     struct Loan {
         // slot 0
         address borrower;
@@ -43,6 +47,10 @@ interface ILoanManager {
         uint40 decidedAt;
         IComplianceRules.Reason rejectReason;
         uint96 recovered;
+        // slot 5
+        uint64 scoreNonce;
+        uint40 requestedAt;
+        uint40 fundBy;
     }
 
     error LoanZeroAddress();
@@ -55,7 +63,14 @@ interface ILoanManager {
     error LoanNotDecidable(uint256 loanId, IComplianceRules.Reason reason);
     error LoanSelfFunding(uint256 loanId);
     error LoanZeroAmount(uint256 loanId);
-    error LoanOverpayment(uint256 loanId, uint256 amount, uint256 remaining);
+    error LoanNotExpired(uint256 loanId, uint256 expiresAt);
+    error LoanApprovalExpired(uint256 loanId, uint256 fundBy);
+    error LoanNotFundable(uint256 loanId, IComplianceRules.Reason reason);
+    error LoanNothingToClaim(address lender);
+    error LoanNotLender(uint256 loanId, address caller);
+    error LoanNotPendingLender(uint256 loanId, address caller);
+    error LoanRegistryMismatch(address expected, address actual);
+    error LoanZeroGracePeriod();
     error LoanNotOverdue(uint256 loanId);
     error LoanUnauthorized(uint256 loanId, address caller);
     error LoanInvalidInstallment(uint256 loanId, uint256 installment);
@@ -90,6 +105,14 @@ interface ILoanManager {
     event LoanDefaulted(uint256 indexed loanId, address indexed borrower, uint256 repaid, uint256 remaining);
     event LoanWrittenOff(uint256 indexed loanId, address indexed by, uint256 principalWrittenOff);
     event LoanRecovered(uint256 indexed loanId, address indexed payer, uint256 amount, uint256 totalRecovered);
+    /// @notice A defaulted loan's debt was recovered in full (the borrower is no longer delinquent on it).
+    event LoanFullyRecovered(uint256 indexed loanId, address indexed borrower);
+    /// @notice A request no decision was reached on, or an approval no lender funded, expired.
+    event LoanExpired(uint256 indexed loanId, address indexed borrower, LoanState previousState);
+    /// @notice A lender withdrew what payments had accrued to them.
+    event LenderClaimed(address indexed lender, address indexed to, uint256 amount);
+    event LoanPositionTransferStarted(uint256 indexed loanId, address indexed lender, address indexed newLender);
+    event LoanPositionTransferred(uint256 indexed loanId, address indexed previousLender, address indexed newLender);
 
     function request(uint256 principal, uint16 aprBps, uint64 termSeconds, uint8 installments)
         external
@@ -101,6 +124,10 @@ interface ILoanManager {
     function writeOff(uint256 loanId) external;
     function recover(uint256 loanId, uint256 amount) external;
     function cancel(uint256 loanId) external;
+    function expire(uint256 loanId) external;
+    function claim(address to) external returns (uint256 amount);
+    function transferPosition(uint256 loanId, address newLender) external;
+    function acceptPosition(uint256 loanId) external;
     function pause() external;
     function unpause() external;
 
@@ -115,6 +142,12 @@ interface ILoanManager {
     function totalOutstandingPrincipal() external view returns (uint256);
     function activeLoanCount(address borrower) external view returns (uint256);
     function lastDefaultAt(address borrower) external view returns (uint64);
+    function isDelinquent(address borrower) external view returns (bool);
+    function claimable(address lender) external view returns (uint256);
+    function totalClaimable() external view returns (uint256);
+    function pendingLender(uint256 loanId) external view returns (address);
+    function expiresAt(uint256 loanId) external view returns (uint256);
+    function scoreRegistry() external view returns (address);
     function gracePeriodSeconds() external view returns (uint64);
     function token() external view returns (address);
     function borrowerRegistry() external view returns (address);

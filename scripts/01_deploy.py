@@ -38,6 +38,8 @@ DEFAULT_RULES = {
     "maxTermSeconds": 365 * DAY,
     "maxScoreAgeSeconds": 7 * DAY,
     "coolOffSeconds": 180 * DAY,
+    "requestTtlSeconds": 7 * DAY,
+    "fundingWindowSeconds": 14 * DAY,
     "bandMinScores": [300, 580, 670, 740],
     "bandMaxPrincipal": [0, 2_000 * USD, 10_000 * USD, 25_000 * USD],
 }

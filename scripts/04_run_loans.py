@@ -24,10 +24,11 @@ REASONS = (
     "None", "RulesNotSet", "BorrowerIneligible", "JurisdictionNotAllowed", "TermTooShort",
     "TermTooLong", "AprTooHigh", "TooManyActiveLoans", "CoolOffActive", "NoScore", "ScoreExpired",
     "ScoreStale", "ModelNotApproved", "PdTooHigh", "ScoreBelowMinimum", "PrincipalTooHigh",
+    "ScoreBeforeRequest", "Delinquent",
 )
 #: ILoanManager.LoanState, in enum order.
 STATES = ("None", "Requested", "Approved", "Rejected", "Cancelled", "Funded", "Repaid",
-          "Defaulted", "WrittenOff")
+          "Defaulted", "WrittenOff", "Expired")
 
 
 @dataclass
@@ -85,8 +86,10 @@ def wait_for_scores(score_registry, runs: list[LoanRun], *, timeout_s: float = 1
     return waiting
 
 
-def decide(loan_manager, run: LoanRun, caller) -> LoanRun:
-    tx = require_success(loan_manager.approve(run.loan_id, {"from": caller}))
+def decide(loan_manager, run: LoanRun) -> LoanRun:
+    """The borrower asks for the decision (approval is the borrower's call, on a score signed after
+    the request)."""
+    tx = require_success(loan_manager.approve(run.loan_id, {"from": run.record.account}))
     run.gas["approve"] = tx.gas_used
     if "LoanApproved" in tx.events:
         run.decision = "approved"
@@ -102,6 +105,12 @@ def fund(token, loan_manager, run: LoanRun, lender) -> LoanRun:
     run.gas["fund"] = tx.gas_used
     run.lender = lender
     return run
+
+
+def claim(loan_manager, lender) -> int:
+    """The lender withdraws the payments accrued to it (payments are pulled, not pushed)."""
+    tx = require_success(loan_manager.claim(lender, {"from": lender}))
+    return tx.gas_used
 
 
 def repay_in_full(token, loan_manager, run: LoanRun, interest_float) -> LoanRun:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from brownie import chain
 
-from .network_context import deployed, role_account, tx_params
+from .network_context import deployed, tx_params
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Revocation reason codes (ModelRegistry.revoke's uint8), documented for auditors.
@@ -111,7 +111,7 @@ def roll_over(system, cluster, workdir: Path, records, v1, *, timeout_s: float =
     v1_scored = next(r for r in records if r.jurisdiction != "US"
                      and _fresh_score_from(system, r.address, v1.model_id))
     ok, reason, _ = system.compliance.check(v1_scored.address, 1_000 * 10**6, 1_000, 90 * 86400,
-                                            (0, 0))
+                                            (0, 0, 0, False))
     if ok:
         raise AssertionError("a revoked model's score still passed compliance")
 
@@ -126,7 +126,7 @@ def roll_over(system, cluster, workdir: Path, records, v1, *, timeout_s: float =
     if any(run.score["modelId"] != v2_hex for run in runs):
         raise AssertionError("a post-update score was not made by model v2")
     for run in runs:
-        loans.decide(system.loan_manager, run, role_account("regulator"))
+        loans.decide(system.loan_manager, run)
     return {
         "model_v2": v2_hex,
         "rollover_seconds": rollover_seconds,

@@ -132,7 +132,7 @@ def explain(att: typed_data.ScoreAttestation) -> None:
 
 
 def approve(system, run) -> None:
-    _loans.decide(system.loan_manager, run, role_account("regulator"))
+    _loans.decide(system.loan_manager, run)
     print(f"loan {run.loan_id}: {run.decision}{' (' + run.reason + ')' if run.reason else ''}")
 
 

@@ -127,9 +127,8 @@ def run(args) -> dict:
                                + "\n".join(cluster.log_tail(n) for n in cluster.nodes))
         _log(f"all {len(runs)} scored in {summary['scoring_seconds']} s")
 
-        regulator = role_account("regulator")
         for run_ in runs:
-            loans.decide(system.loan_manager, run_, regulator)
+            loans.decide(system.loan_manager, run_)
         approved = [r for r in runs if r.decision == "approved"]
         why = Counter(r.reason for r in runs if r.decision == "rejected")
         _log(f"{len(approved)} approved, {len(runs) - len(approved)} rejected "
@@ -147,6 +146,10 @@ def run(args) -> dict:
         for run_ in repaying:
             loans.repay_in_full(token, system.loan_manager, run_, float_account)
         _log(f"{len(repaying)} repaid in full")
+        claimed = [loans.claim(system.loan_manager, lender) for lender in lenders
+                   if system.loan_manager.claimable(lender) > 0]
+        summary["lender_claims"] = len(claimed)
+        _log(f"{len(claimed)} lenders claimed their repayments")
 
         summary["audit"] = update.audit_one(system, cluster, records, runs, tree, batch_id)
         _log(f"auditor re-verified loan {summary['audit']['loan_id']}'s score: "
@@ -236,6 +239,10 @@ def _check_books(system, runs) -> dict:
     summed = sum(system.loan_manager.outstandingPrincipal(r.loan_id) for r in runs)
     if on_chain != summed:
         raise AssertionError(f"outstanding principal {on_chain} != sum over loans {summed}")
+    held = system.token.balanceOf(system.loan_manager)
+    if held != system.loan_manager.totalClaimable():
+        raise AssertionError(f"LoanManager holds {held}, lenders may claim "
+                             f"{system.loan_manager.totalClaimable()}")
     return {"outstanding_principal_usd": on_chain / USD}
 
 

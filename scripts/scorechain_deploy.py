@@ -82,6 +82,8 @@ def rule_set_tuple(rules: Mapping[str, Any]) -> tuple:
         rules["maxTermSeconds"],
         rules["maxScoreAgeSeconds"],
         rules["coolOffSeconds"],
+        rules["requestTtlSeconds"],
+        rules["fundingWindowSeconds"],
         list(rules["bandMinScores"]),
         list(rules["bandMaxPrincipal"]),
     )
@@ -131,8 +133,10 @@ def deploy_system(
         admin, borrower_registry, score_registry, model_registry, tx, **tx_pub
     )
     loan_manager = LoanManager.deploy(
-        admin, token, borrower_registry, compliance, grace_period_seconds, tx, **tx_pub
+        admin, token, borrower_registry, compliance, score_registry, grace_period_seconds, tx, **tx_pub
     )
+    # A loan request advances the borrower's attestation nonce (only later scores decide it).
+    score_registry.grantRole(score_registry.SCORE_REQUESTER_ROLE(), loan_manager, tx)
     data_anchor = DataAnchor.deploy(admin, tx, **tx_pub)
 
     system = ScorechainSystem(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (`make test`):
-#   1. slither   — static analysis; fails on a High/Medium finding not triaged
+#   1. slither   — static analysis; fails on a High/Medium finding not triaged (reports to build/)
+#      ruff      — the configured linter
 #   2. anvil     — every test (contracts, models, oracle, scripts) on anvil
 #   3. ganache   — the tests marked `ganache` on Ganache 7.9.2
 #   4. demo      — the main job end to end on anvil, then once on Ganache
@@ -33,7 +34,9 @@ run_step() {
 
 status=0
 # Slither over contracts/: each triaged finding is explained in reports/security.md. ~1 min.
-run_step slither 10 "$VENV/python" scripts/toolchain/slither.py || status=1
+run_step slither 10 "$VENV/python" scripts/toolchain/slither.py --out-dir build/slither-report || status=1
+# The configured linter (pyproject.toml [tool.ruff]).
+run_step ruff 2 "$VENV/ruff" check oracle models scripts bench tests || status=1
 run_step anvil 40 "$VENV/brownie" test tests --network development "$@" || status=1
 run_step ganache 15 "$VENV/brownie" test tests -m ganache --network ganache-cli "$@" || status=1
 # The demo checks itself (every request scored, audit verified, books balance, v1 revoked) and

@@ -190,7 +190,9 @@ def write_reports(runs, results, entries, verdict, passed, args) -> None:
         "raw_output": str(RAW_DIR.relative_to(ROOT)) + "/<Contract>.json (not committed)",
         "results": [_slim(r) for r in results],
     }
-    OUT_JSON.write_text(json.dumps(doc, indent=1) + "\n")
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / OUT_JSON.name).write_text(json.dumps(doc, indent=1) + "\n")
 
     ours = [r for r in results if not is_dependency(r)]
     deps = [r for r in results if is_dependency(r)]
@@ -227,13 +229,16 @@ def write_reports(runs, results, entries, verdict, passed, args) -> None:
     md += [f"- `{c}`: {n}" for c, n in sorted(info.items())] or ["- none"]
     md += ["", "## Low and below, in OpenZeppelin (counts)", ""]
     md += [f"- `{c}`: {n}" for c, n in sorted(dep_low.items())] or ["- none"]
-    OUT_MD.write_text("\n".join(md) + "\n")
+    (out_dir / OUT_MD.name).write_text("\n".join(md) + "\n")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--include-test", action="store_true", help="also analyse contracts/test/ (never gated)")
     ap.add_argument("--jobs", type=int, default=min(6, os.cpu_count() or 2))
+    # The committed reports change only when `make slither` runs; the test run writes under build/.
+    ap.add_argument("--out-dir", default=str(OUT_JSON.parent),
+                    help="where slither.json and slither.md go (default reports/)")
     args = ap.parse_args(argv)
 
     files = targets(args.include_test)
@@ -266,7 +271,7 @@ def main(argv=None) -> int:
     counts = Counter(r["impact"] for r in results)
     print(f"slither: {len(files)} files, {len(results)} results "
           + ", ".join(f"{imp} {counts.get(imp, 0)}" for imp in IMPACT_ORDER)
-          + f" -> reports/{OUT_JSON.name}, reports/{OUT_MD.name}")
+          + f" -> {args.out_dir}/{OUT_JSON.name}, {args.out_dir}/{OUT_MD.name}")
     for r in results:
         if r["impact"] in GATED_IMPACTS:
             k = r["key"]

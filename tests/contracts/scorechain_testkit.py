@@ -50,6 +50,8 @@ DEFAULT_RULES = {
     "maxTermSeconds": 2 * YEAR_SECONDS,
     "maxScoreAgeSeconds": 7 * DAY,
     "coolOffSeconds": 90 * DAY,
+    "requestTtlSeconds": 7 * DAY,
+    "fundingWindowSeconds": 14 * DAY,
     "bandMinScores": [300, 600, 750],
     "bandMaxPrincipal": [1_000 * 10**6, 10_000 * 10**6, 50_000 * 10**6],
 }

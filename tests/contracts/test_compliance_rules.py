@@ -5,7 +5,7 @@ from brownie import accounts, chain
 
 from scorechain_testkit import DEFAULT_RULES, DAY, FR, GB, US, err, role_err, rules_tuple
 
-NO_HISTORY = (0, 0)
+NO_HISTORY = (0, 0, 0, False)  # activeLoans, lastDefaultAt, minScoreNonce, delinquent
 
 
 def plain(x):
@@ -75,10 +75,33 @@ def test_band_edges(ready, compliance, oracle, borrower):
 def test_history_rules(ready, compliance, oracle, borrower):
     oracle.fresh_score(borrower, borrower)
     args = (borrower, 10**6, 1_000, 30 * DAY)
-    assert ck(compliance, *args, (2, 0)) == (False, 7)
+    assert ck(compliance, *args, (2, 0, 0, False)) == (False, 7)
     t = chain[-1].timestamp
-    assert ck(compliance, *args, (0, t)) == (False, 8)
-    assert ck(compliance, *args, (0, t - DEFAULT_RULES["coolOffSeconds"] - 1)) == (True, 0)
+    assert ck(compliance, *args, (0, t, 0, False)) == (False, 8)
+    assert ck(compliance, *args, (0, t - DEFAULT_RULES["coolOffSeconds"] - 1, 0, False)) == (True, 0)
+    assert ck(compliance, *args, (0, 0, 0, True)) == (False, 17)  # Delinquent
+
+
+def test_a_score_older_than_the_requests_nonce_does_not_pass(ready, compliance, oracle, scores, borrower):
+    oracle.fresh_score(borrower, borrower)
+    recorded = scores.latestScore(borrower)["nonce"]
+    args = (borrower, 10**6, 1_000, 30 * DAY)
+    assert ck(compliance, *args, (0, 0, recorded, False)) == (True, 0)
+    assert ck(compliance, *args, (0, 0, recorded + 1, False)) == (False, 16)  # ScoreBeforeRequest
+
+
+def test_funding_recheck_reports_eligibility_jurisdiction_and_model(ready, compliance, borrowers, models,
+                                                                     regulator, approver, borrower):
+    from scorechain_testkit import MODEL_ID
+
+    assert compliance.checkFunding(borrower, MODEL_ID) == 0
+    assert compliance.checkFunding(borrower, "0x" + "ab" * 32) == 12  # ModelNotApproved
+    compliance.setJurisdictionAllowed(GB, False, {"from": regulator})
+    assert compliance.checkFunding(borrower, MODEL_ID) == 3
+    borrowers.suspend(borrower, 1, {"from": regulator})
+    assert compliance.checkFunding(borrower, MODEL_ID) == 2
+    assert compliance.requestTtlSeconds() == DEFAULT_RULES["requestTtlSeconds"]
+    assert compliance.fundingWindowSeconds() == DEFAULT_RULES["fundingWindowSeconds"]
 
 
 def test_ineligible_and_foreign_borrowers(ready, compliance, borrowers, kyc, regulator, borrower):

@@ -65,12 +65,15 @@ def _profile() -> tuple[dict, Path]:
         out = Path(os.environ["SCORECHAIN_FUZZ_REPORT"])
     return profile, out
 
-NONE, REQUESTED, APPROVED, REJECTED, CANCELLED, FUNDED, REPAID, DEFAULTED, WRITTEN_OFF = range(9)
+NONE, REQUESTED, APPROVED, REJECTED, CANCELLED, FUNDED, REPAID, DEFAULTED, WRITTEN_OFF, EXPIRED = range(10)
 ALLOWED_EDGES = {
     (REQUESTED, APPROVED), (REQUESTED, REJECTED), (REQUESTED, CANCELLED), (APPROVED, CANCELLED),
     (APPROVED, FUNDED), (FUNDED, REPAID), (FUNDED, DEFAULTED), (DEFAULTED, WRITTEN_OFF),
+    (REQUESTED, EXPIRED), (APPROVED, EXPIRED),
 }
-DEFERRED = {1, 9, 10, 11, 12}  # RulesNotSet, NoScore, ScoreExpired, ScoreStale, ModelNotApproved
+# RulesNotSet, TooManyActiveLoans, CoolOffActive, NoScore, ScoreExpired, ScoreStale, ModelNotApproved,
+# ScoreBeforeRequest, Delinquent: a later event may lift them, so the loan waits.
+DEFERRED = {1, 7, 8, 9, 10, 11, 12, 16, 17}
 MARGIN = 5  # seconds: skip exact-boundary checks whose outcome depends on the next block's timestamp
 
 
@@ -111,18 +114,21 @@ class LendingMachine:
         self.current_model = MODEL_ID
         self.status = {b: "active" for b in self.borrowers}
         self.kyc_expiry = {b: self.s.borrower_registry.getBorrower(b)["kycExpiry"] for b in self.borrowers}
-        self.score = {b: None for b in self.borrowers}  # (modelId, pd, score, issuedAt, validUntil)
+        self.score = {b: None for b in self.borrowers}  # (modelId, pd, score, issuedAt, validUntil, nonce)
         self.active = {b: 0 for b in self.borrowers}
         self.last_default = {b: 0 for b in self.borrowers}
+        self.unresolved = {b: 0 for b in self.borrowers}  # defaults neither recovered nor written off
         self.loans = {}
         actors = self.borrowers + self.lenders
         self.balances = {a: self.s.token.balanceOf(a) for a in actors}
+        self.claimable = {a: lm.claimable(a) for a in self.lenders}
+        self.held = self.s.token.balanceOf(lm)
         self.supply = self.s.token.totalSupply()
 
     # ------------------------------------------------------------------ helpers
 
     def _pick(self, pick, states):
-        ids = sorted(i for i, l in self.loans.items() if l["state"] in states)
+        ids = sorted(i for i, g in self.loans.items() if g["state"] in states)
         return ids[pick % len(ids)] if ids else None
 
     def _move(self, loan_id, new_state):
@@ -132,6 +138,13 @@ class LendingMachine:
 
     def _eligible(self, b, t):
         return self.status[b] == "active" and self.kyc_expiry[b] > t
+
+    def _delinquent(self, b, t):
+        if self.unresolved[b]:
+            return True
+        return any(g["borrower"] == b and g["state"] == FUNDED
+                   and g["repaid"] < minimum_repaid(t, g["funded_at"], g["term"], g["n"], 0, g["due"])
+                   for g in self.loans.values())
 
     def _compliance(self, loan, t):
         """Python twin of ComplianceRules.check (first failing reason), evaluated at time t."""
@@ -148,10 +161,14 @@ class LendingMachine:
             return 7
         if self.last_default[b] and t < self.last_default[b] + r["coolOffSeconds"]:
             return 8
+        if self._delinquent(b, t):
+            return 17
         sc = self.score[b]
         if sc is None:
             return 9
-        model, pd, score, issued, valid = sc
+        model, pd, score, issued, valid, nonce = sc
+        if nonce < loan["score_nonce"]:
+            return 16
         if valid <= t:
             return 10
         if t - issued > r["maxScoreAgeSeconds"]:
@@ -174,8 +191,10 @@ class LendingMachine:
         return a if a == b else None
 
     def _pay(self, payer, lender, amount):
+        """A repayment or recovery: held by the manager as the lender's claimable balance."""
         self.balances[payer] -= amount
-        self.balances[lender] += amount
+        self.claimable[lender] += amount
+        self.held += amount
 
     # ------------------------------------------------------------------ rules
 
@@ -194,9 +213,12 @@ class LendingMachine:
         tx = lm.request(principal, apr, term, installments, {"from": b})
         loan_id = tx.return_value
         assert tx.events["ScoreRequested"]["loanId"] == loan_id
+        nonce = tx.events["ScoreNonceAdvanced"]["nonce"]
         self.loans[loan_id] = {"borrower": b, "principal": principal, "apr": apr, "term": term, "n": installments,
                                "due": total_due(principal, apr, term), "state": REQUESTED, "repaid": 0,
-                               "recovered": 0, "lender": None, "funded_at": 0, "approval_ok": False}
+                               "recovered": 0, "lender": None, "funded_at": 0, "approval_ok": False,
+                               "score_nonce": nonce, "requested_at": tx.timestamp, "fund_by": 0,
+                               "decided_nonce": None}
 
     def rule_score(self, borrower_i, pd, score):
         _count("score")
@@ -206,7 +228,7 @@ class LendingMachine:
         tx = self.oracle.fresh_score(b, self.relayer, pd_bps=pd, score=score, valid_for=20 * DAY,
                                      model_id=self.current_model)
         ev = tx.events["ScoreRecorded"]
-        self.score[b] = (self.current_model, pd, score, ev["issuedAt"], ev["validUntil"])
+        self.score[b] = (self.current_model, pd, score, ev["issuedAt"], ev["validUntil"], ev["nonce"])
 
     def rule_approve(self, loan_pick):
         _count("approve")
@@ -218,18 +240,23 @@ class LendingMachine:
         lm = self.s.loan_manager
         if expected is None:
             return
+        with brownie.reverts(f"LoanNotBorrower: {loan_id}, {self.relayer.address.lower()}"):
+            lm.approve(loan_id, {"from": self.relayer})  # a third party never decides
         if expected in DEFERRED:
             with brownie.reverts(f"LoanNotDecidable: {loan_id}, {expected}"):
-                lm.approve(loan_id, {"from": self.relayer})
+                lm.approve(loan_id, {"from": loan["borrower"]})
             return
-        tx = lm.approve(loan_id, {"from": self.relayer})
+        tx = lm.approve(loan_id, {"from": loan["borrower"]})
         if expected == 0:
             ev = tx.events["LoanApproved"]
-            model, pd, score, issued, _ = self.score[loan["borrower"]]
+            model, pd, score, issued, _, nonce = self.score[loan["borrower"]]
             assert (ev["pdBps"], ev["score"], ev["scoreIssuedAt"]) == (pd, score, issued)
             assert str(ev["modelId"]) == model
             self._move(loan_id, APPROVED)
             loan["approval_ok"] = True  # the ghost's own compliance check passed for this snapshot
+            loan["decided_nonce"] = nonce
+            loan["model"] = model
+            loan["fund_by"] = tx.timestamp + self.rules["fundingWindowSeconds"]
             self.active[loan["borrower"]] += 1
         else:
             assert tx.events["LoanRejected"]["reason"] == expected
@@ -241,21 +268,35 @@ class LendingMachine:
         if loan_id is None:
             return
         loan, lender = self.loans[loan_id], self.lenders[lender_i]
-        ok = self._time_sensitive(lambda t: self._eligible(loan["borrower"], t))
-        if ok is None:
-            return
+
+        def refusal(t):
+            if t > loan["fund_by"]:
+                return f"LoanApprovalExpired: {loan_id}, {loan['fund_by']}"
+            if not self._eligible(loan["borrower"], t):
+                return f"LoanNotFundable: {loan_id}, 2"
+            if not self.models[loan["model"]]:
+                return f"LoanNotFundable: {loan_id}, 12"
+            if self._delinquent(loan["borrower"], t):
+                return f"LoanNotFundable: {loan_id}, 17"
+            return None
+
+        expected = self._time_sensitive(refusal)
+        if expected is None and self._time_sensitive(lambda t: refusal(t) is None) is not True:
+            return  # the outcome depends on the exact block time
         lm = self.s.loan_manager
-        if not ok:
-            with brownie.reverts(f"LoanBorrowerIneligible: {loan['borrower'].address.lower()}"):
+        if expected is not None:
+            with brownie.reverts(expected):
                 lm.fund(loan_id, {"from": lender})
             return
         if self.balances[lender] < loan["principal"]:
             return
         tx = lm.fund(loan_id, {"from": lender})
         assert loan["approval_ok"], "funded a loan whose approval the ghost did not find compliant"
+        assert tx.timestamp <= loan["fund_by"], "funded after the approval's deadline"
         self._move(loan_id, FUNDED)
         loan.update(lender=lender, funded_at=tx.timestamp)
-        self._pay(lender, loan["borrower"], loan["principal"])
+        self.balances[lender] -= loan["principal"]
+        self.balances[loan["borrower"]] += loan["principal"]
 
     def rule_repay(self, loan_pick, frac):
         _count("repay")
@@ -269,10 +310,12 @@ class LendingMachine:
         if self.balances[payer] < amount:
             return
         lm = self.s.loan_manager
-        if frac % 7 == 0:  # sometimes try to overpay
-            with brownie.reverts(f"LoanOverpayment: {loan_id}, {remaining + 1}, {remaining}"):
-                lm.repay(loan_id, remaining + 1, {"from": payer})
-        tx = lm.repay(loan_id, amount, {"from": payer})
+        if frac % 7 == 0 and self.balances[payer] >= remaining:  # sometimes overpay: cut to what is owed
+            amount = remaining
+            tx = lm.repay(loan_id, remaining + 1, {"from": payer})
+            assert tx.events["LoanRepaid"]["amount"] == remaining
+        else:
+            tx = lm.repay(loan_id, amount, {"from": payer})
         loan["repaid"] += amount
         self._pay(payer, loan["lender"], amount)
         if loan["repaid"] == loan["due"]:
@@ -304,6 +347,7 @@ class LendingMachine:
         tx = lm.markDefault(loan_id, {"from": self.relayer})
         self._move(loan_id, DEFAULTED)
         self.active[loan["borrower"]] -= 1
+        self.unresolved[loan["borrower"]] += 1
         self.last_default[loan["borrower"]] = tx.timestamp
 
     def rule_write_off(self, loan_pick):
@@ -314,6 +358,8 @@ class LendingMachine:
         loan = self.loans[loan_id]
         who = loan["lender"] if loan_pick % 2 else self.regulator
         self.s.loan_manager.writeOff(loan_id, {"from": who})
+        if loan["repaid"] + loan["recovered"] < loan["due"]:
+            self.unresolved[loan["borrower"]] -= 1
         self._move(loan_id, WRITTEN_OFF)
 
     def rule_recover(self, loan_pick, frac):
@@ -324,15 +370,52 @@ class LendingMachine:
         loan = self.loans[loan_id]
         remaining = loan["due"] - loan["repaid"] - loan["recovered"]
         if remaining == 0:
-            with brownie.reverts(f"LoanOverpayment: {loan_id}, 1, 0"):
+            with brownie.reverts(f"LoanZeroAmount: {loan_id}"):
                 self.s.loan_manager.recover(loan_id, 1, {"from": loan["borrower"]})
             return
         amount = max(1, remaining * frac // 10_000)
         if self.balances[loan["borrower"]] < amount:
             return
-        self.s.loan_manager.recover(loan_id, amount, {"from": loan["borrower"]})
+        tx = self.s.loan_manager.recover(loan_id, amount, {"from": loan["borrower"]})
         loan["recovered"] += amount
         self._pay(loan["borrower"], loan["lender"], amount)
+        if loan["state"] == DEFAULTED and amount == remaining:
+            assert "LoanFullyRecovered" in tx.events
+            self.unresolved[loan["borrower"]] -= 1
+
+    def rule_expire(self, loan_pick):
+        _count("expire")
+        loan_id = self._pick(loan_pick, {REQUESTED, APPROVED})
+        if loan_id is None:
+            return
+        loan = self.loans[loan_id]
+        at = loan["fund_by"] if loan["state"] == APPROVED else loan["requested_at"] + self.rules["requestTtlSeconds"]
+        due = self._time_sensitive(lambda t: t > at)
+        if due is None:
+            return
+        lm = self.s.loan_manager
+        if not due:
+            with brownie.reverts(f"LoanNotExpired: {loan_id}, {at}"):
+                lm.expire(loan_id, {"from": self.relayer})
+            return
+        lm.expire(loan_id, {"from": self.relayer})
+        if loan["state"] == APPROVED:
+            self.active[loan["borrower"]] -= 1
+        self._move(loan_id, EXPIRED)
+
+    def rule_claim(self, lender_i):
+        _count("claim")
+        lender = self.lenders[lender_i]
+        lm = self.s.loan_manager
+        amount = self.claimable[lender]
+        if amount == 0:
+            with brownie.reverts(f"LoanNothingToClaim: {lender.address.lower()}"):
+                lm.claim(lender, {"from": lender})
+            return
+        lm.claim(lender, {"from": lender})
+        self.claimable[lender] = 0
+        self.held -= amount
+        self.balances[lender] += amount
 
     def rule_cancel(self, loan_pick):
         _count("cancel")
@@ -383,17 +466,21 @@ class LendingMachine:
         assert t.totalSupply() == self.supply
         for a, bal in self.balances.items():
             assert t.balanceOf(a) == bal
-        assert t.balanceOf(self.s.loan_manager) == 0  # the manager never holds funds
+        lm = self.s.loan_manager
+        # The manager holds exactly the lenders' unclaimed payments.
+        assert t.balanceOf(lm) == self.held == lm.totalClaimable()
+        for a, amount in self.claimable.items():
+            assert lm.claimable(a) == amount
 
     def invariant_loans_match_ghost(self):
         lm = self.s.loan_manager
         assert lm.loanCount() == len(self.loans)
         total = 0
         for loan_id, g in self.loans.items():
-            l = lm.getLoan(loan_id)
-            assert l["state"] == g["state"]
-            assert l["repaid"] == g["repaid"] and l["recovered"] == g["recovered"]
-            assert l["repaid"] + l["recovered"] <= l["totalDue"] == g["due"]
+            onchain = lm.getLoan(loan_id)
+            assert onchain["state"] == g["state"]
+            assert onchain["repaid"] == g["repaid"] and onchain["recovered"] == g["recovered"]
+            assert onchain["repaid"] + onchain["recovered"] <= onchain["totalDue"] == g["due"]
             if g["state"] in (FUNDED, DEFAULTED):
                 expected = g["principal"] - principal_share(g["repaid"] + g["recovered"], g["principal"], g["due"])
             else:
@@ -401,13 +488,15 @@ class LendingMachine:
             assert lm.outstandingPrincipal(loan_id) == expected
             total += expected
             if g["state"] in (FUNDED, REPAID, DEFAULTED, WRITTEN_OFF):
-                assert g["approval_ok"] and l["scoreIssuedAt"] > 0
+                assert g["approval_ok"] and onchain["scoreIssuedAt"] > 0
+            if g["decided_nonce"] is not None:  # no loan decided on a score signed before its request
+                assert g["decided_nonce"] >= g["score_nonce"] == onchain["scoreNonce"]
         assert lm.totalOutstandingPrincipal() == total
 
     def invariant_active_counts(self):
         lm = self.s.loan_manager
         for b in self.borrowers:
-            assert lm.activeLoanCount(b) == self.active[b]
+            assert lm.activeLoanCount(b) == self.active[b] <= self.rules["maxActiveLoans"]
             assert lm.lastDefaultAt(b) == self.last_default[b]
 
 

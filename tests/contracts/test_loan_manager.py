@@ -1,5 +1,6 @@
 """LoanManager: request, approve/reject/defer, fund, repay (interest and installments), default,
-write-off, recovery, cancel, pause; every revert and event."""
+write-off, recovery, claim, cancel, pause; every revert and event. The attacks on the decision
+(which score decides, who decides, delinquency, expiry, servicing) are in test_decision_integrity.py."""
 
 import brownie
 import pytest
@@ -23,10 +24,11 @@ APR = 1_200
 TERM = 90 * DAY
 N = 3
 
-REQUESTED, APPROVED, REJECTED, CANCELLED, FUNDED, REPAID, DEFAULTED, WRITTEN_OFF = range(1, 9)
+REQUESTED, APPROVED, REJECTED, CANCELLED, FUNDED, REPAID, DEFAULTED, WRITTEN_OFF, EXPIRED = range(1, 10)
 # IComplianceRules.Reason
 R_RULES_NOT_SET, R_INELIGIBLE, R_JURISDICTION, R_TERM_SHORT, R_TERM_LONG, R_APR = 1, 2, 3, 4, 5, 6
 R_ACTIVE, R_COOL_OFF, R_NO_SCORE, R_EXPIRED, R_STALE, R_MODEL, R_PD, R_BELOW_MIN, R_PRINCIPAL = range(7, 16)
+R_BEFORE_REQUEST, R_DELINQUENT = 16, 17
 
 
 def now():
@@ -42,7 +44,7 @@ def requested(ready, loans, borrower):
 @pytest.fixture
 def approved(requested, loans, oracle, borrower):
     oracle.fresh_score(borrower, borrower)
-    loans.approve(requested, {"from": accounts[9]})
+    loans.approve(requested, {"from": borrower})
     return requested
 
 
@@ -103,7 +105,7 @@ def test_request_with_bad_terms_reverts(ready, loans, borrower):
 
 def test_approve_records_score_snapshot_and_emits(requested, loans, oracle, borrower, compliance):
     tx_score = oracle.fresh_score(borrower, borrower, pd_bps=321, score=777)
-    tx = loans.approve(requested, {"from": accounts[9]})
+    tx = loans.approve(requested, {"from": borrower})
     assert tx.return_value is True
     ev = tx.events["LoanApproved"]
     issued = tx_score.events["ScoreRecorded"]["issuedAt"]
@@ -116,9 +118,9 @@ def test_approve_records_score_snapshot_and_emits(requested, loans, oracle, borr
     assert loans.activeLoanCount(borrower) == 1
 
 
-def test_approve_without_score_is_deferred_not_rejected(requested, loans):
+def test_approve_without_score_is_deferred_not_rejected(requested, loans, borrower):
     with brownie.reverts(err("LoanNotDecidable", requested, R_NO_SCORE)):
-        loans.approve(requested, {"from": accounts[9]})
+        loans.approve(requested, {"from": borrower})
     assert loans.getLoan(requested)["state"] == REQUESTED
 
 
@@ -128,16 +130,16 @@ def test_approve_with_stale_expired_or_revoked_model_score_is_deferred(requested
     chain.sleep(DEFAULT_RULES["maxScoreAgeSeconds"] + 1)
     chain.mine()
     with brownie.reverts(err("LoanNotDecidable", requested, R_STALE)):
-        loans.approve(requested, {"from": accounts[9]})
+        loans.approve(requested, {"from": borrower})
     oracle.fresh_score(borrower, borrower, valid_for=60)
     chain.sleep(61)
     chain.mine()
     with brownie.reverts(err("LoanNotDecidable", requested, R_EXPIRED)):
-        loans.approve(requested, {"from": accounts[9]})
+        loans.approve(requested, {"from": borrower})
     oracle.fresh_score(borrower, borrower)
     models.revoke(MODEL_ID, 1, {"from": approver})
     with brownie.reverts(err("LoanNotDecidable", requested, R_MODEL)):
-        loans.approve(requested, {"from": accounts[9]})
+        loans.approve(requested, {"from": borrower})
     assert loans.getLoan(requested)["state"] == REQUESTED
 
 
@@ -172,7 +174,7 @@ def test_non_compliant_loan_is_rejected_with_reason(ready, loans, oracle, borrow
                                                     principal, apr, term, reason):
     loan_id = loans.request(principal, apr, term, 1, {"from": borrower}).return_value
     oracle.fresh_score(borrower, borrower, pd_bps=pd, score=score)
-    tx = loans.approve(loan_id, {"from": accounts[9]})
+    tx = loans.approve(loan_id, {"from": borrower})
     assert tx.return_value is False
     assert tx.events["LoanRejected"] == {"loanId": loan_id, "borrower": borrower, "reason": reason,
                                          "ruleVersion": compliance.version()}
@@ -190,20 +192,22 @@ def test_jurisdiction_disallowed_after_request_rejects(requested, loans, oracle,
     assert tx.events["LoanRejected"]["reason"] == R_JURISDICTION
 
 
-def test_max_active_loans_rejects_the_next_approval(ready, loans, oracle, borrower):
+def test_max_active_loans_defers_the_next_approval_until_a_slot_frees(ready, loans, oracle, borrower):
     ids = [loans.request(P, APR, TERM, N, {"from": borrower}).return_value for _ in range(3)]
     oracle.fresh_score(borrower, borrower)
     loans.approve(ids[0], {"from": borrower})
     loans.approve(ids[1], {"from": borrower})
-    tx = loans.approve(ids[2], {"from": borrower})
-    assert tx.events["LoanRejected"]["reason"] == R_ACTIVE
+    with brownie.reverts(err("LoanNotDecidable", ids[2], R_ACTIVE)):
+        loans.approve(ids[2], {"from": borrower})
+    loans.cancel(ids[0], {"from": borrower})
+    assert loans.approve(ids[2], {"from": borrower}).return_value is True
 
 
-def test_approve_twice_or_unknown_reverts(approved, loans):
+def test_approve_twice_or_unknown_reverts(approved, loans, borrower):
     with brownie.reverts(err("LoanInvalidState", approved, APPROVED)):
-        loans.approve(approved, {"from": accounts[9]})
+        loans.approve(approved, {"from": borrower})
     with brownie.reverts(err("LoanNotFound", 99)):
-        loans.approve(99, {"from": accounts[9]})
+        loans.approve(99, {"from": borrower})
 
 
 # ------------------------------------------------------------------ fund
@@ -231,7 +235,7 @@ def test_fund_reverts_when_not_approved_self_funded_or_borrower_banned(approved,
     with brownie.reverts(err("LoanSelfFunding", approved)):
         loans.fund(approved, {"from": borrower})
     borrowers.suspend(borrower, 2, {"from": regulator})
-    with brownie.reverts(err("LoanBorrowerIneligible", borrower)):
+    with brownie.reverts(err("LoanNotFundable", approved, R_INELIGIBLE)):
         loans.fund(approved, {"from": lender})
 
 
@@ -255,10 +259,10 @@ def test_dueDate_reverts_before_funding_and_for_bad_index(approved, loans, lende
 
 
 @pytest.mark.ganache
-def test_full_lifecycle_request_approve_fund_repay(ready, loans, oracle, token, borrower, lender):
+def test_full_lifecycle_request_approve_fund_repay_claim(ready, loans, oracle, token, borrower, lender):
     loan_id = loans.request(P, APR, TERM, N, {"from": borrower}).return_value
     oracle.fresh_score(borrower, borrower)
-    loans.approve(loan_id, {"from": lender})
+    loans.approve(loan_id, {"from": borrower})
     loans.fund(loan_id, {"from": lender})
     due = total_due(P, APR, TERM)
     before = token.balanceOf(lender)
@@ -266,7 +270,14 @@ def test_full_lifecycle_request_approve_fund_repay(ready, loans, oracle, token, 
     assert tx.events["LoanRepaid"] == {"loanId": loan_id, "payer": borrower, "amount": due, "totalRepaid": due,
                                        "remaining": 0}
     assert tx.events["LoanFullyRepaid"] == {"loanId": loan_id, "borrower": borrower}
+    assert token.balanceOf(lender) == before  # payments wait in the contract until claimed
+    assert loans.claimable(lender) == due == loans.totalClaimable() == token.balanceOf(loans)
+    tx = loans.claim(lender, {"from": lender})
+    assert tx.events["LenderClaimed"] == {"lender": lender, "to": lender, "amount": due}
     assert token.balanceOf(lender) == before + due
+    assert loans.claimable(lender) == 0 == loans.totalClaimable() == token.balanceOf(loans)
+    with brownie.reverts(err("LoanNothingToClaim", lender)):
+        loans.claim(lender, {"from": lender})
     assert loans.getLoan(loan_id)["state"] == REPAID
     assert loans.totalOutstandingPrincipal() == 0 and loans.activeLoanCount(borrower) == 0
 
@@ -283,16 +294,16 @@ def test_partial_repayments_reduce_principal_pro_rata(funded, loans, borrower, l
     assert loans.outstandingPrincipal(funded) == 0 == loans.totalOutstandingPrincipal()
 
 
-def test_repay_zero_over_or_in_wrong_state_reverts(approved, loans, borrower, lender):
+def test_repay_zero_or_in_wrong_state_reverts_and_overpayment_is_cut(approved, loans, token, borrower, lender):
     with brownie.reverts(err("LoanInvalidState", approved, APPROVED)):
         loans.repay(approved, 1, {"from": borrower})
     loans.fund(approved, {"from": lender})
     due = total_due(P, APR, TERM)
     with brownie.reverts(err("LoanZeroAmount", approved)):
         loans.repay(approved, 0, {"from": borrower})
-    with brownie.reverts(err("LoanOverpayment", approved, due + 1, due)):
-        loans.repay(approved, due + 1, {"from": borrower})
-    loans.repay(approved, due, {"from": borrower})
+    before = token.balanceOf(borrower)
+    tx = loans.repay(approved, due + 1, {"from": borrower})
+    assert tx.events["LoanRepaid"]["amount"] == due and token.balanceOf(borrower) == before - due
     with brownie.reverts(err("LoanInvalidState", approved, REPAID)):
         loans.repay(approved, 1, {"from": borrower})
 
@@ -335,13 +346,14 @@ def test_paying_the_installment_prevents_default(funded, loans, borrower):
         loans.markDefault(funded, {"from": accounts[9]})
 
 
-def test_cool_off_after_default_rejects_new_loan(funded, loans, oracle, borrower):
+def test_cool_off_after_default_defers_a_new_loan(funded, loans, oracle, borrower):
     chain.sleep(loans.dueDate(funded, 1) + loans.gracePeriodSeconds() - now() + 1)
     chain.mine()
     loans.markDefault(funded, {"from": accounts[9]})
     new_id = loans.request(P, APR, TERM, N, {"from": borrower}).return_value
     oracle.fresh_score(borrower, borrower)
-    assert loans.approve(new_id, {"from": borrower}).events["LoanRejected"]["reason"] == R_COOL_OFF
+    with brownie.reverts(err("LoanNotDecidable", new_id, R_COOL_OFF)):
+        loans.approve(new_id, {"from": borrower})
 
 
 @pytest.fixture
@@ -369,7 +381,7 @@ def test_write_off_by_regulator_allowed_by_others_reverts(defaulted, loans, regu
 
 def test_recovery_after_default_and_after_write_off(defaulted, loans, token, lender, borrower):
     due = total_due(P, APR, TERM)
-    before = token.balanceOf(lender)
+    before = loans.claimable(lender)
     tx = loans.recover(defaulted, 1_000 * 10**6, {"from": borrower})
     assert tx.events["LoanRecovered"] == {"loanId": defaulted, "payer": borrower, "amount": 1_000 * 10**6,
                                           "totalRecovered": 1_000 * 10**6}
@@ -377,10 +389,10 @@ def test_recovery_after_default_and_after_write_off(defaulted, loans, token, len
     loans.writeOff(defaulted, {"from": lender})
     assert loans.totalOutstandingPrincipal() == 0
     rest = due - 1_000 * 10**6
-    with brownie.reverts(err("LoanOverpayment", defaulted, rest + 1, rest)):
-        loans.recover(defaulted, rest + 1, {"from": borrower})
-    loans.recover(defaulted, rest, {"from": borrower})
-    assert token.balanceOf(lender) == before + due
+    assert loans.recover(defaulted, rest + 1, {"from": borrower}).events["LoanRecovered"]["amount"] == rest
+    with brownie.reverts(err("LoanZeroAmount", defaulted)):
+        loans.recover(defaulted, 1, {"from": borrower})
+    assert loans.claimable(lender) == before + due
     assert loans.amountOwed(defaulted) == 0 and loans.totalOutstandingPrincipal() == 0
 
 
@@ -437,10 +449,18 @@ def test_pause_by_non_regulator_reverts(ready, loans, borrower):
         loans.pause({"from": borrower})
 
 
-def test_constructor_rejects_zero_addresses(system, admin):
+def test_constructor_rejects_zero_addresses_zero_grace_and_miswiring(system, admin):
+    s = system
     with brownie.reverts(err("LoanZeroAddress")):
-        LoanManager.deploy(admin, brownie.ZERO_ADDRESS, system.borrower_registry, system.compliance, 0,
+        LoanManager.deploy(admin, brownie.ZERO_ADDRESS, s.borrower_registry, s.compliance, s.score_registry, 1,
                            {"from": admin})
+    with brownie.reverts(err("LoanZeroGracePeriod")):
+        LoanManager.deploy(admin, s.token, s.borrower_registry, s.compliance, s.score_registry, 0, {"from": admin})
+    # registries that disagree with what the compliance rules read
+    with brownie.reverts(err("LoanRegistryMismatch", s.model_registry, s.borrower_registry)):
+        LoanManager.deploy(admin, s.token, s.model_registry, s.compliance, s.score_registry, 1, {"from": admin})
+    with brownie.reverts(err("LoanRegistryMismatch", s.model_registry, s.score_registry)):
+        LoanManager.deploy(admin, s.token, s.borrower_registry, s.compliance, s.model_registry, 1, {"from": admin})
 
 
 def test_views_on_unknown_loan_are_zero(ready, loans):

@@ -77,8 +77,8 @@ def evil_oracle(evil):
 
 def _approved_loan(evil, oracle, who):
     loans = evil.loan_manager
-    oracle.fresh_score(who, who)
     loan_id = loans.request(P, APR, TERM, N, {"from": who}).return_value
+    oracle.fresh_score(who, who)
     assert loans.approve(loan_id, {"from": who}).return_value is True
     return loan_id
 
@@ -191,10 +191,11 @@ def test_token_reentering_repay_during_fund_is_blocked(evil, funded_and_approved
     assert loans.getLoan(second)["state"] == 2
 
 
-def test_token_reentering_repay_during_recover_is_blocked(evil, defaulted, funded_and_approved, borrower, lender):
+def test_token_reentering_repay_during_recover_is_blocked(evil, evil_oracle, defaulted, borrower, borrower2, lender):
     loans = evil.loan_manager
     # a second, Funded loan the token tries to pay into while a recovery transfer is in flight
-    second = funded_and_approved[1]
+    # (approved now: the fixture's approval has passed its funding deadline)
+    second = _approved_loan(evil, evil_oracle, borrower2)
     loans.fund(second, {"from": lender})
     assert loans.getLoan(second)["state"] == FUNDED
     _arm(evil, loans.repay.encode_input(second, 10**6))
@@ -202,3 +203,13 @@ def test_token_reentering_repay_during_recover_is_blocked(evil, defaulted, funde
         loans.recover(defaulted, 10**6, {"from": borrower})
     assert loans.getLoan(second)["repaid"] == 0
     assert loans.amountOwed(second) == total_due(P, APR, TERM)
+
+
+def test_token_reentering_repay_during_claim_is_blocked(evil, funded_and_approved, borrower, lender):
+    loans = evil.loan_manager
+    first = funded_and_approved[0]
+    loans.repay(first, 10**6, {"from": borrower})
+    _arm(evil, loans.repay.encode_input(first, 10**6))
+    with brownie.reverts(REENTRANT_CALL):
+        loans.claim(lender, {"from": lender})
+    assert loans.claimable(lender) == 10**6 and loans.getLoan(first)["repaid"] == 10**6

@@ -80,6 +80,9 @@ def test_deploy_register_and_onboard_on_a_live_style_network(live_chain, tmp_pat
     })
     deployments = ROOT / "scripts/deployments/scorechain-live.json"
     deployments.unlink(missing_ok=True)
+    # brownie persists a live network's deployments under build/deployments/<chain id>; one left by
+    # an interrupted run points at contracts this fresh chain does not have, and brownie run fails.
+    _forget_brownie_deployments(31337)
 
     for script in ("scripts/01_deploy.py", "scripts/02_register_model.py",
                    "scripts/03_onboard_borrowers.py"):
@@ -96,6 +99,19 @@ def test_deploy_register_and_onboard_on_a_live_style_network(live_chain, tmp_pat
         data = "0x" + _selector("isEligible(address)") + borrower[2:].lower().rjust(64, "0")
         assert int(_rpc("eth_call", [{"to": contracts["borrower_registry"], "data": data}, "latest"]), 16) == 1
     deployments.unlink()
+    _forget_brownie_deployments(31337)
+
+
+def _forget_brownie_deployments(chain_id: int) -> None:
+    import shutil
+
+    folder = ROOT / "build" / "deployments"
+    shutil.rmtree(folder / str(chain_id), ignore_errors=True)
+    map_path = folder / "map.json"
+    if map_path.exists():
+        mapping = json.loads(map_path.read_text())
+        mapping.pop(str(chain_id), None)
+        map_path.write_text(json.dumps(mapping, indent=2, sort_keys=True))
 
 
 def _selector(signature):
