@@ -10,8 +10,17 @@ Ganache 7.9.2 receipt race
     milliseconds later, and after `RECEIPT_RACE_ATTEMPTS` answers null ("not mined yet"), which
     every caller already polls on.
 
+Transaction look-up lag (anvil under load)
+    brownie waits until the sender's transaction count passes a transaction's nonce, then reads
+    the transaction by hash; a null answer there is taken as "dropped" and the call fails with
+    "Tx dropped without known replacement", although nothing else sends from that account. Seen
+    twice in one CI run of the oracle fault tests (three nodes polling the same anvil), on
+    borrowers' first transactions. `eth_getTransactionByHash` is idempotent, so a null answer is
+    asked again for up to `LOOKUP_ATTEMPTS` x `LOOKUP_DELAY_S` (0.5 s) before it is passed on;
+    a transaction that really is unknown costs its caller that half second once.
+
 `ReceiptRaceRetry` is a plain web3 middleware (used by `oracle.chain`);
-`scripts.brownie_rpc_quirks` registers the same logic with brownie's middleware system.
+`scripts.brownie_rpc_quirks` registers it and `TransactionLookupRetry` on brownie's web3.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from web3.middleware import Web3Middleware
 RECEIPT_RACE_MESSAGE = "reading 'toJSON'"
 RECEIPT_RACE_ATTEMPTS = 50
 RECEIPT_RACE_DELAY_S = 0.02
+LOOKUP_ATTEMPTS = 25
+LOOKUP_DELAY_S = 0.02
 
 MakeRequest = Callable[[str, Any], dict[str, Any]]
 
@@ -67,5 +78,32 @@ class ReceiptRaceRetry(Web3Middleware):
     def wrap_make_request(self, make_request: MakeRequest) -> MakeRequest:
         def middleware(method: str, params: Any) -> dict[str, Any]:
             return request_receipt_retrying_race(make_request, method, params)
+
+        return middleware
+
+
+def request_transaction_retrying_lag(make_request: MakeRequest, method: str, params: Any,
+                                     *, attempts: int = LOOKUP_ATTEMPTS, delay_s: float = LOOKUP_DELAY_S,
+                                     sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Send one request; a transaction look-up that answers null is asked again a few times.
+
+    Every other method, and every non-null answer, passes through untouched."""
+    if method != "eth_getTransactionByHash":
+        return make_request(method, params)
+    response = make_request(method, params)
+    for _ in range(attempts - 1):
+        if not isinstance(response, dict) or response.get("result") is not None or "error" in response:
+            return response
+        sleep(delay_s)
+        response = make_request(method, params)
+    return response
+
+
+class TransactionLookupRetry(Web3Middleware):
+    """web3 middleware form of `request_transaction_retrying_lag`."""
+
+    def wrap_make_request(self, make_request: MakeRequest) -> MakeRequest:
+        def middleware(method: str, params: Any) -> dict[str, Any]:
+            return request_transaction_retrying_lag(make_request, method, params)
 
         return middleware

@@ -6,7 +6,8 @@ brownie re-creates only the provider and its own middlewares on (re)connect, so 
 the life of the process; it changes nothing but the one Ganache answer it is written for, so it
 is installed whatever the chain. `install()` is idempotent. Every brownie entry point of the
 project calls it: the numbered scripts and console helpers (through scripts.network_context),
-the demo, and the chain-facing test conftests.
+the demo, and the chain-facing test conftests. A second middleware re-asks a null
+transaction look-up for half a second (anvil's look-up lag, see oracle.rpc_quirks).
 
 It also silences one false warning of the same build: brownie's Rpc methods warn "rpc.sleep
 should not be called directly, use chain.sleep instead" unless the calling frame is `chain`'s,
@@ -19,17 +20,20 @@ import warnings
 
 from brownie import web3
 
-from oracle.rpc_quirks import ReceiptRaceRetry
+from oracle.rpc_quirks import ReceiptRaceRetry, TransactionLookupRetry
 
 NAME = "scorechain_receipt_race"
+LOOKUP_NAME = "scorechain_transaction_lookup"
 
 
 def install() -> None:
     if not installed():
         web3.middleware_onion.add(ReceiptRaceRetry, name=NAME)
+    if LOOKUP_NAME not in web3.middleware_onion:
+        web3.middleware_onion.add(TransactionLookupRetry, name=LOOKUP_NAME)
     warnings.filterwarnings("ignore", message=r"rpc\.\w+ should not be called directly",
                             category=FutureWarning)
 
 
 def installed() -> bool:
-    return NAME in web3.middleware_onion
+    return NAME in web3.middleware_onion and LOOKUP_NAME in web3.middleware_onion

@@ -5,7 +5,12 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.providers import BaseProvider
 
-from oracle.rpc_quirks import ReceiptRaceRetry, is_receipt_race, request_receipt_retrying_race
+from oracle.rpc_quirks import (
+    ReceiptRaceRetry,
+    is_receipt_race,
+    request_receipt_retrying_race,
+    request_transaction_retrying_lag,
+)
 
 RACE = {"jsonrpc": "2.0", "id": 7, "error": {
     "code": -32700, "message": "Cannot read properties of undefined (reading 'toJSON')"}}
@@ -97,3 +102,29 @@ def test_installed_in_a_web3_stack_the_race_becomes_transaction_not_found():
     bare = Web3(RacyProvider())  # without the middleware, the race surfaces as an RPC error
     with pytest.raises(Web3RPCError, match="toJSON"):
         bare.eth.get_transaction_receipt("0x" + "ab" * 32)
+
+
+NOT_FOUND = {"jsonrpc": "2.0", "id": 3, "result": None}
+FOUND = {"jsonrpc": "2.0", "id": 3, "result": {"hash": "0x" + "cd" * 32, "blockNumber": "0x5"}}
+
+
+def test_a_lagging_transaction_look_up_is_asked_again_until_it_answers():
+    make_request = Scripted(NOT_FOUND, NOT_FOUND, FOUND)
+    assert request_transaction_retrying_lag(make_request, "eth_getTransactionByHash", ["0x"],
+                                            sleep=no_sleep) == FOUND
+    assert len(make_request.calls) == 3
+
+
+def test_a_transaction_that_stays_unknown_is_reported_null_after_the_attempts():
+    make_request = Scripted(NOT_FOUND)
+    assert request_transaction_retrying_lag(make_request, "eth_getTransactionByHash", ["0x"],
+                                            attempts=4, sleep=no_sleep) == NOT_FOUND
+    assert len(make_request.calls) == 4
+
+
+def test_found_transactions_errors_and_other_methods_are_asked_once():
+    for method, answer in (("eth_getTransactionByHash", FOUND), ("eth_getTransactionByHash", RACE),
+                           ("eth_getTransactionReceipt", NOT_FOUND), ("eth_call", NOT_FOUND)):
+        make_request = Scripted(answer)
+        assert request_transaction_retrying_lag(make_request, method, [], sleep=no_sleep) == answer
+        assert make_request.calls == [method]
