@@ -19,7 +19,10 @@ Three figures, all measured here on this machine:
 
 ``--sweep 1:1,3:1,3:2,...`` adds the throughput figure for each (nodes:threshold) point, each on a
 fresh deployment with ``--sweep-requests`` requests. ``SCORECHAIN_TEST_PORTS`` (see
-bench/portrange.py) moves the nodes' HTTP ports.
+scripts/oracle_testbed.py) moves the nodes' HTTP ports.
+
+The clusters are scripts.oracle_testbed.OracleTestbed, the integration tests' set-up, with their
+nodes run by scripts.oracle_cluster (the demo's supervisor).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def bench_score_sign(n_borrowers: int = 200, iterations: int = 2000) -> dict:
     from oracle import attest, keys, typed_data
     from oracle.scoring import load_model
     from oracle.store import Store
-    from tests.oracle.integration.harness import random_rows
+    from scripts.oracle_testbed import random_rows
 
     model = load_model(ROOT / "models" / "default")
     tmp = Path(tempfile.mkdtemp())
@@ -86,16 +89,11 @@ class ChainSession:
 
         import brownie
 
-        sys.path.insert(0, str(ROOT / "bench"))
-        import portrange
-
-        portrange.apply()  # SCORECHAIN_TEST_PORTS, if set
         self.proj = project.load(str(ROOT), name="ScorechainBench")
         self.proj.load_config()
         for name, container in self.proj.dict().items():  # what `brownie run` does for scripts
             setattr(brownie, name, container)
         network.connect(network_name)
-        portrange.apply()  # the conftest may have been imported meanwhile
         self.network = network_name
 
     def close(self) -> None:
@@ -105,8 +103,7 @@ class ChainSession:
 
     def cluster(self, n: int, k: int, n_borrowers: int, batch_size: int, proxy: bool = False,
                 settings: dict | None = None):
-        from oracle.scoring import load_model
-        from tests.oracle.integration import conftest as ic
+        from scripts.oracle_testbed import OracleTestbed
 
         model_dir = ROOT / "models" / "default"
         tmp = Path(tempfile.mkdtemp())
@@ -118,11 +115,10 @@ class ChainSession:
         # work (1,000 requests, measured with this file's earlier window, which included node
         # start-up: 172/s with 3 blocks, 181/s with 6, 219/s with 1,000).
         failover = Settings.model_fields["failover_blocks"].default
-        c = ic.Cluster(tmp, model_dir, load_model(model_dir), n=n, k=k, n_borrowers=n_borrowers,
-                       proxy=proxy,
-                       settings={"ORACLE_BATCH_SIZE": batch_size, "ORACLE_PEER_TIMEOUT_S": 20,
-                                 "ORACLE_FAILOVER_BLOCKS": failover,
-                                 "ORACLE_LOG_LEVEL": "INFO", **(settings or {})})
+        c = OracleTestbed(tmp, model_dir, n=n, k=k, n_borrowers=n_borrowers, proxy=proxy,
+                          settings={"ORACLE_BATCH_SIZE": batch_size, "ORACLE_PEER_TIMEOUT_S": 20,
+                                    "ORACLE_FAILOVER_BLOCKS": failover,
+                                    "ORACLE_LOG_LEVEL": "INFO", **(settings or {})})
         c._bench_tmp = tmp
         return c
 
@@ -136,7 +132,7 @@ class ChainSession:
             logs.mkdir(parents=True)
             for node in cluster.nodes:
                 if node.log_path.exists():
-                    shutil.copy(node.log_path, logs / node.log_path.name)
+                    shutil.copy(node.log_path, logs / f"node{node.index}.log")
             shutil.rmtree(cluster._bench_tmp, ignore_errors=True)
 
 

@@ -23,14 +23,14 @@ def brownie_cmd(*args: str) -> list[str]:
 
 
 def child_env(**extra: str) -> dict:
-    """The environment for a step: the venv and the npm chains on PATH, the solc shim, bench/ on
-    PYTHONPATH (for the `-p portrange` pytest plugin)."""
+    """The environment for a step: the venv and the npm chains on PATH, the solc shim, the
+    repository root on PYTHONPATH (the oracle nodes and `scripts` import from it)."""
     env = dict(os.environ)
     paths = [str(ROOT / "node_modules" / ".bin"), str(VENV_BIN)]
     env["PATH"] = os.pathsep.join(paths + [env.get("PATH", "")])
     if (ROOT / ".solcx").is_dir():
         env.setdefault("SOLCX_BINARY_PATH", str(ROOT / ".solcx"))
-    py = [str(ROOT), str(ROOT / "bench")]
+    py = [str(ROOT)]
     if env.get("PYTHONPATH"):
         py.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(py)

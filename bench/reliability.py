@@ -24,7 +24,7 @@ Parts:
             number of generated examples that ran
 
 Environment: SCORECHAIN_BENCH_NETWORK (default network), SCORECHAIN_TEST_PORTS (oracle HTTP and
-proxy port ranges, see bench/portrange.py).
+proxy port ranges, see scripts/oracle_testbed.py).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def brownie_test(name: str, paths: list[str], network: str, extra: list[str] | N
                  timeout: float = 1800, **env) -> dict:
     xml = OUT_DIR / f"{name}.xml"
     xml.unlink(missing_ok=True)
-    cmd = brownie_cmd("test", *paths, "--network", network, "-p", "portrange", f"--junitxml={xml}",
+    cmd = brownie_cmd("test", *paths, "--network", network, f"--junitxml={xml}",
                       "-rA", *(extra or []))
     r = run_step(name, cmd, OUT_DIR / "logs", timeout, **env)
     r["cases"] = junit_cases(xml)

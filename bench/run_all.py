@@ -20,7 +20,7 @@ are recorded, because the machine may be shared. A step that fails is reported a
 command exits non-zero; no figure is carried over from an earlier run.
 
 Environment: SCORECHAIN_BENCH_NETWORK (default network), SCORECHAIN_TEST_PORTS (oracle HTTP and
-proxy port ranges, see bench/portrange.py).
+proxy port ranges, see scripts/oracle_testbed.py).
 """
 
 from __future__ import annotations

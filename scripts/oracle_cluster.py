@@ -8,6 +8,11 @@ keystore, feature store and HTTP port — the same commands an operator runs, on
     ...
     cluster.stop()                         # SIGTERM, bounded wait, then SIGKILL
 
+This is the one supervisor of oracle processes: the demo, the integration tests and the
+benchmarks all run their nodes through it (the tests and benchmarks through
+`scripts.oracle_testbed`, which deploys a system for it). A single node can also be driven on its
+own (`cluster.nodes[i].kill9()`, `.start().wait_ready()`, `.terminate()`) for fault injection.
+
 The keystore password is generated per cluster and handed to the nodes through the environment
 (ORACLE_KEYSTORE_PASSWORD); it is never written to disk or logged.
 """
@@ -24,36 +29,73 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import requests
 
 from oracle import keys
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the demo's node HTTP ports (the test bed uses its own range, see scripts.oracle_testbed)
+DEMO_HTTP_PORTS = (9300, 9399)
+
+_HANDED_OUT: set[int] = set()
 
 
-def free_port(start: int = 9300, stop: int = 9400) -> int:
-    for port in range(start, stop):
+def free_port(lo: int, hi: int) -> int:
+    """A port in [lo, hi] that is free now and was not handed out before in this process (a node
+    that was just stopped may still hold its port for a moment)."""
+    for port in range(lo, hi + 1):
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
-    raise RuntimeError(f"no free port in {start}-{stop}")
+    raise RuntimeError(f"no free port in {lo}-{hi}")
+
+
+def run_cli(args: list[str], env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m oracle <args>` with `env`, from the repository root; output captured."""
+    return subprocess.run([sys.executable, "-m", "oracle", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def parse_log_lines(path: Path) -> list[dict]:
+    """A node's JSON log lines (lines that are not JSON are skipped)."""
+    out = []
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
 
 
 @dataclass
 class OracleNodeProcess:
+    """One `python -m oracle serve` process; its environment comes from its cluster."""
+
     index: int
     workdir: Path
     port: int
+    env_for: Callable[["OracleNodeProcess"], dict] = field(repr=False)
     address: str = ""
     proc: subprocess.Popen | None = None
+    starts: int = 0  # how many times this node was started (restarts count)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict:
+        return self.env_for(self)
 
     @property
     def keystore(self) -> Path:
@@ -70,6 +112,69 @@ class OracleNodeProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def start(self) -> "OracleNodeProcess":
+        if self.alive():
+            raise RuntimeError(f"oracle node {self.index} is already running")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "oracle", "serve"], env=self.env,
+                                         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.starts += 1
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until GET /healthz answers (any status); raises if the process exits first."""
+        deadline = time.time() + timeout
+        while True:
+            if self.proc is None:
+                raise RuntimeError(f"oracle node {self.index} was never started")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"oracle node {self.index} exited {self.proc.returncode}:\n"
+                                   + self.log_tail())
+            try:
+                requests.get(self.url + "/healthz", timeout=1)
+                return
+            except requests.RequestException:
+                if time.time() > deadline:
+                    raise TimeoutError(f"oracle node {self.index} not ready:\n"
+                                       + self.log_tail()) from None
+                time.sleep(0.2)
+
+    def healthz(self) -> tuple[int, dict]:
+        r = requests.get(self.url + "/healthz", timeout=3)
+        return r.status_code, r.json()
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def kill9(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM and wait; SIGKILL (and raise TimeoutExpired) if it outlives `timeout`."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            raise
+
+    def log_lines(self) -> list[dict]:
+        return parse_log_lines(self.log_path)
+
+    def log_tail(self, lines: int = 20) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+
 
 @dataclass
 class LocalOracleCluster:
@@ -78,12 +183,14 @@ class LocalOracleCluster:
     rpc_url: str
     addresses: dict  # deployments-file contract addresses
     model_path: str = "models/default"
-    extra_env: dict = field(default_factory=dict)
+    extra_env: dict = field(default_factory=dict)  # ORACLE_* overrides, e.g. test timings
+    http_ports: tuple[int, int] = DEMO_HTTP_PORTS
     _password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
-        self.nodes = [OracleNodeProcess(i, self.workdir / f"node{i}", free_port(9300 + 10 * i))
+        self.nodes = [OracleNodeProcess(i, self.workdir / f"node{i}", free_port(*self.http_ports),
+                                        env_for=self.env)
                       for i in range(self.n)]
 
     # --- set-up ---------------------------------------------------------------------------------
@@ -98,6 +205,8 @@ class LocalOracleCluster:
 
     def env(self, node: OracleNodeProcess) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORACLE_")}
+        extra = os.environ.get("PYTHONPATH")
+        env["PYTHONPATH"] = str(ROOT) + (os.pathsep + extra if extra else "")
         env.update({
             "ORACLE_RPC_URL": self.rpc_url,
             "ORACLE_REGISTRY_ADDRESS": self.addresses["score_registry"],
@@ -116,50 +225,37 @@ class LocalOracleCluster:
         env.update({k: str(v) for k, v in self.extra_env.items()})
         return env
 
-    def _oracle(self, node: OracleNodeProcess, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "oracle", *args], env=self.env(node),
-                              cwd=ROOT, capture_output=True, text=True, timeout=300)
-
-    def import_features(self, csv_path: Path) -> list[dict]:
-        """`oracle features import` into every node's own store; fails on any rejected row."""
+    def import_features(self, csv_path: Path, indices: list[int] | None = None) -> list[dict]:
+        """`oracle features import` into each node's own store (every node unless `indices`);
+        fails on any rejected row."""
         reports = []
-        for node in self.nodes:
-            done = self._oracle(node, "features", "import", str(csv_path))
+        for node in self._select(indices):
+            done = run_cli(["features", "import", str(csv_path)], node.env)
             if done.returncode != 0:
                 raise RuntimeError(f"node {node.index}: features import failed:\n{done.stderr}")
             reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
         return reports
 
     # --- lifecycle ------------------------------------------------------------------------------
-    def start(self, indices: list[int] | None = None) -> None:
-        for node in (self.nodes if indices is None else [self.nodes[i] for i in indices]):
-            if node.alive():
-                continue
-            with open(node.log_path, "a") as log:
-                node.proc = subprocess.Popen([sys.executable, "-m", "oracle", "serve"],
-                                             env=self.env(node), cwd=ROOT, stdout=log,
-                                             stderr=subprocess.STDOUT)
+    def _select(self, indices: list[int] | None) -> list[OracleNodeProcess]:
+        return self.nodes if indices is None else [self.nodes[i] for i in indices]
 
-    def wait_ready(self, timeout: float = 90) -> None:
+    def start(self, indices: list[int] | None = None) -> None:
+        """Start the nodes (every node unless `indices`) that are not running."""
+        for node in self._select(indices):
+            if not node.alive():
+                node.start()
+
+    def wait_ready(self, timeout: float = 90, indices: list[int] | None = None) -> None:
+        """Until each node (every node unless `indices`) answers /healthz, within one deadline."""
         deadline = time.time() + timeout
-        for node in self.nodes:
-            while True:
-                if node.proc is not None and node.proc.poll() is not None:
-                    raise RuntimeError(f"oracle node {node.index} exited:\n{self.log_tail(node)}")
-                try:
-                    requests.get(node.url + "/healthz", timeout=1)
-                    break
-                except requests.RequestException:
-                    if time.time() > deadline:
-                        raise TimeoutError(f"oracle node {node.index} not ready:\n"
-                                           f"{self.log_tail(node)}") from None
-                    time.sleep(0.2)
+        for node in self._select(indices):
+            node.wait_ready(timeout=max(0.0, deadline - time.time()))
 
     def stop(self, timeout: float = 20) -> list[int]:
         """SIGTERM every node (graceful shutdown), SIGKILL any that outlive `timeout`."""
         for node in self.nodes:
-            if node.alive():
-                node.proc.send_signal(signal.SIGTERM)
+            node.signal(signal.SIGTERM)
         codes = []
         for node in self.nodes:
             if node.proc is None:
@@ -173,15 +269,11 @@ class LocalOracleCluster:
 
     def reload(self, index: int) -> None:
         """SIGHUP: the node re-reads its model bundle without stopping (see oracle README)."""
-        node = self.nodes[index]
-        if node.alive():
-            node.proc.send_signal(signal.SIGHUP)
+        self.nodes[index].signal(signal.SIGHUP)
 
     @staticmethod
     def log_tail(node: OracleNodeProcess, lines: int = 20) -> str:
-        if not node.log_path.exists():
-            return ""
-        return "\n".join(node.log_path.read_text().splitlines()[-lines:])
+        return node.log_tail(lines)
 
     def scrape_metrics(self, timeout: float = 5) -> dict[int, str]:
         """Every running node's `GET /metrics` (Prometheus text), by node index. The counters live
@@ -201,13 +293,5 @@ class LocalOracleCluster:
 
     def log_events(self) -> list[dict]:
         """Every node's JSON log lines, tagged with the node index."""
-        events = []
-        for node in self.nodes:
-            if not node.log_path.exists():
-                continue
-            for line in node.log_path.read_text().splitlines():
-                try:
-                    events.append({"node": node.index, **json.loads(line)})
-                except json.JSONDecodeError:
-                    continue
-        return events
+        return [{"node": node.index, **event} for node in self.nodes
+                for event in node.log_lines()]

@@ -17,8 +17,9 @@ import requests
 from brownie import accounts
 
 from oracle.store import Store
-from tests.oracle.integration.conftest import Cluster, default_model_path
-from tests.oracle.integration.harness import PASSWORD, run_cli
+from scripts.oracle_cluster import run_cli
+from scripts.oracle_testbed import OracleTestbed
+from tests.oracle.integration.conftest import default_model_path
 
 # --- A. malformed borrower addresses in pull mode -> 422 ----------------------------------------
 BAD_ADDRESSES = ["0x123", "notanaddress", "0x" + "zz" * 20, "0x" + "11" * 21, "11" * 19,
@@ -90,11 +91,8 @@ def test_corpus_size():
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    path = default_model_path()
-    from oracle.scoring import load_model
-
-    c = Cluster(tmp_path_factory.mktemp("bad"), path, load_model(path), n=2, k=2,
-                n_borrowers=2, settings={"ORACLE_DAEMON": "false"})
+    c = OracleTestbed(tmp_path_factory.mktemp("bad"), default_model_path(), n=2, k=2,
+                      n_borrowers=2, settings={"ORACLE_DAEMON": "false"})
     c.start()
     yield c
     c.stop()
@@ -233,10 +231,11 @@ def test_tampered_model_file_is_refused(cluster, tmp_path):
 
 @pytest.mark.parametrize("command", [["keys", "show"], ["score", "0x" + "11" * 20]])
 def test_wrong_keystore_password_is_a_clear_error(cluster, command):
-    env = dict(cluster.nodes[0].env, ORACLE_KEYSTORE_PASSWORD=PASSWORD + "x")
+    password = cluster.nodes[0].env["ORACLE_KEYSTORE_PASSWORD"]  # generated per cluster
+    env = dict(cluster.nodes[0].env, ORACLE_KEYSTORE_PASSWORD=password + "x")
     r = run_cli(command, env)
     assert r.returncode == 2 and "wrong password" in r.stderr
-    assert PASSWORD not in r.stderr + r.stdout
+    assert password not in r.stderr + r.stdout
 
 
 def test_revoked_model_stops_signing_and_nothing_was_posted(cluster, good_att):

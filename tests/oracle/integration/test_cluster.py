@@ -7,7 +7,7 @@ import requests
 from brownie import accounts
 
 from models.schema import validate_row
-from tests.oracle.integration.harness import run_cli
+from scripts.oracle_cluster import run_cli
 
 
 def test_three_nodes_post_every_requested_score_exactly_once(make_cluster):

@@ -178,7 +178,7 @@ def _tamper(c, node_index, borrower):
         w = csv.DictWriter(fh, fieldnames=["borrower", "salt", *row])
         w.writeheader()
         w.writerow({"borrower": borrower.address, "salt": "0x" + salt.hex(), **row})
-    c.import_features(c.nodes[node_index].env, path)
+    c.cluster.import_features(path, [node_index])
 
 
 def _recorded_features_hashes(c, borrower) -> list[bytes]:
