@@ -21,6 +21,11 @@ Three figures, all measured here on this machine:
 fresh deployment with ``--sweep-requests`` requests. ``SCORECHAIN_TEST_PORTS`` (see
 scripts/oracle_testbed.py) moves the nodes' HTTP ports.
 
+The oracle nodes, anvil and the load generator share this machine's cores. The record's ``load``
+(and each sweep point's) is what was measured while the figures were taken: load averages before
+and after, CPU seconds of this process and of its finished children (the nodes; anvil) against
+wall time, and the whole machine's busy cores from /proc/stat (bench/common.py, LoadProbe).
+
 The clusters are scripts.oracle_testbed.OracleTestbed, the integration tests' set-up, with their
 nodes run by scripts.oracle_cluster (the demo's supervisor).
 """
@@ -41,6 +46,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import LoadProbe  # noqa: E402
 
 
 def bench_score_sign(n_borrowers: int = 200, iterations: int = 2000) -> dict:
@@ -223,6 +231,7 @@ def sweep(points: list[tuple[int, int]], n_requests: int, batch_size: int,
     rows = []
     for n, k in points:
         t0 = time.time()
+        probe = LoadProbe()
         errors = []
         for _attempt in range(2):  # brownie's confirmation bookkeeping can report a mined tx as
             try:                   # "dropped" on a loaded machine while a cluster is deployed
@@ -237,7 +246,8 @@ def sweep(points: list[tuple[int, int]], n_requests: int, batch_size: int,
         if errors:
             row["retried_after"] = errors
         row["point_wall_seconds"] = round(time.time() - t0, 1)
-        row["load_average"] = [round(x, 2) for x in __import__("os").getloadavg()]
+        row["load"] = probe.stop()
+        row["load_average"] = row["load"]["load_average_after"]
         print(f"n={n} k={k}: {row['attestations_per_s']} attestations/s "
               f"({row['throughput_seconds']} s for {n_requests})", flush=True)
         rows.append(row)
@@ -286,7 +296,7 @@ def main(argv=None) -> int:
            "targets": {"score_sign_p50_ms": "<= 1", "attestations_per_s": ">= 200",
                        "request_to_chain_blocks_p95": "<= 2"},
            "network": args.network}
-    out["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
+    probe = LoadProbe()
     if args.score_sign_iterations > 0:  # 0 = skip (e.g. one process per sweep point)
         out.update(bench_score_sign(iterations=args.score_sign_iterations))
     print(json.dumps(out, indent=1), flush=True)
@@ -304,9 +314,9 @@ def main(argv=None) -> int:
                                                 sweep_batch, session)}
         finally:
             session.close()
-    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    out["note"] = ("2-core machine shared with other sessions' jobs while measured (see load "
-                   "averages); the oracle nodes, anvil and the load generator share the cores.")
+    # what was measured, not assumed: load averages, this process's and its nodes' CPU time
+    # against wall time, and how busy the whole machine was (so what other jobs took)
+    out["load"] = probe.stop()
     out["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

@@ -81,6 +81,76 @@ def install_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
 
+def _machine_cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat (Linux)."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 5:
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class LoadProbe:
+    """The load measured over an interval (`start()` ... `stop()`): load averages before and after,
+    the core count, the CPU time this process and its finished children used against wall time,
+    and, where /proc/stat exists, how busy the whole machine was. The difference between the
+    machine's busy cores and this run's own is what other jobs took while it was measured."""
+
+    def __init__(self) -> None:
+        self.start()
+
+    def start(self) -> "LoadProbe":
+        self._wall = time.monotonic()
+        self._times = os.times()
+        self._ticks = _machine_cpu_ticks()
+        self._load = os.getloadavg()
+        return self
+
+    def stop(self) -> dict:
+        wall = time.monotonic() - self._wall
+        t, t0 = os.times(), self._times
+        own = (t.user - t0.user) + (t.system - t0.system)
+        children = (t.children_user - t0.children_user) + (t.children_system - t0.children_system)
+        cores = os.cpu_count() or 1
+        out = {
+            "cpu_count": cores,
+            "load_average_before": [round(x, 2) for x in self._load],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "wall_seconds": round(wall, 2),
+            "cpu_seconds_self": round(own, 2),
+            "cpu_seconds_children": round(children, 2),
+            "own_cores_busy": round((own + children) / wall, 2) if wall > 0 else None,
+            "machine_cores_busy": None,
+            "others_cores_busy": None,
+        }
+        ticks = _machine_cpu_ticks()
+        if ticks and self._ticks and ticks[1] > self._ticks[1]:
+            busy = (ticks[0] - self._ticks[0]) / (ticks[1] - self._ticks[1]) * cores
+            out["machine_cores_busy"] = round(busy, 2)
+            if out["own_cores_busy"] is not None:
+                out["others_cores_busy"] = round(max(0.0, busy - out["own_cores_busy"]), 2)
+        return out
+
+
+def describe_load(load: dict | None) -> str:
+    """One sentence for a report from a `LoadProbe.stop()` record (measured figures only)."""
+    if not load:
+        return "Load: not recorded."
+    text = (f"Load measured over {load['wall_seconds']:,} s on {load['cpu_count']} cores: load average "
+            f"(1/5/15 min) {load['load_average_before']} at start, {load['load_average_after']} at end; "
+            f"this run used {load['cpu_seconds_self'] + load['cpu_seconds_children']:,.2f} CPU-s "
+            f"(itself {load['cpu_seconds_self']:,}, its finished child processes "
+            f"{load['cpu_seconds_children']:,}), {load['own_cores_busy']} cores on average")
+    if load.get("machine_cores_busy") is not None:
+        text += (f"; the whole machine was {load['machine_cores_busy']} cores busy, so other jobs took "
+                 f"about {load['others_cores_busy']}")
+    return text + "."
+
+
 def machine_facts() -> dict:
     facts = {"cpu_count": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
              "python": platform.python_version(), "platform": platform.platform(),

@@ -15,8 +15,10 @@ Steps (each a subprocess, run one after another so they never share a chain or t
 
 The report puts each figure beside its target and, where there is one, an anchor: a figure
 measured in the same run (a ratio, so machine speed cancels out) or an external figure, labelled
-as external and not measured here. Machine facts (cores, load average before and after each step)
-are recorded, because the machine may be shared. A step that fails is reported as failed, and the
+as external and not measured here. The load is measured, for the whole run and for each step:
+cores, load averages before and after, the CPU seconds the step used against its wall time, and
+how busy the whole machine was meanwhile (so how much other jobs took; bench/common.py,
+LoadProbe). A step that fails is reported as failed, and the
 command exits non-zero; no figure is carried over from an earlier run.
 
 Environment: SCORECHAIN_BENCH_NETWORK (default network), SCORECHAIN_TEST_PORTS (oracle HTTP and
@@ -33,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (BUILD, ROOT, brownie_cmd, install_sigterm, load_json, machine_facts,  # noqa: E402
-                    run_step, write_report)
+from common import (BUILD, ROOT, LoadProbe, brownie_cmd, describe_load,  # noqa: E402
+                    install_sigterm, load_json, machine_facts, run_step, write_report)
 
 STEPS = ["gas", "scaling", "models", "oracle", "fuzz"]
 ORACLE_RECORD = ROOT / "reports" / "oracle_bench.json"  # the file the oracle issue names
@@ -61,9 +63,9 @@ NOTES = [
     "benchmarks use freshly generated keys and borrower addresses, and calldata costs 4 gas per zero byte "
     "and 16 per non-zero byte.",
     "scikit-learn's single-row latency is very sensitive to machine load: HistGradientBoosting's predict "
-    "uses OpenMP threads on every core, which here compete with other jobs (see its p99 and the load "
-    "averages). The onnxruntime/scikit-learn ratio is therefore a property of this loaded 2-core machine, "
-    "not a constant.",
+    "uses OpenMP threads on every core, which compete with whatever else runs (see its p99 and the models "
+    "step's measured load in the Steps table). The onnxruntime/scikit-learn ratio is therefore a property "
+    "of the machine and its load while measured, not a constant.",
 ]
 
 
@@ -85,10 +87,11 @@ def run_steps(args, log_dir: Path) -> list[dict]:
     out = []
 
     def step(name, cmd, timeout, **env):
-        load_before = [round(x, 2) for x in os.getloadavg()]
+        probe = LoadProbe()
         r = run_step(name, cmd, log_dir, timeout, **env)
-        r["load_average_before"] = load_before
-        r["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        r["load"] = probe.stop()
+        r["load_average_before"] = r["load"]["load_average_before"]
+        r["load_average_after"] = r["load"]["load_average_after"]
         out.append(r)
         return r
 
@@ -243,7 +246,9 @@ def collect(steps: list[dict], quick: bool) -> dict:
                       "attestations_per_s": p["attestations_per_s"], "seconds": p["throughput_seconds"],
                       "transactions": p["throughput_transactions"], "duplicates": p.get("duplicates"),
                       "vs_1_node": _ratio(p["attestations_per_s"], single),
-                      "load_average_1m": p["load_average"][0]} for p in pts if "error" not in p],
+                      "load_average_1m": p["load_average"][0],
+                      "others_cores_busy": (p.get("load") or {}).get("others_cores_busy")}
+                     for p in pts if "error" not in p],
             "failed_points": [p for p in pts if "error" in p]}
     fuzz_rows = []
     for s in steps:
@@ -289,9 +294,9 @@ def write_markdown(doc: dict, path: Path) -> None:
     L += [
 
          f"Machine: {m.get('cpu_count')} cores ({m.get('cpu_model', '?')}), {m.get('mem_total_gib', '?')} GiB, "
-         f"Python {m.get('python')}, {m.get('anvil', 'anvil ?')}. Load average (1/5/15 min) at start "
-         f"{m['load_average']}, at end {doc['machine_after']['load_average']}: the machine is shared, so "
-         "times carry that noise; ratios against an anchor measured in the same step cancel most of it.", ""]
+         f"Python {m.get('python')}, {m.get('anvil', 'anvil ?')}. " + describe_load(doc.get("load"))
+         + " Times carry the load's noise; ratios against an anchor measured in the same step are less "
+         "sensitive to it.", ""]
     L += ["## Headline figures", "",
           "| figure | measured | target | met | anchor | anchor value | ratio (measured / anchor) |",
           "|---|---:|---:|:-:|---|---:|---:|"]
@@ -342,13 +347,15 @@ def write_markdown(doc: dict, path: Path) -> None:
               f"Each point: a fresh deployment and cluster with every node up; {o['requests_per_point']} pre-signed "
               f"loan requests mined at once, batch size {o['batch_size']}; attestations per second from the "
               "requests' blocks to the last ScoreRecorded. Nodes, anvil and the load generator share the cores.", "",
-              "| nodes | threshold k | attestations/s | seconds | transactions | duplicates | vs 1 node | load (1 min) |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| nodes | threshold k | attestations/s | seconds | transactions | duplicates | vs 1 node | load (1 min) "
+              "| others' cores |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in o["rows"]:
             L.append(f"| {r['nodes']} | {r['threshold']} | {_fmt(r['attestations_per_s'])} | {_fmt(r['seconds'])} | "
-                     f"{r['transactions']} | {r['duplicates']} | {_fmt(r['vs_1_node'])} | {r['load_average_1m']} |")
+                     f"{r['transactions']} | {r['duplicates']} | {_fmt(r['vs_1_node'])} | {r['load_average_1m']} | "
+                     f"{_fmt(r.get('others_cores_busy'))} |")
         for r in o.get("failed_points", []):
-            L.append(f"| {r['nodes']} | {r['threshold']} | failed: {'; '.join(r['error'])} | | | | | |")
+            L.append(f"| {r['nodes']} | {r['threshold']} | failed: {'; '.join(r['error'])} | | | | | | |")
     f = sc.get("suite_time_vs_stateful_steps")
     if f:
         L += ["", "## Test-suite time against stateful steps", "",
@@ -380,12 +387,20 @@ def write_markdown(doc: dict, path: Path) -> None:
               f"{models['single_row']['sklearn']['p99_ms']:.4f} | {models['batch_10k_rows_per_s']['sklearn']:,.0f} |"]
     if NOTES:
         L += ["", "## Notes", ""] + [f"- {n}" for n in NOTES]
-    L += ["", "## Steps", "", "| step | exit | seconds | finished | load before → after | log |",
-          "|---|---|---:|---|---|---|"]
+    L += ["", "## Steps", "",
+          "Per step, measured: load average before → after; the CPU seconds the step's processes used "
+          "(once finished) and the cores that is on average over its wall time; the whole machine's busy "
+          "cores meanwhile and the part other jobs took (— where not recorded).", "",
+          "| step | exit | seconds | finished | load before → after | step CPU s | step cores | "
+          "machine busy cores | others' cores | log |",
+          "|---|---|---:|---|---|---:|---:|---:|---:|---|"]
     for s in doc["steps"]:
+        ld = s.get("load") or {}
+        cpu = (ld["cpu_seconds_self"] + ld["cpu_seconds_children"]) if ld else None
         L.append(f"| {s['name']} | {s['rc']} | {s['seconds']} | {s.get('finished_at', '')}"
                  f"{' (merged from the earlier run)' if s.get('merged') else ''} | {s['load_average_before']} → "
-                 f"{s['load_average_after']} | `{s['log']}` |")
+                 f"{s['load_average_after']} | {_fmt(cpu)} | {_fmt(ld.get('own_cores_busy'))} | "
+                 f"{_fmt(ld.get('machine_cores_busy'))} | {_fmt(ld.get('others_cores_busy'))} | `{s['log']}` |")
     L += ["", "Raw outputs: `reports/gas.json`, `build/bench/gas_scaling.json`, "
           "`reports/models/bench_inference.json`, `reports/oracle_bench.json`, "
           "`build/bench/fuzz_steps_<N>.json`; all of them are also embedded in `reports/benchmarks.json`.", ""]
@@ -411,6 +426,7 @@ def main(argv=None) -> int:
         ap.error(f"unknown steps {bad}")
     BUILD.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    probe = LoadProbe()
     machine = machine_facts()
     steps = run_steps(args, BUILD / "logs")
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -429,6 +445,7 @@ def main(argv=None) -> int:
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration_seconds": round(time.time() - started, 1),
         "machine": machine, "machine_after": {"load_average": [round(x, 2) for x in os.getloadavg()]},
+        "load": probe.stop(),
         "steps": steps,
         "results": collect(steps, args.quick),
         "notes": NOTES,
