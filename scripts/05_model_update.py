@@ -23,8 +23,11 @@ from pathlib import Path
 from brownie import chain
 
 from .network_context import deployed, tx_params
+from .progress import run_with_progress
 
 ROOT = Path(__file__).resolve().parents[1]
+#: seconds between "training model v2: N s elapsed" lines while v2 trains (about 90 s)
+PROGRESS_EVERY_S = 15.0
 #: Revocation reason codes (ModelRegistry.revoke's uint8), documented for auditors.
 REVOKE_SUPERSEDED = 1
 
@@ -47,23 +50,32 @@ def point_model_link(workdir: Path, bundle_dir: Path) -> Path:
 
 
 # --- a second model version -----------------------------------------------------------------------
+def export_command(config_path: Path, out_dir: Path) -> list[str]:
+    """`python -m models export` of the v2 recipe into `out_dir`."""
+    return [sys.executable, "-m", "models", "export", str(config_path), "--out", str(out_dir),
+            "--n-boot", "200"]
+
+
 def train_second_version(out_dir: Path) -> Path:
     """Retrain the default model's recipe as version 2 (a different seed) and export it; reuses
-    an earlier export of the same recipe."""
+    an earlier export of the same recipe. Training takes about 90 s: progress is printed meanwhile
+    (elapsed time every PROGRESS_EVERY_S and the trainer's own log lines, which are also kept in
+    <out_dir>/../gmsc-v2-train.log)."""
     out_dir = Path(out_dir)
     config = json.loads((ROOT / "models/default/train_config.json").read_text())
     config.update({"version": "2", "seed": int(config.get("seed", 0)) + 1})
     marker = out_dir / "train_config.json"
     if marker.exists() and json.loads(marker.read_text()) == config and (out_dir / "reference.json").exists():
+        print(f"model v2: reusing the earlier export in {out_dir}", flush=True)
         return out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir.parent / "gmsc-v2-config.json"
     config_path.write_text(json.dumps(config, indent=1))
-    done = subprocess.run([sys.executable, "-m", "models", "export", str(config_path), "--out",
-                           str(out_dir), "--n-boot", "200"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=1800)
-    if done.returncode != 0:
-        raise RuntimeError(f"training model v2 failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    rc, tail = run_with_progress(export_command(config_path, out_dir), "training model v2",
+                                 cwd=ROOT, timeout=1800, every=PROGRESS_EVERY_S,
+                                 log_path=out_dir.parent / "gmsc-v2-train.log")
+    if rc != 0:
+        raise RuntimeError("training model v2 failed:\n" + "\n".join(tail[-60:]))
     marker.write_text(json.dumps(config, indent=1))
     return out_dir
 

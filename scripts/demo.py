@@ -157,6 +157,8 @@ def run(args) -> dict:
 
         # Before any time travel, so that v1's scores are still fresh when v1 is revoked.
         if not args.skip_model_update:
+            _log("model update: training model v2 (about 90 s unless an earlier export is reused; "
+                 "progress below), then registering it and rolling the nodes over")
             summary["model_update"] = update.roll_over(system, cluster, workdir, records, v1,
                                                       timeout_s=args.timeout,
                                                       mine_blocks=args.chain == "anvil")
