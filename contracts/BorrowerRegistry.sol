@@ -1,21 +1,19 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ScorechainAccess} from "./ScorechainAccess.sol";
 import {IBorrowerRegistry} from "../interfaces/IBorrowerRegistry.sol";
 
 /// @title BorrowerRegistry
 /// @notice KYC providers register borrowers by a salted identity commitment made off chain (no PII
 /// on chain); regulators suspend, ban and reinstate them.
-contract BorrowerRegistry is IBorrowerRegistry, AccessControl {
+contract BorrowerRegistry is IBorrowerRegistry, ScorechainAccess {
     bytes32 public constant KYC_PROVIDER_ROLE = keccak256("KYC_PROVIDER_ROLE");
     bytes32 public constant REGULATOR_ROLE = keccak256("REGULATOR_ROLE");
 
     mapping(address borrower => Borrower) private _borrowers;
 
-    constructor(address admin) {
-        if (admin == address(0)) revert BorrowerZeroAddress();
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    constructor(address admin) ScorechainAccess(admin) {
     }
 
     /// @notice Registers `borrower` as Active.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ScorechainAccess} from "./ScorechainAccess.sol";
 import {IComplianceRules} from "../interfaces/IComplianceRules.sol";
 import {IBorrowerRegistry} from "../interfaces/IBorrowerRegistry.sol";
 import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
@@ -13,7 +13,7 @@ import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 /// `check` evaluates a loan against it, the borrower registry, the latest score and the model
 /// registry. Loan counters are passed in by the caller (LoanManager) so the two contracts do not
 /// depend on each other's addresses.
-contract ComplianceRules is IComplianceRules, AccessControl {
+contract ComplianceRules is IComplianceRules, ScorechainAccess {
     bytes32 public constant REGULATOR_ROLE = keccak256("REGULATOR_ROLE");
     uint256 private constant _MAX_BPS = 10_000;
     /// @notice Upper bound of maxActiveLoans: LoanManager walks a borrower's funded loans to find a
@@ -33,9 +33,9 @@ contract ComplianceRules is IComplianceRules, AccessControl {
         IBorrowerRegistry borrowers_,
         ICreditScoreRegistry scores_,
         IModelRegistry models_
-    ) {
+    ) ScorechainAccess(admin) {
         if (
-            admin == address(0) || address(borrowers_) == address(0) || address(scores_) == address(0)
+            address(borrowers_) == address(0) || address(scores_) == address(0)
                 || address(models_) == address(0)
         ) revert ComplianceZeroAddress();
         // The score registry must consult the same model registry this contract checks.
@@ -44,7 +44,6 @@ contract ComplianceRules is IComplianceRules, AccessControl {
         _borrowers = borrowers_;
         _scores = scores_;
         _models = models_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
     /// @notice Replaces the rule set and bumps the version.

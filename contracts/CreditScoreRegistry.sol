@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ScorechainAccess} from "./ScorechainAccess.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
@@ -21,7 +21,7 @@ import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 /// should send exactly `threshold` of them. `submit` reverts on the first failed check;
 /// `submitBatch` skips a failing entry and emits `ScoreSkipped` carrying the ABI-encoded error
 /// `submit` would have raised, so one stale entry does not sink the rest of the batch.
-contract CreditScoreRegistry is ICreditScoreRegistry, AccessControl, EIP712, Nonces {
+contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, Nonces {
     bytes32 public constant ORACLE_ADMIN_ROLE = keccak256("ORACLE_ADMIN_ROLE");
     bytes32 public constant SCORE_REQUESTER_ROLE = keccak256("SCORE_REQUESTER_ROLE");
 
@@ -43,11 +43,11 @@ contract CreditScoreRegistry is ICreditScoreRegistry, AccessControl, EIP712, Non
     mapping(address borrower => ScoreRecord) private _scores;
 
     constructor(address admin, IModelRegistry modelRegistry_, address[] memory initialSigners, uint256 threshold_)
+        ScorechainAccess(admin)
         EIP712("Scorechain", "1")
     {
-        if (admin == address(0) || address(modelRegistry_) == address(0)) revert CreditScoreZeroAddress();
+        if (address(modelRegistry_) == address(0)) revert CreditScoreZeroAddress();
         _modelRegistry = modelRegistry_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
         for (uint256 i = 0; i < initialSigners.length; ++i) {
             _addSigner(initialSigners[i]);
         }

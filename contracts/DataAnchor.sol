@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ScorechainAccess} from "./ScorechainAccess.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IDataAnchor} from "../interfaces/IDataAnchor.sol";
 
@@ -12,14 +12,13 @@ import {IDataAnchor} from "../interfaces/IDataAnchor.sol";
 /// inner nodes hash the sorted pair. Only records go in and the leaf is hashed here, so an inner node
 /// cannot be passed off as a leaf. recordHash is whatever digest the provider publishes for the
 /// record (e.g. keccak256 of its canonical JSON); batch ids start at 1.
-contract DataAnchor is IDataAnchor, AccessControl {
+contract DataAnchor is IDataAnchor, ScorechainAccess {
     bytes32 public constant DATA_PROVIDER_ROLE = keccak256("DATA_PROVIDER_ROLE");
 
     Batch[] private _batches;
     mapping(address provider => mapping(bytes32 root => uint256 batchId)) private _batchOfRoot;
 
-    constructor(address admin) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    constructor(address admin) ScorechainAccess(admin) {
     }
 
     /// @notice Anchors a batch root with its off-chain location and record count.

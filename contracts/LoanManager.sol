@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ScorechainAccess} from "./ScorechainAccess.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -42,7 +42,7 @@ import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
 ///   counted) and unpaid, or a defaulted loan is neither recovered in full nor written off.
 /// - Pause (REGULATOR_ROLE) stops request, approve, fund and markDefault; repay, recover, cancel,
 ///   expire, claim and writeOff stay open so borrowers can always pay and lenders always withdraw.
-contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
+contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     bytes32 public constant REGULATOR_ROLE = keccak256("REGULATOR_ROLE");
@@ -80,9 +80,9 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
         IComplianceRules compliance_,
         ICreditScoreRegistry scores_,
         uint64 gracePeriodSeconds_
-    ) {
+    ) ScorechainAccess(admin) {
         if (
-            admin == address(0) || address(token_) == address(0) || address(borrowers_) == address(0)
+            address(token_) == address(0) || address(borrowers_) == address(0)
                 || address(compliance_) == address(0) || address(scores_) == address(0)
         ) revert LoanZeroAddress();
         if (gracePeriodSeconds_ == 0) revert LoanZeroGracePeriod();
@@ -95,7 +95,6 @@ contract LoanManager is ILoanManager, AccessControl, Pausable, ReentrancyGuard {
         _compliance = compliance_;
         _scores = scores_;
         _gracePeriodSeconds = gracePeriodSeconds_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
     // ---------------------------------------------------------------- lifecycle

@@ -1,21 +1,20 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ScorechainAccess} from "./ScorechainAccess.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 
 /// @title ModelRegistry
 /// @notice Scoring models keyed by the SHA-256 of their ONNX file. Four eyes: MODEL_REGISTRAR_ROLE
 /// registers, MODEL_APPROVER_ROLE approves, and the account that registered a model may never
 /// approve it, even if it holds both roles. Approvers revoke with a reason code; revocation is final.
-contract ModelRegistry is IModelRegistry, AccessControl {
+contract ModelRegistry is IModelRegistry, ScorechainAccess {
     bytes32 public constant MODEL_REGISTRAR_ROLE = keccak256("MODEL_REGISTRAR_ROLE");
     bytes32 public constant MODEL_APPROVER_ROLE = keccak256("MODEL_APPROVER_ROLE");
 
     mapping(bytes32 modelId => Model) private _models;
 
-    constructor(address admin) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    constructor(address admin) ScorechainAccess(admin) {
     }
 
     /// @notice Registers a model (status Registered) with its metrics, dataset and feature-schema hashes.

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 from brownie import accounts, chain, web3
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "contracts"))
+from scripts.scorechain_deploy import deploy_system
+from scripts.scorechain_testkit import MODEL_ID, Account, Oracle, as_tuple
 
-from scorechain_testkit import MODEL_ID, Account, Oracle, as_tuple  # noqa: E402
-from scripts.scorechain_deploy import deploy_system  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RECORDED = bytes(web3.keccak(
     text="ScoreRecorded(address,bytes32,bytes32,uint16,uint16,uint32,uint64,uint64,uint256)"))

@@ -23,6 +23,18 @@ def imports_of_tests(source: str) -> list[str]:
     return found
 
 
+def path_hacks_into_tests(source: str) -> list[str]:
+    """`sys.path.insert/append(...)` calls whose argument mentions "tests" (an import in disguise)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("insert", "append")
+                and ast.get_source_segment(source, node.func.value) == "sys.path"
+                and '"tests"' in (ast.get_source_segment(source, node) or "")):
+            found.append(f"{node.lineno}: {ast.get_source_segment(source, node)}")
+    return found
+
+
 def python_files(*folders: str) -> list[Path]:
     return sorted(p for f in folders for p in (ROOT / f).rglob("*.py")
                   if ".venv" not in p.parts and "__pycache__" not in p.parts)
@@ -41,6 +53,18 @@ def test_nothing_outside_tests_imports_from_tests():
     assert len(files) > 50  # the folders were found
     offenders = {str(p.relative_to(ROOT)): hits for p in files
                  if (hits := imports_of_tests(p.read_text()))}
+    assert offenders == {}
+
+
+def test_the_path_check_finds_a_sys_path_insert_into_tests():
+    source = ('import sys\nsys.path.insert(0, str(ROOT / "tests" / "contracts"))\n'
+              'sys.path.append("elsewhere")\n')
+    assert [line.split(":")[0] for line in path_hacks_into_tests(source)] == ["2"]
+
+
+def test_nothing_outside_tests_puts_tests_on_sys_path():
+    offenders = {str(p.relative_to(ROOT)): hits for p in python_files(*OUTSIDE_TESTS)
+                 if (hits := path_hacks_into_tests(p.read_text()))}
     assert offenders == {}
 
 

@@ -4,7 +4,7 @@
 import pytest
 from brownie import accounts, chain
 
-from scorechain_testkit import (
+from scripts.scorechain_testkit import (
     DEFAULT_RULES,
     FR,
     GB,

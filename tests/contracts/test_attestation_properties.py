@@ -8,7 +8,7 @@ from brownie.test import given, strategy
 from eth_account import Account
 from hypothesis import HealthCheck, settings
 
-from scorechain_testkit import (
+from scripts.scorechain_testkit import (
     MODEL_ID,
     OUTSIDER,
     REGISTERED_ORACLES,

@@ -3,7 +3,7 @@
 import brownie
 from brownie import accounts, chain
 
-from scorechain_testkit import DEFAULT_RULES, DAY, FR, GB, US, err, role_err, rules_tuple
+from scripts.scorechain_testkit import DEFAULT_RULES, DAY, FR, GB, US, err, role_err, rules_tuple
 
 NO_HISTORY = (0, 0, 0, False)  # activeLoans, lastDefaultAt, minScoreNonce, delinquent
 
@@ -92,7 +92,7 @@ def test_a_score_older_than_the_requests_nonce_does_not_pass(ready, compliance, 
 
 def test_funding_recheck_reports_eligibility_jurisdiction_and_model(ready, compliance, borrowers, models,
                                                                      regulator, approver, borrower):
-    from scorechain_testkit import MODEL_ID
+    from scripts.scorechain_testkit import MODEL_ID
 
     assert compliance.checkFunding(borrower, MODEL_ID) == 0
     assert compliance.checkFunding(borrower, "0x" + "ab" * 32) == 12  # ModelNotApproved

@@ -6,7 +6,7 @@ from brownie import CreditScoreRegistry, accounts, chain
 from eth_abi import decode
 from eth_utils import keccak
 
-from scorechain_testkit import (
+from scripts.scorechain_testkit import (
     MODEL_ID,
     MODEL_ID_2,
     OUTSIDER,
@@ -51,8 +51,10 @@ def test_constructor_with_duplicate_signer_reverts(admin, models):
         CreditScoreRegistry.deploy(admin, models, [a, a], 1, {"from": admin})
 
 
-def test_constructor_with_zero_admin_reverts(admin, models):
+def test_constructor_with_zero_admin_or_registry_reverts(admin, models):
     with brownie.reverts(err("CreditScoreZeroAddress")):
+        CreditScoreRegistry.deploy(admin, brownie.ZERO_ADDRESS, [REGISTERED_ORACLES[0].address], 1, {"from": admin})
+    with brownie.reverts(err("AccessControlInvalidDefaultAdmin", brownie.ZERO_ADDRESS)):
         CreditScoreRegistry.deploy(brownie.ZERO_ADDRESS, models, [REGISTERED_ORACLES[0].address], 1, {"from": admin})
 
 

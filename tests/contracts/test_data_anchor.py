@@ -13,7 +13,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from oracle.merkle import MerkleTree, leaf, process_proof
-from scorechain_testkit import err, role_err
+from scripts.scorechain_testkit import err, role_err
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS_JS = ROOT / "scripts" / "toolchain" / "merkle_vectors.js"

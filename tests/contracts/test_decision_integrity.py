@@ -10,7 +10,7 @@ import brownie
 import pytest
 from brownie import accounts, chain
 
-from scorechain_testkit import DAY, DEFAULT_RULES, GB, MODEL_ID, as_tuple, err, role_err, total_due
+from scripts.scorechain_testkit import DAY, DEFAULT_RULES, GB, MODEL_ID, as_tuple, err, role_err, total_due
 
 P = 1_000 * 10**6
 APR = 1_200
@@ -282,7 +282,7 @@ def test_a_lender_position_moves_in_two_steps(funded, loans, lender, lender2, bo
     ("maxAprBps", 10_001, ("ComplianceInvalidBps", 10_001)),
 ])
 def test_rule_set_bounds_are_enforced(ready, compliance, regulator, field, value, error):
-    from scorechain_testkit import rules_tuple
+    from scripts.scorechain_testkit import rules_tuple
 
     rules = dict(DEFAULT_RULES, **{field: value})
     version = compliance.version()

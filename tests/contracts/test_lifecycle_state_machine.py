@@ -1,16 +1,19 @@
 """Stateful fuzzing of the whole lending lifecycle against a ghost model kept in Python.
 
-Several borrowers and lenders, time travel, score updates, rule changes, model revocations and
-borrower bans. Profiles (env SCORECHAIN_FUZZ_PROFILE): "ci" (default) runs a light pass;
-"full" runs at least 10,000 stateful steps (rounds of 300 runs x up to 50 steps until the
-count is reached; the count is asserted):
+Several borrowers and lenders, time travel, requests answered by the oracle, approvals asked by
+the borrower, funding, repayment, default, write-off, recovery, expiry, lender claims, rule
+changes, model revocations and borrower bans. Profiles (env SCORECHAIN_FUZZ_PROFILE): "ci"
+(default, seeded) runs at least 1,000 transitions and asserts that the request, score, decision,
+cancel, expiry and funding edges happened (REQUIRED_EDGES says why not the deeper ones); "full"
+runs at least 20,000:
 
     SCORECHAIN_FUZZ_PROFILE=full brownie test tests/contracts/test_lifecycle_state_machine.py --network anvil-a
 
-The number of steps actually run is written to build/fuzz/fuzz_steps_<profile>.json (the committed
-record reports/fuzz_steps_<profile>.json is written only when asked for with SCORECHAIN_FUZZ_REPORT, as
-`make fuzz-full` and `make reliability` do) and the test fails if the machine ran fewer steps than the
-profile asks for (so a silently idle runner cannot pass).
+Only transitions that happened count (a mined transaction that changed state), per edge; a rule
+that finds nothing to do is not a step. The record (settings, rounds, transitions, rule calls,
+per-edge counts, transitions per second) goes to build/fuzz/fuzz_steps_<profile>.json; the
+committed reports/fuzz_steps_<profile>.json is written only when asked for with
+SCORECHAIN_FUZZ_REPORT, as `make fuzz-full` and `make reliability` do.
 
 SCORECHAIN_FUZZ_STEPS=N (for timing the suite against its step budget, see bench/run_all.py) keeps the
 profile's hypothesis settings but asks for at least N steps; such a run writes its record to
@@ -29,7 +32,7 @@ from brownie import accounts, chain
 from brownie.test import state_machine, strategy
 from hypothesis import HealthCheck
 
-from scorechain_testkit import (
+from scripts.scorechain_testkit import (
     DAY,
     DEFAULT_RULES,
     GB,
@@ -43,13 +46,18 @@ from scorechain_testkit import (
     total_due,
 )
 
-# Hypothesis draws a random number of steps per run (up to stateful_step_count), so the steps
-# actually run are counted and checked against min_steps rather than assumed.
+# Hypothesis draws a random number of steps per run (up to stateful_step_count), and many rule calls
+# find nothing to do, so only transitions that happened are counted (a mined transaction that
+# changed state: a lifecycle edge, a score, a claim, a rule or model change), per edge, and checked
+# against min_steps rather than assumed.
 PROFILES = {
-    "ci": {"max_examples": 12, "stateful_step_count": 30, "min_steps": 40},
-    "full": {"max_examples": 300, "stateful_step_count": 50, "min_steps": 10_000},
+    "ci": {"max_examples": 20, "stateful_step_count": 50, "min_steps": 1_000},
+    "full": {"max_examples": 300, "stateful_step_count": 50, "min_steps": 20_000},
 }
-COUNTERS = {"steps": 0, "runs": 0, "rules": {}}
+# The CI profile is seeded (hypothesis draws each round's seed from one generator), so its runs
+# are the same on every machine and its edge-coverage assertion cannot flake.
+CI_SEED = 20_261_202
+COUNTERS = {"steps": 0, "runs": 0, "rules": {}, "edges": {}}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -79,8 +87,24 @@ MARGIN = 5  # seconds: skip exact-boundary checks whose outcome depends on the n
 
 
 def _count(name):
-    COUNTERS["steps"] += 1
+    """A rule was called (whether or not it found something to do)."""
     COUNTERS["rules"][name] = COUNTERS["rules"].get(name, 0) + 1
+
+
+def _did(edge):
+    """A transition happened on chain."""
+    COUNTERS["steps"] += 1
+    COUNTERS["edges"][edge] = COUNTERS["edges"].get(edge, 0) + 1
+
+
+STATE_NAMES = ("None", "Requested", "Approved", "Rejected", "Cancelled", "Funded", "Repaid", "Defaulted",
+               "WrittenOff", "Expired")
+# Edges every profile run must have taken at least once. Deeper ones (default, write-off,
+# recovery, approval expiry) need long runs with time travel that hypothesis rarely draws within
+# the CI budget: they are recorded per edge here, and the Foundry invariant suite
+# (tests/foundry/), which makes 128,000 calls per invariant in CI, asserts that each is reached.
+REQUIRED_EDGES = {"None->Requested", "score", "Requested->Approved", "Requested->Rejected", "Requested->Cancelled",
+                  "Requested->Expired", "Approved->Funded"}
 
 
 class LendingMachine:
@@ -136,6 +160,7 @@ class LendingMachine:
         old = self.loans[loan_id]["state"]
         assert (old, new_state) in ALLOWED_EDGES, f"illegal edge {old}->{new_state}"
         self.loans[loan_id]["state"] = new_state
+        _did(f"{STATE_NAMES[old]}->{STATE_NAMES[new_state]}")
 
     def _eligible(self, b, t):
         return self.status[b] == "active" and self.kyc_expiry[b] > t
@@ -199,7 +224,8 @@ class LendingMachine:
 
     # ------------------------------------------------------------------ rules
 
-    def rule_request(self, borrower_i, principal, apr, term_days, installments):
+    def rule_request(self, borrower_i, principal, apr, term_days, installments, pd, score):
+        """A borrower requests a loan and the oracle answers with a score signed after it."""
         _count("request")
         b = self.borrowers[borrower_i]
         term = term_days * DAY
@@ -215,11 +241,13 @@ class LendingMachine:
         loan_id = tx.return_value
         assert tx.events["ScoreRequested"]["loanId"] == loan_id
         nonce = tx.events["ScoreNonceAdvanced"]["nonce"]
+        _did("None->Requested")
         self.loans[loan_id] = {"borrower": b, "principal": principal, "apr": apr, "term": term, "n": installments,
                                "due": total_due(principal, apr, term), "state": REQUESTED, "repaid": 0,
                                "recovered": 0, "lender": None, "funded_at": 0, "approval_ok": False,
                                "score_nonce": nonce, "requested_at": tx.timestamp, "fund_by": 0,
                                "decided_nonce": None}
+        self.rule_score(borrower_i, pd, score)
 
     def rule_score(self, borrower_i, pd, score):
         _count("score")
@@ -230,6 +258,7 @@ class LendingMachine:
                                      model_id=self.current_model)
         ev = tx.events["ScoreRecorded"]
         self.score[b] = (self.current_model, pd, score, ev["issuedAt"], ev["validUntil"], ev["nonce"])
+        _did("score")
 
     def rule_approve(self, loan_pick):
         _count("approve")
@@ -241,8 +270,9 @@ class LendingMachine:
         lm = self.s.loan_manager
         if expected is None:
             return
-        with brownie.reverts(f"LoanNotBorrower: {loan_id}, {self.relayer.address.lower()}"):
-            lm.approve(loan_id, {"from": self.relayer})  # a third party never decides
+        if loan_pick % 4 == 0:  # a third party never decides (checked on a quarter of the calls: reverts are slow)
+            with brownie.reverts(f"LoanNotBorrower: {loan_id}, {self.relayer.address.lower()}"):
+                lm.approve(loan_id, {"from": self.relayer})
         if expected in DEFERRED:
             with brownie.reverts(f"LoanNotDecidable: {loan_id}, {expected}"):
                 lm.approve(loan_id, {"from": loan["borrower"]})
@@ -323,6 +353,8 @@ class LendingMachine:
             assert "LoanFullyRepaid" in tx.events
             self._move(loan_id, REPAID)
             self.active[payer] -= 1
+        else:
+            _did("repay (partial)")
 
     def rule_sleep(self, sleep_hours):
         _count("sleep")
@@ -380,6 +412,7 @@ class LendingMachine:
         tx = self.s.loan_manager.recover(loan_id, amount, {"from": loan["borrower"]})
         loan["recovered"] += amount
         self._pay(loan["borrower"], loan["lender"], amount)
+        _did("recover")
         if loan["state"] == DEFAULTED and amount == remaining:
             assert "LoanFullyRecovered" in tx.events
             self.unresolved[loan["borrower"]] -= 1
@@ -414,6 +447,7 @@ class LendingMachine:
                 lm.claim(lender, {"from": lender})
             return
         lm.claim(lender, {"from": lender})
+        _did("claim")
         self.claimable[lender] = 0
         self.held -= amount
         self.balances[lender] += amount
@@ -431,34 +465,45 @@ class LendingMachine:
 
     def rule_change_rules(self, max_pd, max_age_days):
         _count("change_rules")
+        if max_age_days % 3:  # rule changes are rarer than loans (the rule is drawn as often as any other)
+            return
         rules = dict(self.rules, maxPdBps=max_pd, maxScoreAgeSeconds=max_age_days * DAY)
         tx = self.s.compliance.setRuleSet(rules_tuple(rules), {"from": self.regulator})
         assert tx.events["ComplianceRuleSetUpdated"]["version"] == self.s.compliance.version()
         self.rules = rules
+        _did("rules changed")
 
     def rule_revoke_or_rotate_model(self, loan_pick):
         _count("model")
+        if loan_pick % 4:  # model changes are rarer than loans
+            return
         mr = self.s.model_registry
         if self.current_model == MODEL_ID and self.models[MODEL_ID]:
             mr.revoke(MODEL_ID, 1, {"from": self.approver})
             self.models[MODEL_ID] = False
+            _did("model revoked")
         elif self.current_model == MODEL_ID:
             mr.register(MODEL_ID_2, "0x" + "44" * 32, "0x" + "55" * 32, "0x" + "66" * 32, "ipfs://v2", 2,
                         {"from": self.registrar})
             mr.approve(MODEL_ID_2, {"from": self.approver})
             self.models[MODEL_ID_2] = True
             self.current_model = MODEL_ID_2
+            _did("model approved")
 
-    def rule_ban_or_reinstate(self, borrower_i):
+    def rule_ban_or_reinstate(self, borrower_i, frac):
         _count("ban")
         b = self.borrowers[borrower_i]
+        if self.status[b] == "active" and frac % 3:  # bans are rarer than loans
+            return
         br = self.s.borrower_registry
         if self.status[b] == "active":
             br.ban(b, 5, {"from": self.regulator})
             self.status[b] = "banned"
+            _did("borrower banned")
         else:
             br.reinstate(b, {"from": self.regulator})
             self.status[b] = "active"
+            _did("borrower reinstated")
 
     # ------------------------------------------------------------------ invariants
 
@@ -511,7 +556,19 @@ def test_lending_lifecycle_state_machine(ready, system, oracle, kyc, regulator, 
     actors = {"borrowers": [borrower, borrower2, third], "lenders": [accounts[7], accounts[8]], "kyc": kyc,
               "regulator": regulator, "registrar": registrar, "approver": approver, "relayer": accounts[0]}
     profile, out = _profile()
+    if fuzz_profile() == "ci":
+        # hypothesis 6.27 (brownie's pin) draws an unseeded test's seed from this module-level
+        # generator; seeding it fixes every round's seed in turn (each round still differs).
+        import random
+
+        import hypothesis.core
+
+        hypothesis.core._hypothesis_global_random = random.Random(CI_SEED)
+        settings_extra = {"database": None}
+    else:
+        settings_extra = {}
     before = COUNTERS["steps"]
+    edges_before = dict(COUNTERS["edges"])
     started = time.time()
     settings = {k: v for k, v in profile.items() if k != "min_steps"}
     rounds = 0
@@ -526,14 +583,20 @@ def test_lending_lifecycle_state_machine(ready, system, oracle, kyc, regulator, 
         # Such draws are discarded and the round loop runs until the step budget is really met, so
         # the size health check only adds flakiness.
         state_machine(LendingMachine, system, oracle, actors,
-                      settings=dict(settings, deadline=None, suppress_health_check=[HealthCheck.data_too_large]))
+                      settings=dict(settings, deadline=None, suppress_health_check=[HealthCheck.data_too_large],
+                                    **settings_extra))
         rounds += 1
     steps = COUNTERS["steps"] - before
+    edges = {e: n - edges_before.get(e, 0) for e, n in sorted(COUNTERS["edges"].items())}
+    seconds = round(time.time() - started, 1)
     report = {"profile": fuzz_profile(), "settings": profile, "rounds": rounds, "steps": steps,
-              "runs": COUNTERS["runs"],
-              "rules": COUNTERS["rules"], "seconds": round(time.time() - started, 1)}
+              "runs": COUNTERS["runs"], "rules": COUNTERS["rules"], "edges": edges,
+              "seconds": seconds, "transitions_per_second": round(steps / seconds, 2) if seconds else None}
     # One file per profile, so a CI run never overwrites the full profile's record.
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"state machine ran {steps} steps: {report['rules']}")
+    print(f"state machine ran {steps} transitions: {edges}")
     assert steps > 0 and steps >= profile["min_steps"], report
+    if not os.environ.get("SCORECHAIN_FUZZ_STEPS", "").strip():  # a profile's own budget, not a timing run
+        missing = REQUIRED_EDGES - {e for e, n in edges.items() if n}
+        assert not missing, f"edges never taken: {sorted(missing)}"

@@ -6,7 +6,7 @@ import brownie
 import pytest
 from brownie import LoanManager, accounts, chain
 
-from scorechain_testkit import (
+from scripts.scorechain_testkit import (
     DAY,
     DEFAULT_RULES,
     MODEL_ID,
@@ -145,7 +145,7 @@ def test_approve_with_stale_expired_or_revoked_model_score_is_deferred(requested
 
 def test_approve_without_rules_is_deferred(admin, kyc, registrar, approver, borrower):
     from scripts.scorechain_deploy import deploy_system
-    from scorechain_testkit import GB, REGISTERED_ORACLES, Oracle
+    from scripts.scorechain_testkit import GB, REGISTERED_ORACLES, Oracle
 
     fresh = deploy_system(admin, oracle_signers=[REGISTERED_ORACLES[0].address], threshold=1,
                           roles={"kyc_provider": kyc, "model_registrar": registrar, "model_approver": approver})
@@ -184,7 +184,7 @@ def test_non_compliant_loan_is_rejected_with_reason(ready, loans, oracle, borrow
 
 
 def test_jurisdiction_disallowed_after_request_rejects(requested, loans, oracle, borrower, compliance, regulator):
-    from scorechain_testkit import GB
+    from scripts.scorechain_testkit import GB
 
     compliance.setJurisdictionAllowed(GB, False, {"from": regulator})
     oracle.fresh_score(borrower, borrower)

@@ -11,7 +11,7 @@ import brownie
 import pytest
 from brownie import ReentrantToken, chain
 
-from scorechain_testkit import (
+from scripts.scorechain_testkit import (
     DEFAULT_RULES,
     GB,
     MODEL_ID,

@@ -2,7 +2,7 @@
 
 import brownie
 
-from scorechain_testkit import MODEL_ID, err, role_err
+from scripts.scorechain_testkit import MODEL_ID, err, role_err
 
 H1, H2, H3 = "0x" + "11" * 32, "0x" + "22" * 32, "0x" + "33" * 32
 REGISTERED, APPROVED, REVOKED = 1, 2, 3

@@ -2,7 +2,7 @@
 
 import pytest
 
-from scorechain_testkit import DEFAULT_RULES, GB, REGISTERED_ORACLES
+from scripts.scorechain_testkit import DEFAULT_RULES, GB, REGISTERED_ORACLES
 
 
 @pytest.mark.ganache
@@ -35,3 +35,44 @@ def test_deploy_system_with_rules_and_existing_token(system, admin):
     assert s.compliance.version() == 2 and s.compliance.isJurisdictionAllowed(GB)
     with pytest.raises(ValueError):
         deploy_system(admin, oracle_signers=[REGISTERED_ORACLES[0].address], threshold=1, roles={"nobody": admin})
+
+
+CONTRACTS = ("borrower_registry", "model_registry", "score_registry", "compliance", "loan_manager", "data_anchor")
+
+
+def test_every_contract_hands_its_default_admin_over_in_two_delayed_steps(system, admin, lender):
+    import brownie
+    from brownie import chain
+
+    from scripts.scorechain_testkit import err
+
+    for name in CONTRACTS:
+        c = getattr(system, name)
+        delay = c.ADMIN_TRANSFER_DELAY()
+        assert (c.defaultAdmin(), c.defaultAdminDelay(), delay) == (admin, delay, 2 * 24 * 3600)
+        role = c.DEFAULT_ADMIN_ROLE()
+        # never granted directly, not even by the admin
+        with brownie.reverts(err("AccessControlEnforcedDefaultAdminRules")):
+            c.grantRole(role, lender, {"from": admin})
+        tx = c.beginDefaultAdminTransfer(lender, {"from": admin})
+        schedule = tx.events["DefaultAdminTransferScheduled"]["acceptSchedule"]
+        assert schedule == tx.timestamp + delay
+        with brownie.reverts(err("AccessControlEnforcedDefaultAdminDelay", schedule)):
+            c.acceptDefaultAdminTransfer({"from": lender})
+    chain.sleep(2 * 24 * 3600 + 1)
+    chain.mine()
+    for name in CONTRACTS:
+        c = getattr(system, name)
+        c.acceptDefaultAdminTransfer({"from": lender})
+        assert c.defaultAdmin() == lender and not c.hasRole(c.DEFAULT_ADMIN_ROLE(), admin)
+
+
+def test_no_contract_deploys_without_an_admin(admin):
+    import brownie
+    from brownie import BorrowerRegistry, DataAnchor, ModelRegistry
+
+    from scripts.scorechain_testkit import err
+
+    for contract in (BorrowerRegistry, ModelRegistry, DataAnchor):
+        with brownie.reverts(err("AccessControlInvalidDefaultAdmin", brownie.ZERO_ADDRESS)):
+            contract.deploy(brownie.ZERO_ADDRESS, {"from": admin})

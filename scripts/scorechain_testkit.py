@@ -1,6 +1,7 @@
-"""Shared helpers for the contract tests: EIP-712 typed data and signing with local eth_account
-keys, attestation building, compliance rules and the pure-Python loan arithmetic the ghost
-models use. Imported by tests/contracts/*.py (pytest puts this folder on sys.path)."""
+"""A kit for local chains, shared by the contract tests and the gas benchmarks: EIP-712 typed data
+and signing with local eth_account keys, attestation building, compliance rules and the
+pure-Python loan arithmetic the ghost models use. It lives in scripts/ because nothing outside
+tests/ may import from tests/ (scripts/bench_gas*.py use it too)."""
 
 from __future__ import annotations
 
