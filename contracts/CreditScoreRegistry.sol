@@ -17,8 +17,8 @@ import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 /// be recorded, and the loan accepts only a record whose nonce is at least the advanced one, so a
 /// loan is decided only by a score signed after it was requested.
 /// @dev Signatures may come in any order; distinctness is checked with a bitmap over signer
-/// positions. Every provided signature must be valid and from a registered signer, so a relayer
-/// should send exactly `threshold` of them. `submit` reverts on the first failed check;
+/// positions. The first `threshold` signatures must be valid and from distinct registered signers;
+/// any beyond them are ignored. `submit` reverts on the first failed check;
 /// `submitBatch` skips a failing entry and emits `ScoreSkipped` carrying the ABI-encoded error
 /// `submit` would have raised, so one stale entry does not sink the rest of the batch.
 contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, Nonces {
@@ -298,6 +298,9 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
             uint256 bit = 1 << (pos - 1);
             if (seen & bit != 0) return abi.encodeWithSelector(CreditScoreDuplicateSigner.selector, signer);
             seen |= bit;
+            // k valid distinct signatures decide; whatever follows is not read (a relayer that adds
+            // a spare or a bad one cannot sink the record, and pays for no extra recovery).
+            if (i + 1 == required) return "";
         }
         return "";
     }

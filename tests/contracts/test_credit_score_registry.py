@@ -167,6 +167,20 @@ def test_more_than_threshold_valid_signatures_are_accepted(scores, oracle, appro
     assert scores.latestScore(borrower)[4] == att["issuedAt"]
 
 
+def test_signatures_beyond_the_threshold_are_ignored_even_bad_ones(scores, oracle, approved_model, borrower):
+    """A relayer that appends a spare, a duplicate or garbage after k valid signatures cannot sink
+    the record; a bad signature among the first k still does."""
+    from scripts.scorechain_testkit import OUTSIDER
+
+    att = oracle.attestation(borrower, issued_at=now())
+    good = oracle.sign(att, REGISTERED_ORACLES[:3])
+    outsider = oracle.sign(att, [OUTSIDER])[0]
+    with brownie.reverts(f"CreditScoreUnknownSigner: {OUTSIDER.address.lower()}"):
+        scores.submit(as_tuple(att), [outsider] + good, {"from": borrower})
+    tx = scores.submit(as_tuple(att), good + [good[0], b"\x01" * 65, outsider], {"from": borrower})
+    assert tx.events["ScoreRecorded"]["nonce"] == att["nonce"]
+
+
 def test_fewer_than_threshold_signatures_reverts(scores, oracle, approved_model, borrower):
     att = oracle.attestation(borrower, issued_at=now())
     with brownie.reverts("CreditScoreInsufficientSignatures: 2, 3"):
