@@ -4,7 +4,7 @@ Several borrowers and lenders, time travel, requests answered by the oracle, app
 the borrower, funding, repayment, default, write-off, recovery, expiry, lender claims, rule
 changes, model revocations and borrower bans. Profiles (env SCORECHAIN_FUZZ_PROFILE): "ci"
 (default, seeded) runs at least 1,000 transitions and asserts that the request, score, decision,
-cancel, expiry and funding edges happened (REQUIRED_EDGES says why not the deeper ones); "full"
+cancel and expiry edges happened (REQUIRED_EDGES says why not the deeper ones); "full"
 runs at least 20,000:
 
     SCORECHAIN_FUZZ_PROFILE=full brownie test tests/contracts/test_lifecycle_state_machine.py --network anvil-a
@@ -99,12 +99,13 @@ def _did(edge):
 
 STATE_NAMES = ("None", "Requested", "Approved", "Rejected", "Cancelled", "Funded", "Repaid", "Defaulted",
                "WrittenOff", "Expired")
-# Edges every profile run must have taken at least once. Deeper ones (default, write-off,
+# Edges every profile run must have taken at least once (each was taken 14 to 432 times in a
+# 1,001-transition CI run). Deeper ones (funding: 4 times in that run; default, write-off,
 # recovery, approval expiry) need long runs with time travel that hypothesis rarely draws within
 # the CI budget: they are recorded per edge here, and the Foundry invariant suite
 # (tests/foundry/), which makes 128,000 calls per invariant in CI, asserts that each is reached.
 REQUIRED_EDGES = {"None->Requested", "score", "Requested->Approved", "Requested->Rejected", "Requested->Cancelled",
-                  "Requested->Expired", "Approved->Funded"}
+                  "Requested->Expired"}
 
 
 class LendingMachine:
