@@ -33,6 +33,12 @@ console: setup  ## brownie console on Ganache (NETWORK=development for anvil)
 fuzz-full: setup  ## the lifecycle state machine's full profile: >= 10,000 stateful steps (~1 h)
 	@SCORECHAIN_FUZZ_PROFILE=full SCORECHAIN_FUZZ_REPORT=reports/fuzz_steps_full.json $(BROWNIE) test tests/contracts/test_lifecycle_state_machine.py --network development
 
+.PHONY: fuzz-foundry fuzz-foundry-long
+fuzz-foundry: setup  ## Foundry invariant suites (tests/foundry/), CI profile: 128,000 calls per invariant (~2 min)
+	@node_modules/.bin/forge test
+fuzz-foundry-long: setup  ## the same, long profile: 10,240,000 calls per invariant (~3.5 h on 2 cores)
+	@FOUNDRY_PROFILE=long node_modules/.bin/forge test
+
 bench: setup  ## every benchmark under bench/ -> reports/benchmarks.{md,json} (~30 min; QUICK=1 for a fast pass)
 	@$(VENV)/python bench/run_all.py --network $(NETWORK) $(if $(QUICK),--quick,)
 

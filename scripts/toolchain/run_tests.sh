@@ -37,6 +37,7 @@ status=0
 run_step slither 10 "$VENV/python" scripts/toolchain/slither.py --out-dir build/slither-report || status=1
 # The configured linter (pyproject.toml [tool.ruff]).
 run_step ruff 2 "$VENV/ruff" check oracle models scripts bench tests || status=1
+run_step foundry 10 node_modules/.bin/forge test || status=1
 run_step anvil 40 "$VENV/brownie" test tests --network development "$@" || status=1
 run_step ganache 15 "$VENV/brownie" test tests -m ganache --network ganache-cli "$@" || status=1
 # The demo checks itself (every request scored, audit verified, books balance, v1 revoked) and

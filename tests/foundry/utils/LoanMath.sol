@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.24;
+
+/// @title LoanMath
+/// @notice An independent twin of LoanManager's arithmetic for the ghost model (the same rules as
+/// tests/contracts/scorechain_testkit.py: total_due, minimum_repaid, principal_share). The default
+/// test walks every installment's due date instead of LoanManager's closed form.
+library LoanMath {
+    uint256 internal constant BPS = 10_000;
+    uint256 internal constant YEAR_SECONDS = 365 days;
+
+    function totalDue(uint256 principal, uint256 aprBps, uint256 termSeconds) internal pure returns (uint256) {
+        return principal + (principal * aprBps * termSeconds) / (BPS * YEAR_SECONDS);
+    }
+
+    /// @dev Installment i (1..n) falls due at fundedAt + term * i / n and is late once
+    /// now > due + grace; the late installments call for totalDue * late / n.
+    function minimumRepaid(
+        uint256 nowSeconds,
+        uint256 fundedAt,
+        uint256 termSeconds,
+        uint256 installments,
+        uint256 graceSeconds,
+        uint256 due
+    ) internal pure returns (uint256) {
+        uint256 late;
+        for (uint256 i = 1; i <= installments; ++i) {
+            if (nowSeconds > fundedAt + (termSeconds * i) / installments + graceSeconds) ++late;
+        }
+        return (due * late) / installments;
+    }
+
+    function principalShare(uint256 paid, uint256 principal, uint256 due) internal pure returns (uint256) {
+        return (paid * principal) / due;
+    }
+}
