@@ -318,8 +318,8 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     }
 
     /// @notice Offers the lender's position in a loan to `newLender`, who must accept it (two-step).
-    /// @dev Current lender of a Funded, Defaulted or WrittenOff loan; newLender non-zero and not the
-    /// borrower. A new offer replaces a pending one. Emits LoanPositionTransferStarted.
+    /// @dev Current lender of a funded loan (in any state after funding); newLender non-zero and not
+    /// the borrower. A new offer replaces a pending one. Emits LoanPositionTransferStarted.
     function transferPosition(uint256 loanId, address newLender) external {
         Loan storage l = _requireLoan(loanId);
         if (l.lender == address(0) || msg.sender != l.lender) revert LoanNotLender(loanId, msg.sender);

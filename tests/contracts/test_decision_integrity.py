@@ -305,3 +305,17 @@ def test_only_the_loan_manager_advances_a_borrowers_nonce(ready, scores, borrowe
     with brownie.reverts(role_err(borrower, scores.SCORE_REQUESTER_ROLE())):
         scores.advanceNonce(borrower, {"from": borrower})
 
+
+
+def test_a_replaced_offer_cannot_be_accepted_and_claims_need_a_destination(funded, loans, lender, lender2, grifter,
+                                                                            borrower):
+    """A lender who changes their mind: the first offeree can no longer take the position; and a
+    claim to the zero address (tokens burnt on some ERC-20s) is refused."""
+    loans.transferPosition(funded, lender2, {"from": lender})
+    loans.transferPosition(funded, grifter, {"from": lender})
+    with brownie.reverts(err("LoanNotPendingLender", funded, lender2)):
+        loans.acceptPosition(funded, {"from": lender2})
+    loans.repay(funded, 10**6, {"from": borrower})
+    with brownie.reverts(err("LoanZeroAddress")):
+        loans.claim(brownie.ZERO_ADDRESS, {"from": lender})
+    assert loans.claimable(lender) == 10**6
