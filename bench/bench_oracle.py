@@ -77,7 +77,7 @@ def bench_score_sign(n_borrowers: int = 200, iterations: int = 2000) -> dict:
             att = attest.build_attestation(
                 borrower=f.address, model_id=model.model_id, features_hash=f.features_hash,
                 pd_bps=p.pd_bps, score=p.score, reason_codes=p.reason_codes_packed, nonce=0,
-                now=now, policy=policy)
+                now=now, policy=policy, config_digest=b"\x00\x01" + b"\x12" * 30)
             signer.sign_digest(typed_data.digest(att, sep))
             times.append(time.perf_counter() - t0)
         store.close()

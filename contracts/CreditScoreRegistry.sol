@@ -9,18 +9,22 @@ import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 
 /// @title CreditScoreRegistry
-/// @notice Records credit scores attested by at least `threshold` distinct registered oracle
-/// signers over EIP-712 typed data (domain name "Scorechain", version "1", chainId, this contract).
-/// Anyone may relay an attestation (pull mode).
+/// @notice Records credit scores signed by at least `threshold` distinct registered oracle signers
+/// over EIP-712 typed data (domain name "Scorechain", version "2", chainId, this contract), either
+/// one borrower at a time (`submit`, `submitBatch`: pull mode, anyone may relay) or as a
+/// report-signed batch (`submitReport`: k signatures for many scores). The schemas are in
+/// ICreditScoreRegistry's NatSpec.
+/// Every signature is bound to the signer-set configuration by its config digest (OCR2 style):
+/// adding, removing or rotating a signer or changing the threshold voids everything signed before.
 /// A loan request calls `advanceNonce` (SCORE_REQUESTER_ROLE, held by LoanManager): every
 /// attestation signed for the borrower before the request carries a lower nonce and can no longer
 /// be recorded, and the loan accepts only a record whose nonce is at least the advanced one, so a
 /// loan is decided only by a score signed after it was requested.
 /// @dev Signatures may come in any order; distinctness is checked with a bitmap over signer
 /// positions. The first `threshold` signatures must be valid and from distinct registered signers;
-/// any beyond them are ignored. `submit` reverts on the first failed check;
-/// `submitBatch` skips a failing entry and emits `ScoreSkipped` carrying the ABI-encoded error
-/// `submit` would have raised, so one stale entry does not sink the rest of the batch.
+/// any beyond them are ignored. `submit` reverts on the first failed check; `submitBatch` and
+/// `submitReport` skip a failing entry and emit `ScoreSkipped` carrying the ABI-encoded error
+/// `submit` would have raised, so one stale entry does not sink the rest.
 contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, Nonces {
     bytes32 public constant ORACLE_ADMIN_ROLE = keccak256("ORACLE_ADMIN_ROLE");
     bytes32 public constant SCORE_REQUESTER_ROLE = keccak256("SCORE_REQUESTER_ROLE");
@@ -28,7 +32,19 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
     /// @notice The EIP-712 type hash of ScoreAttestation.
     bytes32 public constant SCORE_ATTESTATION_TYPEHASH = keccak256(
         "ScoreAttestation(address borrower,bytes32 modelId,bytes32 featuresHash,uint16 pdBps,uint16 score,"
-        "uint32 reasonCodes,uint64 issuedAt,uint64 validUntil,uint256 nonce)"
+        "uint32 reasonCodes,uint64 issuedAt,uint64 validUntil,uint256 nonce,bytes32 extensionHash,"
+        "bytes32 configDigest)"
+    );
+    /// @notice The EIP-712 type hash of ScoreEntry (a report's element).
+    bytes32 public constant SCORE_ENTRY_TYPEHASH = keccak256(
+        "ScoreEntry(address borrower,bytes32 modelId,bytes32 featuresHash,uint16 pdBps,uint16 score,"
+        "uint32 reasonCodes,uint64 issuedAt,uint64 validUntil,uint256 nonce,bytes32 extensionHash)"
+    );
+    /// @notice The EIP-712 type hash of ScoreReport (referenced struct types appended, per EIP-712).
+    bytes32 public constant SCORE_REPORT_TYPEHASH = keccak256(
+        "ScoreReport(bytes32 configDigest,ScoreEntry[] entries)"
+        "ScoreEntry(address borrower,bytes32 modelId,bytes32 featuresHash,uint16 pdBps,uint16 score,"
+        "uint32 reasonCodes,uint64 issuedAt,uint64 validUntil,uint256 nonce,bytes32 extensionHash)"
     );
 
     /// @notice Signer positions index a 256-bit bitmap.
@@ -39,34 +55,38 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
 
     address[] private _signers;
     mapping(address signer => uint256 position) private _signerPosition; // 1-based, 0 = not a signer
-    uint256 private _threshold;
+    // The config digest; its top 16 bits are the threshold, so one SLOAD gives both to every
+    // verification.
+    bytes32 private _configDigest;
+    uint64 private _configCount;
+    uint32 private _configBlock;
     mapping(address borrower => ScoreRecord) private _scores;
 
     constructor(address admin, IModelRegistry modelRegistry_, address[] memory initialSigners, uint256 threshold_)
         ScorechainAccess(admin)
-        EIP712("Scorechain", "1")
+        EIP712("Scorechain", "2")
     {
         if (address(modelRegistry_) == address(0)) revert CreditScoreZeroAddress();
         _modelRegistry = modelRegistry_;
         for (uint256 i = 0; i < initialSigners.length; ++i) {
             _addSigner(initialSigners[i]);
         }
-        _setThreshold(threshold_);
+        _setConfig(threshold_);
     }
 
     // ---------------------------------------------------------------- attestations
 
     /// @notice Records `att` if it carries at least `threshold` valid signatures from distinct
-    /// registered signers.
-    /// @dev Requires pdBps <= 10000, issuedAt <= now < validUntil <= 2**40 - 1, nonce == nonces(borrower),
-    /// issuedAt newer than the borrower's last score, and an approved model. Reverts with the
-    /// first failed check's CreditScore* error. Emits ScoreRecorded.
+    /// registered signers, signed under the current config digest.
+    /// @dev Requires configDigest == configDigest(), pdBps <= 10000, issuedAt <= now < validUntil
+    /// <= 2**40 - 1, nonce == nonces(borrower), issuedAt newer than the borrower's last score, and an
+    /// approved model. Reverts with the first failed check's CreditScore* error. Emits ScoreRecorded.
     function submit(ScoreAttestation calldata att, bytes[] calldata signatures) external {
-        _record(att, signatures, true, 0);
+        _recordAttestation(att, signatures, true, 0);
     }
 
-    /// @notice Records many attestations in one transaction. A failing entry is skipped (its
-    /// error is emitted in ScoreSkipped) and the others are still recorded.
+    /// @notice Records many single attestations in one transaction. A failing entry is skipped
+    /// (its error is emitted in ScoreSkipped) and the others are still recorded.
     /// @dev Reverts only if the two arrays differ in length. Emits ScoreRecorded or ScoreSkipped
     /// per entry. Returns the number recorded.
     function submitBatch(ScoreAttestation[] calldata atts, bytes[][] calldata signatures)
@@ -75,8 +95,34 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
     {
         if (atts.length != signatures.length) revert CreditScoreBatchLengthMismatch(atts.length, signatures.length);
         for (uint256 i = 0; i < atts.length; ++i) {
-            if (_record(atts[i], signatures[i], false, i)) ++recorded;
+            if (_recordAttestation(atts[i], signatures[i], false, i)) ++recorded;
         }
+    }
+
+    /// @notice Records a report-signed batch: k signatures over one ScoreReport cover every entry.
+    /// The report as a whole must be signed under the current config digest by k distinct
+    /// registered signers (else it reverts); each entry is then checked as `submit` checks an
+    /// attestation and a failing one is skipped (ScoreSkipped), the others recorded.
+    /// @dev Emits ScoreRecorded/ScoreSkipped per entry and ScoreReportSubmitted. Returns the number
+    /// recorded.
+    function submitReport(bytes32 signedDigest, ScoreEntry[] calldata entries, bytes[] calldata signatures)
+        external
+        returns (uint256 recorded)
+    {
+        if (entries.length == 0) revert CreditScoreEmptyReport();
+        bytes32 current = _configDigest;
+        if (signedDigest != current) revert CreditScoreConfigMismatch(signedDigest, current);
+        bytes32 digest = hashReport(signedDigest, entries);
+        bytes memory sigError = _verifySignatures(digest, signatures, current);
+        if (sigError.length != 0) {
+            assembly ("memory-safe") {
+                revert(add(sigError, 0x20), mload(sigError))
+            }
+        }
+        for (uint256 i = 0; i < entries.length; ++i) {
+            if (_checkAndStore(entries[i], false, i)) ++recorded;
+        }
+        emit ScoreReportSubmitted(digest, signedDigest, entries.length, recorded);
     }
 
     /// @notice Voids every attestation signed so far for `borrower` and returns the nonce the
@@ -89,29 +135,32 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
 
     // ---------------------------------------------------------------- oracle signer set
 
-    /// @notice Adds an oracle signer.
-    /// @dev ORACLE_ADMIN_ROLE. Emits OracleSignerAdded.
+    /// @notice Adds an oracle signer (a new configuration: everything signed before is void).
+    /// @dev ORACLE_ADMIN_ROLE. Emits OracleSignerAdded and ConfigSet.
     function addSigner(address signer) external onlyRole(ORACLE_ADMIN_ROLE) {
         _addSigner(signer);
+        _setConfig(_threshold());
     }
 
     /// @notice Removes an oracle signer; the threshold must still be reachable afterwards.
-    /// @dev ORACLE_ADMIN_ROLE. Emits OracleSignerRemoved.
+    /// @dev ORACLE_ADMIN_ROLE. Emits OracleSignerRemoved and ConfigSet.
     function removeSigner(address signer) external onlyRole(ORACLE_ADMIN_ROLE) {
         uint256 pos = _signerPosition[signer];
         if (pos == 0) revert CreditScoreSignerNotRegistered(signer);
         uint256 count = _signers.length - 1;
-        if (_threshold > count) revert CreditScoreInvalidThreshold(_threshold, count);
+        uint256 k = _threshold();
+        if (k > count) revert CreditScoreInvalidThreshold(k, count);
         address last = _signers[count];
         _signers[pos - 1] = last;
         _signerPosition[last] = pos;
         _signers.pop();
         delete _signerPosition[signer];
         emit OracleSignerRemoved(signer, count);
+        _setConfig(k);
     }
 
     /// @notice Replaces `oldSigner` by `newSigner` in place (same position, threshold unchanged).
-    /// @dev ORACLE_ADMIN_ROLE. Emits OracleSignerRotated.
+    /// @dev ORACLE_ADMIN_ROLE. Emits OracleSignerRotated and ConfigSet.
     function rotateSigner(address oldSigner, address newSigner) external onlyRole(ORACLE_ADMIN_ROLE) {
         uint256 pos = _signerPosition[oldSigner];
         if (pos == 0) revert CreditScoreSignerNotRegistered(oldSigner);
@@ -121,12 +170,13 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
         _signerPosition[newSigner] = pos;
         delete _signerPosition[oldSigner];
         emit OracleSignerRotated(oldSigner, newSigner);
+        _setConfig(_threshold());
     }
 
     /// @notice Sets the number of distinct signatures required (1 <= threshold <= signer count).
-    /// @dev ORACLE_ADMIN_ROLE. Emits OracleThresholdChanged.
+    /// @dev ORACLE_ADMIN_ROLE. Emits OracleThresholdChanged and ConfigSet.
     function setThreshold(uint256 newThreshold) external onlyRole(ORACLE_ADMIN_ROLE) {
-        _setThreshold(newThreshold);
+        _setConfig(newThreshold);
     }
 
     // ---------------------------------------------------------------- views
@@ -136,9 +186,35 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
         return _hashTypedDataV4(keccak256(abi.encode(SCORE_ATTESTATION_TYPEHASH, att)));
     }
 
+    /// @notice The EIP-712 digest of the ScoreReport (`signedDigest`, `entries`) that signers sign.
+    function hashReport(bytes32 signedDigest, ScoreEntry[] calldata entries) public view returns (bytes32) {
+        uint256 n = entries.length;
+        bytes32[] memory hashes = new bytes32[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            hashes[i] = keccak256(abi.encode(SCORE_ENTRY_TYPEHASH, entries[i]));
+        }
+        bytes32 entriesHash;
+        assembly ("memory-safe") {
+            entriesHash := keccak256(add(hashes, 0x20), mul(n, 0x20))
+        }
+        return _hashTypedDataV4(keccak256(abi.encode(SCORE_REPORT_TYPEHASH, signedDigest, entriesHash)));
+    }
+
     /// @notice The EIP-712 domain separator of this contract on this chain.
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
+    }
+
+    /// @notice The digest of the current signer-set configuration, which every signature must be
+    /// made under (top two bytes: the threshold).
+    function configDigest() external view returns (bytes32) {
+        return _configDigest;
+    }
+
+    /// @notice The number of configurations so far, the block of the latest (its ConfigSet event)
+    /// and its digest (OCR2's latestConfigDetails).
+    function latestConfigDetails() external view returns (uint64 configCount, uint32 blockNumber, bytes32 digest) {
+        return (_configCount, _configBlock, _configDigest);
     }
 
     /// @notice The latest recorded score of `borrower` (all zero if none).
@@ -156,7 +232,7 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
 
     /// @notice Number of distinct signatures required.
     function threshold() external view returns (uint256) {
-        return _threshold;
+        return _threshold();
     }
 
     /// @notice The registered oracle signers.
@@ -181,102 +257,116 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
 
     // ---------------------------------------------------------------- internals
 
-    function _record(ScoreAttestation calldata att, bytes[] calldata signatures, bool strict, uint256 index)
+    function _recordAttestation(ScoreAttestation calldata att, bytes[] calldata signatures, bool strict, uint256 index)
         private
         returns (bool)
     {
-        address borrower = att.borrower;
-        if (borrower == address(0)) {
-            return _fail(strict, index, att, abi.encodeWithSelector(CreditScoreZeroAddress.selector));
+        // A ScoreAttestation's first ten words are a ScoreEntry (same fields, same order; both are
+        // static structs), so the checks below are the report's, read from the same calldata.
+        ScoreEntry calldata entry;
+        assembly ("memory-safe") {
+            entry := att
         }
-        if (att.pdBps > _MAX_PD_BPS) {
-            return _fail(strict, index, att, abi.encodeWithSelector(CreditScoreInvalidPd.selector, borrower, att.pdBps));
-        }
-        if (att.issuedAt > block.timestamp) {
+        bytes32 current = _configDigest;
+        if (att.configDigest != current) {
             return _fail(
                 strict,
                 index,
-                att,
-                abi.encodeWithSelector(CreditScoreNotYetValid.selector, borrower, att.issuedAt, block.timestamp)
+                entry,
+                abi.encodeWithSelector(CreditScoreConfigMismatch.selector, att.configDigest, current)
             );
         }
-        if (att.validUntil > type(uint40).max) {
-            return _fail(
-                strict, index, att, abi.encodeWithSelector(CreditScoreValidityTooLong.selector, borrower, att.validUntil)
-            );
-        }
-        if (att.validUntil <= block.timestamp) {
-            return _fail(
-                strict,
-                index,
-                att,
-                abi.encodeWithSelector(CreditScoreExpired.selector, borrower, att.validUntil, block.timestamp)
-            );
-        }
-        ScoreRecord storage rec = _scores[borrower];
-        uint64 lastIssuedAt = rec.issuedAt;
-        if (att.issuedAt <= lastIssuedAt) {
-            return _fail(
-                strict, index, att, abi.encodeWithSelector(CreditScoreStale.selector, borrower, att.issuedAt, lastIssuedAt)
-            );
-        }
-        uint256 expectedNonce = nonces(borrower);
-        if (att.nonce != expectedNonce) {
-            return _fail(
-                strict,
-                index,
-                att,
-                abi.encodeWithSelector(CreditScoreInvalidNonce.selector, borrower, att.nonce, expectedNonce)
-            );
-        }
-        if (!_modelRegistry.isApproved(att.modelId)) {
-            return _fail(strict, index, att, abi.encodeWithSelector(CreditScoreModelNotApproved.selector, att.modelId));
-        }
-        bytes memory sigError = _verifySignatures(hashAttestation(att), signatures);
-        if (sigError.length != 0) return _fail(strict, index, att, sigError);
-
-        _useNonce(borrower);
-        _store(rec, att);
+        // Signatures are checked after the cheap field checks would have been, in effect: every
+        // failure names its cause and a relayer pays for no recovery on an entry that is stale.
+        bytes memory fieldError = _fieldError(entry);
+        if (fieldError.length != 0) return _fail(strict, index, entry, fieldError);
+        bytes memory sigError = _verifySignatures(hashAttestation(att), signatures, current);
+        if (sigError.length != 0) return _fail(strict, index, entry, sigError);
+        _store(entry);
         return true;
     }
 
-    /// @dev Writes the two-slot record and emits ScoreRecorded (split out to keep the stack shallow).
-    function _store(ScoreRecord storage rec, ScoreAttestation calldata att) private {
-        rec.modelId = att.modelId;
+    function _checkAndStore(ScoreEntry calldata entry, bool strict, uint256 index) private returns (bool) {
+        bytes memory fieldError = _fieldError(entry);
+        if (fieldError.length != 0) return _fail(strict, index, entry, fieldError);
+        _store(entry);
+        return true;
+    }
+
+    /// @dev The ABI-encoded error of the first failed field check of `e`, or empty bytes.
+    function _fieldError(ScoreEntry calldata e) private view returns (bytes memory) {
+        address borrower = e.borrower;
+        if (borrower == address(0)) return abi.encodeWithSelector(CreditScoreZeroAddress.selector);
+        if (e.pdBps > _MAX_PD_BPS) return abi.encodeWithSelector(CreditScoreInvalidPd.selector, borrower, e.pdBps);
+        if (e.issuedAt > block.timestamp) {
+            return abi.encodeWithSelector(CreditScoreNotYetValid.selector, borrower, e.issuedAt, block.timestamp);
+        }
+        if (e.validUntil > type(uint40).max) {
+            return abi.encodeWithSelector(CreditScoreValidityTooLong.selector, borrower, e.validUntil);
+        }
+        if (e.validUntil <= block.timestamp) {
+            return abi.encodeWithSelector(CreditScoreExpired.selector, borrower, e.validUntil, block.timestamp);
+        }
+        uint64 lastIssuedAt = _scores[borrower].issuedAt;
+        if (e.issuedAt <= lastIssuedAt) {
+            return abi.encodeWithSelector(CreditScoreStale.selector, borrower, e.issuedAt, lastIssuedAt);
+        }
+        uint256 expectedNonce = nonces(borrower);
+        if (e.nonce != expectedNonce) {
+            return abi.encodeWithSelector(CreditScoreInvalidNonce.selector, borrower, e.nonce, expectedNonce);
+        }
+        if (!_modelRegistry.isApproved(e.modelId)) {
+            return abi.encodeWithSelector(CreditScoreModelNotApproved.selector, e.modelId);
+        }
+        return "";
+    }
+
+    /// @dev Uses the nonce, writes the two-slot record and emits ScoreRecorded.
+    function _store(ScoreEntry calldata e) private {
+        _useNonce(e.borrower);
+        ScoreRecord storage rec = _scores[e.borrower];
+        rec.modelId = e.modelId;
         // One SSTORE for the packed slot instead of a read-modify-write per member. Layout is
         // Solidity's for ScoreRecord (first member in the lowest bits); the getters read it back
         // through the struct, and the tests check every field.
         // issuedAt <= now and validUntil <= type(uint40).max were checked; the nonce equals the
         // borrower's nonce count, which cannot reach 2**64.
-        uint256 packed = uint256(att.pdBps) | (uint256(att.score) << 16) | (uint256(att.reasonCodes) << 32)
-            | (uint256(att.issuedAt) << 64) | (uint256(att.validUntil) << 104) | (block.timestamp << 144)
-            | (uint256(uint64(att.nonce)) << 184);
+        uint256 packed = uint256(e.pdBps) | (uint256(e.score) << 16) | (uint256(e.reasonCodes) << 32)
+            | (uint256(e.issuedAt) << 64) | (uint256(e.validUntil) << 104) | (block.timestamp << 144)
+            | (uint256(uint64(e.nonce)) << 184);
         assembly ("memory-safe") {
             sstore(add(rec.slot, 1), packed)
         }
         emit ScoreRecorded(
-            att.borrower,
-            att.modelId,
-            att.featuresHash,
-            att.pdBps,
-            att.score,
-            att.reasonCodes,
-            att.issuedAt,
-            att.validUntil,
-            att.nonce
+            e.borrower,
+            e.modelId,
+            e.featuresHash,
+            e.pdBps,
+            e.score,
+            e.reasonCodes,
+            e.issuedAt,
+            e.validUntil,
+            e.nonce,
+            e.extensionHash
         );
     }
 
-    /// @dev Returns the ABI-encoded error for the first bad signature, or empty bytes if at least
-    /// `threshold` signatures all recover to distinct registered signers.
-    function _verifySignatures(bytes32 digest, bytes[] calldata signatures) private view returns (bytes memory) {
-        uint256 required = _threshold;
-        uint256 n = signatures.length;
-        if (n < required) {
-            return abi.encodeWithSelector(CreditScoreInsufficientSignatures.selector, n, required);
+    /// @dev Returns the ABI-encoded error for the first bad signature, or empty bytes if the first
+    /// `threshold` signatures all recover to distinct registered signers. `config` is the current
+    /// config digest, whose top 16 bits are the threshold.
+    function _verifySignatures(bytes32 digest, bytes[] calldata signatures, bytes32 config)
+        private
+        view
+        returns (bytes memory)
+    {
+        uint256 required = uint256(config) >> 240;
+        if (signatures.length < required) {
+            return abi.encodeWithSelector(CreditScoreInsufficientSignatures.selector, signatures.length, required);
         }
         uint256 seen;
-        for (uint256 i = 0; i < n; ++i) {
+        // k valid distinct signatures decide; whatever follows is not read (a relayer that adds a
+        // spare or a bad one cannot sink the record, and pays for no extra recovery).
+        for (uint256 i = 0; i < required; ++i) {
             bytes calldata sig = signatures[i];
             if (sig.length != 65) return abi.encodeWithSelector(CreditScoreInvalidSignature.selector, i);
             bytes32 r;
@@ -298,25 +388,19 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
             uint256 bit = 1 << (pos - 1);
             if (seen & bit != 0) return abi.encodeWithSelector(CreditScoreDuplicateSigner.selector, signer);
             seen |= bit;
-            // k valid distinct signatures decide; whatever follows is not read (a relayer that adds
-            // a spare or a bad one cannot sink the record, and pays for no extra recovery).
-            if (i + 1 == required) return "";
         }
         return "";
     }
 
     /// @dev In strict mode reverts with `reason` (an ABI-encoded custom error); otherwise emits
     /// ScoreSkipped. Returns false so callers can `return _fail(...)`.
-    function _fail(bool strict, uint256 index, ScoreAttestation calldata att, bytes memory reason)
-        private
-        returns (bool)
-    {
+    function _fail(bool strict, uint256 index, ScoreEntry calldata e, bytes memory reason) private returns (bool) {
         if (strict) {
             assembly ("memory-safe") {
                 revert(add(reason, 0x20), mload(reason))
             }
         }
-        emit ScoreSkipped(index, att.borrower, att.nonce, reason);
+        emit ScoreSkipped(index, e.borrower, e.nonce, reason);
         return false;
     }
 
@@ -330,11 +414,24 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
         emit OracleSignerAdded(signer, count);
     }
 
-    function _setThreshold(uint256 newThreshold) private {
+    function _threshold() private view returns (uint256) {
+        return uint256(_configDigest) >> 240;
+    }
+
+    /// @dev Validates `newThreshold` against the signer count, then starts a new configuration:
+    /// bumps the count and writes the digest (threshold in its top 16 bits).
+    function _setConfig(uint256 newThreshold) private {
         uint256 count = _signers.length;
         if (newThreshold == 0 || newThreshold > count) revert CreditScoreInvalidThreshold(newThreshold, count);
-        uint256 old = _threshold;
-        _threshold = newThreshold;
-        emit OracleThresholdChanged(old, newThreshold);
+        uint256 old = _threshold();
+        if (old != newThreshold) emit OracleThresholdChanged(old, newThreshold);
+        uint64 configCount = _configCount + 1;
+        bytes32 h = keccak256(abi.encode(block.chainid, address(this), configCount, _signers, newThreshold));
+        bytes32 digest = bytes32((newThreshold << 240) | (uint256(h) >> 16));
+        uint32 previousBlock = _configBlock;
+        _configDigest = digest;
+        _configCount = configCount;
+        _configBlock = uint32(block.number);
+        emit ConfigSet(previousBlock, digest, configCount, _signers, newThreshold);
     }
 }

@@ -3,13 +3,52 @@ pragma solidity 0.8.24;
 
 /// @title ICreditScoreRegistry
 /// @notice Credit scores attested off chain by k of n oracle signers (EIP-712, domain "Scorechain"
-/// version "1") and recorded per borrower.
+/// version "2") and recorded per borrower.
+/// @dev Two signed forms, one schema (settled once; later fields go in the extension):
+///
+/// Pull mode, one borrower, signed by k signers:
+///   ScoreAttestation(address borrower,bytes32 modelId,bytes32 featuresHash,uint16 pdBps,uint16 score,
+///     uint32 reasonCodes,uint64 issuedAt,uint64 validUntil,uint256 nonce,bytes32 extensionHash,
+///     bytes32 configDigest)
+/// Report-signed batch, many borrowers, k signatures for the whole report:
+///   ScoreReport(bytes32 configDigest,ScoreEntry[] entries)ScoreEntry(address borrower,bytes32 modelId,
+///     bytes32 featuresHash,uint16 pdBps,uint16 score,uint32 reasonCodes,uint64 issuedAt,
+///     uint64 validUntil,uint256 nonce,bytes32 extensionHash)
+/// (standard EIP-712: the array is hashed as keccak256 of its entries' struct hashes, so a
+/// wallet's eth_signTypedData_v4 signs and displays either form.)
+///
+/// configDigest binds a signature to one signer-set configuration (as OCR2's config digest): its
+/// top two bytes are the threshold, the other 30 the low bytes of keccak256(abi.encode(chainId,
+/// this contract, configCount, signers, threshold)); every change of signers or threshold bumps
+/// configCount, emits ConfigSet and voids every attestation and report signed under the old one.
+///
+/// extensionHash is zero, or keccak256 of an ABI-encoded extension whose first word is its
+/// version (see docs in reports/security.md "Formats"): version 1 is
+/// abi.encode(uint16(1), bytes32 manifestHash, bytes32 vkHash, bytes32 featuresCommitment,
+/// bytes32 dataCid). This contract records it (ScoreRecorded) and does not interpret it yet, so
+/// the fields later work adds (bundle manifest, zk verifying key, Poseidon features commitment,
+/// IPFS content id) change no signed schema.
 interface ICreditScoreRegistry {
-    /// @notice The signed message. EIP-712 type string (do not reorder; the oracle signs it):
-    /// ScoreAttestation(address borrower,bytes32 modelId,bytes32 featuresHash,uint16 pdBps,
-    /// uint16 score,uint32 reasonCodes,uint64 issuedAt,uint64 validUntil,uint256 nonce)
-    /// @dev reasonCodes packs four one-byte codes, most important in the most significant byte
-    /// (c0<<24|c1<<16|c2<<8|c3), 0 = none. pdBps is 0..10000. nonce is the borrower's next nonce.
+    /// @notice One score as it is recorded: the report entry. See the contract's NatSpec above for
+    /// the type strings. reasonCodes packs four one-byte codes, most important in the most
+    /// significant byte (c0<<24|c1<<16|c2<<8|c3), 0 = none. pdBps is 0..10000. nonce is the
+    /// borrower's next nonce.
+    struct ScoreEntry {
+        address borrower;
+        bytes32 modelId;
+        bytes32 featuresHash;
+        uint16 pdBps;
+        uint16 score;
+        uint32 reasonCodes;
+        uint64 issuedAt;
+        uint64 validUntil;
+        uint256 nonce;
+        bytes32 extensionHash;
+    }
+
+    /// @notice A single signed score (pull mode): a ScoreEntry's fields in the same order, then the
+    /// signer-set configuration digest it was signed under. Do not reorder (the oracle signs it, and
+    /// the contract reads the first ten words as a ScoreEntry).
     struct ScoreAttestation {
         address borrower;
         bytes32 modelId;
@@ -20,6 +59,8 @@ interface ICreditScoreRegistry {
         uint64 issuedAt;
         uint64 validUntil;
         uint256 nonce;
+        bytes32 extensionHash;
+        bytes32 configDigest;
     }
 
     /// @notice What is stored per borrower: two slots (modelId; then the rest packed). The features
@@ -55,6 +96,8 @@ interface ICreditScoreRegistry {
     error CreditScoreBatchLengthMismatch(uint256 attestations, uint256 signatureSets);
     error CreditScoreNotFound(address borrower);
     error CreditScoreValidityTooLong(address borrower, uint64 validUntil);
+    error CreditScoreConfigMismatch(bytes32 signedDigest, bytes32 currentDigest);
+    error CreditScoreEmptyReport();
 
     /// @notice A score was recorded; carries every attestation field.
     event ScoreRecorded(
@@ -66,7 +109,18 @@ interface ICreditScoreRegistry {
         uint32 reasonCodes,
         uint64 issuedAt,
         uint64 validUntil,
-        uint256 nonce
+        uint256 nonce,
+        bytes32 extensionHash
+    );
+    /// @notice A report of `entries` scores signed under `configDigest` was submitted; `recorded`
+    /// of them were recorded (the others emitted ScoreSkipped). `reportDigest` is the EIP-712
+    /// digest the signers signed.
+    event ScoreReportSubmitted(bytes32 indexed reportDigest, bytes32 configDigest, uint256 entries, uint256 recorded);
+    /// @notice The signer set or threshold changed (as OCR2's ConfigSet: a verifier reads the
+    /// signer set that a digest names from this event, no archive node needed). Every attestation
+    /// signed under an earlier digest is void.
+    event ConfigSet(
+        uint32 previousConfigBlockNumber, bytes32 configDigest, uint64 configCount, address[] signers, uint256 threshold
     );
     /// @notice A batch entry was skipped; `reason` is the ABI-encoded custom error that `submit`
     /// would have reverted with (decode it with this interface's ABI).
@@ -83,6 +137,9 @@ interface ICreditScoreRegistry {
     function submitBatch(ScoreAttestation[] calldata atts, bytes[][] calldata signatures)
         external
         returns (uint256 recorded);
+    function submitReport(bytes32 configDigest, ScoreEntry[] calldata entries, bytes[] calldata signatures)
+        external
+        returns (uint256 recorded);
 
     function advanceNonce(address borrower) external returns (uint256 nonce);
 
@@ -92,6 +149,12 @@ interface ICreditScoreRegistry {
     function setThreshold(uint256 newThreshold) external;
 
     function hashAttestation(ScoreAttestation calldata att) external view returns (bytes32);
+    function hashReport(bytes32 configDigest, ScoreEntry[] calldata entries) external view returns (bytes32);
+    function configDigest() external view returns (bytes32);
+    function latestConfigDetails()
+        external
+        view
+        returns (uint64 configCount, uint32 blockNumber, bytes32 configDigest);
     function latestScore(address borrower) external view returns (ScoreRecord memory);
     function scoreAge(address borrower) external view returns (uint256 ageSeconds);
     function threshold() external view returns (uint256);

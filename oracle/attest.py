@@ -4,8 +4,11 @@ prediction, chain nonce, clock), so these functions are unit-tested without a ch
 Policy (the same on every node, from Settings):
 * ``issuedAt`` = the node's clock (the timestamp of the latest chain block it has seen, so that a
   chain whose time was advanced is followed); ``validUntil`` = ``issuedAt + validity_s``.
+* ``configDigest`` = the score registry's current signer-set configuration digest (a signature
+  made under an older one is void on chain).
 * A peer co-signs a proposed attestation only if its own recomputation gives the same
-  ``borrower, modelId, featuresHash, pdBps, score, reasonCodes, nonce``, the proposed
+  ``borrower, modelId, featuresHash, pdBps, score, reasonCodes, nonce, extensionHash,
+  configDigest``, the proposed
   ``issuedAt`` is within ``clock_tolerance_s`` of its own clock and ``validUntil - issuedAt``
   equals its ``validity_s``.
 """
@@ -16,7 +19,8 @@ from dataclasses import dataclass
 
 from oracle.typed_data import ScoreAttestation
 
-EXACT_FIELDS = ("borrower", "modelId", "featuresHash", "pdBps", "score", "reasonCodes", "nonce")
+EXACT_FIELDS = ("borrower", "modelId", "featuresHash", "pdBps", "score", "reasonCodes", "nonce",
+                "extensionHash", "configDigest")
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,8 @@ class Policy:
 
 def build_attestation(*, borrower: str, model_id: bytes, features_hash: bytes, pd_bps: int,
                       score: int, reason_codes: int, nonce: int, now: int,
-                      policy: Policy) -> ScoreAttestation:
+                      policy: Policy, config_digest: bytes,
+                      extension_hash: bytes = bytes(32)) -> ScoreAttestation:
     return ScoreAttestation(
         borrower=borrower,
         modelId=model_id,
@@ -38,6 +43,8 @@ def build_attestation(*, borrower: str, model_id: bytes, features_hash: bytes, p
         issuedAt=now,
         validUntil=now + policy.validity_s,
         nonce=nonce,
+        extensionHash=extension_hash,
+        configDigest=config_digest,
     )
 
 

@@ -35,7 +35,7 @@ from oracle.keys import Signer
 from oracle.rpc_quirks import ReceiptRaceRetry
 from oracle.settings import TX_BASE_GAS, Settings
 from oracle.store import Store, Submission
-from oracle.typed_data import ScoreAttestation, checksum
+from oracle.typed_data import ATTESTATION_FIELDS, ScoreAttestation, checksum
 
 log = logging.getLogger("oracle.chain")
 T = TypeVar("T")
@@ -242,12 +242,28 @@ class Chain:
     def threshold(self) -> int:
         return int(self._r(lambda: self.registry.functions.threshold().call(), "threshold"))
 
+    def config_digest(self, block: int | str = "latest") -> bytes:
+        return bytes(self._r(lambda: self.registry.functions.configDigest().call(
+            block_identifier=block), "configDigest"))
+
+    def signer_config(self) -> tuple[list[str], int, bytes]:
+        """(signers, threshold, configDigest) read at one block, so the three agree."""
+        block = self.head()[0]
+        fns = self.registry.functions
+        signers = list(self._r(lambda: fns.signers().call(block_identifier=block), "signers"))
+        digest = self.config_digest(block)
+        return signers, int.from_bytes(digest[:2], "big"), digest
+
     def signers(self) -> list[str]:
         return list(self._r(lambda: self.registry.functions.signers().call(), "signers"))
 
     def hash_attestation(self, att: ScoreAttestation) -> bytes:
         return bytes(self._r(lambda: self.registry.functions.hashAttestation(att.as_tuple()).call(),
                              "hashAttestation"))
+
+    def hash_report(self, config_digest: bytes, entries: list[ScoreAttestation]) -> bytes:
+        return bytes(self._r(lambda: self.registry.functions.hashReport(
+            config_digest, [e.entry_tuple() for e in entries]).call(), "hashReport"))
 
     def _latest(self, max_age_s: float) -> tuple[int, int, int, float]:
         """(number, timestamp, gas limit, fetched monotonic) of the latest block, cached."""
@@ -312,6 +328,26 @@ class Chain:
                           "eth_getLogs ScoreRecorded")
         return [_decode_recorded(log) for log in logs]
 
+    def config_at(self, digest: bytes) -> tuple[list[str], int] | None:
+        """(signers, threshold) of the configuration named by `digest`, read from its ConfigSet
+        event: start at the latest configuration's block and follow each event's
+        previousConfigBlockNumber back (OCR2's walk: a few getLogs, no archive node). None if no
+        configuration of this registry had that digest."""
+        fns = self.registry.functions
+        _, block, _ = self._r(lambda: fns.latestConfigDetails().call(), "latestConfigDetails")
+        event = self.registry.events.ConfigSet
+        while block:
+            logs = self._r(lambda b=block: event.get_logs(from_block=b, to_block=b),
+                           "eth_getLogs ConfigSet")
+            if not logs:
+                return None
+            for log in reversed(logs):  # several changes may share a block: newest first
+                a = log["args"]
+                if bytes(a["configDigest"]) == digest:
+                    return [checksum(x) for x in a["signers"]], int(a["threshold"])
+            block = int(logs[0]["args"]["previousConfigBlockNumber"])
+        return None
+
     def pending_nonce(self, address: str) -> int:
         return int(self._r(lambda: self.w3.eth.get_transaction_count(address, "pending"),
                            "eth_getTransactionCount"))
@@ -342,9 +378,9 @@ class Chain:
 SCORE_REQUESTED_TOPIC = "0x" + keccak(
     b"ScoreRequested(uint256,address,uint256,uint16,uint64)").hex()
 SCORE_RECORDED_TOPIC = "0x" + keccak(
-    b"ScoreRecorded(address,bytes32,bytes32,uint16,uint16,uint32,uint64,uint64,uint256)").hex()
+    b"ScoreRecorded(address,bytes32,bytes32,uint16,uint16,uint32,uint64,uint64,uint256,bytes32)").hex()
 SCORE_SKIPPED_TOPIC = "0x" + keccak(b"ScoreSkipped(uint256,address,uint256,bytes)").hex()
-_ATT_TUPLE = "(address,bytes32,bytes32,uint16,uint16,uint32,uint64,uint64,uint256)"
+_ATT_TUPLE = "(" + ",".join(t for _, t in ATTESTATION_FIELDS) + ")"
 NONCES_SELECTOR_HEX = "0x" + keccak(b"nonces(address)")[:4].hex()
 SUBMIT_SELECTOR = keccak(f"submit({_ATT_TUPLE},bytes[])".encode())[:4]
 SUBMIT_BATCH_SELECTOR = keccak(f"submitBatch({_ATT_TUPLE}[],bytes[][])".encode())[:4]
@@ -387,11 +423,12 @@ def _event(log: Any, **args: Any) -> SimpleNamespace:
 
 def _decode_recorded(log: Any) -> SimpleNamespace:
     data = _bytes(log["data"])
-    w = [data[i:i + 32] for i in range(0, 7 * 32, 32)]
+    w = [data[i:i + 32] for i in range(0, 8 * 32, 32)]
     n = [int.from_bytes(x, "big") for x in w]
     return _event(log, borrower=_topic_address(log["topics"][1]),
                   modelId=_bytes(log["topics"][2]), featuresHash=w[0], pdBps=n[1], score=n[2],
-                  reasonCodes=n[3], issuedAt=n[4], validUntil=n[5], nonce=n[6])
+                  reasonCodes=n[3], issuedAt=n[4], validUntil=n[5], nonce=n[6],
+                  extensionHash=w[7])
 
 
 def encode_submit(atts: list[ScoreAttestation], sigs: list[list[bytes]]) -> bytes:

@@ -66,7 +66,7 @@ class OracleNode:
         self.peer_timeout_s = peer_timeout_s
         self.metrics = metrics
         self._separator: bytes | None = None
-        self._signer_set: tuple[frozenset[str], int, float] | None = None
+        self._signer_set: tuple[frozenset[str], int, bytes, float] | None = None
         self._signer_set_ttl = signer_set_ttl_s
         self._lock = threading.Lock()
         self._http = requests.Session()
@@ -87,15 +87,23 @@ class OracleNode:
 
     def signer_set(self) -> tuple[frozenset[str], int]:
         """(registered signers, threshold k), cached for a few seconds."""
+        signers, k, _ = self._config()
+        return signers, k
+
+    def config_digest(self) -> bytes:
+        """The registry's signer-set config digest that this node signs under (cached as above;
+        after a change, what was signed under the old one is skipped on chain and re-signed)."""
+        return self._config()[2]
+
+    def _config(self) -> tuple[frozenset[str], int, bytes]:
         with self._lock:
             cached = self._signer_set
-        if cached is None or time.monotonic() - cached[2] > self._signer_set_ttl:
-            signers = frozenset(self.chain.signers())
-            k = self.chain.threshold()
-            cached = (signers, k, time.monotonic())
+        if cached is None or time.monotonic() - cached[3] > self._signer_set_ttl:
+            signers, k, digest = self.chain.signer_config()
+            cached = (frozenset(signers), k, digest, time.monotonic())
             with self._lock:
                 self._signer_set = cached
-        return cached[0], cached[1]
+        return cached[0], cached[1], cached[2]
 
     # --- compute ---------------------------------------------------------------------------------
     def compute(self, borrower: str, *, nonce: int | None = None,
@@ -122,7 +130,8 @@ class OracleNode:
         att = attest.build_attestation(
             borrower=feats.address, model_id=model.model_id,
             features_hash=feats.features_hash, pd_bps=pred.pd_bps, score=pred.score,
-            reason_codes=pred.reason_codes_packed, nonce=nonce, now=now, policy=self.policy)
+            reason_codes=pred.reason_codes_packed, nonce=nonce, now=now, policy=self.policy,
+            config_digest=self.config_digest())
         return att, pred
 
     def swap_model(self, new: Model) -> None:

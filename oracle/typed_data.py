@@ -1,11 +1,16 @@
-"""EIP-712 typed data for score attestations, defined once and matching CreditScoreRegistry.
+"""EIP-712 typed data for score attestations and reports, defined once and matching CreditScoreRegistry.
 
 Pure functions only: no I/O. The digest built here is what every oracle node signs and what the
 contract's `hashAttestation` returns; `tests/oracle/integration` proves the two are equal on chain
 and `tests/oracle/unit` proves this encoder equals eth-account's generic EIP-712 encoder.
 
 Domain: ``EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)`` with
-name "Scorechain", version "1", the chain id and the CreditScoreRegistry address.
+name "Scorechain", version "2", the chain id and the CreditScoreRegistry address.
+
+Two signed forms share one entry layout (see ICreditScoreRegistry's NatSpec): a ScoreAttestation
+(one borrower, pull mode) is a ScoreEntry's fields followed by the signer-set ``configDigest``; a
+ScoreReport is ``(configDigest, ScoreEntry[] entries)``, signed once for many borrowers.
+``extensionHash`` is zero or keccak256 of a versioned extension (``extension_hash``).
 """
 
 from __future__ import annotations
@@ -18,18 +23,10 @@ from eth_hash.auto import keccak
 from eth_utils import is_hex_address, to_checksum_address
 
 DOMAIN_NAME = "Scorechain"
-DOMAIN_VERSION = "1"
-
-ATTESTATION_TYPE = (
-    "ScoreAttestation(address borrower,bytes32 modelId,bytes32 featuresHash,uint16 pdBps,"
-    "uint16 score,uint32 reasonCodes,uint64 issuedAt,uint64 validUntil,uint256 nonce)"
-)
-DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-ATTESTATION_TYPEHASH = keccak(ATTESTATION_TYPE.encode())
-DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
+DOMAIN_VERSION = "2"
 
 # (field, solidity type) in struct order; the single source for encoding, JSON and the ABI tuple.
-ATTESTATION_FIELDS: tuple[tuple[str, str], ...] = (
+ENTRY_FIELDS: tuple[tuple[str, str], ...] = (
     ("borrower", "address"),
     ("modelId", "bytes32"),
     ("featuresHash", "bytes32"),
@@ -39,7 +36,36 @@ ATTESTATION_FIELDS: tuple[tuple[str, str], ...] = (
     ("issuedAt", "uint64"),
     ("validUntil", "uint64"),
     ("nonce", "uint256"),
+    ("extensionHash", "bytes32"),
 )
+ATTESTATION_FIELDS: tuple[tuple[str, str], ...] = ENTRY_FIELDS + (("configDigest", "bytes32"),)
+
+
+def _type_string(name: str, members: tuple[tuple[str, str], ...]) -> str:
+    return f"{name}(" + ",".join(f"{t} {n}" for n, t in members) + ")"
+
+
+ENTRY_TYPE = _type_string("ScoreEntry", ENTRY_FIELDS)
+ATTESTATION_TYPE = _type_string("ScoreAttestation", ATTESTATION_FIELDS)
+REPORT_TYPE = "ScoreReport(bytes32 configDigest,ScoreEntry[] entries)" + ENTRY_TYPE
+DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+ATTESTATION_TYPEHASH = keccak(ATTESTATION_TYPE.encode())
+ENTRY_TYPEHASH = keccak(ENTRY_TYPE.encode())
+REPORT_TYPEHASH = keccak(REPORT_TYPE.encode())
+DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
+ZERO32 = bytes(32)
+# Extension version 1 (reserved for the bundle manifest, the zk verifying key, the Poseidon
+# features commitment and an IPFS content id); zero extensionHash means no extension.
+EXTENSION_V1_FIELDS = ("manifestHash", "vkHash", "featuresCommitment", "dataCid")
+
+
+def extension_hash(version: int, *words: bytes) -> bytes:
+    """keccak256(abi.encode(uint16 version, bytes32 ...)): the extensionHash of an extension."""
+    if version == 1 and len(words) != len(EXTENSION_V1_FIELDS):
+        raise ValueError(f"extension v1 takes {len(EXTENSION_V1_FIELDS)} words: {EXTENSION_V1_FIELDS}")
+    if not 0 < version < 1 << 16 or any(len(w) != 32 for w in words):
+        raise ValueError("extension: a version in 1..65535 and 32-byte words")
+    return keccak(version.to_bytes(32, "big") + b"".join(words))
 _UINT_BITS = {"uint16": 16, "uint32": 32, "uint64": 64, "uint256": 256}
 
 
@@ -67,6 +93,8 @@ class ScoreAttestation:
     issuedAt: int
     validUntil: int
     nonce: int
+    extensionHash: bytes = ZERO32  # 32 bytes: zero, or extension_hash(...)
+    configDigest: bytes = ZERO32  # 32 bytes: the registry's configDigest() it is signed under
 
     def __post_init__(self) -> None:
         for name, typ in ATTESTATION_FIELDS:
@@ -91,6 +119,8 @@ class ScoreAttestation:
         out = asdict(self)
         out["modelId"] = "0x" + self.modelId.hex()
         out["featuresHash"] = "0x" + self.featuresHash.hex()
+        out["extensionHash"] = "0x" + self.extensionHash.hex()
+        out["configDigest"] = "0x" + self.configDigest.hex()
         return out
 
     @classmethod
@@ -120,6 +150,10 @@ class ScoreAttestation:
     def as_tuple(self) -> tuple:
         """The ABI tuple in struct order, for web3 contract calls."""
         return tuple(getattr(self, name) for name, _ in ATTESTATION_FIELDS)
+
+    def entry_tuple(self) -> tuple:
+        """The ScoreEntry ABI tuple (a report's element)."""
+        return tuple(getattr(self, name) for name, _ in ENTRY_FIELDS)
 
     def with_(self, **changes: Any) -> "ScoreAttestation":
         return replace(self, **changes)
@@ -155,11 +189,9 @@ def domain_separator(chain_id: int, verifying_contract: str) -> bytes:
     )
 
 
-def struct_hash(att: ScoreAttestation) -> bytes:
-    """keccak256(abi.encode(TYPEHASH, every field in order)): every field is a static 32-byte word."""
-    return keccak(
-        ATTESTATION_TYPEHASH
-        + _word_address(att.borrower)
+def _entry_words(att: ScoreAttestation) -> bytes:
+    return (
+        _word_address(att.borrower)
         + att.modelId
         + att.featuresHash
         + _word_uint(att.pdBps)
@@ -168,7 +200,18 @@ def struct_hash(att: ScoreAttestation) -> bytes:
         + _word_uint(att.issuedAt)
         + _word_uint(att.validUntil)
         + _word_uint(att.nonce)
+        + att.extensionHash
     )
+
+
+def struct_hash(att: ScoreAttestation) -> bytes:
+    """keccak256(abi.encode(TYPEHASH, every field in order)): every field is a static 32-byte word."""
+    return keccak(ATTESTATION_TYPEHASH + _entry_words(att) + att.configDigest)
+
+
+def entry_hash(att: ScoreAttestation) -> bytes:
+    """The struct hash of `att` as a report's ScoreEntry (its configDigest is the report's)."""
+    return keccak(ENTRY_TYPEHASH + _entry_words(att))
 
 
 def digest(att: ScoreAttestation, separator: bytes) -> bytes:
@@ -176,24 +219,55 @@ def digest(att: ScoreAttestation, separator: bytes) -> bytes:
     return keccak(b"\x19\x01" + separator + struct_hash(att))
 
 
+def report_digest(config_digest: bytes, entries: list[ScoreAttestation], separator: bytes) -> bytes:
+    """The EIP-712 digest of ScoreReport(configDigest, entries): an array of structs is hashed as
+    keccak256 of its elements' struct hashes. Each entry's own configDigest must be the report's."""
+    if not entries:
+        raise AttestationError("a report needs at least one entry")
+    if any(e.configDigest != config_digest for e in entries):
+        raise AttestationError("every report entry must carry the report's configDigest")
+    entries_hash = keccak(b"".join(entry_hash(e) for e in entries))
+    return keccak(b"\x19\x01" + separator + keccak(REPORT_TYPEHASH + config_digest + entries_hash))
+
+
+_DOMAIN_MEMBERS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def _domain(chain_id: int, verifying_contract: str) -> dict:
+    return {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id,
+            "verifyingContract": to_checksum_address(verifying_contract)}
+
+
 def typed_data_message(att: ScoreAttestation, chain_id: int, verifying_contract: str) -> dict:
     """The same data in the generic eth_signTypedData_v4 form (for wallets and cross-checks)."""
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": _DOMAIN_MEMBERS,
             "ScoreAttestation": [{"name": n, "type": t} for n, t in ATTESTATION_FIELDS],
         },
         "primaryType": "ScoreAttestation",
-        "domain": {
-            "name": DOMAIN_NAME,
-            "version": DOMAIN_VERSION,
-            "chainId": chain_id,
-            "verifyingContract": to_checksum_address(verifying_contract),
-        },
+        "domain": _domain(chain_id, verifying_contract),
         "message": {n: getattr(att, n) for n, _ in ATTESTATION_FIELDS},
+    }
+
+
+def typed_data_report(config_digest: bytes, entries: list[ScoreAttestation], chain_id: int,
+                      verifying_contract: str) -> dict:
+    """A ScoreReport in eth_signTypedData_v4 form: what a wallet shows and signs for a batch."""
+    return {
+        "types": {
+            "EIP712Domain": _DOMAIN_MEMBERS,
+            "ScoreReport": [{"name": "configDigest", "type": "bytes32"},
+                            {"name": "entries", "type": "ScoreEntry[]"}],
+            "ScoreEntry": [{"name": n, "type": t} for n, t in ENTRY_FIELDS],
+        },
+        "primaryType": "ScoreReport",
+        "domain": _domain(chain_id, verifying_contract),
+        "message": {"configDigest": config_digest,
+                    "entries": [{n: getattr(e, n) for n, _ in ENTRY_FIELDS} for e in entries]},
     }

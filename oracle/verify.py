@@ -3,9 +3,10 @@
 For each attestation: recompute the PD, score and reason codes from this node's stored features
 and its model file; recompute the features commitment from the stored vector and salt; check the
 model id is the SHA-256 of the model file; recover every signature and check the signers are
-registered and distinct and at least `threshold`; check the Python EIP-712 digest equals the
-contract's `hashAttestation`; and compare with the ScoreRecorded event carrying the same
-borrower and nonce on chain.
+distinct members of the signer set the attestation was signed under (its configDigest, read
+from that configuration's ConfigSet event) and at least its threshold; check the Python EIP-712
+digest equals the contract's `hashAttestation` (or `hashReport` for a report-signed batch); and
+compare with the ScoreRecorded event carrying the same borrower and nonce on chain.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from oracle.typed_data import ScoreAttestation
 
 
 def verify_attestation(ctx: Any, att: ScoreAttestation, signatures: list[bytes],
-                       *, recorded_in_tx: bool | None = None) -> dict:
+                       *, recorded_in_tx: bool | None = None,
+                       report: list[ScoreAttestation] | None = None) -> dict:
+    """Checks one signed score. `report`: the entries of the report-signed batch `att` came in
+    (the signatures then cover the whole report, under att.configDigest)."""
     checks: dict[str, Any] = {}
     problems: list[str] = []
 
@@ -52,13 +56,21 @@ def verify_attestation(ctx: Any, att: ScoreAttestation, signatures: list[bytes],
             check("reason_codes", pred.reason_codes_packed == att.reasonCodes,
                   f"recomputed {pred.reason_codes_packed:#010x}, attested {att.reasonCodes:#010x}")
 
-    # digest and signatures
+    # digest and signatures, against the signer set the signature names
     sep = typed_data.domain_separator(ctx.chain.chain_id, ctx.chain.registry.address)
-    digest = typed_data.digest(att, sep)
-    check("digest_matches_contract", ctx.chain.hash_attestation(att) == digest,
-          "Python EIP-712 digest differs from hashAttestation")
-    registered = set(ctx.chain.signers())
-    k = ctx.chain.threshold()
+    if report is None:
+        digest = typed_data.digest(att, sep)
+        check("digest_matches_contract", ctx.chain.hash_attestation(att) == digest,
+              "Python EIP-712 digest differs from hashAttestation")
+    else:
+        digest = typed_data.report_digest(att.configDigest, report, sep)
+        check("digest_matches_contract", ctx.chain.hash_report(att.configDigest, report) == digest,
+              "Python EIP-712 report digest differs from hashReport")
+    config = ctx.chain.config_at(att.configDigest)
+    check("signer_config_known", config is not None,
+          f"no ConfigSet of this registry has digest 0x{att.configDigest.hex()}")
+    registered, k = (set(config[0]), config[1]) if config else (set(), 1)
+    checks["config_is_current"] = ctx.chain.config_digest() == att.configDigest
     seen: list[str] = []
     for i, sig in enumerate(signatures):
         try:
@@ -84,7 +96,8 @@ def verify_attestation(ctx: Any, att: ScoreAttestation, signatures: list[bytes],
         same = (bytes(a.modelId) == att.modelId and bytes(a.featuresHash) == att.featuresHash
                 and a.pdBps == att.pdBps and a.score == att.score
                 and a.reasonCodes == att.reasonCodes and a.issuedAt == att.issuedAt
-                and a.validUntil == att.validUntil)
+                and a.validUntil == att.validUntil
+                and bytes(a.extensionHash) == att.extensionHash)
         check("on_chain", same, "ScoreRecorded differs from the attestation")
         checks["recorded_tx"] = "0x" + bytes(match[-1].transactionHash).hex()
     return {"borrower": att.borrower, "nonce": att.nonce, "ok": not problems,
@@ -105,18 +118,29 @@ def verify_tx(ctx: Any, tx_hash: str) -> list[dict]:
     tx = w3.eth.get_transaction(tx_hash)
     receipt = w3.eth.get_transaction_receipt(tx_hash)
     fn, params = ctx.chain.registry.decode_function_input(tx["input"])
+    recorded = {(e.args.borrower, int(e.args.nonce)) for e in ctx.chain.decode_recorded(receipt)}
+    if fn.fn_name == "submitReport":
+        config = bytes(params["signedDigest"])
+        entries = [_attestation(raw, typed_data.ENTRY_FIELDS, configDigest=config)
+                   for raw in params["entries"]]
+        sigs = [bytes(s) for s in params["signatures"]]
+        return [verify_attestation(ctx, att, sigs, report=entries,
+                                   recorded_in_tx=(att.borrower, att.nonce) in recorded)
+                for att in entries]
     if fn.fn_name == "submit":
         pairs = [(params["att"], params["signatures"])]
     elif fn.fn_name == "submitBatch":
         pairs = list(zip(params["atts"], params["signatures"]))
     else:
-        raise ValueError(f"transaction calls {fn.fn_name}, not submit/submitBatch")
-    recorded = {(e.args.borrower, int(e.args.nonce)) for e in ctx.chain.decode_recorded(receipt)}
+        raise ValueError(f"transaction calls {fn.fn_name}, not submit/submitBatch/submitReport")
     out = []
     for raw, sigs in pairs:
-        fields = dict(raw) if isinstance(raw, dict) else dict(zip(
-            [n for n, _ in typed_data.ATTESTATION_FIELDS], raw))
-        att = ScoreAttestation(**fields)
+        att = _attestation(raw, typed_data.ATTESTATION_FIELDS)
         out.append(verify_attestation(ctx, att, [bytes(s) for s in sigs],
                                       recorded_in_tx=(att.borrower, att.nonce) in recorded))
     return out
+
+
+def _attestation(raw: Any, members: tuple[tuple[str, str], ...], **extra: Any) -> ScoreAttestation:
+    fields = dict(raw) if isinstance(raw, dict) else dict(zip([n for n, _ in members], raw))
+    return ScoreAttestation(**fields, **extra)

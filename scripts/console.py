@@ -115,7 +115,8 @@ def score(system, borrower: Borrower) -> typed_data.ScoreAttestation:
         features_hash=commitment.features_hash(model.schema_hash, borrower.salt, vector),
         pd_bps=prediction.pd_bps, score=prediction.score,
         reason_codes=prediction.reason_codes_packed, nonce=registry.nonces(borrower.address),
-        now=chain[-1].timestamp, policy=attest.Policy(validity_s=DAY, clock_tolerance_s=120))
+        now=chain[-1].timestamp, policy=attest.Policy(validity_s=DAY, clock_tolerance_s=120),
+        config_digest=bytes(registry.configDigest()))
     digest = typed_data.digest(att, typed_data.domain_separator(chain.id, registry.address))
     signatures = [k.sign_digest(digest) for k in _oracle_keys()[: registry.threshold()]]
     require_success(registry.submit(att.as_tuple(), signatures, {"from": role_account("deployer")}))

@@ -26,8 +26,13 @@ ATTESTATION_FIELDS = [
     {"name": "issuedAt", "type": "uint64"},
     {"name": "validUntil", "type": "uint64"},
     {"name": "nonce", "type": "uint256"},
+    {"name": "extensionHash", "type": "bytes32"},
 ]
+ENTRY_FIELDS = list(ATTESTATION_FIELDS)
+ATTESTATION_FIELDS = ENTRY_FIELDS + [{"name": "configDigest", "type": "bytes32"}]
 FIELD_NAMES = [f["name"] for f in ATTESTATION_FIELDS]
+ENTRY_NAMES = [f["name"] for f in ENTRY_FIELDS]
+NO_EXTENSION = "0x" + "00" * 32
 
 # Local throwaway oracle keys, created fresh for each test session (never funded, never reused).
 ORACLE_ACCOUNTS = [Account.create() for _ in range(6)]
@@ -69,27 +74,49 @@ def rules_tuple(rules: dict) -> tuple:
     return rule_set_tuple(rules)
 
 
+_DOMAIN_FIELDS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def _domain(chain_id: int, verifying_contract: str) -> dict:
+    return {"name": "Scorechain", "version": "2", "chainId": chain_id, "verifyingContract": verifying_contract}
+
+
 def typed_data(att: dict, chain_id: int, verifying_contract: str) -> dict:
     """The full EIP-712 message a standard wallet (eth_signTypedData_v4) would sign."""
     return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "ScoreAttestation": ATTESTATION_FIELDS,
-        },
+        "types": {"EIP712Domain": _DOMAIN_FIELDS, "ScoreAttestation": ATTESTATION_FIELDS},
         "primaryType": "ScoreAttestation",
-        "domain": {
-            "name": "Scorechain",
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": verifying_contract,
-        },
+        "domain": _domain(chain_id, verifying_contract),
         "message": dict(att),
     }
+
+
+def typed_report(config_digest, entries: list[dict], chain_id: int, verifying_contract: str) -> dict:
+    """A ScoreReport (k signatures for many scores) as a wallet would sign it."""
+    return {
+        "types": {
+            "EIP712Domain": _DOMAIN_FIELDS,
+            "ScoreReport": [{"name": "configDigest", "type": "bytes32"}, {"name": "entries", "type": "ScoreEntry[]"}],
+            "ScoreEntry": ENTRY_FIELDS,
+        },
+        "primaryType": "ScoreReport",
+        "domain": _domain(chain_id, verifying_contract),
+        "message": {"configDigest": config_digest, "entries": [{n: e[n] for n in ENTRY_NAMES} for e in entries]},
+    }
+
+
+def sign_report(config_digest, entries: list[dict], signers, chain_id: int, verifying_contract: str) -> list[bytes]:
+    signable = encode_typed_data(full_message=typed_report(config_digest, entries, chain_id, verifying_contract))
+    return [bytes(Account.sign_message(signable, s.key).signature) for s in signers]
+
+
+def entry_tuple(att: dict) -> tuple:
+    return tuple(att[name] for name in ENTRY_NAMES)
 
 
 def digest(att: dict, chain_id: int, verifying_contract: str) -> bytes:
@@ -137,7 +164,9 @@ class Oracle:
     keys: list = field(default_factory=lambda: list(REGISTERED_ORACLES))
 
     def attestation(self, borrower, *, pd_bps=500, score=700, issued_at, valid_for=3600, nonce=None,
-                    model_id=None, reason_codes=0, features_hash=FEATURES_HASH) -> dict:
+                    model_id=None, reason_codes=0, features_hash=FEATURES_HASH, config_digest=None,
+                    extension_hash=NO_EXTENSION) -> dict:
+        """An attestation under the registry's current config digest (read now unless given)."""
         borrower = str(borrower)
         return {
             "borrower": borrower,
@@ -149,6 +178,8 @@ class Oracle:
             "issuedAt": issued_at,
             "validUntil": issued_at + valid_for,
             "nonce": self.registry.nonces(borrower) if nonce is None else nonce,
+            "extensionHash": extension_hash,
+            "configDigest": config_digest or "0x" + bytes(self.registry.configDigest()).hex(),
         }
 
     def sign(self, att: dict, signers=None, *, chain_id=None, contract=None) -> list[bytes]:
@@ -158,6 +189,15 @@ class Oracle:
 
     def submit(self, att: dict, sender, signers=None):
         return self.registry.submit(as_tuple(att), self.sign(att, signers), {"from": sender})
+
+    def submit_report(self, entries: list[dict], sender, signers=None, *, config_digest=None):
+        """Sign `entries` as one ScoreReport (under the current config digest unless given) and
+        submit it; entries are attestation dicts (their own configDigest is not used)."""
+        digest = config_digest or "0x" + bytes(self.registry.configDigest()).hex()
+        k = self.registry.threshold()
+        sigs = sign_report(digest, entries, signers if signers is not None else self.keys[:k], self.chain_id,
+                           self.registry.address)
+        return self.registry.submitReport(digest, [entry_tuple(e) for e in entries], sigs, {"from": sender})
 
     def fresh_score(self, borrower, sender, *, pd_bps=500, score=700, valid_for=30 * DAY, model_id=None):
         """Submit a score issued at the latest block time (advancing time if needed so it is newer)."""

@@ -48,11 +48,14 @@ def live(approved_model, oracle, scores):
     issued=strategy("uint64"),
     valid=strategy("uint64"),
     nonce=strategy("uint256"),
+    extension=strategy("bytes32"),
+    config=strategy("bytes32"),
 )
 def test_contract_digest_equals_eth_account_typed_data(scores, borrower, model, features, pd, score, codes, issued,
-                                                       valid, nonce):
+                                                       valid, nonce, extension, config):
     att = {"borrower": str(borrower), "modelId": "0x" + bytes(model).hex(), "featuresHash": "0x" + bytes(features).hex(),
-           "pdBps": pd, "score": score, "reasonCodes": codes, "issuedAt": issued, "validUntil": valid, "nonce": nonce}
+           "pdBps": pd, "score": score, "reasonCodes": codes, "issuedAt": issued, "validUntil": valid, "nonce": nonce,
+           "extensionHash": "0x" + bytes(extension).hex(), "configDigest": "0x" + bytes(config).hex()}
     assert bytes(scores.hashAttestation(as_tuple(att))) == digest(att, chain.id, scores.address)
 
 

@@ -36,7 +36,7 @@ def test_constructor_sets_signers_threshold_and_domain(scores, models):
     assert scores.threshold() == 3
     assert scores.modelRegistry() == models
     domain = scores.eip712Domain()
-    assert domain[1] == "Scorechain" and domain[2] == "1"
+    assert domain[1] == "Scorechain" and domain[2] == "2"
     assert domain[3] == chain.id and domain[4] == scores.address
 
 

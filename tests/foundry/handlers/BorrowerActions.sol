@@ -328,6 +328,7 @@ abstract contract BorrowerActions is LifecycleGhost {
         att.issuedAt = uint64(issuedAt);
         att.validUntil = uint64(_now + bound(_spread(seed, 18), 1 hours, 30 days));
         att.nonce = _oneIn(8, seed, 8) && nonce > 0 ? nonce - 1 : nonce;
+        att.configDigest = s.scores.configDigest();
     }
 
     /// @dev Two distinct oracle keys of three, in either order, sign the attestation's EIP-712 digest.

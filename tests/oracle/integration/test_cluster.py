@@ -4,7 +4,7 @@ import json
 import time
 
 import requests
-from brownie import accounts
+from brownie import accounts, chain
 
 from models.schema import validate_row
 from scripts.oracle_cluster import run_cli
@@ -53,7 +53,9 @@ def test_pull_mode_returns_a_submittable_attestation(make_cluster):
     assert len(body["signatures"]) == 2
     att = body["attestation"]
     tup = (att["borrower"], att["modelId"], att["featuresHash"], att["pdBps"], att["score"],
-           att["reasonCodes"], att["issuedAt"], att["validUntil"], att["nonce"])
+           att["reasonCodes"], att["issuedAt"], att["validUntil"], att["nonce"], att["extensionHash"],
+           att["configDigest"])
+    assert att["configDigest"] == "0x" + bytes(c.system.score_registry.configDigest()).hex()
     assert "0x" + bytes(c.system.score_registry.hashAttestation(tup)).hex() == body["digest"]
     tx = c.system.score_registry.submit(tup, body["signatures"], {"from": accounts[7]})
     assert tx.events["ScoreRecorded"]["borrower"] == b.address
@@ -61,6 +63,37 @@ def test_pull_mode_returns_a_submittable_attestation(make_cluster):
     path.write_text(json.dumps(body))
     v = run_cli(["verify", str(path)], c.nodes[2].env)
     assert v.returncode == 0 and json.loads(v.stdout)["ok"], v.stdout + v.stderr
+
+
+def test_a_report_signed_batch_and_a_config_change_verify_with_the_cli(make_cluster):
+    """Pull two nodes' scores, sign them as one ScoreReport with two nodes' keys, submit it; then
+    rotate the third signer out: `oracle verify --tx` still checks the report against the signer
+    set its config digest names (read from ConfigSet), and says the config is no longer current."""
+    from oracle import keys, typed_data
+    from oracle.typed_data import ScoreAttestation
+
+    c = make_cluster(n=3, k=2, n_borrowers=2, settings={"ORACLE_DAEMON": "false"}).start()
+    reg = c.system.score_registry
+    entries = []
+    for b in c.borrowers:
+        r = requests.get(f"{c.nodes[0].url}/v1/score/{b.address}", timeout=10)
+        assert r.status_code == 200, r.text
+        entries.append(ScoreAttestation.from_json(r.json()["attestation"]))
+    config = bytes(reg.configDigest())
+    assert all(e.configDigest == config for e in entries)
+    digest = typed_data.report_digest(config, entries, typed_data.domain_separator(chain.id, reg.address))
+    signers = [keys.load_keystore(n.keystore, c.cluster._password) for n in c.nodes[:2]]
+    tx = reg.submitReport(config, [e.entry_tuple() for e in entries],
+                          [s.sign_digest(digest) for s in signers], {"from": accounts[7]})
+    assert tx.return_value == 2
+    reg.rotateSigner(c.nodes[2].address, accounts[8], {"from": c.admin})
+    r = run_cli(["verify", tx.txid], c.nodes[1].env)
+    report = json.loads(r.stdout)
+    assert r.returncode == 0 and report["ok"], r.stdout + r.stderr
+    assert len(report["attestations"]) == 2
+    for att in report["attestations"]:
+        assert att["checks"]["signers"] == [s.address for s in signers]
+        assert att["checks"]["config_is_current"] is False
 
 
 def test_sigterm_shuts_down_cleanly_and_metrics_are_served(make_cluster):

@@ -1,5 +1,6 @@
-"""The Python EIP-712 digest equals the contract's `hashAttestation`, and a Python signature is
-accepted by `submit`."""
+"""The Python EIP-712 digests equal the contract's `hashAttestation` and `hashReport`, Python
+signatures are accepted by `submit` and `submitReport`, and the signer set a config digest names is
+found from its ConfigSet event."""
 
 import secrets
 
@@ -40,7 +41,8 @@ attestations = st.builds(
     borrower=st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
     modelId=st.binary(min_size=32, max_size=32), featuresHash=st.binary(min_size=32, max_size=32),
     pdBps=u(0, 2**16 - 1), score=u(0, 2**16 - 1), reasonCodes=u(0, 2**32 - 1),
-    issuedAt=u(0, 2**64 - 1), validUntil=u(0, 2**64 - 1), nonce=u(0, 2**256 - 1))
+    issuedAt=u(0, 2**64 - 1), validUntil=u(0, 2**64 - 1), nonce=u(0, 2**256 - 1),
+    extensionHash=st.binary(min_size=32, max_size=32), configDigest=st.binary(min_size=32, max_size=32))
 
 
 @settings(max_examples=25, deadline=None)
@@ -60,7 +62,8 @@ def test_python_signatures_are_accepted_on_chain(registry, signers):
     att = ScoreAttestation(borrower=accounts[5].address, modelId=MODEL_ID,
                            featuresHash=b"\x01" * 32, pdBps=250, score=700,
                            reasonCodes=0x01020300, issuedAt=now - 5, validUntil=now + 3600,
-                           nonce=registry.nonces(accounts[5]))
+                           nonce=registry.nonces(accounts[5]),
+                           configDigest=bytes(registry.configDigest()))
     digest = typed_data.digest(att, typed_data.domain_separator(chain.id, registry.address))
     sigs = [s.sign_digest(digest) for s in signers[:2]]
     with brownie.reverts():  # one signature is below the threshold
@@ -68,3 +71,48 @@ def test_python_signatures_are_accepted_on_chain(registry, signers):
     tx = registry.submit(att.as_tuple(), sigs, {"from": accounts[0]})
     ev = tx.events["ScoreRecorded"]
     assert ev["borrower"] == att.borrower and ev["pdBps"] == 250 and ev["nonce"] == att.nonce
+
+
+@settings(max_examples=10, deadline=None)
+@given(entries=st.lists(attestations, min_size=1, max_size=3))
+def test_python_report_digest_equals_hash_report(registry, entries):
+    config = bytes(registry.configDigest())
+    entries = [e.with_(configDigest=config) for e in entries]
+    sep = typed_data.domain_separator(chain.id, registry.address)
+    assert bytes(registry.hashReport(config, [e.entry_tuple() for e in entries])) == \
+        typed_data.report_digest(config, entries, sep)
+
+
+def test_python_report_signatures_are_accepted_on_chain(registry, signers):
+    now = web3.eth.get_block("latest").timestamp
+    config = bytes(registry.configDigest())
+    entries = [ScoreAttestation(borrower=accounts[i].address, modelId=MODEL_ID,
+                                featuresHash=bytes([i]) * 32, pdBps=100 * i, score=600 + i,
+                                reasonCodes=0, issuedAt=now - 5, validUntil=now + 3600,
+                                nonce=registry.nonces(accounts[i]), configDigest=config)
+               for i in (6, 7)]
+    digest = typed_data.report_digest(config, entries, typed_data.domain_separator(chain.id,
+                                                                                   registry.address))
+    sigs = [s.sign_digest(digest) for s in signers[:2]]
+    tx = registry.submitReport(config, [e.entry_tuple() for e in entries], sigs, {"from": accounts[0]})
+    assert [e["borrower"] for e in tx.events["ScoreRecorded"]] == [accounts[6], accounts[7]]
+
+
+def test_chain_finds_the_signer_set_a_digest_names_by_walking_config_set_events(registry, signers):
+    from oracle.chain import Chain
+    from oracle.settings import load_settings
+
+    c = Chain(load_settings(env={}, registry_address=registry.address), w3=web3)
+    first = bytes(registry.configDigest())
+    admin = accounts[0]
+    registry.grantRole(registry.ORACLE_ADMIN_ROLE(), admin, {"from": admin})
+    extra = keys.Signer(secrets.token_bytes(32))
+    registry.addSigner(extra.address, {"from": admin})
+    second = bytes(registry.configDigest())
+    registry.setThreshold(3, {"from": admin})
+    third = bytes(registry.configDigest())
+    assert c.config_at(first) == ([s.address for s in signers], 2)
+    assert c.config_at(second) == ([s.address for s in signers] + [extra.address], 2)
+    assert c.config_at(third) == ([s.address for s in signers] + [extra.address], 3)
+    assert c.config_at(b"\x00" * 32) is None
+    assert c.signer_config() == (registry.signers(), 3, third)

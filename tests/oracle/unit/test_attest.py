@@ -5,7 +5,8 @@ POLICY = Policy(validity_s=3600, clock_tolerance_s=60)
 
 def att(**kw):
     base = dict(borrower="0x" + "ab" * 20, model_id=b"\x01" * 32, features_hash=b"\x02" * 32,
-                pd_bps=500, score=700, reason_codes=0x0102, nonce=0, now=1000, policy=POLICY)
+                pd_bps=500, score=700, reason_codes=0x0102, nonce=0, now=1000, policy=POLICY,
+                config_digest=b"\x00\x03" + b"\x0c" * 30)
     base.update(kw)
     return build_attestation(**base)
 
@@ -25,7 +26,9 @@ def test_each_exact_field_must_match():
                       (dict(reason_codes=0x0103), "reasonCodes"), (dict(nonce=1), "nonce"),
                       (dict(features_hash=b"\x03" * 32), "featuresHash"),
                       (dict(model_id=b"\x09" * 32), "modelId"),
-                      (dict(borrower="0x" + "cd" * 20), "borrower")):
+                      (dict(borrower="0x" + "cd" * 20), "borrower"),
+                      (dict(config_digest=b"\x00\x02" + b"\x0c" * 30), "configDigest"),
+                      (dict(extension_hash=b"\x0e" * 32), "extensionHash")):
         problems = disagreements(att(**kw), own, POLICY)
         assert len(problems) == 1 and problems[0].startswith(field), (field, problems)
 

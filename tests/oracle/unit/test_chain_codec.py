@@ -16,7 +16,8 @@ def att(i):
     return ScoreAttestation(borrower="0x" + f"{i:040x}", modelId=bytes([i]) * 32,
                             featuresHash=bytes([i + 1]) * 32, pdBps=100 + i, score=600 + i,
                             reasonCodes=0x01020304, issuedAt=1000 + i, validUntil=2000 + i,
-                            nonce=i)
+                            nonce=i, extensionHash=bytes([i + 2]) * 32,
+                            configDigest=b"\x00\x02" + bytes([i + 3]) * 30)
 
 
 def test_calldata_equals_web3_encoding():
@@ -57,10 +58,12 @@ def test_recorded_log_decodes_every_field():
     log = {"topics": [bytes.fromhex(SCORE_RECORDED_TOPIC[2:]),
                       bytes(12) + bytes.fromhex(a.borrower[2:]), a.modelId],
            "data": encode(["bytes32", "uint16", "uint16", "uint32", "uint64", "uint64",
-                           "uint256"], [a.featuresHash, a.pdBps, a.score, a.reasonCodes,
-                                        a.issuedAt, a.validUntil, a.nonce]),
+                           "uint256", "bytes32"], [a.featuresHash, a.pdBps, a.score, a.reasonCodes,
+                                                   a.issuedAt, a.validUntil, a.nonce,
+                                                   a.extensionHash]),
            "blockNumber": 5, "logIndex": 2, "transactionHash": b"\x01" * 32}
     e = _decode_recorded(log)
     assert (e.args.borrower, e.args.modelId, e.args.featuresHash, e.args.pdBps, e.args.score,
-            e.args.reasonCodes, e.args.issuedAt, e.args.validUntil, e.args.nonce) == a.as_tuple()
+            e.args.reasonCodes, e.args.issuedAt, e.args.validUntil, e.args.nonce,
+            e.args.extensionHash) == a.entry_tuple()
     assert (e.blockNumber, e.logIndex) == (5, 2)

@@ -51,7 +51,8 @@ def batch(node, n):
     for i in range(n):
         att = attest.build_attestation(
             borrower="0x" + f"{i + 1:040x}", model_id=b"\x11" * 32, features_hash=b"\x22" * 32,
-            pd_bps=100 + i, score=700, reason_codes=0, nonce=0, now=1_000, policy=POLICY)
+            pd_bps=100 + i, score=700, reason_codes=0, nonce=0, now=1_000, policy=POLICY,
+            config_digest=b"\x00\x02" + b"\x33" * 30)
         out.append(Signed(att, None, {node.signer.address: node.sign(att)}))
     return out
 
