@@ -4,7 +4,7 @@ pragma solidity 0.8.24;
 import {ScorechainAccess} from "./ScorechainAccess.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 
@@ -25,7 +25,7 @@ import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 /// any beyond them are ignored. `submit` reverts on the first failed check; `submitBatch` and
 /// `submitReport` skip a failing entry and emit `ScoreSkipped` carrying the ABI-encoded error
 /// `submit` would have raised, so one stale entry does not sink the rest.
-contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, Nonces {
+contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
     bytes32 public constant ORACLE_ADMIN_ROLE = keccak256("ORACLE_ADMIN_ROLE");
     bytes32 public constant SCORE_REQUESTER_ROLE = keccak256("SCORE_REQUESTER_ROLE");
 
@@ -129,7 +129,9 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
     /// next one must carry (called when the borrower requests a loan).
     /// @dev SCORE_REQUESTER_ROLE. Emits ScoreNonceAdvanced.
     function advanceNonce(address borrower) external onlyRole(SCORE_REQUESTER_ROLE) returns (uint256 nonce) {
-        nonce = _useNonce(borrower) + 1;
+        ScoreRecord storage rec = _scores[borrower];
+        nonce = rec.nextNonce + 1; // checked: a uint48 overflow (2**48 requests) reverts
+        rec.nextNonce = uint48(nonce);
         emit ScoreNonceAdvanced(borrower, nonce);
     }
 
@@ -251,8 +253,8 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
     }
 
     /// @notice The next nonce expected for `borrower`.
-    function nonces(address borrower) public view override(ICreditScoreRegistry, Nonces) returns (uint256) {
-        return super.nonces(borrower);
+    function nonces(address borrower) public view returns (uint256) {
+        return _scores[borrower].nextNonce;
     }
 
     // ---------------------------------------------------------------- internals
@@ -307,11 +309,12 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
         if (e.validUntil <= block.timestamp) {
             return abi.encodeWithSelector(CreditScoreExpired.selector, borrower, e.validUntil, block.timestamp);
         }
-        uint64 lastIssuedAt = _scores[borrower].issuedAt;
+        ScoreRecord storage rec = _scores[borrower];
+        uint64 lastIssuedAt = rec.issuedAt;
         if (e.issuedAt <= lastIssuedAt) {
             return abi.encodeWithSelector(CreditScoreStale.selector, borrower, e.issuedAt, lastIssuedAt);
         }
-        uint256 expectedNonce = nonces(borrower);
+        uint256 expectedNonce = rec.nextNonce;
         if (e.nonce != expectedNonce) {
             return abi.encodeWithSelector(CreditScoreInvalidNonce.selector, borrower, e.nonce, expectedNonce);
         }
@@ -321,19 +324,20 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712, 
         return "";
     }
 
-    /// @dev Uses the nonce, writes the two-slot record and emits ScoreRecorded.
+    /// @dev Writes the two-slot record (using the nonce: nextNonce = nonce + 1) and emits
+    /// ScoreRecorded.
     function _store(ScoreEntry calldata e) private {
-        _useNonce(e.borrower);
         ScoreRecord storage rec = _scores[e.borrower];
         rec.modelId = e.modelId;
         // One SSTORE for the packed slot instead of a read-modify-write per member. Layout is
         // Solidity's for ScoreRecord (first member in the lowest bits); the getters read it back
         // through the struct, and the tests check every field.
         // issuedAt <= now and validUntil <= type(uint40).max were checked; the nonce equals the
-        // borrower's nonce count, which cannot reach 2**64.
+        // stored nextNonce (a uint48); nonce + 1 is narrowed with a check, not truncated.
+        uint256 nonce = e.nonce;
         uint256 packed = uint256(e.pdBps) | (uint256(e.score) << 16) | (uint256(e.reasonCodes) << 32)
-            | (uint256(e.issuedAt) << 64) | (uint256(e.validUntil) << 104) | (block.timestamp << 144)
-            | (uint256(uint64(e.nonce)) << 184);
+            | (uint256(e.issuedAt) << 64) | (uint256(e.validUntil) << 104) | (nonce << 144)
+            | (uint256(SafeCast.toUint48(nonce + 1)) << 192);
         assembly ("memory-safe") {
             sstore(add(rec.slot, 1), packed)
         }

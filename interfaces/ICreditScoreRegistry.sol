@@ -64,9 +64,12 @@ interface ICreditScoreRegistry {
     }
 
     /// @notice What is stored per borrower: two slots (modelId; then the rest packed). The features
-    /// hash lives in the `ScoreRecorded` event only. `nonce` is the attestation's nonce: a loan is
-    /// decided only by a record whose nonce is at least the one its request fixed (see
-    /// `advanceNonce`), i.e. by a score signed after the request. Times are uint40 seconds.
+    /// and extension hashes live in the `ScoreRecorded` event only. `nonce` is the recorded
+    /// attestation's nonce: a loan is decided only by a record whose nonce is at least the one its
+    /// request fixed (see `advanceNonce`), i.e. by a score signed after the request. `nextNonce` is
+    /// the nonce the next attestation must carry (`nonces(borrower)`), kept in the same slot so a
+    /// record costs one slot write and no separate nonce slot. Times are uint40 seconds; nonces
+    /// are uint48 (one per transaction: unreachable bounds). issuedAt == 0 means no score yet.
     struct ScoreRecord {
         bytes32 modelId;
         uint16 pdBps;
@@ -74,8 +77,8 @@ interface ICreditScoreRegistry {
         uint32 reasonCodes;
         uint40 issuedAt;
         uint40 validUntil;
-        uint40 recordedAt;
-        uint64 nonce;
+        uint48 nonce;
+        uint48 nextNonce;
     }
 
     error CreditScoreZeroAddress();

@@ -16,8 +16,9 @@ Transaction look-up lag (anvil under load)
     "Tx dropped without known replacement", although nothing else sends from that account. Seen
     twice in one CI run of the oracle fault tests (three nodes polling the same anvil), on
     borrowers' first transactions. `eth_getTransactionByHash` is idempotent, so a null answer is
-    asked again for up to `LOOKUP_ATTEMPTS` x `LOOKUP_DELAY_S` (0.5 s) before it is passed on;
-    a transaction that really is unknown costs its caller that half second once.
+    asked again for up to `LOOKUP_ATTEMPTS` x `LOOKUP_DELAY_S` (5 s) before it is passed on;
+    a transaction that really is unknown costs its caller those seconds once. (Half a second was
+    not enough on a 2-core machine at load 8: the lag then reached seconds.)
 
 `ReceiptRaceRetry` is a plain web3 middleware (used by `oracle.chain`);
 `scripts.brownie_rpc_quirks` registers it and `TransactionLookupRetry` on brownie's web3.
@@ -34,7 +35,7 @@ from web3.middleware import Web3Middleware
 RECEIPT_RACE_MESSAGE = "reading 'toJSON'"
 RECEIPT_RACE_ATTEMPTS = 50
 RECEIPT_RACE_DELAY_S = 0.02
-LOOKUP_ATTEMPTS = 25
+LOOKUP_ATTEMPTS = 250
 LOOKUP_DELAY_S = 0.02
 
 MakeRequest = Callable[[str, Any], dict[str, Any]]

@@ -40,6 +40,7 @@ class LoanRun:
     term_seconds: int
     installments: int
     request_block: int
+    score_nonce: int  # the nonce the request fixed: only a record with at least this one decides
     gas: dict = field(default_factory=dict)
     score: dict | None = None
     decision: str = ""
@@ -53,7 +54,7 @@ def request_loan(loan_manager, record, principal, apr_bps, term_seconds, install
                                   {"from": record.account}))
     event = tx.events["ScoreRequested"]
     run = LoanRun(record, event["loanId"], principal, apr_bps, term_seconds, installments,
-                  tx.block_number)
+                  tx.block_number, tx.events["ScoreNonceAdvanced"]["nonce"])
     run.gas["request"] = tx.gas_used
     return run
 
@@ -71,7 +72,7 @@ def wait_for_scores(score_registry, runs: list[LoanRun], *, timeout_s: float = 1
         still = []
         for run in waiting:
             record = score_registry.latestScore(run.record.address)
-            if record["recordedAt"] and record["recordedAt"] >= chain[run.request_block].timestamp:
+            if record["issuedAt"] and record["nonce"] >= run.score_nonce:
                 run.score = {"modelId": "0x" + bytes(record["modelId"]).hex(),
                              "pdBps": record["pdBps"], "score": record["score"],
                              "reasonCodes": record["reasonCodes"], "issuedAt": record["issuedAt"],

@@ -143,8 +143,8 @@ def test_quorum_submit_records_score_and_emits_every_field(scores, oracle, appro
         assert str(ev[name]).lower() == str(att[name]).lower(), name
     rec = scores.latestScore(borrower)
     assert rec["modelId"] == MODEL_ID
-    assert [rec[k] for k in ("pdBps", "score", "reasonCodes", "issuedAt", "validUntil", "recordedAt")] == [
-        432, 701, pack_reason_codes(7, 3, 0, 1), att["issuedAt"], att["validUntil"], tx.timestamp]
+    assert [rec[k] for k in ("pdBps", "score", "reasonCodes", "issuedAt", "validUntil", "nonce", "nextNonce")] == [
+        432, 701, pack_reason_codes(7, 3, 0, 1), att["issuedAt"], att["validUntil"], 0, 1]
     assert scores.nonces(borrower) == 1
     assert scores.scoreAge(borrower) == now() - att["issuedAt"]
 
