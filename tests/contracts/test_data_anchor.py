@@ -1,10 +1,7 @@
 """DataAnchor: anchoring Merkle roots per provider and verifying records of OpenZeppelin
 StandardMerkleTrees, against roots and proofs made by the npm library itself (run offline)."""
 
-import json
 import random
-import subprocess
-from pathlib import Path
 
 import brownie
 import pytest
@@ -12,27 +9,11 @@ from brownie import accounts, web3
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
+from scripts.toolchain.merkle_vectors import npm_vectors, random_records
 from oracle.merkle import MerkleTree, leaf, process_proof
 from scripts.scorechain_testkit import err, role_err
 
-ROOT = Path(__file__).resolve().parents[2]
-VECTORS_JS = ROOT / "scripts" / "toolchain" / "merkle_vectors.js"
 RECORDS = [(to_checksum_address(f"0x{i + 1:040x}"), keccak(text=f"record-{i}")) for i in range(5)]
-
-
-def random_records(n, seed):
-    rng = random.Random(seed)
-    return [(to_checksum_address(rng.randbytes(20)), rng.randbytes(32)) for _ in range(n)]
-
-
-def npm_vectors(records, multiproofs=()):
-    """StandardMerkleTree.of(records, ["address", "bytes32"]) from node_modules, as JSON."""
-    request = {"values": [[s, "0x" + h.hex()] for s, h in records],
-               "multiproofs": [list(m) for m in multiproofs]}
-    done = subprocess.run(["node", str(VECTORS_JS)], input=json.dumps(request), capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 @pytest.fixture

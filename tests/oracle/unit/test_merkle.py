@@ -1,15 +1,12 @@
 """Merkle trees of credit-data records (oracle.merkle) — the off-chain half of DataAnchor, held byte
 for byte to OpenZeppelin's @openzeppelin/merkle-tree (run offline from node_modules)."""
 
-import json
 import random
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 from eth_utils import to_checksum_address
 
+from scripts.toolchain.merkle_vectors import npm_vectors, random_records
 from oracle.merkle import (
     MerkleError,
     MerkleTree,
@@ -21,27 +18,7 @@ from oracle.merkle import (
     verify_multiproof,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
-VECTORS_JS = ROOT / "scripts" / "toolchain" / "merkle_vectors.js"
 SIZES = [1, 2, 3, 7, 36]
-
-
-def random_records(n, seed):
-    rng = random.Random(seed)
-    return [(to_checksum_address(rng.randbytes(20)), rng.randbytes(32)) for _ in range(n)]
-
-
-def npm_vectors(records, multiproofs=()):
-    """Root, tree, proofs and multiproofs of StandardMerkleTree.of(records, ["address", "bytes32"])
-    from node_modules (scripts/toolchain/merkle_vectors.js)."""
-    if shutil.which("node") is None:
-        pytest.fail("node is not on PATH (make setup installs it)")
-    request = {"values": [[s, "0x" + h.hex()] for s, h in records],
-               "multiproofs": [list(m) for m in multiproofs]}
-    done = subprocess.run(["node", str(VECTORS_JS)], input=json.dumps(request), capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def hexes(nodes):
