@@ -48,12 +48,20 @@ def build_attestation(*, borrower: str, model_id: bytes, features_hash: bytes, p
     )
 
 
+# A borrower's credit data: a refusal names the field that differs, never this node's value (the
+# caller may be anyone who reached the peer port, and the reason goes back to it and into logs).
+PERSONAL_FIELDS = frozenset({"featuresHash", "pdBps", "score", "reasonCodes"})
+
+
 def disagreements(proposed: ScoreAttestation, own: ScoreAttestation, policy: Policy) -> list[str]:
-    """Why a peer must not co-sign `proposed`, given its own recomputation `own` (empty = agree)."""
+    """Why a peer must not co-sign `proposed`, given its own recomputation `own` (empty = agree).
+    Values of PERSONAL_FIELDS are not shown."""
     out = []
     for name in EXACT_FIELDS:
         a, b = getattr(proposed, name), getattr(own, name)
-        if a != b:
+        if a != b and name in PERSONAL_FIELDS:
+            out.append(f"{name}: differs from this node's recomputation")
+        elif a != b:
             show = (lambda v: "0x" + v.hex()) if isinstance(a, bytes) else repr
             out.append(f"{name}: proposed {show(a)}, recomputed {show(b)}")
     if abs(proposed.issuedAt - own.issuedAt) > policy.clock_tolerance_s:

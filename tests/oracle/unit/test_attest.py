@@ -38,3 +38,13 @@ def test_clock_skew_and_lifetime_are_policed():
     assert disagreements(att(now=1061), own, POLICY)[0].startswith("issuedAt")
     longer = att(now=1000).with_(validUntil=1000 + 7200)
     assert disagreements(longer, own, POLICY)[0].startswith("validUntil")
+
+
+def test_a_refusal_never_shows_this_nodes_score_or_features_commitment():
+    own = att()
+    for kw in (dict(pd_bps=501), dict(score=701), dict(reason_codes=0x0103),
+               dict(features_hash=b"\x03" * 32)):
+        (problem,) = disagreements(att(**kw), own, POLICY)
+        assert problem.endswith("differs from this node's recomputation"), problem
+        for value in ("500", "700", "0x102", "258", "02" * 32):  # own pd, score, codes, hash
+            assert value not in problem, problem
