@@ -153,8 +153,12 @@ def _send(fn, args, sender):
     """
     from brownie import web3
 
-    tx = {"from": str(sender), "to": fn._address, "data": fn.encode_input(*args), "gas": _GAS, "gasPrice": 10**9}
-    receipt = web3.eth.wait_for_transaction_receipt(web3.eth.send_transaction(tx), timeout=30, poll_latency=0.005)
+    # Straight to the node: web3's middlewares would add an eth_gasPrice look-up to a fixed price.
+    tx = {"from": str(sender), "to": fn._address, "data": fn.encode_input(*args), "gas": hex(_GAS),
+          "gasPrice": hex(10**9)}
+    sent = web3.provider.make_request("eth_sendTransaction", [tx])
+    assert "result" in sent, f"{fn._name}{tuple(args)} from {sender} not sent: {sent.get('error')}"
+    receipt = web3.eth.wait_for_transaction_receipt(sent["result"], timeout=30, poll_latency=0.005)
     if receipt["status"] != 1:
         try:
             fn.call(*args, {"from": sender}, block_identifier=receipt["blockNumber"] - 1)
@@ -597,29 +601,46 @@ class LendingMachine:
 
     # ------------------------------------------------------------------ invariants
 
+    def check_invariants(self, settings):
+        """Hypothesis checks every invariant after every step; they share one batched read of the chain."""
+        self._onchain = None
+        super().check_invariants(settings)
+
+    def _read(self):
+        """Every view the invariants compare, read in one JSON-RPC batch per invariant check (nothing
+        is mined while invariants run, so all three see the same block)."""
+        if self._onchain is None:
+            t, lm = self.s.token, self.s.loan_manager
+            calls = {
+                "supply": [(t.totalSupply, ())], "held": [(t.balanceOf, (lm.address,))],
+                "total_claimable": [(lm.totalClaimable, ())], "balances": [(t.balanceOf, (a,)) for a in self.balances],
+                "claimable": [(lm.claimable, (a,)) for a in self.claimable], "loan_count": [(lm.loanCount, ())],
+                "total_outstanding": [(lm.totalOutstandingPrincipal, ())],
+                "loans": [(lm.getLoan, (i,)) for i in self.loans],
+                "outstanding": [(lm.outstandingPrincipal, (i,)) for i in self.loans],
+                "active": [(lm.activeLoanCount, (b,)) for b in self.borrowers],
+                "last_default": [(lm.lastDefaultAt, (b,)) for b in self.borrowers],
+            }
+            values = iter(_views([c for group in calls.values() for c in group]))
+            self._onchain = {k: [next(values) for _ in group] for k, group in calls.items()}
+        return self._onchain
+
     def invariant_token_conservation(self):
-        t, lm = self.s.token, self.s.loan_manager
-        supply, held, total_claimable, *read = _views(
-            [(t.totalSupply, ()), (t.balanceOf, (lm.address,)), (lm.totalClaimable, ())]
-            + [(t.balanceOf, (a,)) for a in self.balances] + [(lm.claimable, (a,)) for a in self.claimable])
-        assert supply == self.supply
-        for (a, bal), onchain in zip(self.balances.items(), read):
+        r = self._read()
+        assert r["supply"] == [self.supply]
+        for (a, bal), onchain in zip(self.balances.items(), r["balances"], strict=True):
             assert onchain == bal, f"balance of {a}"
         # The manager holds exactly the lenders' unclaimed payments.
-        assert held == self.held == total_claimable
-        for (a, amount), onchain in zip(self.claimable.items(), read[len(self.balances):]):
+        assert r["held"] == [self.held] == r["total_claimable"]
+        for (a, amount), onchain in zip(self.claimable.items(), r["claimable"], strict=True):
             assert onchain == amount, f"claimable of {a}"
 
     def invariant_loans_match_ghost(self):
-        lm = self.s.loan_manager
-        ids = list(self.loans)
-        count, total_onchain, *read = _views(
-            [(lm.loanCount, ()), (lm.totalOutstandingPrincipal, ())]
-            + [c for i in ids for c in ((lm.getLoan, (i,)), (lm.outstandingPrincipal, (i,)))])
-        assert count == len(self.loans)
+        r = self._read()
+        assert r["loan_count"] == [len(self.loans)]
         total = 0
-        for k, loan_id in enumerate(ids):
-            g, onchain, outstanding = self.loans[loan_id], read[2 * k], read[2 * k + 1]
+        for loan_id, onchain, outstanding in zip(self.loans, r["loans"], r["outstanding"], strict=True):
+            g = self.loans[loan_id]
             assert onchain["state"] == g["state"]
             assert onchain["repaid"] == g["repaid"] and onchain["recovered"] == g["recovered"]
             assert onchain["repaid"] + onchain["recovered"] <= onchain["totalDue"] == g["due"]
@@ -633,14 +654,13 @@ class LendingMachine:
                 assert g["approval_ok"] and onchain["scoreIssuedAt"] > 0
             if g["decided_nonce"] is not None:  # no loan decided on a score signed before its request
                 assert g["decided_nonce"] >= g["score_nonce"] == onchain["scoreNonce"]
-        assert total_onchain == total
+        assert r["total_outstanding"] == [total]
 
     def invariant_active_counts(self):
-        lm = self.s.loan_manager
-        read = _views([c for b in self.borrowers for c in ((lm.activeLoanCount, (b,)), (lm.lastDefaultAt, (b,)))])
-        for k, b in enumerate(self.borrowers):
-            assert read[2 * k] == self.active[b] <= self.rules["maxActiveLoans"]
-            assert read[2 * k + 1] == self.last_default[b]
+        r = self._read()
+        for b, active, last_default in zip(self.borrowers, r["active"], r["last_default"], strict=True):
+            assert active == self.active[b] <= self.rules["maxActiveLoans"]
+            assert last_default == self.last_default[b]
 
 
 class _CallerFrameOnly:
