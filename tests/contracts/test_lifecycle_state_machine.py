@@ -19,6 +19,16 @@ SCORECHAIN_FUZZ_STEPS=N (for timing the suite against its step budget, see bench
 profile's hypothesis settings but asks for at least N steps; such a run writes its record to
 build/fuzz/fuzz_steps_<profile>_min<N>.json (or SCORECHAIN_FUZZ_REPORT) and never overwrites the
 profile's own record. The default profiles are unchanged.
+
+Speed (the CI profile's 1,001 transitions took 937 s through brownie's wrappers; 53 s now on the
+same 2-core machine, with the same seeded runs and per-edge counts): the rules still drive the real
+contracts with the real Python formats (EIP-712 attestations signed by the oracle keys, brownie's ABI
+encoding and event decoding, brownie.reverts on the exact custom error), but the transport is lean.
+Every state change is a real mined transaction sent straight to the node (`_send`), its receipt
+checked; an expected refusal is an eth_call on the pending block (`_refused`) rather than a failed
+transaction mined and traced; the invariants read every view they compare, on every step, in one
+JSON-RPC batch (`_views`); `lean_process` removes brownie/web3 per-call overheads (eth_chainId
+look-ups, inspect.stack(), gc over the whole heap) for this test only.
 """
 
 import json
@@ -371,8 +381,9 @@ class LendingMachine:
         lm = self.s.loan_manager
         if expected is None:
             return
-        if loan_pick % 4 == 0:  # a third party never decides (checked on a quarter of the calls: reverts are slow)
-            _refused(lm.approve, (loan_id,), self.relayer, f"LoanNotBorrower: {loan_id}, {self.relayer.address.lower()}")
+        # A third party never decides (asked on every call: a refusal is one eth_call, no longer a traced
+        # failed transaction, so the quarter-of-calls sampling it had is gone).
+        _refused(lm.approve, (loan_id,), self.relayer, f"LoanNotBorrower: {loan_id}, {self.relayer.address.lower()}")
         if expected in DEFERRED:
             _refused(lm.approve, (loan_id,), loan["borrower"], f"LoanNotDecidable: {loan_id}, {expected}")
             return
