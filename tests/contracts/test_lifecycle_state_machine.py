@@ -20,10 +20,11 @@ profile's hypothesis settings but asks for at least N steps; such a run writes i
 build/fuzz/fuzz_steps_<profile>_min<N>.json (or SCORECHAIN_FUZZ_REPORT) and never overwrites the
 profile's own record. The default profiles are unchanged.
 
-Speed (the CI profile's 1,001 transitions took 937 s through brownie's wrappers; 53 s now on the
-same 2-core machine, with the same seeded runs and per-edge counts): the rules still drive the real
-contracts with the real Python formats (EIP-712 attestations signed by the oracle keys, brownie's ABI
-encoding and event decoding, brownie.reverts on the exact custom error), but the transport is lean.
+Speed (the CI profile's 1,001 transitions took 937 s through brownie's wrappers; about 1 min now on
+the same 2-core machine, with the same seeded runs and per-edge counts): the rules still drive the
+real contracts with the real Python formats (EIP-712 attestations built and signed by the test kit's
+Oracle, brownie's ABI encoding and event decoding, brownie.reverts on the exact custom error), but
+the transport is lean.
 Every state change is a real mined transaction sent straight to the node (`_send`), its receipt
 checked; an expected refusal is an eth_call on the pending block (`_refused`) rather than a failed
 transaction mined and traced; the invariants read every view they compare, on every step, in one
@@ -31,6 +32,7 @@ JSON-RPC batch (`_views`); `lean_process` removes brownie/web3 per-call overhead
 look-ups, inspect.stack(), gc over the whole heap) for this test only.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -51,6 +53,7 @@ from scripts.scorechain_testkit import (
     MODEL_ID,
     MODEL_ID_2,
     YEAR_SECONDS,
+    Oracle,
     as_tuple,
     fuzz_profile,
     minimum_repaid,
@@ -187,6 +190,13 @@ def _refused(fn, args, sender, expected):
         fn.call(*args, {"from": sender}, block_identifier="pending")
 
 
+class _LeanOracle(Oracle):
+    """The test kit's Oracle (attestation, signing and fresh_score unchanged), submitting by `_send`."""
+
+    def submit(self, att: dict, sender, signers=None):
+        return _send(self.registry.submit, (as_tuple(att), self.sign(att, signers)), sender)
+
+
 _GAS = 12_000_000  # the anvil networks' block gas limit, which brownie also sends (gas_limit: max)
 
 
@@ -218,7 +228,7 @@ class LendingMachine:
 
     def __init__(cls, system, oracle, actors):
         cls.s = system
-        cls.oracle = oracle
+        cls.oracle = _LeanOracle(**{f.name: getattr(oracle, f.name) for f in dataclasses.fields(oracle)})
         cls.borrowers = actors["borrowers"]
         cls.lenders = actors["lenders"]
         cls.kyc, cls.regulator, cls.registrar, cls.approver, cls.relayer = (
@@ -314,21 +324,6 @@ class LendingMachine:
         a, b = fn(*args, t), fn(*args, t + MARGIN)
         return a if a == b else None
 
-    def _fresh_score(self, b, pd, score):
-        """Oracle.fresh_score with its reads in one batch and the submission sent by _send: a score by
-        the current model, issued at the latest block time (moved on first if the borrower's last score
-        is that new), signed by the registry's threshold of oracle keys, relayed by a non-signer."""
-        reg = self.s.score_registry
-        latest, nonce, k = _views([(reg.latestScore, (b,)), (reg.nonces, (b,)), (reg.threshold, ())])
-        t = chain[-1].timestamp
-        if latest["issuedAt"] >= t:
-            chain.sleep(latest["issuedAt"] - t + 1)
-            chain.mine()
-            t = chain[-1].timestamp
-        att = self.oracle.attestation(b, pd_bps=pd, score=score, issued_at=t, valid_for=20 * DAY, nonce=nonce,
-                                      model_id=self.current_model)
-        return _send(reg.submit, (as_tuple(att), self.oracle.sign(att, self.oracle.keys[:k])), self.relayer)
-
     def _pay(self, payer, lender, amount):
         """A repayment or recovery: held by the manager as the lender's claimable balance."""
         self.balances[payer] -= amount
@@ -347,7 +342,8 @@ class LendingMachine:
             return
         lm = self.s.loan_manager
         if not ok:
-            _refused(lm.request, (principal, apr, term, installments), b, f"LoanBorrowerIneligible: {b.address.lower()}")
+            _refused(lm.request, (principal, apr, term, installments), b,
+                     f"LoanBorrowerIneligible: {b.address.lower()}")
             return
         loan_id = lm.request.call(principal, apr, term, installments, {"from": b}, block_identifier="pending")
         tx = _send(lm.request, (principal, apr, term, installments), b)
@@ -366,7 +362,8 @@ class LendingMachine:
         b = self.borrowers[borrower_i]
         if not self.models[self.current_model]:
             return
-        tx = self._fresh_score(b, pd, score)
+        tx = self.oracle.fresh_score(b, self.relayer, pd_bps=pd, score=score, valid_for=20 * DAY,
+                                     model_id=self.current_model)
         ev = tx.events["ScoreRecorded"]
         self.score[b] = (self.current_model, pd, score, ev["issuedAt"], ev["validUntil"], ev["nonce"])
         _did("score")
@@ -624,7 +621,8 @@ class LendingMachine:
             t, lm = self.s.token, self.s.loan_manager
             calls = {
                 "supply": [(t.totalSupply, ())], "held": [(t.balanceOf, (lm.address,))],
-                "total_claimable": [(lm.totalClaimable, ())], "balances": [(t.balanceOf, (a,)) for a in self.balances],
+                "total_claimable": [(lm.totalClaimable, ())],
+                "balances": [(t.balanceOf, (a,)) for a in self.balances],
                 "claimable": [(lm.claimable, (a,)) for a in self.claimable], "loan_count": [(lm.loanCount, ())],
                 "total_outstanding": [(lm.totalOutstandingPrincipal, ())],
                 "loans": [(lm.getLoan, (i,)) for i in self.loans],
