@@ -19,12 +19,26 @@ SCORECHAIN_FUZZ_STEPS=N (for timing the suite against its step budget, see bench
 profile's hypothesis settings but asks for at least N steps; such a run writes its record to
 build/fuzz/fuzz_steps_<profile>_min<N>.json (or SCORECHAIN_FUZZ_REPORT) and never overwrites the
 profile's own record. The default profiles are unchanged.
+
+Speed (the CI profile's 1,001 transitions took 937 s through brownie's wrappers; about 1 min now on
+the same 2-core machine, with the same seeded runs and per-edge counts): the rules still drive the
+real contracts with the real Python formats (EIP-712 attestations built and signed by the test kit's
+Oracle, brownie's ABI encoding and event decoding, brownie.reverts on the exact custom error), but
+the transport is lean.
+Every state change is a real mined transaction sent straight to the node (`_send`), its receipt
+checked; an expected refusal is an eth_call on the pending block (`_refused`) rather than a failed
+transaction mined and traced; the invariants read every view they compare, on every step, in one
+JSON-RPC batch (`_views`); `lean_process` removes brownie/web3 per-call overheads (eth_chainId
+look-ups, inspect.stack(), gc over the whole heap) for this test only.
 """
 
+import dataclasses
 import json
 import os
+import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import brownie
 import pytest
@@ -39,6 +53,8 @@ from scripts.scorechain_testkit import (
     MODEL_ID,
     MODEL_ID_2,
     YEAR_SECONDS,
+    Oracle,
+    as_tuple,
     fuzz_profile,
     minimum_repaid,
     principal_share,
@@ -97,6 +113,93 @@ def _did(edge):
     COUNTERS["edges"][edge] = COUNTERS["edges"].get(edge, 0) + 1
 
 
+def _views(calls):
+    """Read contract views in one JSON-RPC batch: one HTTP round trip, all at the same block.
+
+    `calls` is a list of (brownie ContractCall, args); the values come back decoded exactly as
+    brownie's own call returns them. Per view brownie makes its own round trip plus two eth_chainId
+    look-ups (web3's validation middleware), which made the invariants 80% of this test's time: the
+    same views are read, every one on every check, only the transport is batched. A view that
+    reverts fails the check.
+    """
+    from brownie import web3
+
+    requests = [("eth_call", [{"to": fn._address, "data": fn.encode_input(*args)}, "latest"]) for fn, args in calls]
+    responses = web3.provider.make_batch_request(requests)
+    assert isinstance(responses, list) and len(responses) == len(calls), f"batched view read failed: {responses}"
+    values = []
+    for (fn, args), response in zip(calls, responses):
+        assert "error" not in response, f"{fn._name}{tuple(args)} failed: {response['error']}"
+        values.append(fn.decode_output(response["result"]))
+    return values
+
+
+class _Mined:
+    """A transaction sent by `_send`: mined, successful, its events decoded by brownie on demand."""
+
+    def __init__(self, receipt):
+        self.receipt = receipt
+        self._events = None
+
+    @property
+    def events(self):
+        if self._events is None:
+            from brownie.network.event import _decode_logs
+
+            self._events = _decode_logs(self.receipt["logs"])
+        return self._events
+
+    @property
+    def timestamp(self):
+        from brownie import web3
+
+        return web3.eth.get_block(self.receipt["blockNumber"])["timestamp"]
+
+
+def _send(fn, args, sender):
+    """Send one real transaction straight through web3 and return it mined.
+
+    The same calldata from the same unlocked account as brownie's `fn(*args, {"from": sender})`, but
+    without brownie's per-transaction machinery (nonce and gas-price look-ups, a confirmation thread,
+    an undo snapshot, the receipt object), which cost ~45 ms a transaction. A transaction that fails
+    fails the test, with its revert reason replayed by eth_call.
+    """
+    from brownie import web3
+
+    # Straight to the node: web3's middlewares would add an eth_gasPrice look-up to a fixed price.
+    tx = {"from": str(sender), "to": fn._address, "data": fn.encode_input(*args), "gas": hex(_GAS),
+          "gasPrice": hex(10**9)}
+    sent = web3.provider.make_request("eth_sendTransaction", [tx])
+    assert "result" in sent, f"{fn._name}{tuple(args)} from {sender} not sent: {sent.get('error')}"
+    receipt = web3.eth.wait_for_transaction_receipt(sent["result"], timeout=30, poll_latency=0.005)
+    if receipt["status"] != 1:
+        try:
+            fn.call(*args, {"from": sender}, block_identifier=receipt["blockNumber"] - 1)
+            reason = "no reason on replay"
+        except Exception as exc:  # noqa: BLE001 - only to name the failure
+            reason = getattr(exc, "revert_msg", None) or repr(exc)
+        raise AssertionError(f"{fn._name}{tuple(args)} from {sender} failed on chain: {reason}")
+    return _Mined(receipt)
+
+
+def _refused(fn, args, sender, expected):
+    """`fn(*args)` from `sender` is refused with exactly `expected` (brownie's rendering of the custom
+    error, compared by brownie.reverts as before). Asked with eth_call on the pending block, where the
+    transaction would land, instead of mining a failed transaction and tracing it for its reason."""
+    with brownie.reverts(expected):
+        fn.call(*args, {"from": sender}, block_identifier="pending")
+
+
+class _LeanOracle(Oracle):
+    """The test kit's Oracle (attestation, signing and fresh_score unchanged), submitting by `_send`."""
+
+    def submit(self, att: dict, sender, signers=None):
+        return _send(self.registry.submit, (as_tuple(att), self.sign(att, signers)), sender)
+
+
+_GAS = 12_000_000  # the anvil networks' block gas limit, which brownie also sends (gas_limit: max)
+
+
 STATE_NAMES = ("None", "Requested", "Approved", "Rejected", "Cancelled", "Funded", "Repaid", "Defaulted",
                "WrittenOff", "Expired")
 # Edges every profile run must have taken at least once (each was taken 14 to 432 times in a
@@ -125,7 +228,7 @@ class LendingMachine:
 
     def __init__(cls, system, oracle, actors):
         cls.s = system
-        cls.oracle = oracle
+        cls.oracle = _LeanOracle(**{f.name: getattr(oracle, f.name) for f in dataclasses.fields(oracle)})
         cls.borrowers = actors["borrowers"]
         cls.lenders = actors["lenders"]
         cls.kyc, cls.regulator, cls.registrar, cls.approver, cls.relayer = (
@@ -139,17 +242,21 @@ class LendingMachine:
         self.models = {MODEL_ID: True, MODEL_ID_2: False}  # approved?
         self.current_model = MODEL_ID
         self.status = {b: "active" for b in self.borrowers}
-        self.kyc_expiry = {b: self.s.borrower_registry.getBorrower(b)["kycExpiry"] for b in self.borrowers}
         self.score = {b: None for b in self.borrowers}  # (modelId, pd, score, issuedAt, validUntil, nonce)
         self.active = {b: 0 for b in self.borrowers}
         self.last_default = {b: 0 for b in self.borrowers}
         self.unresolved = {b: 0 for b in self.borrowers}  # defaults neither recovered nor written off
         self.loans = {}
         actors = self.borrowers + self.lenders
-        self.balances = {a: self.s.token.balanceOf(a) for a in actors}
-        self.claimable = {a: lm.claimable(a) for a in self.lenders}
-        self.held = self.s.token.balanceOf(lm)
-        self.supply = self.s.token.totalSupply()
+        token, getter = self.s.token, self.s.borrower_registry.getBorrower
+        read = _views([(getter, (b,)) for b in self.borrowers] + [(token.balanceOf, (a,)) for a in actors]
+                      + [(lm.claimable, (a,)) for a in self.lenders]
+                      + [(token.balanceOf, (lm.address,)), (token.totalSupply, ())])
+        records, read = read[:len(self.borrowers)], read[len(self.borrowers):]
+        self.kyc_expiry = {b: r["kycExpiry"] for b, r in zip(self.borrowers, records)}
+        self.balances = dict(zip(actors, read[:len(actors)]))
+        self.claimable = dict(zip(self.lenders, read[len(actors):len(actors) + len(self.lenders)]))
+        self.held, self.supply = read[-2:]
 
     # ------------------------------------------------------------------ helpers
 
@@ -235,11 +342,11 @@ class LendingMachine:
             return
         lm = self.s.loan_manager
         if not ok:
-            with brownie.reverts(f"LoanBorrowerIneligible: {b.address.lower()}"):
-                lm.request(principal, apr, term, installments, {"from": b})
+            _refused(lm.request, (principal, apr, term, installments), b,
+                     f"LoanBorrowerIneligible: {b.address.lower()}")
             return
-        tx = lm.request(principal, apr, term, installments, {"from": b})
-        loan_id = tx.return_value
+        loan_id = lm.request.call(principal, apr, term, installments, {"from": b}, block_identifier="pending")
+        tx = _send(lm.request, (principal, apr, term, installments), b)
         assert tx.events["ScoreRequested"]["loanId"] == loan_id
         nonce = tx.events["ScoreNonceAdvanced"]["nonce"]
         _did("None->Requested")
@@ -271,14 +378,13 @@ class LendingMachine:
         lm = self.s.loan_manager
         if expected is None:
             return
-        if loan_pick % 4 == 0:  # a third party never decides (checked on a quarter of the calls: reverts are slow)
-            with brownie.reverts(f"LoanNotBorrower: {loan_id}, {self.relayer.address.lower()}"):
-                lm.approve(loan_id, {"from": self.relayer})
+        # A third party never decides (asked on every call: a refusal is one eth_call, no longer a traced
+        # failed transaction, so the quarter-of-calls sampling it had is gone).
+        _refused(lm.approve, (loan_id,), self.relayer, f"LoanNotBorrower: {loan_id}, {self.relayer.address.lower()}")
         if expected in DEFERRED:
-            with brownie.reverts(f"LoanNotDecidable: {loan_id}, {expected}"):
-                lm.approve(loan_id, {"from": loan["borrower"]})
+            _refused(lm.approve, (loan_id,), loan["borrower"], f"LoanNotDecidable: {loan_id}, {expected}")
             return
-        tx = lm.approve(loan_id, {"from": loan["borrower"]})
+        tx = _send(lm.approve, (loan_id,), loan["borrower"])
         if expected == 0:
             ev = tx.events["LoanApproved"]
             model, pd, score, issued, _, nonce = self.score[loan["borrower"]]
@@ -317,12 +423,11 @@ class LendingMachine:
             return  # the outcome depends on the exact block time
         lm = self.s.loan_manager
         if expected is not None:
-            with brownie.reverts(expected):
-                lm.fund(loan_id, {"from": lender})
+            _refused(lm.fund, (loan_id,), lender, expected)
             return
         if self.balances[lender] < loan["principal"]:
             return
-        tx = lm.fund(loan_id, {"from": lender})
+        tx = _send(lm.fund, (loan_id,), lender)
         assert loan["approval_ok"], "funded a loan whose approval the ghost did not find compliant"
         assert tx.timestamp <= loan["fund_by"], "funded after the approval's deadline"
         self._move(loan_id, FUNDED)
@@ -344,10 +449,10 @@ class LendingMachine:
         lm = self.s.loan_manager
         if frac % 7 == 0 and self.balances[payer] >= remaining:  # sometimes overpay: cut to what is owed
             amount = remaining
-            tx = lm.repay(loan_id, remaining + 1, {"from": payer})
+            tx = _send(lm.repay, (loan_id, remaining + 1), payer)
             assert tx.events["LoanRepaid"]["amount"] == remaining
         else:
-            tx = lm.repay(loan_id, amount, {"from": payer})
+            tx = _send(lm.repay, (loan_id, amount), payer)
         loan["repaid"] += amount
         self._pay(payer, loan["lender"], amount)
         if loan["repaid"] == loan["due"]:
@@ -375,10 +480,9 @@ class LendingMachine:
             return
         lm = self.s.loan_manager
         if not due:
-            with brownie.reverts(f"LoanNotOverdue: {loan_id}"):
-                lm.markDefault(loan_id, {"from": self.relayer})
+            _refused(lm.markDefault, (loan_id,), self.relayer, f"LoanNotOverdue: {loan_id}")
             return
-        tx = lm.markDefault(loan_id, {"from": self.relayer})
+        tx = _send(lm.markDefault, (loan_id,), self.relayer)
         self._move(loan_id, DEFAULTED)
         self.active[loan["borrower"]] -= 1
         self.unresolved[loan["borrower"]] += 1
@@ -391,7 +495,7 @@ class LendingMachine:
             return
         loan = self.loans[loan_id]
         who = loan["lender"] if loan_pick % 2 else self.regulator
-        self.s.loan_manager.writeOff(loan_id, {"from": who})
+        _send(self.s.loan_manager.writeOff, (loan_id,), who)
         if loan["repaid"] + loan["recovered"] < loan["due"]:
             self.unresolved[loan["borrower"]] -= 1
         self._move(loan_id, WRITTEN_OFF)
@@ -404,13 +508,12 @@ class LendingMachine:
         loan = self.loans[loan_id]
         remaining = loan["due"] - loan["repaid"] - loan["recovered"]
         if remaining == 0:
-            with brownie.reverts(f"LoanZeroAmount: {loan_id}"):
-                self.s.loan_manager.recover(loan_id, 1, {"from": loan["borrower"]})
+            _refused(self.s.loan_manager.recover, (loan_id, 1), loan["borrower"], f"LoanZeroAmount: {loan_id}")
             return
         amount = max(1, remaining * frac // 10_000)
         if self.balances[loan["borrower"]] < amount:
             return
-        tx = self.s.loan_manager.recover(loan_id, amount, {"from": loan["borrower"]})
+        tx = _send(self.s.loan_manager.recover, (loan_id, amount), loan["borrower"])
         loan["recovered"] += amount
         self._pay(loan["borrower"], loan["lender"], amount)
         _did("recover")
@@ -430,10 +533,9 @@ class LendingMachine:
             return
         lm = self.s.loan_manager
         if not due:
-            with brownie.reverts(f"LoanNotExpired: {loan_id}, {at}"):
-                lm.expire(loan_id, {"from": self.relayer})
+            _refused(lm.expire, (loan_id,), self.relayer, f"LoanNotExpired: {loan_id}, {at}")
             return
-        lm.expire(loan_id, {"from": self.relayer})
+        _send(lm.expire, (loan_id,), self.relayer)
         if loan["state"] == APPROVED:
             self.active[loan["borrower"]] -= 1
         self._move(loan_id, EXPIRED)
@@ -444,10 +546,9 @@ class LendingMachine:
         lm = self.s.loan_manager
         amount = self.claimable[lender]
         if amount == 0:
-            with brownie.reverts(f"LoanNothingToClaim: {lender.address.lower()}"):
-                lm.claim(lender, {"from": lender})
+            _refused(lm.claim, (lender,), lender, f"LoanNothingToClaim: {lender.address.lower()}")
             return
-        lm.claim(lender, {"from": lender})
+        _send(lm.claim, (lender,), lender)
         _did("claim")
         self.claimable[lender] = 0
         self.held -= amount
@@ -459,7 +560,7 @@ class LendingMachine:
         if loan_id is None:
             return
         loan = self.loans[loan_id]
-        self.s.loan_manager.cancel(loan_id, {"from": loan["borrower"]})
+        _send(self.s.loan_manager.cancel, (loan_id,), loan["borrower"])
         if loan["state"] == APPROVED:
             self.active[loan["borrower"]] -= 1
         self._move(loan_id, CANCELLED)
@@ -469,7 +570,7 @@ class LendingMachine:
         if max_age_days % 3:  # rule changes are rarer than loans (the rule is drawn as often as any other)
             return
         rules = dict(self.rules, maxPdBps=max_pd, maxScoreAgeSeconds=max_age_days * DAY)
-        tx = self.s.compliance.setRuleSet(rules_tuple(rules), {"from": self.regulator})
+        tx = _send(self.s.compliance.setRuleSet, (rules_tuple(rules),), self.regulator)
         assert tx.events["ComplianceRuleSetUpdated"]["version"] == self.s.compliance.version()
         self.rules = rules
         _did("rules changed")
@@ -480,13 +581,13 @@ class LendingMachine:
             return
         mr = self.s.model_registry
         if self.current_model == MODEL_ID and self.models[MODEL_ID]:
-            mr.revoke(MODEL_ID, 1, {"from": self.approver})
+            _send(mr.revoke, (MODEL_ID, 1), self.approver)
             self.models[MODEL_ID] = False
             _did("model revoked")
         elif self.current_model == MODEL_ID:
-            mr.register(MODEL_ID_2, "0x" + "44" * 32, "0x" + "55" * 32, "0x" + "66" * 32, "ipfs://v2", 2,
-                        {"from": self.registrar})
-            mr.approve(MODEL_ID_2, {"from": self.approver})
+            _send(mr.register, (MODEL_ID_2, "0x" + "44" * 32, "0x" + "55" * 32, "0x" + "66" * 32, "ipfs://v2", 2),
+                  self.registrar)
+            _send(mr.approve, (MODEL_ID_2,), self.approver)
             self.models[MODEL_ID_2] = True
             self.current_model = MODEL_ID_2
             _did("model approved")
@@ -498,33 +599,57 @@ class LendingMachine:
             return
         br = self.s.borrower_registry
         if self.status[b] == "active":
-            br.ban(b, 5, {"from": self.regulator})
+            _send(br.ban, (b, 5), self.regulator)
             self.status[b] = "banned"
             _did("borrower banned")
         else:
-            br.reinstate(b, {"from": self.regulator})
+            _send(br.reinstate, (b,), self.regulator)
             self.status[b] = "active"
             _did("borrower reinstated")
 
     # ------------------------------------------------------------------ invariants
 
+    def check_invariants(self, settings):
+        """Hypothesis checks every invariant after every step; they share one batched read of the chain."""
+        self._onchain = None
+        super().check_invariants(settings)
+
+    def _read(self):
+        """Every view the invariants compare, read in one JSON-RPC batch per invariant check (nothing
+        is mined while invariants run, so all three see the same block)."""
+        if self._onchain is None:
+            t, lm = self.s.token, self.s.loan_manager
+            calls = {
+                "supply": [(t.totalSupply, ())], "held": [(t.balanceOf, (lm.address,))],
+                "total_claimable": [(lm.totalClaimable, ())],
+                "balances": [(t.balanceOf, (a,)) for a in self.balances],
+                "claimable": [(lm.claimable, (a,)) for a in self.claimable], "loan_count": [(lm.loanCount, ())],
+                "total_outstanding": [(lm.totalOutstandingPrincipal, ())],
+                "loans": [(lm.getLoan, (i,)) for i in self.loans],
+                "outstanding": [(lm.outstandingPrincipal, (i,)) for i in self.loans],
+                "active": [(lm.activeLoanCount, (b,)) for b in self.borrowers],
+                "last_default": [(lm.lastDefaultAt, (b,)) for b in self.borrowers],
+            }
+            values = iter(_views([c for group in calls.values() for c in group]))
+            self._onchain = {k: [next(values) for _ in group] for k, group in calls.items()}
+        return self._onchain
+
     def invariant_token_conservation(self):
-        t = self.s.token
-        assert t.totalSupply() == self.supply
-        for a, bal in self.balances.items():
-            assert t.balanceOf(a) == bal
-        lm = self.s.loan_manager
+        r = self._read()
+        assert r["supply"] == [self.supply]
+        for (a, bal), onchain in zip(self.balances.items(), r["balances"], strict=True):
+            assert onchain == bal, f"balance of {a}"
         # The manager holds exactly the lenders' unclaimed payments.
-        assert t.balanceOf(lm) == self.held == lm.totalClaimable()
-        for a, amount in self.claimable.items():
-            assert lm.claimable(a) == amount
+        assert r["held"] == [self.held] == r["total_claimable"]
+        for (a, amount), onchain in zip(self.claimable.items(), r["claimable"], strict=True):
+            assert onchain == amount, f"claimable of {a}"
 
     def invariant_loans_match_ghost(self):
-        lm = self.s.loan_manager
-        assert lm.loanCount() == len(self.loans)
+        r = self._read()
+        assert r["loan_count"] == [len(self.loans)]
         total = 0
-        for loan_id, g in self.loans.items():
-            onchain = lm.getLoan(loan_id)
+        for loan_id, onchain, outstanding in zip(self.loans, r["loans"], r["outstanding"], strict=True):
+            g = self.loans[loan_id]
             assert onchain["state"] == g["state"]
             assert onchain["repaid"] == g["repaid"] and onchain["recovered"] == g["recovered"]
             assert onchain["repaid"] + onchain["recovered"] <= onchain["totalDue"] == g["due"]
@@ -532,24 +657,61 @@ class LendingMachine:
                 expected = g["principal"] - principal_share(g["repaid"] + g["recovered"], g["principal"], g["due"])
             else:
                 expected = 0
-            assert lm.outstandingPrincipal(loan_id) == expected
+            assert outstanding == expected
             total += expected
             if g["state"] in (FUNDED, REPAID, DEFAULTED, WRITTEN_OFF):
                 assert g["approval_ok"] and onchain["scoreIssuedAt"] > 0
             if g["decided_nonce"] is not None:  # no loan decided on a score signed before its request
                 assert g["decided_nonce"] >= g["score_nonce"] == onchain["scoreNonce"]
-        assert lm.totalOutstandingPrincipal() == total
+        assert r["total_outstanding"] == [total]
 
     def invariant_active_counts(self):
-        lm = self.s.loan_manager
-        for b in self.borrowers:
-            assert lm.activeLoanCount(b) == self.active[b] <= self.rules["maxActiveLoans"]
-            assert lm.lastDefaultAt(b) == self.last_default[b]
+        r = self._read()
+        for b, active, last_default in zip(self.borrowers, r["active"], r["last_default"], strict=True):
+            assert active == self.active[b] <= self.rules["maxActiveLoans"]
+            assert last_default == self.last_default[b]
+
+
+class _CallerFrameOnly:
+    """Stands in for `inspect` in brownie.network.rpc, whose only use is `inspect.stack()[1].frame`."""
+
+    @staticmethod
+    def stack():
+        return [None, SimpleNamespace(frame=sys._getframe(2))]
+
+
+@pytest.fixture
+def lean_process():
+    """Two process-level costs that say nothing about the contracts, removed for this test only.
+
+    web3's validation middleware asks the node for eth_chainId twice per call and transaction; the id
+    cannot change under a running chain, so that one request (only it) is cached. brownie's
+    chain.revert (once per hypothesis example) runs a full gc.collect() over the whole heap
+    (compiled sources, hypothesis): objects alive before the test are frozen out of the collector.
+    Every chain.sleep/mine/snapshot/revert goes through brownie's `internal` wrapper, which calls
+    inspect.stack() (the source lines of ~100 pytest/hypothesis frames, ~40 ms) only to decide on a
+    deprecation warning that scripts/brownie_rpc_quirks filters anyway: it gets the caller's frame.
+    """
+    import gc
+
+    from brownie import web3
+
+    brownie_rpc = sys.modules["brownie.network.rpc"]  # the module (brownie.network.rpc is also an Rpc object)
+    provider = web3.provider
+    saved = provider.cache_allowed_requests, provider.cacheable_requests
+    provider.cache_allowed_requests, provider.cacheable_requests = True, {"eth_chainId"}
+    gc.collect()
+    gc.freeze()
+    saved_inspect, brownie_rpc.inspect = brownie_rpc.inspect, _CallerFrameOnly
+    yield
+    brownie_rpc.inspect = saved_inspect
+    gc.unfreeze()
+    provider.cache_allowed_requests, provider.cacheable_requests = saved
 
 
 @pytest.mark.slow
 def test_lending_lifecycle_state_machine(ready, system, oracle, kyc, regulator, registrar, approver, borrowers,
-                                         borrower, borrower2, token, admin, loans):
+                                         borrower, borrower2, token, admin, loans, lean_process):
     third = accounts[9]
     borrowers.register(third, "0x" + "03" * 32, GB, chain.time() + 2 * YEAR_SECONDS, {"from": kyc})
     token.mint(third, 10_000_000 * 10**6, {"from": admin})
