@@ -2,7 +2,8 @@
 
 Several borrowers and lenders, time travel, requests answered by the oracle, approvals asked by
 the borrower, funding, repayment, default, write-off, recovery, expiry, lender claims, rule
-changes, model revocations and borrower bans. Profiles (env SCORECHAIN_FUZZ_PROFILE): "ci"
+changes, model revocations, borrower bans, oracle signer-set changes (rotation, threshold) with an
+attestation in flight, and scores posted as report-signed batches. Profiles (env SCORECHAIN_FUZZ_PROFILE): "ci"
 (default, seeded) runs at least 1,000 transitions and asserts that the request, score, decision,
 cancel and expiry edges happened (REQUIRED_EDGES says why not the deeper ones); "full"
 runs at least 20,000:
@@ -53,12 +54,16 @@ from scripts.scorechain_testkit import (
     MODEL_ID,
     MODEL_ID_2,
     YEAR_SECONDS,
+    Account,
     Oracle,
     as_tuple,
+    entry_tuple,
+    err,
     fuzz_profile,
     minimum_repaid,
     principal_share,
     rules_tuple,
+    sign_report,
     total_due,
 )
 
@@ -208,7 +213,7 @@ STATE_NAMES = ("None", "Requested", "Approved", "Rejected", "Cancelled", "Funded
 # the CI budget: they are recorded per edge here, and the Foundry invariant suite
 # (tests/foundry/), which makes 128,000 calls per invariant in CI, asserts that each is reached.
 REQUIRED_EDGES = {"None->Requested", "score", "Requested->Approved", "Requested->Rejected", "Requested->Cancelled",
-                  "Requested->Expired"}
+                  "Requested->Expired", "score report", "oracle signer rotated", "oracle threshold changed"}
 
 
 class LendingMachine:
@@ -233,9 +238,11 @@ class LendingMachine:
         cls.lenders = actors["lenders"]
         cls.kyc, cls.regulator, cls.registrar, cls.approver, cls.relayer = (
             actors["kyc"], actors["regulator"], actors["registrar"], actors["approver"], actors["relayer"])
+        cls.oracle_keys = list(cls.oracle.keys)  # a run's rotations are undone with its chain state
 
     def setup(self):
         COUNTERS["runs"] += 1
+        self.oracle.keys = list(self.oracle_keys)
         lm = self.s.loan_manager
         self.grace = lm.gracePeriodSeconds()
         self.rules = dict(DEFAULT_RULES)
@@ -606,6 +613,53 @@ class LendingMachine:
             _send(br.reinstate, (b,), self.regulator)
             self.status[b] = "active"
             _did("borrower reinstated")
+
+    def rule_oracle_config(self, borrower_i, frac):
+        """The oracle admin rotates a signer or changes the threshold while an attestation signed
+        under the old configuration is in flight: it can no longer be recorded."""
+        _count("oracle_config")
+        b = self.borrowers[borrower_i]
+        reg = self.s.score_registry
+        t = chain[-1].timestamp
+        in_flight = self.oracle.attestation(b, issued_at=t, valid_for=DAY)
+        sigs = self.oracle.sign(in_flight)
+        if frac % 2:
+            j = frac % len(self.oracle.keys)
+            new = Account.create()
+            _send(reg.rotateSigner, (self.oracle.keys[j].address, new.address), self.relayer)
+            self.oracle.keys[j] = new
+            _did("oracle signer rotated")
+        else:
+            k = 2 if reg.threshold() == 3 else 3
+            _send(reg.setThreshold, (k,), self.relayer)
+            _did("oracle threshold changed")
+        _refused(reg.submit, (as_tuple(in_flight), sigs), self.relayer,
+                 err("CreditScoreConfigMismatch", in_flight["configDigest"], "0x" + bytes(reg.configDigest()).hex()))
+
+    def rule_score_report(self, frac, pd, score):
+        """The oracle posts several borrowers' scores as one report signed by k signers."""
+        _count("score_report")
+        if not self.models[self.current_model]:
+            return
+        who = [b for i, b in enumerate(self.borrowers) if frac >> i & 1] or self.borrowers[:1]
+        reg = self.s.score_registry
+        t = chain[-1].timestamp
+        last = max(self.score[b][3] if self.score[b] else 0 for b in who)
+        if last >= t:  # the registry takes only a newer issuedAt
+            chain.sleep(last - t + 1)
+            chain.mine()
+            t = chain[-1].timestamp
+        entries = [self.oracle.attestation(b, issued_at=t, pd_bps=pd, score=score, valid_for=20 * DAY,
+                                           model_id=self.current_model) for b in who]
+        digest = "0x" + bytes(reg.configDigest()).hex()
+        sigs = sign_report(digest, entries, self.oracle.keys[:reg.threshold()], self.oracle.chain_id, reg.address)
+        tx = _send(reg.submitReport, (digest, [entry_tuple(e) for e in entries], sigs), self.relayer)
+        recorded = tx.events["ScoreRecorded"]
+        assert len(recorded) == len(who) and "ScoreSkipped" not in tx.events
+        for b, ev in zip(who, recorded, strict=True):
+            assert ev["borrower"] == b
+            self.score[b] = (self.current_model, pd, score, ev["issuedAt"], ev["validUntil"], ev["nonce"])
+        _did("score report")
 
     # ------------------------------------------------------------------ invariants
 
