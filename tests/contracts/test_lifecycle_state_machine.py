@@ -376,9 +376,9 @@ class LendingMachine:
         lm = self.s.loan_manager
         if not due:
             with brownie.reverts(f"LoanNotOverdue: {loan_id}"):
-                lm.markDefault(loan_id, {"from": self.relayer})
+                lm.markDefault(loan_id, {"from": loan["lender"]})
             return
-        tx = lm.markDefault(loan_id, {"from": self.relayer})
+        tx = lm.markDefault(loan_id, {"from": loan["lender"]})
         self._move(loan_id, DEFAULTED)
         self.active[loan["borrower"]] -= 1
         self.unresolved[loan["borrower"]] += 1
