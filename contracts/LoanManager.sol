@@ -648,7 +648,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         uint256 totalDue = l.totalDue;
         uint256 n = l.installments;
         uint256 term = l.termSeconds;
-        uint256 overdueSeconds; // sum of overdue amount x seconds overdue
+        uint256 overdueSeconds = 0; // sum of overdue amount x seconds overdue
         // Installments k <= repaid * n / totalDue are covered (C_k <= repaid).
         for (uint256 k = (repaid * n) / totalDue + 1; k <= n; ++k) {
             uint256 due = fundedAt + (term * k) / n;
