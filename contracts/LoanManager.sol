@@ -327,8 +327,8 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// accrues to the lender's claimable balance.
     /// @dev amount > 0, cut to what is owed (the unpaid late fee, paid first, included). Reduces
     /// outstanding principal only while Defaulted. Emits LoanRecovered (amount taken; totalRecovered
-    /// counts towards totalDue only), LoanLateFeePaid for a fee part, and LoanFullyRecovered when a
-    /// Defaulted loan's debt is paid in full.
+    /// counts towards totalDue only), LoanLateFeePaid for a fee part, and LoanFullyRecovered when the
+    /// debt (late fee included) is paid in full, Defaulted or WrittenOff.
     function recover(uint256 loanId, uint256 amount) external nonReentrant {
         Loan storage l = _requireLoan(loanId);
         LoanState state = l.state;
@@ -343,11 +343,9 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         emit LoanRecovered(loanId, msg.sender, amount, recovered);
         if (state == LoanState.Defaulted) {
             _totalOutstandingPrincipal -= _principalShare(l, paidBefore + toDebt) - _principalShare(l, paidBefore);
-            if (remaining == amount) {
-                _books[l.borrower].unresolvedDefaults -= 1;
-                emit LoanFullyRecovered(loanId, l.borrower);
-            }
+            if (remaining == amount) _books[l.borrower].unresolvedDefaults -= 1;
         }
+        if (remaining == amount) emit LoanFullyRecovered(loanId, l.borrower);
         _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 

@@ -5,7 +5,8 @@ import {IComplianceRules} from "./IComplianceRules.sol";
 
 /// @title ILoanManager
 /// @notice Loan lifecycle: request -> approve/reject -> fund -> repay, or default -> write-off /
-/// recover; cancel before funding; a request or an approval that waits too long expires.
+/// recover; cancel before funding; a request or an approval that waits too long expires. A Funded
+/// loan may be impaired (a flag, reversible); overdue amounts carry a late fee under the usury cap.
 /// Payments accrue to the lender's claimable balance; the lender claims them (pull).
 interface ILoanManager {
     enum LoanState {
@@ -123,7 +124,8 @@ interface ILoanManager {
     event LoanDefaulted(uint256 indexed loanId, address indexed borrower, uint256 repaid, uint256 remaining);
     event LoanWrittenOff(uint256 indexed loanId, address indexed by, uint256 principalWrittenOff);
     event LoanRecovered(uint256 indexed loanId, address indexed payer, uint256 amount, uint256 totalRecovered);
-    /// @notice A defaulted loan's debt was recovered in full (the borrower is no longer delinquent on it).
+    /// @notice A defaulted or written-off loan's debt, late fee included, was recovered in full (a
+    /// Defaulted one no longer makes its borrower delinquent).
     event LoanFullyRecovered(uint256 indexed loanId, address indexed borrower);
     /// @notice A request no decision was reached on, or an approval no lender funded, expired.
     event LoanExpired(uint256 indexed loanId, address indexed borrower, LoanState previousState);
