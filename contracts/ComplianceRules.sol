@@ -19,6 +19,9 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
     /// @notice Upper bound of maxActiveLoans: LoanManager walks a borrower's funded loans to find a
     /// past-due one, so their number must stay small.
     uint256 public constant MAX_ACTIVE_LOANS = 16;
+    /// @notice Upper bound of publicDefaultDelaySeconds: no loan waits longer than this (after due
+    /// date + grace) before anyone may mark its default.
+    uint256 public constant MAX_PUBLIC_DEFAULT_DELAY = 365 days;
 
     IBorrowerRegistry private immutable _borrowers;
     ICreditScoreRegistry private immutable _scores;
@@ -49,7 +52,8 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
     /// @notice Replaces the rule set and bumps the version.
     /// @dev REGULATOR_ROLE. maxPdBps, maxAprBps <= 10000, 1 <= maxActiveLoans <= MAX_ACTIVE_LOANS,
     /// maxScoreAge, requestTtl and fundingWindow non-zero, minTerm <= maxTerm, bands non-empty,
-    /// equal length, bandMinScores strictly ascending. Emits ComplianceRuleSetUpdated(newVersion, rules).
+    /// equal length, bandMinScores strictly ascending, lateInterestPremiumBps <= maxAprBps,
+    /// 0 < publicDefaultDelaySeconds <= MAX_PUBLIC_DEFAULT_DELAY. Emits ComplianceRuleSetUpdated(newVersion, rules).
     function setRuleSet(RuleSet calldata rules) external onlyRole(REGULATOR_ROLE) {
         if (rules.maxPdBps > _MAX_BPS) revert ComplianceInvalidBps(rules.maxPdBps);
         if (rules.maxAprBps > _MAX_BPS) revert ComplianceInvalidBps(rules.maxAprBps);
@@ -59,6 +63,15 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
         if (rules.maxScoreAgeSeconds == 0) revert ComplianceZeroDuration("maxScoreAgeSeconds");
         if (rules.requestTtlSeconds == 0) revert ComplianceZeroDuration("requestTtlSeconds");
         if (rules.fundingWindowSeconds == 0) revert ComplianceZeroDuration("fundingWindowSeconds");
+        if (rules.lateInterestPremiumBps > rules.maxAprBps) {
+            revert ComplianceLatePremiumAboveCap(rules.lateInterestPremiumBps, rules.maxAprBps);
+        }
+        if (rules.publicDefaultDelaySeconds == 0) revert ComplianceZeroDuration("publicDefaultDelaySeconds");
+        if (rules.publicDefaultDelaySeconds > MAX_PUBLIC_DEFAULT_DELAY) {
+            revert ComplianceDurationTooLong(
+                "publicDefaultDelaySeconds", rules.publicDefaultDelaySeconds, MAX_PUBLIC_DEFAULT_DELAY
+            );
+        }
         if (rules.minTermSeconds > rules.maxTermSeconds) {
             revert ComplianceInvalidTermRange(rules.minTermSeconds, rules.maxTermSeconds);
         }
@@ -79,6 +92,8 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
         _rules.coolOffSeconds = rules.coolOffSeconds;
         _rules.requestTtlSeconds = rules.requestTtlSeconds;
         _rules.fundingWindowSeconds = rules.fundingWindowSeconds;
+        _rules.lateInterestPremiumBps = rules.lateInterestPremiumBps;
+        _rules.publicDefaultDelaySeconds = rules.publicDefaultDelaySeconds;
         _rules.bandMinScores = rules.bandMinScores;
         _rules.bandMaxPrincipal = rules.bandMaxPrincipal;
         uint256 newVersion = ++_version;
@@ -133,6 +148,22 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
     /// @notice How long an approval may wait for a lender (seconds).
     function fundingWindowSeconds() external view returns (uint64) {
         return _rules.fundingWindowSeconds;
+    }
+
+    /// @notice What LoanManager snapshots into a loan on approval: the funding window, the usury
+    /// cap, the late-interest premium and the public default delay of the current rule set.
+    function servicingTerms()
+        external
+        view
+        returns (
+            uint64 fundingWindowSeconds_,
+            uint16 maxAprBps,
+            uint16 lateInterestPremiumBps,
+            uint64 publicDefaultDelaySeconds
+        )
+    {
+        RuleSet storage r = _rules;
+        return (r.fundingWindowSeconds, r.maxAprBps, r.lateInterestPremiumBps, r.publicDefaultDelaySeconds);
     }
 
     /// @notice The current rule set.

@@ -20,7 +20,27 @@ import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
 /// - Installment i (1..n) falls due at fundedAt + termSeconds * i / n; by then a cumulative
 ///   totalDue * i / n must have been repaid. Installment i is late once now > dueDate(i) + grace.
 ///   A loan whose repaid total is below the cumulative amount of its late installments may be
-///   marked defaulted by anyone.
+///   marked defaulted by its lender or a SERVICER_ROLE; by anyone only once an installment is
+///   past due date + grace + the loan's publicDefaultDelay (a rule-set field snapshotted at
+///   approval), so a griefer cannot front-run the lender's workout and no loan is stuck for ever.
+///   The grace period is a constructor parameter, 0 < grace <= MAX_GRACE_PERIOD_SECONDS, immutable
+///   and therefore the same for every loan of this manager.
+/// - Impairment (Maple v2 impairLoan): the lender or a SERVICER_ROLE may impair a Funded loan and
+///   remove the impairment. It is a flag (impairedAt) on a Funded loan, not a state, so the state
+///   graph is unchanged. While impaired the loan counts as late from impairedAt: the borrower is
+///   delinquent, and the lender or a servicer may mark the default once now > impairedAt + grace.
+///   Late fees and the public default window follow the original schedule only, so removing an
+///   impairment needs no unwinding and a mistaken impairment costs the borrower nothing.
+/// - Late fee: a penalty rate lateRateBps (rule set's lateInterestPremiumBps, cut to maxAprBps -
+///   aprBps and snapshotted at approval, so aprBps + lateRateBps never exceeds the usury cap) runs
+///   on the principal part of what is overdue (due date passed, grace not counted) for as long as it
+///   is overdue. The overdue part of installment k is u_k = C_k - max(repaid, C_(k-1)) with
+///   C_k = totalDue * k / n; between two accruals (repaid constant) the fee is
+///   sum_k u_k * (to - max(from, dueDate(k))) * principal * lateRateBps / (totalDue * 10_000 * 365 days),
+///   rounded down, charged (lateFeeAccrued) before each payment on an overdue loan and at default.
+///   Payments go to the unpaid late fee first, then to totalDue; what is owed, the overpayment cut,
+///   full repayment and full recovery all include the unpaid fee; the fee accrues to the lender's
+///   claimable balance like any payment. A defaulted loan's fee is fixed at its default.
 /// - Payments are split pro rata between principal and interest: principal repaid =
 ///   paid * principal / totalDue. Outstanding principal = principal - that, for Funded and Defaulted
 ///   loans; a write-off removes what is left. A payment above what is owed is cut to the remainder
@@ -38,14 +58,20 @@ import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
 /// - An approval must be funded by its deadline (fundingWindowSeconds after approval), after which
 ///   anyone may expire it (freeing the active-loan slot). `fund` re-checks the borrower's
 ///   eligibility and jurisdiction, the deciding model's approval and delinquency.
-/// - A borrower is delinquent while a funded loan has an installment past its due date (grace not
-///   counted) and unpaid, or a defaulted loan is neither recovered in full nor written off.
+/// - A borrower is delinquent while a funded loan is impaired or has an installment past its due
+///   date (grace not counted) and unpaid, or a defaulted loan is neither recovered in full nor
+///   written off.
 /// - Pause (REGULATOR_ROLE) stops request, approve, fund and markDefault; repay, recover, cancel,
-///   expire, claim and writeOff stay open so borrowers can always pay and lenders always withdraw.
+///   expire, claim, writeOff, impairLoan and removeLoanImpairment stay open so borrowers can always
+///   pay and lenders always withdraw.
 contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     bytes32 public constant REGULATOR_ROLE = keccak256("REGULATOR_ROLE");
+    /// @notice May impair, remove an impairment and mark a default within the lender's window.
+    bytes32 public constant SERVICER_ROLE = keccak256("SERVICER_ROLE");
+    /// @notice Upper bound of the grace period.
+    uint64 public constant MAX_GRACE_PERIOD_SECONDS = 30 days;
     uint256 private constant _BPS = 10_000;
     uint256 private constant _YEAR_SECONDS = 365 days;
 
@@ -72,7 +98,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     uint256 private _totalClaimable;
 
     /// @dev The compliance rules must read the given borrower and score registries (wiring is
-    /// checked, not assumed); the grace period must be non-zero.
+    /// checked, not assumed); 0 < grace period <= MAX_GRACE_PERIOD_SECONDS.
     constructor(
         address admin,
         IERC20 token_,
@@ -86,6 +112,9 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
                 || address(compliance_) == address(0) || address(scores_) == address(0)
         ) revert LoanZeroAddress();
         if (gracePeriodSeconds_ == 0) revert LoanZeroGracePeriod();
+        if (gracePeriodSeconds_ > MAX_GRACE_PERIOD_SECONDS) {
+            revert LoanGracePeriodTooLong(gracePeriodSeconds_, MAX_GRACE_PERIOD_SECONDS);
+        }
         address wired = compliance_.borrowerRegistry();
         if (wired != address(borrowers_)) revert LoanRegistryMismatch(address(borrowers_), wired);
         wired = compliance_.scoreRegistry();
@@ -132,7 +161,8 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// score, which must have been signed after the request. The borrower's call.
     /// @dev Not when paused. Reverts LoanNotBorrower for any other caller, LoanNotDecidable when a
     /// later event may still lift the failure (see the contract notes); otherwise approves
-    /// (recording the score snapshot and the funding deadline) or rejects (recording the reason).
+    /// (recording the score snapshot, the funding deadline and the servicing terms: late rate and
+    /// public default delay) or rejects (recording the reason).
     /// Emits LoanApproved or LoanRejected. Returns true if approved.
     function approve(uint256 loanId) external whenNotPaused returns (bool approved) {
         Loan storage l = _loanIn(loanId, LoanState.Requested);
@@ -160,13 +190,17 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
             emit LoanRejected(loanId, borrower, reason, ruleVersion);
             return false;
         }
-        uint256 fundingWindow = _compliance.fundingWindowSeconds();
+        (uint64 fundingWindow, uint16 maxAprBps, uint16 premiumBps, uint64 publicDelay) = _compliance.servicingTerms();
         l.state = LoanState.Approved;
         l.modelId = score.modelId;
         l.pdBps = score.pdBps;
         l.score = score.score;
         l.scoreIssuedAt = score.issuedAt;
         l.fundBy = uint40(block.timestamp + fundingWindow);
+        // check() passed, so aprBps <= maxAprBps: the late rate fills at most the room under the cap.
+        uint16 room = maxAprBps - l.aprBps;
+        l.lateRateBps = premiumBps < room ? premiumBps : room;
+        l.publicDefaultDelay = uint40(publicDelay);
         book.activeLoans += 1;
         emit LoanApproved(loanId, borrower, score.modelId, score.pdBps, score.score, score.issuedAt, ruleVersion);
         return true;
@@ -200,15 +234,20 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
 
     /// @notice Repays up to `amount` of a Funded loan (anyone may pay); the payment accrues to the
     /// lender's claimable balance.
-    /// @dev amount > 0; an amount above what is owed is cut to the remainder. Works while paused.
-    /// Emits LoanRepaid (with the amount taken), and LoanFullyRepaid when nothing is left owing
-    /// (state Repaid).
+    /// @dev amount > 0; an amount above what is owed (late fee included) is cut to the remainder.
+    /// On an overdue loan the late fee is charged first (LoanLateFeeAccrued) and the payment goes to
+    /// it before totalDue (LoanLateFeePaid). Works while paused. Emits LoanRepaid (with the amount
+    /// taken; totalRepaid counts towards totalDue only), and LoanFullyRepaid when nothing is left
+    /// owing (state Repaid).
     function repay(uint256 loanId, uint256 amount) external nonReentrant {
         Loan storage l = _loanIn(loanId, LoanState.Funded);
         uint256 paidBefore = l.repaid;
+        // An unpaid fee exists only on a loan overdue now (payments clear the fee first).
+        uint256 feeDue = paidBefore < _repaidRequired(l, 0) ? _accrueLateFee(l, loanId) : 0;
         uint256 remaining;
-        (amount, remaining) = _takePayment(l, loanId, amount, paidBefore);
-        uint256 paidAfter = paidBefore + amount;
+        uint256 feePart;
+        (amount, feePart, remaining) = _takePayment(l, loanId, amount, paidBefore, feeDue);
+        uint256 paidAfter = paidBefore + amount - feePart;
         l.repaid = uint96(paidAfter);
         _totalOutstandingPrincipal -= _principalShare(l, paidAfter) - _principalShare(l, paidBefore);
         emit LoanRepaid(loanId, msg.sender, amount, paidAfter, remaining - amount);
@@ -222,12 +261,23 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @notice Marks a Funded loan Defaulted once a late installment (past due date + grace) is
-    /// not covered by what has been repaid. Callable by anyone.
-    /// @dev Not when paused. Emits LoanDefaulted. Starts the borrower's cool-off.
+    /// @notice Marks a Funded loan Defaulted. The lender or a SERVICER_ROLE may once a late
+    /// installment (past due date + grace) is not covered by what has been repaid, or once an
+    /// impaired loan is past impairedAt + grace; anyone may once an installment is past due date +
+    /// grace + the loan's publicDefaultDelay and not covered.
+    /// @dev Not when paused. Reverts LoanNotOverdue when the caller's window is not open for a
+    /// lender either, LoanDefaultReserved when only the lender or a servicer may default it now.
+    /// Charges the late fee up to now (fixed from then on). Emits LoanDefaulted and
+    /// LoanDefaultMarkedBy. Starts the borrower's cool-off.
     function markDefault(uint256 loanId) external whenNotPaused {
         Loan storage l = _loanIn(loanId, LoanState.Funded);
-        if (l.repaid >= _minimumRepaid(l)) revert LoanNotOverdue(loanId);
+        bool privileged = msg.sender == l.lender || hasRole(SERVICER_ROLE, msg.sender);
+        bool publicWindow = _publiclyDefaultable(l);
+        if (!publicWindow) {
+            if (!_defaultableByLender(l)) revert LoanNotOverdue(loanId);
+            if (!privileged) revert LoanDefaultReserved(loanId, msg.sender);
+        }
+        uint256 feeDue = l.repaid < _repaidRequired(l, 0) ? _accrueLateFee(l, loanId) : 0;
         address borrower = l.borrower;
         l.state = LoanState.Defaulted;
         BorrowerBook storage book = _books[borrower];
@@ -235,7 +285,29 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         book.unresolvedDefaults += 1;
         book.lastDefaultAt = uint64(block.timestamp);
         _dropFunded(borrower, loanId);
-        emit LoanDefaulted(loanId, borrower, l.repaid, l.totalDue - l.repaid);
+        emit LoanDefaulted(loanId, borrower, l.repaid, l.totalDue - l.repaid + feeDue);
+        emit LoanDefaultMarkedBy(loanId, msg.sender, publicWindow && !privileged);
+    }
+
+    /// @notice Impairs a Funded loan (Maple v2 impairLoan): from now it counts as late; the borrower
+    /// is delinquent, and the lender or a servicer may mark the default after now + grace.
+    /// @dev Lender of the loan or SERVICER_ROLE; not already impaired. Works while paused.
+    /// Emits LoanImpaired.
+    function impairLoan(uint256 loanId) external {
+        Loan storage l = _servicedLoan(loanId);
+        if (l.impairedAt != 0) revert LoanAlreadyImpaired(loanId);
+        l.impairedAt = uint40(block.timestamp);
+        emit LoanImpaired(loanId, msg.sender, uint40(block.timestamp));
+    }
+
+    /// @notice Removes an impairment: the loan follows its original schedule again.
+    /// @dev Lender of the loan or SERVICER_ROLE; the loan Funded and impaired. Works while paused.
+    /// Emits LoanImpairmentRemoved.
+    function removeLoanImpairment(uint256 loanId) external {
+        Loan storage l = _servicedLoan(loanId);
+        if (l.impairedAt == 0) revert LoanNotImpaired(loanId);
+        l.impairedAt = 0;
+        emit LoanImpairmentRemoved(loanId, msg.sender);
     }
 
     /// @notice Writes off a Defaulted loan: its remaining principal leaves the outstanding total.
@@ -253,25 +325,27 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
 
     /// @notice Pays up to `amount` towards a Defaulted or WrittenOff loan (recovery); the payment
     /// accrues to the lender's claimable balance.
-    /// @dev amount > 0, cut to what is owed. Reduces outstanding principal only while Defaulted.
-    /// Emits LoanRecovered, and LoanFullyRecovered when a Defaulted loan's debt is paid in full.
+    /// @dev amount > 0, cut to what is owed (the unpaid late fee, paid first, included). Reduces
+    /// outstanding principal only while Defaulted. Emits LoanRecovered (amount taken; totalRecovered
+    /// counts towards totalDue only), LoanLateFeePaid for a fee part, and LoanFullyRecovered when the
+    /// debt (late fee included) is paid in full, Defaulted or WrittenOff.
     function recover(uint256 loanId, uint256 amount) external nonReentrant {
         Loan storage l = _requireLoan(loanId);
         LoanState state = l.state;
         if (state != LoanState.Defaulted && state != LoanState.WrittenOff) revert LoanInvalidState(loanId, state);
         uint256 paidBefore = uint256(l.repaid) + l.recovered;
         uint256 remaining;
-        (amount, remaining) = _takePayment(l, loanId, amount, paidBefore);
-        uint256 recovered = uint256(l.recovered) + amount;
+        uint256 feePart;
+        (amount, feePart, remaining) = _takePayment(l, loanId, amount, paidBefore, l.lateFeeAccrued - l.lateFeePaid);
+        uint256 toDebt = amount - feePart;
+        uint256 recovered = uint256(l.recovered) + toDebt;
         l.recovered = uint96(recovered);
         emit LoanRecovered(loanId, msg.sender, amount, recovered);
         if (state == LoanState.Defaulted) {
-            _totalOutstandingPrincipal -= _principalShare(l, paidBefore + amount) - _principalShare(l, paidBefore);
-            if (remaining == amount) {
-                _books[l.borrower].unresolvedDefaults -= 1;
-                emit LoanFullyRecovered(loanId, l.borrower);
-            }
+            _totalOutstandingPrincipal -= _principalShare(l, paidBefore + toDebt) - _principalShare(l, paidBefore);
+            if (remaining == amount) _books[l.borrower].unresolvedDefaults -= 1;
         }
+        if (remaining == amount) emit LoanFullyRecovered(loanId, l.borrower);
         _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
@@ -365,12 +439,22 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         return _loanCount;
     }
 
-    /// @notice What is still owed on a Funded, Defaulted or WrittenOff loan (0 otherwise).
+    /// @notice What is still owed on a Funded, Defaulted or WrittenOff loan, late fee included
+    /// (0 otherwise): what a repay or recover of any larger amount takes right now.
     function amountOwed(uint256 loanId) external view returns (uint256) {
         Loan storage l = _loans[loanId];
         LoanState s = l.state;
         if (s != LoanState.Funded && s != LoanState.Defaulted && s != LoanState.WrittenOff) return 0;
-        return uint256(l.totalDue) - l.repaid - l.recovered;
+        return uint256(l.totalDue) - l.repaid - l.recovered + _lateFeeOwed(l);
+    }
+
+    /// @notice Late fee charged or accruing and not yet paid (Funded: up to now; Defaulted or
+    /// WrittenOff: fixed at default; 0 otherwise).
+    function lateFeeOwed(uint256 loanId) external view returns (uint256) {
+        Loan storage l = _loans[loanId];
+        LoanState s = l.state;
+        if (s != LoanState.Funded && s != LoanState.Defaulted && s != LoanState.WrittenOff) return 0;
+        return _lateFeeOwed(l);
     }
 
     /// @notice Due date of installment `installment` (1..n) of a funded loan.
@@ -391,10 +475,16 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         return _minimumRepaid(_loans[loanId]);
     }
 
-    /// @notice True if `markDefault(loanId)` would succeed now (ignoring pause).
+    /// @notice True if `markDefault(loanId)` by the lender or a servicer would succeed now (ignoring pause).
     function isDefaultable(uint256 loanId) external view returns (bool) {
         Loan storage l = _loans[loanId];
-        return l.state == LoanState.Funded && l.repaid < _minimumRepaid(l);
+        return l.state == LoanState.Funded && (_defaultableByLender(l) || _publiclyDefaultable(l));
+    }
+
+    /// @notice True if `markDefault(loanId)` by anyone would succeed now (ignoring pause).
+    function isPubliclyDefaultable(uint256 loanId) external view returns (bool) {
+        Loan storage l = _loans[loanId];
+        return l.state == LoanState.Funded && _publiclyDefaultable(l);
     }
 
     /// @notice Principal not yet repaid on a Funded or Defaulted loan (0 otherwise).
@@ -419,8 +509,8 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         return _books[borrower].lastDefaultAt;
     }
 
-    /// @notice True if `borrower` has a funded loan with an unpaid installment past its due date,
-    /// or a defaulted loan neither recovered in full nor written off.
+    /// @notice True if `borrower` has a funded loan that is impaired or has an unpaid installment
+    /// past its due date, or a defaulted loan neither recovered in full nor written off.
     function isDelinquent(address borrower) external view returns (bool) {
         return _isDelinquent(borrower, _books[borrower]);
     }
@@ -484,17 +574,88 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         if (l.state != expected) revert LoanInvalidState(loanId, l.state);
     }
 
-    /// @dev Cuts `amount` to what remains owed (reverting on zero or nothing owed), credits the
-    /// lender's claimable balance and returns (amount taken, remaining before this payment).
-    function _takePayment(Loan storage l, uint256 loanId, uint256 amount, uint256 paidBefore)
+    /// @dev Cuts `amount` to what remains owed (totalDue - paidBefore + feeDue; reverting on zero
+    /// or nothing owed), pays the late fee first (LoanLateFeePaid), credits the lender's claimable
+    /// balance and returns (amount taken, the part that paid the fee, remaining before this payment).
+    function _takePayment(Loan storage l, uint256 loanId, uint256 amount, uint256 paidBefore, uint256 feeDue)
         private
-        returns (uint256 taken, uint256 remaining)
+        returns (uint256 taken, uint256 feePart, uint256 remaining)
     {
-        remaining = uint256(l.totalDue) - paidBefore;
+        remaining = uint256(l.totalDue) - paidBefore + feeDue;
         taken = amount > remaining ? remaining : amount;
         if (taken == 0) revert LoanZeroAmount(loanId);
+        if (feeDue != 0) {
+            feePart = taken > feeDue ? feeDue : taken;
+            uint256 feePaid = uint256(l.lateFeePaid) + feePart;
+            l.lateFeePaid = uint96(feePaid);
+            emit LoanLateFeePaid(loanId, msg.sender, feePart, feePaid);
+        }
         _claimable[l.lender] += taken;
         _totalClaimable += taken;
+    }
+
+    /// @dev The Funded loan `loanId` if the caller is its lender or a SERVICER_ROLE.
+    function _servicedLoan(uint256 loanId) private view returns (Loan storage l) {
+        l = _loanIn(loanId, LoanState.Funded);
+        if (msg.sender != l.lender && !hasRole(SERVICER_ROLE, msg.sender)) revert LoanUnauthorized(loanId, msg.sender);
+    }
+
+    /// @dev Lender's window: a late installment not covered, or impaired for longer than grace.
+    function _defaultableByLender(Loan storage l) private view returns (bool) {
+        uint256 impairedAt = l.impairedAt;
+        if (impairedAt != 0 && block.timestamp > impairedAt + _gracePeriodSeconds) return true;
+        return l.repaid < _minimumRepaid(l);
+    }
+
+    /// @dev Public window: an installment past due + grace + publicDefaultDelay not covered.
+    function _publiclyDefaultable(Loan storage l) private view returns (bool) {
+        return l.repaid < _repaidRequired(l, uint256(_gracePeriodSeconds) + l.publicDefaultDelay);
+    }
+
+    /// @dev Charges the late fee up to now and returns what of it is unpaid.
+    function _accrueLateFee(Loan storage l, uint256 loanId) private returns (uint256 feeDue) {
+        uint256 fee = _lateFeeSinceAccrual(l);
+        uint256 accrued = l.lateFeeAccrued;
+        l.lateAccruedTo = uint40(block.timestamp);
+        if (fee != 0) {
+            accrued += fee;
+            if (accrued > type(uint96).max) accrued = type(uint96).max;
+            l.lateFeeAccrued = uint96(accrued);
+            emit LoanLateFeeAccrued(loanId, fee, accrued, uint40(block.timestamp));
+        }
+        return accrued - l.lateFeePaid;
+    }
+
+    /// @dev Unpaid late fee, including what has accrued since the last charge while Funded.
+    function _lateFeeOwed(Loan storage l) private view returns (uint256) {
+        uint256 owed = uint256(l.lateFeeAccrued) - l.lateFeePaid;
+        if (l.state == LoanState.Funded) owed += _lateFeeSinceAccrual(l);
+        return owed;
+    }
+
+    /// @dev The late fee on overdue principal from the last charge (or funding) to now, as the
+    /// contract notes define it (repaid constant over the interval).
+    function _lateFeeSinceAccrual(Loan storage l) private view returns (uint256) {
+        uint256 rate = l.lateRateBps;
+        uint256 fundedAt = l.fundedAt;
+        if (rate == 0 || fundedAt == 0) return 0;
+        uint256 from = l.lateAccruedTo;
+        if (from < fundedAt) from = fundedAt;
+        if (block.timestamp <= from) return 0;
+        uint256 repaid = l.repaid;
+        uint256 totalDue = l.totalDue;
+        uint256 n = l.installments;
+        uint256 term = l.termSeconds;
+        uint256 overdueSeconds = 0; // sum of overdue amount x seconds overdue
+        // Installments k <= repaid * n / totalDue are covered (C_k <= repaid).
+        for (uint256 k = (repaid * n) / totalDue + 1; k <= n; ++k) {
+            uint256 due = fundedAt + (term * k) / n;
+            if (due >= block.timestamp) break;
+            uint256 prev = (totalDue * (k - 1)) / n;
+            uint256 unpaid = (totalDue * k) / n - (repaid > prev ? repaid : prev);
+            overdueSeconds += unpaid * (block.timestamp - (due > from ? due : from));
+        }
+        return (overdueSeconds * l.principal * rate) / (totalDue * _BPS * _YEAR_SECONDS);
     }
 
     function _expiresAt(Loan storage l) private view returns (uint256) {
@@ -509,7 +670,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         uint256[] storage ids = _fundedLoans[borrower];
         for (uint256 i = 0; i < ids.length; ++i) {
             Loan storage l = _loans[ids[i]];
-            if (l.repaid < _repaidRequired(l, 0)) return true;
+            if (l.impairedAt != 0 || l.repaid < _repaidRequired(l, 0)) return true;
         }
         return false;
     }

@@ -35,6 +35,11 @@ interface IComplianceRules {
     /// @notice maxActiveLoans is 1..MAX_ACTIVE_LOANS; maxScoreAgeSeconds, requestTtlSeconds (how
     /// long a request may wait for a decision) and fundingWindowSeconds (how long an approval may
     /// wait for a lender) are non-zero; maxPdBps and maxAprBps at most 10000.
+    /// Servicing: lateInterestPremiumBps is the penalty rate (annual, bps) on overdue principal, at
+    /// most maxAprBps; each loan snapshots min(lateInterestPremiumBps, maxAprBps - aprBps) at
+    /// approval, so its effective rate (aprBps + penalty) never exceeds the usury cap.
+    /// publicDefaultDelaySeconds (1..MAX_PUBLIC_DEFAULT_DELAY, snapshotted at approval) is how long
+    /// after due date + grace only the lender or a servicer may mark a default; after it, anyone.
     /// Score bands: a score s falls in the highest band i with bandMinScores[i] <= s and
     /// may borrow at most bandMaxPrincipal[i] (token base units). bandMinScores strictly ascending.
     struct RuleSet {
@@ -47,6 +52,8 @@ interface IComplianceRules {
         uint64 coolOffSeconds;
         uint64 requestTtlSeconds;
         uint64 fundingWindowSeconds;
+        uint16 lateInterestPremiumBps;
+        uint64 publicDefaultDelaySeconds;
         uint16[] bandMinScores;
         uint256[] bandMaxPrincipal;
     }
@@ -71,6 +78,8 @@ interface IComplianceRules {
     error ComplianceInvalidMaxActiveLoans(uint256 value, uint256 cap);
     error ComplianceZeroDuration(string field);
     error ComplianceRegistryMismatch(address expected, address actual);
+    error ComplianceLatePremiumAboveCap(uint256 lateInterestPremiumBps, uint256 maxAprBps);
+    error ComplianceDurationTooLong(string field, uint256 value, uint256 max);
 
     event ComplianceRuleSetUpdated(uint256 indexed version, RuleSet rules);
     event ComplianceJurisdictionSet(uint256 indexed version, bytes2 indexed jurisdiction, bool allowed);
@@ -89,6 +98,15 @@ interface IComplianceRules {
     function checkFunding(address borrower, bytes32 modelId) external view returns (Reason reason);
     function requestTtlSeconds() external view returns (uint64);
     function fundingWindowSeconds() external view returns (uint64);
+    function servicingTerms()
+        external
+        view
+        returns (
+            uint64 fundingWindowSeconds_,
+            uint16 maxAprBps,
+            uint16 lateInterestPremiumBps,
+            uint64 publicDefaultDelaySeconds
+        );
 
     function ruleSet() external view returns (RuleSet memory);
     function version() external view returns (uint256);

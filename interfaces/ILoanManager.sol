@@ -5,7 +5,8 @@ import {IComplianceRules} from "./IComplianceRules.sol";
 
 /// @title ILoanManager
 /// @notice Loan lifecycle: request -> approve/reject -> fund -> repay, or default -> write-off /
-/// recover; cancel before funding; a request or an approval that waits too long expires.
+/// recover; cancel before funding; a request or an approval that waits too long expires. A Funded
+/// loan may be impaired (a flag, reversible); overdue amounts carry a late fee under the usury cap.
 /// Payments accrue to the lender's claimable balance; the lender claims them (pull).
 interface ILoanManager {
     enum LoanState {
@@ -21,9 +22,15 @@ interface ILoanManager {
         Expired
     }
 
-    /// @dev Six slots. Amounts are uint96 (7.9e28 base units; ample for 6- and 18-decimal tokens).
+    /// @dev Seven slots. Amounts are uint96 (7.9e28 base units; ample for 6- and 18-decimal tokens).
     /// scoreNonce: the nonce the request fixed; only a score record with at least this nonce (signed
     /// after the request) decides the loan. fundBy: the approval's funding deadline.
+    /// Servicing (snapshotted at approval from the rule set): lateRateBps, the penalty rate on overdue
+    /// principal (aprBps + lateRateBps <= the rule set's maxAprBps); publicDefaultDelay, how long
+    /// after due date + grace only the lender or a servicer may mark a default. impairedAt: when the
+    /// lender or a servicer impaired the loan (0 = not impaired); a flag on a Funded loan, not a state.
+    /// repaid and recovered count payments towards totalDue; late fees are kept apart:
+    /// lateFeeAccrued (charged so far), lateFeePaid, lateAccruedTo (the fee is charged up to here).
     struct Loan {
         // slot 0
         address borrower;
@@ -51,6 +58,13 @@ interface ILoanManager {
         uint64 scoreNonce;
         uint40 requestedAt;
         uint40 fundBy;
+        uint16 lateRateBps;
+        uint40 publicDefaultDelay;
+        uint40 impairedAt;
+        // slot 6: late fees
+        uint96 lateFeeAccrued;
+        uint96 lateFeePaid;
+        uint40 lateAccruedTo;
     }
 
     error LoanZeroAddress();
@@ -74,6 +88,11 @@ interface ILoanManager {
     error LoanNotOverdue(uint256 loanId);
     error LoanUnauthorized(uint256 loanId, address caller);
     error LoanInvalidInstallment(uint256 loanId, uint256 installment);
+    error LoanGracePeriodTooLong(uint256 gracePeriodSeconds, uint256 max);
+    /// @notice The loan is defaultable by its lender or a servicer but the public window has not opened.
+    error LoanDefaultReserved(uint256 loanId, address caller);
+    error LoanAlreadyImpaired(uint256 loanId);
+    error LoanNotImpaired(uint256 loanId);
 
     /// @notice A loan was requested; the oracle daemon listens to this and posts a fresh score.
     event ScoreRequested(
@@ -105,12 +124,23 @@ interface ILoanManager {
     event LoanDefaulted(uint256 indexed loanId, address indexed borrower, uint256 repaid, uint256 remaining);
     event LoanWrittenOff(uint256 indexed loanId, address indexed by, uint256 principalWrittenOff);
     event LoanRecovered(uint256 indexed loanId, address indexed payer, uint256 amount, uint256 totalRecovered);
-    /// @notice A defaulted loan's debt was recovered in full (the borrower is no longer delinquent on it).
+    /// @notice A defaulted or written-off loan's debt, late fee included, was recovered in full (a
+    /// Defaulted one no longer makes its borrower delinquent).
     event LoanFullyRecovered(uint256 indexed loanId, address indexed borrower);
     /// @notice A request no decision was reached on, or an approval no lender funded, expired.
     event LoanExpired(uint256 indexed loanId, address indexed borrower, LoanState previousState);
     /// @notice A lender withdrew what payments had accrued to them.
     event LenderClaimed(address indexed lender, address indexed to, uint256 amount);
+    /// @notice The lender or a servicer impaired a funded loan: it counts as late from `impairedAt`
+    /// (the borrower is delinquent; the lender or a servicer may default it after impairedAt + grace).
+    event LoanImpaired(uint256 indexed loanId, address indexed by, uint40 impairedAt);
+    event LoanImpairmentRemoved(uint256 indexed loanId, address indexed by);
+    /// @notice Late interest was charged on overdue principal up to `accruedTo`.
+    event LoanLateFeeAccrued(uint256 indexed loanId, uint256 amount, uint256 totalAccrued, uint40 accruedTo);
+    /// @notice Part of a payment (repay or recover) went to the late fee.
+    event LoanLateFeePaid(uint256 indexed loanId, address indexed payer, uint256 amount, uint256 totalPaid);
+    /// @notice Who marked a default and whether the public window was open (lender/servicer otherwise).
+    event LoanDefaultMarkedBy(uint256 indexed loanId, address indexed by, bool publicWindow);
     event LoanPositionTransferStarted(uint256 indexed loanId, address indexed lender, address indexed newLender);
     event LoanPositionTransferred(uint256 indexed loanId, address indexed previousLender, address indexed newLender);
 
@@ -121,6 +151,8 @@ interface ILoanManager {
     function fund(uint256 loanId) external;
     function repay(uint256 loanId, uint256 amount) external;
     function markDefault(uint256 loanId) external;
+    function impairLoan(uint256 loanId) external;
+    function removeLoanImpairment(uint256 loanId) external;
     function writeOff(uint256 loanId) external;
     function recover(uint256 loanId, uint256 amount) external;
     function cancel(uint256 loanId) external;
@@ -138,6 +170,8 @@ interface ILoanManager {
     function installmentsLate(uint256 loanId) external view returns (uint256);
     function minimumRepaidNow(uint256 loanId) external view returns (uint256);
     function isDefaultable(uint256 loanId) external view returns (bool);
+    function isPubliclyDefaultable(uint256 loanId) external view returns (bool);
+    function lateFeeOwed(uint256 loanId) external view returns (uint256);
     function outstandingPrincipal(uint256 loanId) external view returns (uint256);
     function totalOutstandingPrincipal() external view returns (uint256);
     function activeLoanCount(address borrower) external view returns (uint256);

@@ -40,6 +40,8 @@ DEFAULT_RULES = {
     "coolOffSeconds": 180 * DAY,
     "requestTtlSeconds": 7 * DAY,
     "fundingWindowSeconds": 14 * DAY,
+    "lateInterestPremiumBps": 500,  # penalty 5 % a year on overdue principal, cut to the cap per loan
+    "publicDefaultDelaySeconds": 14 * DAY,  # after due + grace, only lender/servicer default for 14 days
     "bandMinScores": [300, 580, 670, 740],
     "bandMaxPrincipal": [0, 2_000 * USD, 10_000 * USD, 25_000 * USD],
 }

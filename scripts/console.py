@@ -10,6 +10,7 @@ an in-process 2-of-3 oracle, and a loan walked step by step.
     >>> explain(att)
     >>> approve(s, loan); fund(s, loan); repay(s, loan)
     >>> show(s, loan)
+    >>> impair(s, loan); unimpair(s, loan)  # the lender flags a loan in trouble, and lifts it
 
 The oracle here runs in the console process with three keys made up for this console session
 (kept in memory only) — local chains only. Operators run real nodes (`oracle serve`) with
@@ -35,7 +36,7 @@ USD = 10**6
 DAY = 24 * 3600
 
 __all__ = ["deploy", "new_borrower", "request", "score", "explain", "approve", "fund", "repay",
-           "show", "Borrower", "USD", "DAY", "accounts", "chain"]
+           "impair", "unimpair", "show", "Borrower", "USD", "DAY", "accounts", "chain"]
 
 _deploy = importlib.import_module("scripts.01_deploy")
 _governance = importlib.import_module("scripts.02_register_model")
@@ -153,11 +154,24 @@ def repay(system, run) -> None:
     print(f"loan {run.loan_id} repaid in full")
 
 
+def impair(system, run) -> None:
+    """The lender impairs the funded loan: it counts as late now (the borrower is delinquent)."""
+    require_success(system.loan_manager.impairLoan(run.loan_id, {"from": run.lender}))
+    print(f"loan {run.loan_id} impaired")
+
+
+def unimpair(system, run) -> None:
+    require_success(system.loan_manager.removeLoanImpairment(run.loan_id, {"from": run.lender}))
+    print(f"loan {run.loan_id}: impairment removed")
+
+
 def show(system, run) -> None:
     loan = system.loan_manager.getLoan(run.loan_id)
     print(f"loan {run.loan_id}: {_loans.STATES[loan['state']]}, principal "
           f"{loan['principal'] / USD:,.2f}, due {loan['totalDue'] / USD:,.2f}, repaid "
-          f"{loan['repaid'] / USD:,.2f}, approved on PD {loan['pdBps'] / 100:.2f} % "
+          f"{loan['repaid'] / USD:,.2f}, late fee owed "
+          f"{system.loan_manager.lateFeeOwed(run.loan_id) / USD:,.2f}"
+          f"{', impaired' if loan['impairedAt'] else ''}, approved on PD {loan['pdBps'] / 100:.2f} % "
           f"(score {loan['score']})")
 
 

@@ -39,6 +39,7 @@ ROLE_TARGETS: dict[str, list[tuple[str, str]]] = {
     "model_approver": [("model_registry", "MODEL_APPROVER_ROLE")],
     "oracle_admin": [("score_registry", "ORACLE_ADMIN_ROLE")],
     "data_provider": [("data_anchor", "DATA_PROVIDER_ROLE")],
+    "servicer": [("loan_manager", "SERVICER_ROLE")],
 }
 
 DEFAULT_GRACE_PERIOD_SECONDS = 3 * 24 * 3600
@@ -84,6 +85,8 @@ def rule_set_tuple(rules: Mapping[str, Any]) -> tuple:
         rules["coolOffSeconds"],
         rules["requestTtlSeconds"],
         rules["fundingWindowSeconds"],
+        rules["lateInterestPremiumBps"],
+        rules["publicDefaultDelaySeconds"],
         list(rules["bandMinScores"]),
         list(rules["bandMaxPrincipal"]),
     )
@@ -107,7 +110,7 @@ def deploy_system(
     oracle_signers / threshold: initial k-of-n oracle signer set of CreditScoreRegistry.
     token: an ERC-20 (contract or address); None deploys a TestStablecoin owned by admin.
     roles: {"kyc_provider", "regulator", "model_registrar", "model_approver", "oracle_admin",
-        "data_provider"} -> account or address; missing keys default to admin. (The same account
+        "data_provider", "servicer"} -> account or address; missing keys default to admin. (The same account
         may hold both model roles; ModelRegistry still refuses to let it approve its own model.)
     rules: optional first RuleSet as a dict with the Solidity field names (see rule_set_tuple);
         set by the regulator, together with `jurisdictions` (two-letter codes such as "GB").

@@ -58,6 +58,10 @@ DEFAULT_RULES = {
     "coolOffSeconds": 90 * DAY,
     "requestTtlSeconds": 7 * DAY,
     "fundingWindowSeconds": 14 * DAY,
+    # No late fee by default so the lifecycle arithmetic of the older tests is unchanged;
+    # tests/contracts/test_servicing.py sets one.
+    "lateInterestPremiumBps": 0,
+    "publicDefaultDelaySeconds": 7 * DAY,
     "bandMinScores": [300, 600, 750],
     "bandMaxPrincipal": [1_000 * 10**6, 10_000 * 10**6, 50_000 * 10**6],
 }

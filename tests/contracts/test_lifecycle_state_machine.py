@@ -487,9 +487,9 @@ class LendingMachine:
             return
         lm = self.s.loan_manager
         if not due:
-            _refused(lm.markDefault, (loan_id,), self.relayer, f"LoanNotOverdue: {loan_id}")
+            _refused(lm.markDefault, (loan_id,), loan["lender"], f"LoanNotOverdue: {loan_id}")
             return
-        tx = _send(lm.markDefault, (loan_id,), self.relayer)
+        tx = _send(lm.markDefault, (loan_id,), loan["lender"])
         self._move(loan_id, DEFAULTED)
         self.active[loan["borrower"]] -= 1
         self.unresolved[loan["borrower"]] += 1

@@ -315,13 +315,13 @@ def _fund_time(loans, loan_id):
     return loans.getLoan(loan_id)["fundedAt"]
 
 
-def test_mark_default_before_grace_reverts_then_succeeds(funded, loans, borrower):
+def test_mark_default_before_grace_reverts_then_succeeds(funded, loans, borrower, lender):
     grace = loans.gracePeriodSeconds()
     first_due = loans.dueDate(funded, 1)
     chain.sleep(first_due + grace - now() - 5)
     chain.mine()
     with brownie.reverts(err("LoanNotOverdue", funded)):
-        loans.markDefault(funded, {"from": accounts[9]})
+        loans.markDefault(funded, {"from": lender})
     assert not loans.isDefaultable(funded)
     chain.sleep(10)
     chain.mine()
@@ -329,7 +329,7 @@ def test_mark_default_before_grace_reverts_then_succeeds(funded, loans, borrower
     due = total_due(P, APR, TERM)
     assert loans.minimumRepaidNow(funded) == due // N == minimum_repaid(now(), _fund_time(loans, funded), TERM, N,
                                                                          grace, due)
-    tx = loans.markDefault(funded, {"from": accounts[9]})
+    tx = loans.markDefault(funded, {"from": lender})
     assert tx.events["LoanDefaulted"] == {"loanId": funded, "borrower": borrower, "repaid": 0, "remaining": due}
     assert loans.getLoan(funded)["state"] == DEFAULTED
     assert loans.lastDefaultAt(borrower) == tx.timestamp
@@ -337,19 +337,19 @@ def test_mark_default_before_grace_reverts_then_succeeds(funded, loans, borrower
     assert loans.totalOutstandingPrincipal() == P  # defaulted principal stays on the books until written off
 
 
-def test_paying_the_installment_prevents_default(funded, loans, borrower):
+def test_paying_the_installment_prevents_default(funded, loans, borrower, lender):
     due = total_due(P, APR, TERM)
     loans.repay(funded, due // N, {"from": borrower})
     chain.sleep(loans.dueDate(funded, 1) + loans.gracePeriodSeconds() - now() + 1)
     chain.mine()
     with brownie.reverts(err("LoanNotOverdue", funded)):
-        loans.markDefault(funded, {"from": accounts[9]})
+        loans.markDefault(funded, {"from": lender})
 
 
-def test_cool_off_after_default_defers_a_new_loan(funded, loans, oracle, borrower):
+def test_cool_off_after_default_defers_a_new_loan(funded, loans, oracle, borrower, lender):
     chain.sleep(loans.dueDate(funded, 1) + loans.gracePeriodSeconds() - now() + 1)
     chain.mine()
-    loans.markDefault(funded, {"from": accounts[9]})
+    loans.markDefault(funded, {"from": lender})
     new_id = loans.request(P, APR, TERM, N, {"from": borrower}).return_value
     oracle.fresh_score(borrower, borrower)
     with brownie.reverts(err("LoanNotDecidable", new_id, R_COOL_OFF)):
@@ -357,10 +357,10 @@ def test_cool_off_after_default_defers_a_new_loan(funded, loans, oracle, borrowe
 
 
 @pytest.fixture
-def defaulted(funded, loans):
+def defaulted(funded, loans, lender):
     chain.sleep(TERM + loans.gracePeriodSeconds() + 1)
     chain.mine()
-    loans.markDefault(funded, {"from": accounts[9]})
+    loans.markDefault(funded, {"from": lender})
     return funded
 
 

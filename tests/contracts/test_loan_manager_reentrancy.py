@@ -98,12 +98,12 @@ def funded_and_approved(evil, two_approved, lender):
 
 
 @pytest.fixture
-def defaulted(evil, funded_and_approved):
+def defaulted(evil, funded_and_approved, lender):
     loans = evil.loan_manager
     loan_id = funded_and_approved[0]
     chain.sleep(TERM + loans.gracePeriodSeconds() + 1)
     chain.mine()
-    loans.markDefault(loan_id, {"from": evil.admin})
+    loans.markDefault(loan_id, {"from": lender})
     assert loans.getLoan(loan_id)["state"] == DEFAULTED
     return loan_id
 

@@ -15,7 +15,7 @@ contract LifecycleHandlerTest is ScorechainFixture {
         _deployScorechain();
     }
 
-    /// @notice A fixed, seeded walk through all sixteen actions in lifecycle order: each one
+    /// @notice A fixed, seeded walk through all seventeen actions in lifecycle order: each one
     /// changes state at least once, and each one that has a predicted refusal (a custom error the
     /// handler asserts) meets it at least once.
     function test_everyActionTakesEffectAndEveryRefusalIsMet() public {
@@ -37,12 +37,13 @@ contract LifecycleHandlerTest is ScorechainFixture {
             handler.banOrReinstate(x >> 30, x >> 31);
             handler.changeRules(x >> 32, x >> 33, x >> 34, x >> 35);
             handler.renewKyc(x >> 36, x >> 37);
+            handler.impair(x >> 38, x >> 39);
         }
         for (uint256 action = 0; action < handler.ACTIONS(); ++action) {
             assertEq(handler.calls(action), ROUNDS, "every action was called");
             assertTrue(handler.done(action) > 0, _name("took effect", action));
         }
-        uint256[11] memory refusable = [
+        uint256[12] memory refusable = [
             uint256(BorrowerActions.Action.Request),
             uint256(BorrowerActions.Action.Score),
             uint256(BorrowerActions.Action.Approve),
@@ -53,7 +54,8 @@ contract LifecycleHandlerTest is ScorechainFixture {
             uint256(BorrowerActions.Action.Cancel),
             uint256(BorrowerActions.Action.Expire),
             uint256(BorrowerActions.Action.Claim),
-            uint256(BorrowerActions.Action.RenewKyc)
+            uint256(BorrowerActions.Action.RenewKyc),
+            uint256(BorrowerActions.Action.Impair)
         ];
         for (uint256 i = 0; i < refusable.length; ++i) {
             assertTrue(handler.refused(refusable[i]) > 0, _name("met its refusal", refusable[i]));

@@ -10,7 +10,7 @@ import {ICreditScoreRegistry} from "../../interfaces/ICreditScoreRegistry.sol";
 
 /// @title LoanLifecycleInvariants
 /// @notice Foundry twin of tests/contracts/test_lifecycle_state_machine.py. forge calls the
-/// handler's sixteen actions in random order with random inputs (runs x depth calls per
+/// handler's seventeen actions in random order with random inputs (runs x depth calls per
 /// invariant, foundry.toml); the handler asserts every predicted outcome and every state edge as
 /// it goes, and after every call the invariants below compare the chain with the ghost.
 /// @dev Two campaigns (accounting; lifecycle with liveness), each property a named check whose
@@ -30,12 +30,12 @@ contract LoanLifecycleInvariants is ScorechainFixture {
 
     /// @notice Per-run counters of the actions (calls; done = state changed; refused = the
     /// predicted revert was asserted), emitted after every run.
-    event ActionCounts(uint256[16] calls, uint256[16] done, uint256[16] refused);
+    event ActionCounts(uint256[17] calls, uint256[17] done, uint256[17] refused);
 
     function setUp() public {
         _deployScorechain();
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](16);
+        bytes4[] memory selectors = new bytes4[](17);
         selectors[0] = handler.request.selector;
         selectors[1] = handler.score.selector;
         selectors[2] = handler.approve.selector;
@@ -52,6 +52,7 @@ contract LoanLifecycleInvariants is ScorechainFixture {
         selectors[13] = handler.banOrReinstate.selector;
         selectors[14] = handler.changeRules.selector;
         selectors[15] = handler.renewKyc.selector;
+        selectors[16] = handler.impair.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
@@ -86,10 +87,10 @@ contract LoanLifecycleInvariants is ScorechainFixture {
         for (uint256 k = 0; k < ids.length; ++k) {
             _loanMatchesTheGhost(ids[k], loans[k]);
         }
-        uint256[16] memory c;
-        uint256[16] memory d;
-        uint256[16] memory r;
-        for (uint256 i = 0; i < 16; ++i) {
+        uint256[17] memory c;
+        uint256[17] memory d;
+        uint256[17] memory r;
+        for (uint256 i = 0; i < 17; ++i) {
             c[i] = handler.calls(i);
             d[i] = handler.done(i);
             r[i] = handler.refused(i);
@@ -160,6 +161,7 @@ contract LoanLifecycleInvariants is ScorechainFixture {
         assertEq(l.repaid, g.repaid, "repaid");
         assertEq(l.recovered, g.recovered, "recovered");
         assertLe(uint256(l.repaid) + l.recovered, l.totalDue, "paid <= totalDue");
+        _servicingMatchesTheGhost(l, g);
         assertEq(l.lender, g.lender, "lender");
         assertEq(l.scoreNonce, g.scoreNonce, "scoreNonce");
         if (g.approved) {
@@ -179,7 +181,8 @@ contract LoanLifecycleInvariants is ScorechainFixture {
     /// @dev Every open loan matches the ghost, its isDefaultable and expiresAt agree with the twin,
     /// and it has a path to a terminal state someone can call: a Requested or Approved loan
     /// expires (expire: anyone, even while paused), a Funded one is defaultable once its last
-    /// installment and grace have passed (markDefault: anyone; the manager is not paused), and a
+    /// installment, grace and its public default delay have passed (markDefault: anyone; the
+    /// manager is not paused), and a
     /// regulator holds the role to write off what is Defaulted.
     function _openLoansMatchTheGhostAndCanClose(LifecycleGhost.OpenLoan[] memory open, uint256 closableAt) internal {
         assertEq(sys.loans.loanCount(), handler.ghostLoanCount(), "loanCount == ghost");
@@ -190,6 +193,10 @@ contract LoanLifecycleInvariants is ScorechainFixture {
             uint256 id = open[k].id;
             _loanMatchesTheGhost(id, open[k].loan);
             assertTrue(sys.loans.isDefaultable(id) == open[k].defaultable, "isDefaultable == twin");
+            assertTrue(
+                sys.loans.isPubliclyDefaultable(id) == open[k].publiclyDefaultable, "isPubliclyDefaultable == twin"
+            );
+            _lateFeeMatchesTheTwinAndStaysUnderTheCap(id, open[k].loan, open[k].lateFeeOwed);
             uint256 expiresAt = sys.loans.expiresAt(id);
             assertEq(expiresAt, open[k].expiresAt, "expiresAt == twin");
             uint8 state = open[k].loan.state;
@@ -200,9 +207,48 @@ contract LoanLifecycleInvariants is ScorechainFixture {
         vm.warp(closableAt);
         for (uint256 k = 0; k < open.length; ++k) {
             if (open[k].loan.state != FUNDED) continue;
-            assertTrue(sys.loans.isDefaultable(open[k].id), "a funded loan past its term and grace is defaultable");
+            assertTrue(
+                sys.loans.isPubliclyDefaultable(open[k].id),
+                "a funded loan past its term, grace and public delay is defaultable by anyone"
+            );
         }
         vm.warp(handler.ghostNow());
+    }
+
+    /// @dev Servicing state is the ghost's: the terms snapshotted at approval (aprBps + lateRateBps
+    /// never above the usury cap in force at approval), the impairment flag (only on a Funded loan
+    /// while it is open), the late fee charged and paid (paid <= charged); and nobody but the lender
+    /// or a servicer marked a default while the public window was closed.
+    function _servicingMatchesTheGhost(ILoanManager.Loan memory l, LifecycleGhost.GhostLoan memory g) internal pure {
+        assertEq(l.lateRateBps, g.lateRateBps, "lateRateBps == ghost");
+        assertEq(l.publicDefaultDelay, g.publicDelay, "publicDefaultDelay == ghost");
+        if (g.approved) {
+            assertLe(uint256(l.aprBps) + l.lateRateBps, g.capAtApproval, "effective rate <= usury cap");
+        }
+        if (l.state == ILoanManager.LoanState.Funded) assertEq(l.impairedAt, g.impairedAt, "impairedAt == ghost");
+        assertEq(l.lateFeeAccrued, g.feeAccrued, "lateFeeAccrued == ghost");
+        assertEq(l.lateFeePaid, g.feePaid, "lateFeePaid == ghost");
+        assertLe(l.lateFeePaid, l.lateFeeAccrued, "late fee paid <= charged");
+        assertTrue(!g.defaultedByAnyone || g.publicWindowAtDefault, "only lender/servicer default in the window");
+    }
+
+    /// @dev lateFeeOwed and amountOwed agree with the twin; the fee never exceeds the late rate on
+    /// the whole principal since funding (so aprBps + the penalty stays under the cap); an unpaid
+    /// fee on a Funded loan means it is overdue now (payments clear the fee first).
+    function _lateFeeMatchesTheTwinAndStaysUnderTheCap(uint256 id, LifecycleGhost.GhostLoan memory g, uint256 feeOwed)
+        internal
+        view
+    {
+        assertEq(sys.loans.lateFeeOwed(id), feeOwed, "lateFeeOwed == twin");
+        if (g.state != FUNDED && g.state != 7) return;
+        assertEq(sys.loans.amountOwed(id), g.totalDue - g.repaid - g.recovered + feeOwed, "amountOwed == twin");
+        uint256 charged = g.feePaid + feeOwed;
+        uint256 ceiling = (g.principal * g.lateRateBps * (handler.ghostNow() - g.fundedAt)) / (10_000 * 365 days);
+        assertLe(charged, ceiling, "late fee <= lateRateBps on the principal over the time since funding");
+        if (g.state == FUNDED && g.feeAccrued > g.feePaid) {
+            uint256 due = LoanMath.minimumRepaid(handler.ghostNow(), g.fundedAt, g.termSeconds, g.installments, 0, g.totalDue);
+            assertTrue(g.repaid < due, "an unpaid late fee only on an overdue loan");
+        }
     }
 
     /// @dev Active loans (Approved or Funded) per borrower equal the ghost's count and the number

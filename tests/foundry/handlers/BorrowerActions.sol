@@ -32,17 +32,18 @@ abstract contract BorrowerActions is LifecycleGhost {
         Model,
         BanOrReinstate,
         ChangeRules,
-        RenewKyc
+        RenewKyc,
+        Impair
     }
 
-    uint256 public constant ACTIONS = 16;
+    uint256 public constant ACTIONS = 17;
     /// @dev Caps that keep one run's loops short (a run is at most `depth` calls anyway).
     uint256 public constant MAX_LOANS = 48;
     uint256 public constant MAX_MODELS = 64;
 
-    uint256[16] internal _calls;
-    uint256[16] internal _done;
-    uint256[16] internal _refused;
+    uint256[17] internal _calls;
+    uint256[17] internal _done;
+    uint256[17] internal _refused;
     /// @dev approve() outcomes by ComplianceRules.Reason (None = approved; deferred ones included).
     uint256[18] internal _decisions;
 
@@ -198,6 +199,13 @@ abstract contract BorrowerActions is LifecycleGhost {
         assertEq(l.scoreIssuedAt, rec.issuedAt, "approved issuedAt is the record's");
         assertTrue(rec.nonce >= l.scoreNonce, "approved on a score signed after the request");
         assertEq(l.fundBy, _now + _rules.fundingWindowSeconds, "fundBy");
+        // Servicing terms: the late rate fills at most the room under the usury cap.
+        uint256 room = _rules.maxAprBps - g.aprBps;
+        g.lateRateBps = _rules.lateInterestPremiumBps < room ? _rules.lateInterestPremiumBps : room;
+        g.publicDelay = _rules.publicDefaultDelaySeconds;
+        g.capAtApproval = _rules.maxAprBps;
+        assertEq(l.lateRateBps, g.lateRateBps, "lateRateBps snapshot");
+        assertEq(l.publicDefaultDelay, g.publicDelay, "publicDefaultDelay snapshot");
         GhostBorrower storage b = _book[g.borrower];
         assertTrue(b.active < _rules.maxActiveLoans, "approved within maxActiveLoans");
         ++b.active;
@@ -210,22 +218,32 @@ abstract contract BorrowerActions is LifecycleGhost {
         ++_done[uint256(Action.Approve)];
     }
 
-    /// @notice The borrower pays a little, part, all, or more than what is owed (cut to the remainder).
+    /// @notice The borrower pays a little, part, all, or more than what is owed (late fee included;
+    /// cut to the remainder). The late fee is charged first and paid first.
     function repay(uint256 loanPick, uint256 fracBps, uint256 over) external step(Action.Repay) {
         uint256 loanId = _pickLoan(loanPick, uint16(1 << FUNDED));
         if (loanId == 0) return;
         GhostLoan storage g = _loans[loanId];
-        uint256 remaining = g.totalDue - g.repaid;
+        uint256 feeDue = g.feeAccrued - g.feePaid + (g.repaid < _minimumRepaid(g, 0) ? _feeSinceCharge(g) : 0);
+        uint256 remaining = g.totalDue - g.repaid + feeDue;
+        assertEq(s.loans.amountOwed(loanId), remaining, "amountOwed == twin (late fee included)");
         uint256 amount = _portion(remaining, fracBps);
         bool overpay = _oneIn(5, over, 6);
         uint256 offered = overpay ? remaining + bound(over, 1, 1e12) : amount;
         if (overpay) amount = remaining;
         if (_balance[g.borrower] < amount) return;
         callAs(g.borrower, address(s.loans), abi.encodeCall(ILoanManager.repay, (loanId, offered)), "repay");
-        g.repaid += amount;
+        assertEq(_chargeLateFee(g), feeDue, "fee charged before the payment");
+        uint256 feePart = amount < feeDue ? amount : feeDue;
+        g.feePaid += feePart;
+        g.repaid += amount - feePart;
         _pay(g.borrower, g.lender, amount);
-        assertEq(s.loans.getLoan(loanId).repaid, g.repaid, "repaid (an overpayment is cut)");
-        if (g.repaid == g.totalDue) {
+        ILoanManager.Loan memory l = s.loans.getLoan(loanId);
+        assertEq(l.repaid, g.repaid, "repaid (an overpayment is cut; the fee is paid first)");
+        assertEq(l.lateFeeAccrued, g.feeAccrued, "lateFeeAccrued == twin");
+        assertEq(l.lateFeePaid, g.feePaid, "lateFeePaid == twin");
+        if (amount == remaining) {
+            assertEq(g.repaid, g.totalDue, "paid in full");
             --_book[g.borrower].active;
             _move(loanId, REPAID);
         }

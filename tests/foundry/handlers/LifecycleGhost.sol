@@ -28,6 +28,7 @@ struct Actors {
     address[3] borrowers;
     address[2] lenders;
     address relayer;
+    address servicer;
     address kyc;
     address regulator;
     address registrar;
@@ -82,6 +83,16 @@ abstract contract LifecycleGhost is Assertions {
         uint256 decidedNonce;
         bytes32 decidedModel;
         uint256 decidedIssuedAt;
+        // servicing: terms snapshotted at approval, impairment, late fee, who defaulted
+        uint256 lateRateBps;
+        uint256 publicDelay;
+        uint256 capAtApproval; // maxAprBps in force at approval
+        uint256 impairedAt;
+        uint256 feeAccrued;
+        uint256 feePaid;
+        uint256 accruedTo;
+        bool defaultedByAnyone; // marked by neither the lender nor a servicer
+        bool publicWindowAtDefault;
     }
 
     /// @notice An open loan as the invariants read it: the ghost loan and the twin's views.
@@ -89,6 +100,8 @@ abstract contract LifecycleGhost is Assertions {
         uint256 id;
         GhostLoan loan;
         bool defaultable;
+        bool publiclyDefaultable;
+        uint256 lateFeeOwed;
         uint256 expiresAt;
     }
 
@@ -182,9 +195,9 @@ abstract contract LifecycleGhost is Assertions {
     }
 
     /// @notice The loans that can still change state (Requested, Approved, Funded, Defaulted) with the
-    /// twin's isDefaultable and expiresAt for each, and a time by which all of them can be closed:
-    /// after every open request's or approval's expiry and every funded loan's last installment
-    /// plus grace.
+    /// twin's isDefaultable, isPubliclyDefaultable, lateFeeOwed and expiresAt for each, and a time by
+    /// which anyone can close all of them: after every open request's or approval's expiry and
+    /// every funded loan's last installment plus grace plus its public default delay.
     function ghostOpenLoans() external view returns (OpenLoan[] memory open, uint256 closableAt) {
         uint256 count;
         for (uint256 id = 1; id <= _loanCount; ++id) {
@@ -196,9 +209,18 @@ abstract contract LifecycleGhost is Assertions {
         for (uint256 id = 1; id <= _loanCount; ++id) {
             GhostLoan storage g = _loans[id];
             if ((OPEN_STATES >> g.state) & 1 == 0) continue;
-            uint256 end = g.state == FUNDED ? g.fundedAt + g.termSeconds + _grace : ghostExpiresAt(id);
+            // A funded loan is closable by anyone once its last installment is past grace + public delay.
+            uint256 end =
+                g.state == FUNDED ? g.fundedAt + g.termSeconds + _grace + g.publicDelay : ghostExpiresAt(id);
             if (end > closableAt) closableAt = end;
-            open[k++] = OpenLoan({id: id, loan: g, defaultable: ghostDefaultable(id), expiresAt: ghostExpiresAt(id)});
+            open[k++] = OpenLoan({
+                id: id,
+                loan: g,
+                defaultable: ghostDefaultable(id),
+                publiclyDefaultable: ghostPubliclyDefaultable(id),
+                lateFeeOwed: ghostLateFeeOwed(id),
+                expiresAt: ghostExpiresAt(id)
+            });
         }
         closableAt += 1;
     }
@@ -253,15 +275,37 @@ abstract contract LifecycleGhost is Assertions {
         if (_book[borrower].unresolvedDefaults != 0) return true;
         for (uint256 id = 1; id <= _loanCount; ++id) {
             GhostLoan storage g = _loans[id];
-            if (g.borrower == borrower && g.state == FUNDED && g.repaid < _minimumRepaid(g, 0)) return true;
+            if (g.borrower == borrower && g.state == FUNDED && (g.impairedAt != 0 || g.repaid < _minimumRepaid(g, 0))) {
+                return true;
+            }
         }
         return false;
     }
 
-    /// @notice The twin's answer to "may `loanId` be marked defaulted now?" (LoanManager.isDefaultable).
+    /// @notice The twin's answer to "may the lender or a servicer mark `loanId` defaulted now?"
+    /// (LoanManager.isDefaultable): a late installment past grace, or impaired for longer than grace.
     function ghostDefaultable(uint256 loanId) public view returns (bool) {
         GhostLoan storage g = _loans[loanId];
-        return g.state == FUNDED && g.repaid < _minimumRepaid(g, _grace);
+        if (g.state != FUNDED) return false;
+        if (g.impairedAt != 0 && _now > g.impairedAt + _grace) return true;
+        return g.repaid < _minimumRepaid(g, _grace);
+    }
+
+    /// @notice The twin's answer to "may anyone mark `loanId` defaulted now?"
+    /// (LoanManager.isPubliclyDefaultable): an installment past grace + the loan's public delay.
+    function ghostPubliclyDefaultable(uint256 loanId) public view returns (bool) {
+        GhostLoan storage g = _loans[loanId];
+        return g.state == FUNDED && g.repaid < _minimumRepaid(g, _grace + g.publicDelay);
+    }
+
+    /// @notice The twin's unpaid late fee (LoanManager.lateFeeOwed): charged and unpaid, plus, while
+    /// Funded, what has run since the last charge.
+    function ghostLateFeeOwed(uint256 loanId) public view returns (uint256) {
+        GhostLoan storage g = _loans[loanId];
+        if (g.state != FUNDED && g.state != DEFAULTED && g.state != WRITTEN_OFF) return 0;
+        uint256 owed = g.feeAccrued - g.feePaid;
+        if (g.state == FUNDED) owed += _feeSinceCharge(g);
+        return owed;
     }
 
     /// @notice When a Requested or Approved loan may be expired (after this second; else 0).
@@ -321,7 +365,24 @@ abstract contract LifecycleGhost is Assertions {
             || r == IComplianceRules.Reason.Delinquent;
     }
 
+    function _feeSinceCharge(GhostLoan storage g) internal view returns (uint256) {
+        uint256 from = g.accruedTo > g.fundedAt ? g.accruedTo : g.fundedAt;
+        return LoanMath.lateFee(
+            from, _now, g.fundedAt, g.termSeconds, g.installments, g.totalDue, g.principal, g.repaid, g.lateRateBps
+        );
+    }
+
     // ---------------------------------------------------------------- ghost updates
+
+    /// @dev LoanManager charges the late fee before a payment on (or the default of) a loan that is
+    /// overdue now; returns the unpaid fee after the charge.
+    function _chargeLateFee(GhostLoan storage g) internal returns (uint256 feeDue) {
+        if (g.repaid < _minimumRepaid(g, 0)) {
+            g.feeAccrued += _feeSinceCharge(g);
+            g.accruedTo = _now;
+        }
+        return g.feeAccrued - g.feePaid;
+    }
 
     /// @dev Moves a loan in the ghost after checking the edge is allowed and the chain agrees.
     function _move(uint256 loanId, uint8 to) internal {
@@ -350,6 +411,8 @@ abstract contract LifecycleGhost is Assertions {
         _rules.coolOffSeconds = r.coolOffSeconds;
         _rules.requestTtlSeconds = r.requestTtlSeconds;
         _rules.fundingWindowSeconds = r.fundingWindowSeconds;
+        _rules.lateInterestPremiumBps = r.lateInterestPremiumBps;
+        _rules.publicDefaultDelaySeconds = r.publicDefaultDelaySeconds;
         _rules.bandMinScores = r.bandMinScores;
         _rules.bandMaxPrincipal = r.bandMaxPrincipal;
     }

@@ -9,9 +9,9 @@ import {IBorrowerRegistry} from "../../../interfaces/IBorrowerRegistry.sol";
 
 /// @title LifecycleHandler
 /// @notice The target of the lifecycle invariant campaign: the borrower actions (BorrowerActions)
-/// and what lenders, anyone, the clock and the operators do: fund, markDefault, writeOff,
-/// recover, expire, claim, warp, revoke/approve a model, ban/suspend/reinstate, change the rules,
-/// renew KYC. Same contract as BorrowerActions: bounded inputs, predicted outcome asserted,
+/// and what lenders, servicers, anyone, the clock and the operators do: fund, markDefault (by the
+/// lender, a servicer or anyone), impair / remove an impairment, writeOff, recover, expire, claim,
+/// warp, revoke/approve a model, ban/suspend/reinstate, change the rules, renew KYC. Same contract as BorrowerActions: bounded inputs, predicted outcome asserted,
 /// skip when not applicable.
 contract LifecycleHandler is BorrowerActions {
     constructor(
@@ -54,25 +54,71 @@ contract LifecycleHandler is BorrowerActions {
         ++_done[uint256(Action.Fund)];
     }
 
-    /// @notice Anyone marks a Funded loan defaulted once a late installment is not covered.
+    /// @notice The lender, a servicer or anyone (a third of the time each) marks a Funded loan
+    /// defaulted: the lender or a servicer once a late installment is past grace (or the loan has
+    /// been impaired for longer than grace), anyone only once one is past grace + the public delay.
     function markDefault(uint256 loanPick) external step(Action.MarkDefault) {
         uint256 loanId = _pickLoan(loanPick, uint16(1 << FUNDED));
         if (loanId == 0) return;
         GhostLoan storage g = _loans[loanId];
         bytes memory data = abi.encodeCall(ILoanManager.markDefault, (loanId));
-        if (!ghostDefaultable(loanId)) {
+        uint256 role = uint256(keccak256(abi.encode(loanPick, 28))) % 3;
+        address caller = role == 0 ? g.lender : role == 1 ? a.servicer : a.relayer;
+        bool publicWindow = ghostPubliclyDefaultable(loanId);
+        if (!publicWindow && !ghostDefaultable(loanId)) {
             bytes memory e = abi.encodeWithSelector(ILoanManager.LoanNotOverdue.selector, loanId);
-            expectRevertAs(a.relayer, address(s.loans), data, e, "not overdue");
+            expectRevertAs(caller, address(s.loans), data, e, "not overdue");
             ++_refused[uint256(Action.MarkDefault)];
             return;
         }
-        callAs(a.relayer, address(s.loans), data, "markDefault");
+        if (!publicWindow && role == 2) {
+            bytes memory e = _err2(ILoanManager.LoanDefaultReserved.selector, loanId, uint160(caller));
+            expectRevertAs(caller, address(s.loans), data, e, "the public window is not open");
+            ++_refused[uint256(Action.MarkDefault)];
+            return;
+        }
+        callAs(caller, address(s.loans), data, "markDefault");
+        _chargeLateFee(g);
+        g.defaultedByAnyone = role == 2;
+        g.publicWindowAtDefault = publicWindow;
         GhostBorrower storage b = _book[g.borrower];
         --b.active;
         ++b.unresolvedDefaults;
         b.lastDefaultAt = _now;
         _move(loanId, DEFAULTED);
+        assertEq(s.loans.getLoan(loanId).lateFeeAccrued, g.feeAccrued, "late fee fixed at default == twin");
         ++_done[uint256(Action.MarkDefault)];
+    }
+
+    /// @notice The lender or a servicer impairs a Funded loan or removes its impairment; one time in
+    /// four anyone tries and is refused, one in eight the same step is repeated and refused.
+    function impair(uint256 loanPick, uint256 seed) external step(Action.Impair) {
+        uint256 loanId = _pickLoan(loanPick, uint16(1 << FUNDED));
+        if (loanId == 0) return;
+        GhostLoan storage g = _loans[loanId];
+        bool impaired = g.impairedAt != 0;
+        bool repeat = _oneIn(8, seed, 29);
+        bool remove = impaired != repeat; // remove an impairment, impair an unimpaired loan
+        bytes memory data = remove
+            ? abi.encodeCall(ILoanManager.removeLoanImpairment, (loanId))
+            : abi.encodeCall(ILoanManager.impairLoan, (loanId));
+        if (_oneIn(4, seed, 30)) {
+            bytes memory e = _err2(ILoanManager.LoanUnauthorized.selector, loanId, uint160(a.relayer));
+            expectRevertAs(a.relayer, address(s.loans), data, e, "only the lender or a servicer impairs");
+            ++_refused[uint256(Action.Impair)];
+            return;
+        }
+        address caller = seed % 2 == 0 ? g.lender : a.servicer;
+        if (repeat) {
+            bytes4 selector = impaired ? ILoanManager.LoanAlreadyImpaired.selector : ILoanManager.LoanNotImpaired.selector;
+            expectRevertAs(caller, address(s.loans), data, abi.encodeWithSelector(selector, loanId), "repeated");
+            ++_refused[uint256(Action.Impair)];
+            return;
+        }
+        callAs(caller, address(s.loans), data, remove ? "removeLoanImpairment" : "impairLoan");
+        g.impairedAt = remove ? 0 : _now;
+        assertEq(s.loans.getLoan(loanId).impairedAt, g.impairedAt, "impairedAt == twin");
+        ++_done[uint256(Action.Impair)];
     }
 
     /// @notice The lender or a regulator writes off a Defaulted loan; anyone else is refused.
@@ -99,7 +145,9 @@ contract LifecycleHandler is BorrowerActions {
         uint256 loanId = _pickLoan(loanPick, uint16((1 << DEFAULTED) | (1 << WRITTEN_OFF)));
         if (loanId == 0) return;
         GhostLoan storage g = _loans[loanId];
-        uint256 remaining = g.totalDue - g.repaid - g.recovered;
+        uint256 feeDue = g.feeAccrued - g.feePaid;
+        uint256 remaining = g.totalDue - g.repaid - g.recovered + feeDue;
+        assertEq(s.loans.amountOwed(loanId), remaining, "amountOwed == twin (late fee included)");
         if (remaining == 0) {
             bytes memory e = abi.encodeWithSelector(ILoanManager.LoanZeroAmount.selector, loanId);
             bytes memory data = abi.encodeCall(ILoanManager.recover, (loanId, 1));
@@ -112,10 +160,13 @@ contract LifecycleHandler is BorrowerActions {
         uint256 offered = overpay ? remaining + bound(over, 1, 1e12) : amount;
         if (_balance[g.borrower] < amount) return;
         callAs(g.borrower, address(s.loans), abi.encodeCall(ILoanManager.recover, (loanId, offered)), "recover");
-        g.recovered += amount;
+        uint256 feePart = amount < feeDue ? amount : feeDue;
+        g.feePaid += feePart;
+        g.recovered += amount - feePart;
         _pay(g.borrower, g.lender, amount);
         if (g.state == DEFAULTED && amount == remaining) --_book[g.borrower].unresolvedDefaults;
-        assertEq(s.loans.getLoan(loanId).recovered, g.recovered, "recovered (an overpayment is cut)");
+        assertEq(s.loans.getLoan(loanId).recovered, g.recovered, "recovered (an overpayment is cut, the fee first)");
+        assertEq(s.loans.getLoan(loanId).lateFeePaid, g.feePaid, "lateFeePaid == twin");
         ++_done[uint256(Action.Recover)];
     }
 
@@ -213,8 +264,9 @@ contract LifecycleHandler is BorrowerActions {
     }
 
     /// @notice A regulator replaces the rule set: max PD, max score age, cool-off, request TTL,
-    /// funding window and max active loans (never below a borrower's current count, so the cap
-    /// invariant compares with the rule in force).
+    /// funding window, late-interest premium (0 to the usury cap), public default delay (an hour to
+    /// 30 days) and max active loans (never below a borrower's current count, so the cap invariant
+    /// compares with the rule in force).
     function changeRules(uint256 maxPdBps, uint256 maxAgeSeed, uint256 maxActiveSeed, uint256 windowSeed)
         external
         step(Action.ChangeRules)
@@ -233,6 +285,8 @@ contract LifecycleHandler is BorrowerActions {
         bool tight = _oneIn(4, windowSeed, 23);
         r.requestTtlSeconds = uint64(bound(_spread(windowSeed, 24), tight ? 1 hours : 3 days, 14 days));
         r.fundingWindowSeconds = uint64(bound(_spread(windowSeed, 25), tight ? 1 hours : 3 days, 21 days));
+        r.lateInterestPremiumBps = uint16(bound(_spread(maxPdBps, 31), 0, r.maxAprBps));
+        r.publicDefaultDelaySeconds = uint64(bound(_spread(windowSeed, 32), 1 hours, 30 days));
         uint256 versionBefore = s.compliance.version();
         vm.prank(a.regulator);
         s.compliance.setRuleSet(r);

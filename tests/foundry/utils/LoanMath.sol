@@ -30,6 +30,32 @@ library LoanMath {
         return (due * late) / installments;
     }
 
+    /// @dev The late fee over [fromSeconds, toSeconds] with `repaid` constant: each installment's
+    /// unpaid part (its cumulative amount above max(repaid, the previous cumulative amount)) for the
+    /// seconds it was past its due date, at rateBps on its principal share, rounded down once.
+    function lateFee(
+        uint256 fromSeconds,
+        uint256 toSeconds,
+        uint256 fundedAt,
+        uint256 termSeconds,
+        uint256 installments,
+        uint256 due,
+        uint256 principal,
+        uint256 repaid,
+        uint256 rateBps
+    ) internal pure returns (uint256) {
+        uint256 overdueSeconds;
+        for (uint256 i = 1; i <= installments; ++i) {
+            uint256 cum = (due * i) / installments;
+            uint256 covered = repaid > (due * (i - 1)) / installments ? repaid : (due * (i - 1)) / installments;
+            if (cum <= covered) continue;
+            uint256 start = fundedAt + (termSeconds * i) / installments;
+            if (start < fromSeconds) start = fromSeconds;
+            if (start < toSeconds) overdueSeconds += (cum - covered) * (toSeconds - start);
+        }
+        return (overdueSeconds * principal * rateBps) / (due * BPS * YEAR_SECONDS);
+    }
+
     function principalShare(uint256 paid, uint256 principal, uint256 due) internal pure returns (uint256) {
         return (paid * principal) / due;
     }

@@ -36,6 +36,7 @@ abstract contract ScorechainFixture is InvariantBase {
             who.lenders[i] = _actor("lender", i);
         }
         who.relayer = _actor("relayer", 0);
+        who.servicer = _actor("servicer", 0);
         who.kyc = _actor("kyc", 0);
         who.regulator = _actor("regulator", 0);
         who.registrar = _actor("registrar", 0);
@@ -59,6 +60,7 @@ abstract contract ScorechainFixture is InvariantBase {
         sys.models.grantRole(sys.models.MODEL_APPROVER_ROLE(), who.approver);
         sys.compliance.grantRole(sys.compliance.REGULATOR_ROLE(), who.regulator);
         sys.loans.grantRole(sys.loans.REGULATOR_ROLE(), who.regulator);
+        sys.loans.grantRole(sys.loans.SERVICER_ROLE(), who.servicer);
 
         vm.prank(who.registrar);
         sys.models.register(MODEL_ID, keccak256("metrics"), keccak256("data"), keccak256("schema"), "ipfs://v1", 1);
@@ -89,7 +91,8 @@ abstract contract ScorechainFixture is InvariantBase {
         vm.label(address(sys.token), "TestStablecoin");
     }
 
-    /// @notice DEFAULT_RULES of tests/contracts/scorechain_testkit.py.
+    /// @notice DEFAULT_RULES of tests/contracts/scorechain_testkit.py, but with a late-interest
+    /// premium (10 %) so the campaign charges late fees from the start.
     function defaultRules() internal pure returns (IComplianceRules.RuleSet memory r) {
         r.maxPdBps = 2_000;
         r.maxAprBps = 3_600;
@@ -100,6 +103,8 @@ abstract contract ScorechainFixture is InvariantBase {
         r.coolOffSeconds = 90 days;
         r.requestTtlSeconds = 7 days;
         r.fundingWindowSeconds = 14 days;
+        r.lateInterestPremiumBps = 1_000;
+        r.publicDefaultDelaySeconds = 7 days;
         r.bandMinScores = new uint16[](3);
         r.bandMinScores[0] = 300;
         r.bandMinScores[1] = 600;
