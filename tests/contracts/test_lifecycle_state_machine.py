@@ -39,6 +39,7 @@ from scripts.scorechain_testkit import (
     MODEL_ID,
     MODEL_ID_2,
     YEAR_SECONDS,
+    enrol,
     fuzz_profile,
     minimum_repaid,
     principal_share,
@@ -551,7 +552,7 @@ class LendingMachine:
 def test_lending_lifecycle_state_machine(ready, system, oracle, kyc, regulator, registrar, approver, borrowers,
                                          borrower, borrower2, token, admin, loans):
     third = accounts[9]
-    borrowers.register(third, "0x" + "03" * 32, GB, chain.time() + 2 * YEAR_SECONDS, {"from": kyc})
+    enrol(borrowers, kyc, third, "0x" + "03" * 32, GB, chain.time() + 2 * YEAR_SECONDS)
     token.mint(third, 10_000_000 * 10**6, {"from": admin})
     token.approve(loans, 2**256 - 1, {"from": third})
     actors = {"borrowers": [borrower, borrower2, third], "lenders": [accounts[7], accounts[8]], "kyc": kyc,

@@ -198,7 +198,7 @@ abstract contract BorrowerActions is LifecycleGhost {
         assertEq(l.scoreIssuedAt, rec.issuedAt, "approved issuedAt is the record's");
         assertTrue(rec.nonce >= l.scoreNonce, "approved on a score signed after the request");
         assertEq(l.fundBy, _now + _rules.fundingWindowSeconds, "fundBy");
-        GhostBorrower storage b = _book[g.borrower];
+        GhostBorrower storage b = _book[_person(g.borrower)];
         assertTrue(b.active < _rules.maxActiveLoans, "approved within maxActiveLoans");
         ++b.active;
         g.approved = true;
@@ -226,7 +226,7 @@ abstract contract BorrowerActions is LifecycleGhost {
         _pay(g.borrower, g.lender, amount);
         assertEq(s.loans.getLoan(loanId).repaid, g.repaid, "repaid (an overpayment is cut)");
         if (g.repaid == g.totalDue) {
-            --_book[g.borrower].active;
+            --_book[_person(g.borrower)].active;
             _move(loanId, REPAID);
         }
         ++_done[uint256(Action.Repay)];
@@ -248,7 +248,7 @@ abstract contract BorrowerActions is LifecycleGhost {
             return;
         }
         callAs(g.borrower, address(s.loans), data, "cancel");
-        if (g.state == APPROVED) --_book[g.borrower].active;
+        if (g.state == APPROVED) --_book[_person(g.borrower)].active;
         _move(loanId, CANCELLED);
         ++_done[uint256(Action.Cancel)];
     }
