@@ -240,10 +240,11 @@ contract BorrowerRegistry is IBorrowerRegistry, ScorechainAccess {
         if (id.provider != msg.sender) revert BorrowerNotProvider(identity, msg.sender);
     }
 
+    /// @dev An unknown address has identity zero, which is never registered (commitments are non-zero).
     function _identityFor(address borrower) private view returns (bytes32 identity, Identity storage id) {
         identity = _links[borrower].identity;
-        if (_links[borrower].status == LinkStatus.None) revert BorrowerNotRegistered(borrower);
         id = _identities[identity];
+        if (id.status == BorrowerStatus.None) revert BorrowerNotRegistered(borrower);
     }
 
     function _setStatus(Identity storage id, BorrowerStatus status, uint8 reasonCode) private {
