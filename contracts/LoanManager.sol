@@ -184,8 +184,9 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// caller to the borrower.
     /// @dev Caller must have approved this contract for the principal and must not be the borrower
     /// (LoanSelfFunding) nor, if enrolled, an address of the borrower's identity
-    /// (LoanLenderSameIdentity); not after the approval's deadline; the borrower still eligible in an allowed jurisdiction,
-    /// the deciding model still approved and the borrower not delinquent (else LoanNotFundable).
+    /// (LoanLenderSameIdentity); not after the approval's deadline; the borrower still eligible in
+    /// an allowed jurisdiction, the deciding model still approved and the borrower's identity not
+    /// delinquent (else LoanNotFundable).
     /// Not when paused. Emits LoanFunded.
     function fund(uint256 loanId) external whenNotPaused nonReentrant {
         Loan storage l = _loanIn(loanId, LoanState.Approved);
