@@ -61,6 +61,11 @@ import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
 /// - A borrower is delinquent while a funded loan is impaired or has an installment past its due
 ///   date (grace not counted) and unpaid, or a defaulted loan is neither recovered in full nor
 ///   written off.
+/// - Limits belong to a person: the borrower book (active loans, last default and cool-off,
+///   unresolved defaults, funded loans walked for delinquency) is keyed by the borrower's identity
+///   in the borrower registry, so every address linked to one person shares it. A lender may not
+///   fund (or take over) a loan of their own address or, when the lender is enrolled, of any
+///   address of the same identity.
 /// - Pause (REGULATOR_ROLE) stops request, approve, fund and markDefault; repay, recover, cancel,
 ///   expire, claim, writeOff, impairLoan and removeLoanImpairment stay open so borrowers can always
 ///   pay and lenders always withdraw.
@@ -88,9 +93,11 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     uint64 private immutable _gracePeriodSeconds;
 
     mapping(uint256 loanId => Loan) private _loans;
-    mapping(address borrower => BorrowerBook) private _books;
-    // Funded loans per borrower (at most ComplianceRules.MAX_ACTIVE_LOANS), walked to find one past due.
-    mapping(address borrower => uint256[] loanIds) private _fundedLoans;
+    // The borrower book is kept per person (BorrowerRegistry.identityOf, which never changes once
+    // an address is enrolled), so limits, cool-offs and delinquency follow them across addresses.
+    mapping(bytes32 identity => BorrowerBook) private _books;
+    // Funded loans per person (at most ComplianceRules.MAX_ACTIVE_LOANS), walked to find one past due.
+    mapping(bytes32 identity => uint256[] loanIds) private _fundedLoans;
     mapping(address lender => uint256 amount) private _claimable;
     mapping(uint256 loanId => address newLender) private _pendingLenders;
     uint256 private _loanCount;
@@ -168,7 +175,8 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         Loan storage l = _loanIn(loanId, LoanState.Requested);
         address borrower = l.borrower;
         if (msg.sender != borrower) revert LoanNotBorrower(loanId, msg.sender);
-        BorrowerBook storage book = _books[borrower];
+        bytes32 person = _borrowers.identityOf(borrower);
+        BorrowerBook storage book = _books[person];
         (bool ok, IComplianceRules.Reason reason, ICreditScoreRegistry.ScoreRecord memory score) = _compliance.check(
             borrower,
             l.principal,
@@ -178,7 +186,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
                 activeLoans: book.activeLoans,
                 lastDefaultAt: book.lastDefaultAt,
                 minScoreNonce: l.scoreNonce,
-                delinquent: _isDelinquent(borrower, book)
+                delinquent: _isDelinquent(person, book)
             })
         );
         if (!ok && _isDeferred(reason)) revert LoanNotDecidable(loanId, reason);
@@ -190,17 +198,12 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
             emit LoanRejected(loanId, borrower, reason, ruleVersion);
             return false;
         }
-        (uint64 fundingWindow, uint16 maxAprBps, uint16 premiumBps, uint64 publicDelay) = _compliance.servicingTerms();
         l.state = LoanState.Approved;
         l.modelId = score.modelId;
         l.pdBps = score.pdBps;
         l.score = score.score;
         l.scoreIssuedAt = score.issuedAt;
-        l.fundBy = uint40(block.timestamp + fundingWindow);
-        // check() passed, so aprBps <= maxAprBps: the late rate fills at most the room under the cap.
-        uint16 room = maxAprBps - l.aprBps;
-        l.lateRateBps = premiumBps < room ? premiumBps : room;
-        l.publicDefaultDelay = uint40(publicDelay);
+        _snapshotServicingTerms(l);
         book.activeLoans += 1;
         emit LoanApproved(loanId, borrower, score.modelId, score.pdBps, score.score, score.issuedAt, ruleVersion);
         return true;
@@ -208,25 +211,27 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
 
     /// @notice Funds an Approved loan: the caller becomes its lender and principal moves from the
     /// caller to the borrower.
-    /// @dev Caller must have approved this contract for the principal and must not be the borrower;
-    /// not after the approval's deadline; the borrower still eligible in an allowed jurisdiction,
-    /// the deciding model still approved and the borrower not delinquent (else LoanNotFundable).
+    /// @dev Caller must have approved this contract for the principal and must not be the borrower
+    /// (LoanSelfFunding) nor, if enrolled, an address of the borrower's identity
+    /// (LoanLenderSameIdentity); not after the approval's deadline; the borrower still eligible in
+    /// an allowed jurisdiction, the deciding model still approved and the borrower's identity not
+    /// delinquent (else LoanNotFundable).
     /// Not when paused. Emits LoanFunded.
     function fund(uint256 loanId) external whenNotPaused nonReentrant {
         Loan storage l = _loanIn(loanId, LoanState.Approved);
         address borrower = l.borrower;
-        if (msg.sender == borrower) revert LoanSelfFunding(loanId);
+        bytes32 person = _notSelfFunded(loanId, borrower, msg.sender);
         if (block.timestamp > l.fundBy) revert LoanApprovalExpired(loanId, l.fundBy);
         IComplianceRules.Reason reason = _compliance.checkFunding(borrower, l.modelId);
         if (reason != IComplianceRules.Reason.None) revert LoanNotFundable(loanId, reason);
-        if (_isDelinquent(borrower, _books[borrower])) {
+        if (_isDelinquent(person, _books[person])) {
             revert LoanNotFundable(loanId, IComplianceRules.Reason.Delinquent);
         }
         uint256 principal = l.principal;
         l.state = LoanState.Funded;
         l.fundedAt = uint64(block.timestamp);
         l.lender = msg.sender;
-        _fundedLoans[borrower].push(loanId);
+        _fundedLoans[person].push(loanId);
         _totalOutstandingPrincipal += principal;
         emit LoanFunded(loanId, msg.sender, borrower, principal, l.totalDue, uint64(block.timestamp));
         _token.safeTransferFrom(msg.sender, borrower, principal);
@@ -253,9 +258,10 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         emit LoanRepaid(loanId, msg.sender, amount, paidAfter, remaining - amount);
         if (remaining == amount) {
             address borrower = l.borrower;
+            bytes32 person = _borrowers.identityOf(borrower);
             l.state = LoanState.Repaid;
-            _books[borrower].activeLoans -= 1;
-            _dropFunded(borrower, loanId);
+            _books[person].activeLoans -= 1;
+            _dropFunded(person, loanId);
             emit LoanFullyRepaid(loanId, borrower);
         }
         _token.safeTransferFrom(msg.sender, address(this), amount);
@@ -280,11 +286,12 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         uint256 feeDue = l.repaid < _repaidRequired(l, 0) ? _accrueLateFee(l, loanId) : 0;
         address borrower = l.borrower;
         l.state = LoanState.Defaulted;
-        BorrowerBook storage book = _books[borrower];
+        bytes32 person = _borrowers.identityOf(borrower);
+        BorrowerBook storage book = _books[person];
         book.activeLoans -= 1;
         book.unresolvedDefaults += 1;
         book.lastDefaultAt = uint64(block.timestamp);
-        _dropFunded(borrower, loanId);
+        _dropFunded(person, loanId);
         emit LoanDefaulted(loanId, borrower, l.repaid, l.totalDue - l.repaid + feeDue);
         emit LoanDefaultMarkedBy(loanId, msg.sender, publicWindow && !privileged);
     }
@@ -318,7 +325,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         uint256 paid = uint256(l.repaid) + l.recovered;
         uint256 principalLeft = l.principal - _principalShare(l, paid);
         l.state = LoanState.WrittenOff;
-        if (paid < l.totalDue) _books[l.borrower].unresolvedDefaults -= 1;
+        if (paid < l.totalDue) _books[_borrowers.identityOf(l.borrower)].unresolvedDefaults -= 1;
         _totalOutstandingPrincipal -= principalLeft;
         emit LoanWrittenOff(loanId, msg.sender, principalLeft);
     }
@@ -343,7 +350,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         emit LoanRecovered(loanId, msg.sender, amount, recovered);
         if (state == LoanState.Defaulted) {
             _totalOutstandingPrincipal -= _principalShare(l, paidBefore + toDebt) - _principalShare(l, paidBefore);
-            if (remaining == amount) _books[l.borrower].unresolvedDefaults -= 1;
+            if (remaining == amount) _books[_borrowers.identityOf(l.borrower)].unresolvedDefaults -= 1;
         }
         if (remaining == amount) emit LoanFullyRecovered(loanId, l.borrower);
         _token.safeTransferFrom(msg.sender, address(this), amount);
@@ -357,7 +364,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         if (msg.sender != borrower) revert LoanNotBorrower(loanId, msg.sender);
         LoanState state = l.state;
         if (state != LoanState.Requested && state != LoanState.Approved) revert LoanInvalidState(loanId, state);
-        if (state == LoanState.Approved) _books[borrower].activeLoans -= 1;
+        if (state == LoanState.Approved) _books[_borrowers.identityOf(borrower)].activeLoans -= 1;
         l.state = LoanState.Cancelled;
         emit LoanCancelled(loanId, borrower);
     }
@@ -373,7 +380,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         uint256 at = _expiresAt(l);
         if (block.timestamp <= at) revert LoanNotExpired(loanId, at);
         address borrower = l.borrower;
-        if (state == LoanState.Approved) _books[borrower].activeLoans -= 1;
+        if (state == LoanState.Approved) _books[_borrowers.identityOf(borrower)].activeLoans -= 1;
         l.state = LoanState.Expired;
         emit LoanExpired(loanId, borrower, state);
     }
@@ -393,12 +400,13 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
 
     /// @notice Offers the lender's position in a loan to `newLender`, who must accept it (two-step).
     /// @dev Current lender of a funded loan (in any state after funding); newLender non-zero and not
-    /// the borrower. A new offer replaces a pending one. Emits LoanPositionTransferStarted.
+    /// the borrower or an address of the borrower's identity. A new offer replaces a pending one.
+    /// Emits LoanPositionTransferStarted.
     function transferPosition(uint256 loanId, address newLender) external {
         Loan storage l = _requireLoan(loanId);
         if (l.lender == address(0) || msg.sender != l.lender) revert LoanNotLender(loanId, msg.sender);
         if (newLender == address(0)) revert LoanZeroAddress();
-        if (newLender == l.borrower) revert LoanSelfFunding(loanId);
+        _notSelfFunded(loanId, l.borrower, newLender);
         _pendingLenders[loanId] = newLender;
         emit LoanPositionTransferStarted(loanId, msg.sender, newLender);
     }
@@ -499,20 +507,23 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         return _totalOutstandingPrincipal;
     }
 
-    /// @notice Loans of `borrower` that are Approved or Funded.
+    /// @notice Approved or Funded loans of the person behind `borrower` (all their addresses;
+    /// 0 for an address never enrolled).
     function activeLoanCount(address borrower) external view returns (uint256) {
-        return _books[borrower].activeLoans;
+        return _books[_borrowers.identityOf(borrower)].activeLoans;
     }
 
-    /// @notice When `borrower` last defaulted (0 = never).
+    /// @notice When the person behind `borrower` last defaulted, on any of their addresses (0 = never).
     function lastDefaultAt(address borrower) external view returns (uint64) {
-        return _books[borrower].lastDefaultAt;
+        return _books[_borrowers.identityOf(borrower)].lastDefaultAt;
     }
 
-    /// @notice True if `borrower` has a funded loan that is impaired or has an unpaid installment
-    /// past its due date, or a defaulted loan neither recovered in full nor written off.
+    /// @notice True if the person behind `borrower` has, on any of their addresses, a funded loan
+    /// that is impaired or has an unpaid installment past its due date, or a defaulted loan
+    /// neither recovered in full nor written off.
     function isDelinquent(address borrower) external view returns (bool) {
-        return _isDelinquent(borrower, _books[borrower]);
+        bytes32 person = _borrowers.identityOf(borrower);
+        return _isDelinquent(person, _books[person]);
     }
 
     /// @notice Payments accrued to `lender` and not yet claimed.
@@ -665,9 +676,9 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
 
     /// @dev Past due: an installment whose due date (grace not counted) has passed and that the
     /// repaid total does not cover.
-    function _isDelinquent(address borrower, BorrowerBook storage book) private view returns (bool) {
+    function _isDelinquent(bytes32 person, BorrowerBook storage book) private view returns (bool) {
         if (book.unresolvedDefaults != 0) return true;
-        uint256[] storage ids = _fundedLoans[borrower];
+        uint256[] storage ids = _fundedLoans[person];
         for (uint256 i = 0; i < ids.length; ++i) {
             Loan storage l = _loans[ids[i]];
             if (l.impairedAt != 0 || l.repaid < _repaidRequired(l, 0)) return true;
@@ -675,8 +686,27 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         return false;
     }
 
-    function _dropFunded(address borrower, uint256 loanId) private {
-        uint256[] storage ids = _fundedLoans[borrower];
+    /// @dev Self-funding: the lender is the borrower's address, or an address of the same person
+    /// (when the lender is enrolled). Returns the borrower's identity.
+    function _notSelfFunded(uint256 loanId, address borrower, address lender) private view returns (bytes32 person) {
+        if (lender == borrower) revert LoanSelfFunding(loanId);
+        person = _borrowers.identityOf(borrower);
+        bytes32 theirs = _borrowers.identityOf(lender);
+        if (theirs != bytes32(0) && theirs == person) revert LoanLenderSameIdentity(loanId, lender, person);
+    }
+
+    /// @dev At approval: the funding deadline, the late rate and the public default delay in force.
+    function _snapshotServicingTerms(Loan storage l) private {
+        (uint64 fundingWindow, uint16 maxAprBps, uint16 premiumBps, uint64 publicDelay) = _compliance.servicingTerms();
+        l.fundBy = uint40(block.timestamp + fundingWindow);
+        // check() passed, so aprBps <= maxAprBps: the late rate fills at most the room under the cap.
+        uint16 room = maxAprBps - l.aprBps;
+        l.lateRateBps = premiumBps < room ? premiumBps : room;
+        l.publicDefaultDelay = uint40(publicDelay);
+    }
+
+    function _dropFunded(bytes32 person, uint256 loanId) private {
+        uint256[] storage ids = _fundedLoans[person];
         uint256 last = ids.length - 1;
         for (uint256 i = 0; i <= last; ++i) {
             if (ids[i] == loanId) {

@@ -76,6 +76,8 @@ interface ILoanManager {
     error LoanNotBorrower(uint256 loanId, address caller);
     error LoanNotDecidable(uint256 loanId, IComplianceRules.Reason reason);
     error LoanSelfFunding(uint256 loanId);
+    /// @notice The lender is another enrolled address of the borrower's identity (the same person).
+    error LoanLenderSameIdentity(uint256 loanId, address lender, bytes32 identity);
     error LoanZeroAmount(uint256 loanId);
     error LoanNotExpired(uint256 loanId, uint256 expiresAt);
     error LoanApprovalExpired(uint256 loanId, uint256 fundBy);

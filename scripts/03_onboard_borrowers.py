@@ -4,7 +4,14 @@
 
 Three roles act here, each off chain first and then on chain:
 * the KYC provider checks an identity off chain and registers only a salted hash of it
-  (`identity_commitment`) with a jurisdiction and a KYC expiry — no PII on chain;
+  (`identity_commitment`) with a jurisdiction and a KYC expiry — no PII on chain. The salt is the
+  provider's one secret (SCORECHAIN_KYC_SALT, 32 bytes hex; a fresh one per run on local chains),
+  not one per person: the same person always gets the same commitment from this provider, which
+  is what lets BorrowerRegistry refuse to register them twice;
+* each borrower consents to enrolment with their own transaction (`BorrowerRegistry.consent` with
+  the hash of interfaces/borrower-consent.md); until then the address is pending and cannot borrow.
+  Where this process holds the borrower's key (local chains) it sends that transaction for them;
+  on live networks the borrowers send it from their own wallets;
 * the data provider writes the borrowers' features, each with a per-borrower salt, to a CSV that
   every oracle node imports into its own feature store (`oracle features import`);
 * the data provider anchors the Merkle root of the batch's feature commitments in DataAnchor, so
@@ -51,17 +58,37 @@ class BorrowerRecord:
     jurisdiction: str
     features: dict
     salt: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    kyc_salt: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     account: object = None  # a brownie account where this process holds the key (local chains)
     holdout_label: int | None = None  # the real outcome, for the demo's report only
     features_hash: bytes = b""
 
 
 def identity_commitment(identity: str, kyc_salt: bytes) -> bytes:
-    """keccak256(kycSalt || utf8(identity)): what BorrowerRegistry stores instead of PII."""
+    """keccak256(kycSalt || utf8(identity)): what BorrowerRegistry stores instead of PII.
+
+    `kyc_salt` is the provider's secret, the same for every person it enrols, and `identity` its
+    canonical reference for the person (one per person), so a person has one commitment per
+    provider."""
     if len(kyc_salt) != 32:
         raise ValueError("kyc salt must be 32 bytes")
     return keccak(kyc_salt + identity.encode())
+
+
+_RUN_KYC_SALT = secrets.token_bytes(32)
+
+
+def provider_kyc_salt() -> bytes:
+    """The KYC provider's secret salt: SCORECHAIN_KYC_SALT (required on live networks, so a
+    person's commitment stays the same across runs), else one fresh secret for this run."""
+    raw = os.environ.get("SCORECHAIN_KYC_SALT")
+    if raw:
+        salt = bytes.fromhex(raw.removeprefix("0x"))
+        if len(salt) != 32:
+            raise ValueError("SCORECHAIN_KYC_SALT must be 32 bytes of hex")
+        return salt
+    if not is_local():
+        raise SystemExit("set SCORECHAIN_KYC_SALT (the KYC provider's 32-byte secret) on a live network")
+    return _RUN_KYC_SALT
 
 
 def holdout_borrowers(n: int, *, seed: int = 7, default_share: float = 0.35) -> list[dict]:
@@ -91,7 +118,7 @@ def demo_records(n: int, jurisdictions: list[str], *, seed: int = 7) -> list[Bor
         deployer.transfer(account, "1 ether", silent=True)
         records.append(BorrowerRecord(
             address=account.address,
-            identity=f"demo-identity-{row['row']}",
+            identity=f"demo-person-{account.address.lower()}",  # one simulated person per account
             jurisdiction=jurisdictions[i % len(jurisdictions)],
             features=row["features"],
             account=account,
@@ -127,12 +154,25 @@ def write_features_csv(path: Path, records: list[BorrowerRecord], schema: dict) 
 
 
 def register_borrowers(system, records: list[BorrowerRecord], *, kyc_valid_seconds: int = YEAR):
+    """The KYC provider registers each record's identity with its address (pending); each
+    borrower whose key this process holds then consents from its own address. Returns the
+    addresses still waiting for their own consent transaction."""
+    registry = system.borrower_registry
     expiry = chain.time() + kyc_valid_seconds
     params = tx_params("kyc_provider")
+    kyc_salt = provider_kyc_salt()
     for r in records:
-        require_success(system.borrower_registry.register(
-            r.address, identity_commitment(r.identity, r.kyc_salt),
+        require_success(registry.register(
+            r.address, identity_commitment(r.identity, kyc_salt),
             jurisdiction_bytes(r.jurisdiction), expiry, params))
+    terms = registry.consentTerms()
+    waiting = []
+    for r in records:
+        if r.account is None:
+            waiting.append(r.address)
+            continue
+        require_success(registry.consent(terms, {"from": r.account}))
+    return waiting
 
 
 def anchor_features(system, records: list[BorrowerRecord], schema: dict, uri: str):
@@ -172,4 +212,9 @@ def main():
     features_csv, batch_id, tree = onboard(system, records, schema)
     print(f"{len(records)} borrowers registered; features in {features_csv}; "
           f"batch {batch_id} anchored with root 0x{tree.root.hex()}")
+    waiting = [r.address for r in records if r.account is None]
+    if waiting:
+        print(f"{len(waiting)} borrowers must now consent from their own wallets: "
+              f"BorrowerRegistry.consent({system.borrower_registry.consentTerms()}) "
+              "(the keccak256 of interfaces/borrower-consent.md)")
     return records

@@ -177,8 +177,10 @@ def main():
     def lifecycle(system, oracle, borrower, lender):
         lm, token = system.loan_manager, system.token
         exp = _now() + 365 * 86400
-        if not system.borrower_registry.getBorrower(borrower)["status"]:
-            system.borrower_registry.register(borrower, "0x" + "ab" * 32, GB, exp, {"from": admin})
+        br = system.borrower_registry
+        if not br.getBorrower(borrower)["status"]:
+            br.register(borrower, "0x" + "ab" * 31 + f"{int(str(borrower), 16) % 256:02x}", GB, exp, {"from": admin})
+            br.consent(br.consentTerms(), {"from": borrower})
         token.mint(lender, 10**12, {"from": admin})
         token.approve(lm, 2**256 - 1, {"from": lender})
         token.mint(borrower, 10**12, {"from": admin})
@@ -209,8 +211,10 @@ def main():
     b = accounts[5]
     gas["BorrowerRegistry.register"] = br.register(accounts[2], "0x" + "cd" * 32, GB, _now() + 10**7,
                                                    {"from": admin}).gas_used
-    gas["BorrowerRegistry.update"] = br.update(accounts[2], "0x" + "ce" * 32, GB, _now() + 10**7,
-                                               {"from": admin}).gas_used
+    gas["BorrowerRegistry.consent"] = br.consent(br.consentTerms(), {"from": accounts[2]}).gas_used
+    gas["BorrowerRegistry.linkAddress"] = br.linkAddress("0x" + "cd" * 32, accounts[3], {"from": admin}).gas_used
+    gas["BorrowerRegistry.unlinkAddress"] = br.unlinkAddress(accounts[3], {"from": admin}).gas_used
+    gas["BorrowerRegistry.update"] = br.update("0x" + "cd" * 32, GB, _now() + 10**7, {"from": admin}).gas_used
     gas["BorrowerRegistry.suspend"] = br.suspend(accounts[2], 1, {"from": admin}).gas_used
     gas["BorrowerRegistry.ban"] = br.ban(accounts[2], 2, {"from": admin}).gas_used
     gas["BorrowerRegistry.reinstate"] = br.reinstate(accounts[2], {"from": admin}).gas_used

@@ -87,7 +87,8 @@ class Borrower:
 
 
 def new_borrower(system, jurisdiction: str = "GB", *, seed: int | None = None) -> Borrower:
-    """A fresh account with gas money and a real holdout row, registered by the KYC provider."""
+    """A fresh account with gas money and a real holdout row, registered by the KYC provider and
+    enrolled by its own consent transaction."""
     seed = secrets.randbelow(2**31) if seed is None else seed
     (record,) = _onboarding.demo_records(1, [jurisdiction], seed=seed)
     _onboarding.register_borrowers(system, [record])

@@ -7,7 +7,7 @@
 1. deploy every contract and wire the roles (scripts/01_deploy.py);
 2. register and approve the committed default model, four eyes (02_register_model.py);
 3. onboard borrowers whose features are real Give Me Some Credit holdout rows: KYC by
-   commitment, features CSV for the oracle, Merkle anchor (03_onboard_borrowers.py);
+   commitment, each borrower's own consent transaction, features CSV for the oracle, Merkle anchor (03_onboard_borrowers.py);
 4. start three oracle nodes (threshold 2), each with its own encrypted key and feature store;
 5. borrowers request loans; the nodes score them and post 2-of-3 attestations; compliance
    approves or rejects with a reason; lenders fund; some borrowers repay, the real defaulters
@@ -98,7 +98,7 @@ def run(args) -> dict:
         records = onboarding.demo_records(args.borrowers, jurisdictions, seed=args.seed)
         features_csv, batch_id, tree = onboarding.onboard(system, records, schema, workdir)
         imported = cluster.import_features(features_csv)
-        _log(f"{len(records)} borrowers registered; features anchored in batch {batch_id} "
+        _log(f"{len(records)} borrowers registered and consented; features anchored in batch {batch_id} "
              f"(root 0x{tree.root.hex()[:16]}…); imported by {len(imported)} oracle nodes")
 
         cluster.start()

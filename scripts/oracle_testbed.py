@@ -141,9 +141,10 @@ class OracleTestbed:
         return self.new_borrowers(1)[0]
 
     def new_borrowers(self, n: int) -> list:
-        """n fresh borrower accounts (keys generated now), funded and KYC-registered. Sent with
-        plain web3 from the unlocked admin account and awaited together: fast, and free of
-        brownie's per-transaction confirmation bookkeeping."""
+        """n fresh borrower accounts (keys generated now), funded, KYC-registered and enrolled by
+        their own consent transaction. Sent with plain web3 (the admin's from the unlocked account,
+        each borrower's signed with its key) and awaited together: fast, and free of brownie's
+        per-transaction confirmation bookkeeping."""
         out = [accounts.add(secrets.token_hex(32)) for _ in range(n)]
         reg = web3.eth.contract(address=self.system.borrower_registry.address,
                                 abi=self.system.borrower_registry.abi)
@@ -159,10 +160,22 @@ class OracleTestbed:
                            "maxFeePerGas": 10**9, "maxPriorityFeePerGas": 10**9})
                 hashes.append(web3.eth.send_transaction(tx))
                 nonce += 1
+        self._await(hashes)
+        terms = reg.functions.consentTerms().call()
+        data = reg.encode_abi("consent", args=[terms])
+        chain_id = web3.eth.chain_id
+        signed = [web3.eth.account.sign_transaction(
+            {"to": reg.address, "data": data, "value": 0, "type": 2, "nonce": 0, "gas": 200_000,
+             "maxFeePerGas": 10**9, "maxPriorityFeePerGas": 10**9, "chainId": chain_id},
+            b.private_key).raw_transaction for b in out]
+        self._await([web3.eth.send_raw_transaction(raw) for raw in signed])
+        return out
+
+    @staticmethod
+    def _await(hashes) -> None:
         for h in hashes:
             if web3.eth.wait_for_transaction_receipt(h, timeout=60)["status"] != 1:
                 raise RuntimeError(f"borrower set-up transaction {h.hex()} reverted")
-        return out
 
     def start(self, which: list[int] | None = None) -> "OracleTestbed":
         """Start the nodes (every node unless `which`) and wait until they answer."""

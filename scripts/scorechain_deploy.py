@@ -14,6 +14,7 @@ loaded from brownie's encrypted keystore by a later deploy script); nothing here
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from brownie import (
@@ -43,6 +44,14 @@ ROLE_TARGETS: dict[str, list[tuple[str, str]]] = {
 }
 
 DEFAULT_GRACE_PERIOD_SECONDS = 3 * 24 * 3600
+
+#: The consent text a borrower agrees to when enrolling an address (BorrowerRegistry.consent).
+CONSENT_TERMS_PATH = Path(__file__).resolve().parent.parent / "interfaces" / "borrower-consent.md"
+
+
+def consent_terms_hash(path: Path = CONSENT_TERMS_PATH) -> str:
+    """keccak256 of the consent text's bytes, as BorrowerRegistry.consentTerms() holds it (0x hex)."""
+    return "0x" + web3.keccak(path.read_bytes()).hex().removeprefix("0x")
 
 
 @dataclass
@@ -127,7 +136,7 @@ def deploy_system(
 
         token = interface.IERC20(token)
 
-    borrower_registry = BorrowerRegistry.deploy(admin, tx, **tx_pub)
+    borrower_registry = BorrowerRegistry.deploy(admin, consent_terms_hash(), tx, **tx_pub)
     model_registry = ModelRegistry.deploy(admin, tx, **tx_pub)
     score_registry = CreditScoreRegistry.deploy(
         admin, model_registry, list(oracle_signers), threshold, tx, **tx_pub

@@ -48,6 +48,19 @@ GB = "0x4742"  # bytes2 "GB"
 FR = "0x4652"  # bytes2 "FR"
 US = "0x5553"  # bytes2 "US"
 
+def enrol(registry, kyc, borrower, commitment, jurisdiction, kyc_expiry):
+    """Register a new identity with `borrower` as its first address (KYC provider `kyc`) and have
+    the borrower consent to the registry's current terms: the address is then eligible."""
+    registry.register(borrower, commitment, jurisdiction, kyc_expiry, {"from": kyc})
+    return registry.consent(registry.consentTerms(), {"from": borrower})
+
+
+def link(registry, kyc, identity, account):
+    """Link another address to `identity` (KYC provider `kyc`) and have it consent."""
+    registry.linkAddress(identity, account, {"from": kyc})
+    return registry.consent(registry.consentTerms(), {"from": account})
+
+
 DEFAULT_RULES = {
     "maxPdBps": 2_000,
     "maxAprBps": 3_600,

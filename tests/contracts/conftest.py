@@ -11,6 +11,7 @@ from scripts.scorechain_testkit import (
     MODEL_ID,
     REGISTERED_ORACLES,
     Oracle,
+    enrol,
     rules_tuple,
 )
 from scripts import brownie_rpc_quirks
@@ -158,7 +159,7 @@ def ready(system, approved_model, compliance, regulator, borrowers, kyc, borrowe
     compliance.setJurisdictionAllowed(FR, True, {"from": regulator})
     expiry = chain.time() + 365 * 24 * 3600
     for i, b in enumerate((borrower, borrower2)):
-        borrowers.register(b, "0x" + f"{i + 1:064x}", GB, expiry, {"from": kyc})
+        enrol(borrowers, kyc, b, "0x" + f"{i + 1:064x}", GB, expiry)
     for who in (lender, lender2, borrower, borrower2):
         token.mint(who, 10_000_000 * 10**6, {"from": admin})
         token.approve(loans, 2**256 - 1, {"from": who})

@@ -3,7 +3,7 @@
 import brownie
 from brownie import accounts, chain
 
-from scripts.scorechain_testkit import DEFAULT_RULES, DAY, FR, GB, US, err, role_err, rules_tuple
+from scripts.scorechain_testkit import DEFAULT_RULES, DAY, FR, GB, US, enrol, err, role_err, rules_tuple
 
 NO_HISTORY = (0, 0, 0, False)  # activeLoans, lastDefaultAt, minScoreNonce, delinquent
 
@@ -106,5 +106,5 @@ def test_funding_recheck_reports_eligibility_jurisdiction_and_model(ready, compl
 
 def test_ineligible_and_foreign_borrowers(ready, compliance, borrowers, kyc, regulator, borrower):
     assert ck(compliance, accounts[9], 10**6, 1_000, 30 * DAY, NO_HISTORY) == (False, 2)
-    borrowers.register(accounts[9], "0x" + "09" * 32, US, chain.time() + 100 * DAY, {"from": kyc})
+    enrol(borrowers, kyc, accounts[9], "0x" + "09" * 32, US, chain.time() + 100 * DAY)
     assert ck(compliance, accounts[9], 10**6, 1_000, 30 * DAY, NO_HISTORY) == (False, 3)

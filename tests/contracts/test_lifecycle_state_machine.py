@@ -57,6 +57,7 @@ from scripts.scorechain_testkit import (
     Account,
     Oracle,
     as_tuple,
+    enrol,
     entry_tuple,
     err,
     fuzz_profile,
@@ -767,7 +768,7 @@ def lean_process():
 def test_lending_lifecycle_state_machine(ready, system, oracle, kyc, regulator, registrar, approver, borrowers,
                                          borrower, borrower2, token, admin, loans, lean_process):
     third = accounts[9]
-    borrowers.register(third, "0x" + "03" * 32, GB, chain.time() + 2 * YEAR_SECONDS, {"from": kyc})
+    enrol(borrowers, kyc, third, "0x" + "03" * 32, GB, chain.time() + 2 * YEAR_SECONDS)
     token.mint(third, 10_000_000 * 10**6, {"from": admin})
     token.approve(loans, 2**256 - 1, {"from": third})
     actors = {"borrowers": [borrower, borrower2, third], "lenders": [accounts[7], accounts[8]], "kyc": kyc,

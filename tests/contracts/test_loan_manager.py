@@ -145,14 +145,14 @@ def test_approve_with_stale_expired_or_revoked_model_score_is_deferred(requested
 
 def test_approve_without_rules_is_deferred(admin, kyc, registrar, approver, borrower):
     from scripts.scorechain_deploy import deploy_system
-    from scripts.scorechain_testkit import GB, REGISTERED_ORACLES, Oracle
+    from scripts.scorechain_testkit import GB, REGISTERED_ORACLES, Oracle, enrol
 
     fresh = deploy_system(admin, oracle_signers=[REGISTERED_ORACLES[0].address], threshold=1,
                           roles={"kyc_provider": kyc, "model_registrar": registrar, "model_approver": approver})
     fresh.model_registry.register(MODEL_ID, "0x" + "11" * 32, "0x" + "22" * 32, "0x" + "33" * 32, "u", 1,
                                   {"from": registrar})
     fresh.model_registry.approve(MODEL_ID, {"from": approver})
-    fresh.borrower_registry.register(borrower, "0x" + "01" * 32, GB, now() + YEAR_SECONDS, {"from": kyc})
+    enrol(fresh.borrower_registry, kyc, borrower, "0x" + "01" * 32, GB, now() + YEAR_SECONDS)
     loan_id = fresh.loan_manager.request(P, APR, TERM, N, {"from": borrower}).return_value
     Oracle(registry=fresh.score_registry, chain_id=chain.id).fresh_score(borrower, borrower)
     with brownie.reverts(err("LoanNotDecidable", loan_id, R_RULES_NOT_SET)):

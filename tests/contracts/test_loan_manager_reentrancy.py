@@ -18,6 +18,7 @@ from scripts.scorechain_testkit import (
     REGISTERED_ORACLES,
     DAY,
     Oracle,
+    enrol,
     rules_tuple,
     total_due,
 )
@@ -60,7 +61,7 @@ def evil(admin, kyc, regulator, registrar, approver, data_provider, borrower, bo
     expiry = chain.time() + 365 * DAY
     loans = system.loan_manager
     for i, b in enumerate((borrower, borrower2)):
-        system.borrower_registry.register(b, "0x" + f"{i + 1:064x}", GB, expiry, {"from": kyc})
+        enrol(system.borrower_registry, kyc, b, "0x" + f"{i + 1:064x}", GB, expiry)
     for who in (lender, lender2, borrower, borrower2):
         token.mint(who, 10_000_000 * 10**6, {"from": admin})
         token.approve(loans, 2**256 - 1, {"from": who})

@@ -73,6 +73,16 @@ def test_no_contract_deploys_without_an_admin(admin):
 
     from scripts.scorechain_testkit import err
 
-    for contract in (BorrowerRegistry, ModelRegistry, DataAnchor):
+    for contract, args in ((BorrowerRegistry, ("0x" + "11" * 32,)), (ModelRegistry, ()), (DataAnchor, ())):
         with brownie.reverts(err("AccessControlInvalidDefaultAdmin", brownie.ZERO_ADDRESS)):
-            contract.deploy(brownie.ZERO_ADDRESS, {"from": admin})
+            contract.deploy(brownie.ZERO_ADDRESS, *args, {"from": admin})
+
+
+def test_deploy_publishes_the_consent_terms_borrowers_agree_to(system):
+    from eth_utils import keccak
+
+    from scripts.scorechain_deploy import CONSENT_TERMS_PATH, consent_terms_hash
+
+    text = CONSENT_TERMS_PATH.read_bytes()
+    assert b"Anyone can read which" in text  # the public address link is in the consent text
+    assert str(system.borrower_registry.consentTerms()) == consent_terms_hash() == "0x" + keccak(text).hex()

@@ -251,7 +251,7 @@ contract LoanLifecycleInvariants is ScorechainFixture {
         }
     }
 
-    /// @dev Active loans (Approved or Funded) per borrower equal the ghost's count and the number
+    /// @dev Active loans (Approved or Funded) per person (all their addresses) equal the ghost's count and the number
     /// of such loans, and never exceed the maxActiveLoans in force; lastDefaultAt is the ghost's.
     function _activeLoansStayWithinTheCap(
         LifecycleGhost.OpenLoan[] memory open,
@@ -264,7 +264,8 @@ contract LoanLifecycleInvariants is ScorechainFixture {
             uint256 counted;
             for (uint256 k = 0; k < open.length; ++k) {
                 uint8 state = open[k].loan.state;
-                if (open[k].loan.borrower == b && (state == APPROVED || state == FUNDED)) ++counted;
+                if (handler.ghostIdentity(open[k].loan.borrower) == handler.ghostIdentity(b)
+                        && (state == APPROVED || state == FUNDED)) ++counted;
             }
             uint256 onChain = sys.loans.activeLoanCount(b);
             assertEq(onChain, books[i].active, "activeLoanCount == ghost");

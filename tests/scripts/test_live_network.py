@@ -61,7 +61,8 @@ def _brownie_run(script, env):
 @pytest.mark.slow
 def test_deploy_register_and_onboard_on_a_live_style_network(live_chain, tmp_path):
     deployer, approver = _funded_key(), _funded_key()
-    borrowers = [Account.create().address for _ in range(3)]
+    keys = [_funded_key() for _ in range(3)]  # borrowers consent from their own wallets
+    borrowers = [k.address for k in keys]
     csv_path = tmp_path / "borrowers.csv"
     from models.schema import load_schema
 
@@ -77,6 +78,7 @@ def test_deploy_register_and_onboard_on_a_live_style_network(live_chain, tmp_pat
         "SCORECHAIN_ORACLE_SIGNERS": ",".join(Account.create().address for _ in range(3)),
         "SCORECHAIN_ORACLE_THRESHOLD": "2",
         "SCORECHAIN_BORROWERS_CSV": str(csv_path),
+        "SCORECHAIN_KYC_SALT": "0x" + os.urandom(32).hex(),  # the KYC provider's secret
     })
     deployments = ROOT / "scripts/deployments/scorechain-live.json"
     deployments.unlink(missing_ok=True)
@@ -95,9 +97,23 @@ def test_deploy_register_and_onboard_on_a_live_style_network(live_chain, tmp_pat
     # Every transaction was signed by the environment's keys: the chain's nonces say how many.
     assert int(_rpc("eth_getTransactionCount", [deployer.address, "latest"]), 16) > 10
     assert int(_rpc("eth_getTransactionCount", [approver.address, "latest"]), 16) == 1  # approve
-    for borrower in borrowers:
+    registry = contracts["borrower_registry"]
+
+    def eligible(borrower):
         data = "0x" + _selector("isEligible(address)") + borrower[2:].lower().rjust(64, "0")
-        assert int(_rpc("eth_call", [{"to": contracts["borrower_registry"], "data": data}, "latest"]), 16) == 1
+        return int(_rpc("eth_call", [{"to": registry, "data": data}, "latest"]), 16)
+
+    from eth_hash.auto import keccak
+
+    terms = keccak((ROOT / "interfaces/borrower-consent.md").read_bytes())
+    for key in keys:
+        assert eligible(key.address) == 0  # registered by the KYC provider: pending its consent
+        tx = {"to": registry, "data": "0x" + _selector("consent(bytes32)") + terms.hex(), "value": 0,
+              "gas": 200_000, "gasPrice": 2 * 10**9, "chainId": 31337,
+              "nonce": int(_rpc("eth_getTransactionCount", [key.address, "latest"]), 16)}
+        raw = Account.sign_transaction(tx, key.key).raw_transaction
+        _rpc("eth_sendRawTransaction", ["0x" + raw.hex().removeprefix("0x")])
+        assert eligible(key.address) == 1
     deployments.unlink()
     _forget_brownie_deployments(31337)
 

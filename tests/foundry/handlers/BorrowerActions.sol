@@ -206,7 +206,7 @@ abstract contract BorrowerActions is LifecycleGhost {
         g.capAtApproval = _rules.maxAprBps;
         assertEq(l.lateRateBps, g.lateRateBps, "lateRateBps snapshot");
         assertEq(l.publicDefaultDelay, g.publicDelay, "publicDefaultDelay snapshot");
-        GhostBorrower storage b = _book[g.borrower];
+        GhostBorrower storage b = _book[_person(g.borrower)];
         assertTrue(b.active < _rules.maxActiveLoans, "approved within maxActiveLoans");
         ++b.active;
         g.approved = true;
@@ -244,7 +244,7 @@ abstract contract BorrowerActions is LifecycleGhost {
         assertEq(l.lateFeePaid, g.feePaid, "lateFeePaid == twin");
         if (amount == remaining) {
             assertEq(g.repaid, g.totalDue, "paid in full");
-            --_book[g.borrower].active;
+            --_book[_person(g.borrower)].active;
             _move(loanId, REPAID);
         }
         ++_done[uint256(Action.Repay)];
@@ -266,7 +266,7 @@ abstract contract BorrowerActions is LifecycleGhost {
             return;
         }
         callAs(g.borrower, address(s.loans), data, "cancel");
-        if (g.state == APPROVED) --_book[g.borrower].active;
+        if (g.state == APPROVED) --_book[_person(g.borrower)].active;
         _move(loanId, CANCELLED);
         ++_done[uint256(Action.Cancel)];
     }

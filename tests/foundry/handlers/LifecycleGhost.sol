@@ -42,6 +42,9 @@ struct Actors {
 /// claimable amounts, the rules in force, and a Solidity twin of ComplianceRules.check (first
 /// failing reason, in the contract's order) and of the delinquency test. The handler updates it
 /// from what it predicts, then checks the chain agrees; invariants compare the two.
+/// The book (status, KYC expiry, active loans, last default, unresolved defaults) is kept per
+/// person, under the person's first address (`_person`): borrowers[1] and borrowers[2] are one
+/// identity, so their limits, cool-off, delinquency and status are shared. Scores stay per address.
 /// @dev Mirrors LendingMachine in tests/contracts/test_lifecycle_state_machine.py.
 abstract contract LifecycleGhost is Assertions {
     uint8 internal constant NONE = 0;
@@ -114,6 +117,7 @@ abstract contract LifecycleGhost is Assertions {
         uint64 nonce;
     }
 
+    /// @dev Book fields live under the person's address (`_person`), `score` under each address.
     struct GhostBorrower {
         uint8 status;
         uint64 kycExpiry;
@@ -160,8 +164,8 @@ abstract contract LifecycleGhost is Assertions {
         _modelApproved[firstModel] = system.models.isApproved(firstModel);
         for (uint256 i = 0; i < 3; ++i) {
             address b = actors_.borrowers[i];
-            _book[b].status = ACTIVE;
-            _book[b].kycExpiry = system.borrowers.getBorrower(b).kycExpiry;
+            _book[_person(b)].status = ACTIVE;
+            _book[_person(b)].kycExpiry = system.borrowers.getBorrower(b).kycExpiry;
             _balance[b] = system.token.balanceOf(b);
         }
         for (uint256 i = 0; i < 2; ++i) {
@@ -225,10 +229,12 @@ abstract contract LifecycleGhost is Assertions {
         closableAt += 1;
     }
 
-    /// @notice The three borrowers' ghost books and the twin's delinquency answer for each.
+    /// @notice The three borrower addresses' ghost books (their person's counters, their own
+    /// score) and the twin's delinquency answer for each.
     function ghostBorrowers() external view returns (GhostBorrower[3] memory books, bool[3] memory delinquent) {
         for (uint256 i = 0; i < 3; ++i) {
-            books[i] = _book[a.borrowers[i]];
+            books[i] = _book[_person(a.borrowers[i])];
+            books[i].score = _book[a.borrowers[i]].score;
             delinquent[i] = ghostDelinquent(a.borrowers[i]);
         }
     }
@@ -270,12 +276,14 @@ abstract contract LifecycleGhost is Assertions {
         return from < 10 && (_edges[from] >> to) & 1 == 1;
     }
 
-    /// @notice The twin's answer to "is `borrower` delinquent now?" (LoanManager.isDelinquent).
+    /// @notice The twin's answer to "is the person behind `borrower` delinquent now?"
+    /// (LoanManager.isDelinquent: any of their addresses).
     function ghostDelinquent(address borrower) public view returns (bool) {
-        if (_book[borrower].unresolvedDefaults != 0) return true;
+        address person = _person(borrower);
+        if (_book[person].unresolvedDefaults != 0) return true;
         for (uint256 id = 1; id <= _loanCount; ++id) {
             GhostLoan storage g = _loans[id];
-            if (g.borrower == borrower && g.state == FUNDED && (g.impairedAt != 0 || g.repaid < _minimumRepaid(g, 0))) {
+            if (_person(g.borrower) == person && g.state == FUNDED && (g.impairedAt != 0 || g.repaid < _minimumRepaid(g, 0))) {
                 return true;
             }
         }
@@ -318,8 +326,19 @@ abstract contract LifecycleGhost is Assertions {
 
     // ---------------------------------------------------------------- twins
 
+    /// @notice The address under which the book of `borrower`'s person is kept: borrowers[1] and
+    /// borrowers[2] are one identity (ScorechainFixture links them).
+    function _person(address borrower) internal view returns (address) {
+        return borrower == a.borrowers[2] ? a.borrowers[1] : borrower;
+    }
+
+    /// @notice The identity commitment of `borrower`'s person (as ScorechainFixture registered it).
+    function ghostIdentity(address borrower) public view returns (bytes32) {
+        return keccak256(abi.encode("identity", _person(borrower)));
+    }
+
     function _eligible(address borrower) internal view returns (bool) {
-        GhostBorrower storage b = _book[borrower];
+        GhostBorrower storage b = _book[_person(borrower)];
         return b.status == ACTIVE && b.kycExpiry > _now;
     }
 
@@ -331,7 +350,7 @@ abstract contract LifecycleGhost is Assertions {
     /// Jurisdiction is always allowed here (every borrower is GB) and the rules are always set.
     function _compliance(GhostLoan storage g) internal view returns (uint8) {
         IComplianceRules.RuleSet storage r = _rules;
-        GhostBorrower storage b = _book[g.borrower];
+        GhostBorrower storage b = _book[_person(g.borrower)];
         if (!_eligible(g.borrower)) return uint8(IComplianceRules.Reason.BorrowerIneligible);
         if (g.termSeconds < r.minTermSeconds) return uint8(IComplianceRules.Reason.TermTooShort);
         if (g.termSeconds > r.maxTermSeconds) return uint8(IComplianceRules.Reason.TermTooLong);
@@ -341,7 +360,7 @@ abstract contract LifecycleGhost is Assertions {
             return uint8(IComplianceRules.Reason.CoolOffActive);
         }
         if (ghostDelinquent(g.borrower)) return uint8(IComplianceRules.Reason.Delinquent);
-        GhostScore storage sc = b.score;
+        GhostScore storage sc = _book[g.borrower].score;
         if (sc.issuedAt == 0) return uint8(IComplianceRules.Reason.NoScore);
         if (sc.nonce < g.scoreNonce) return uint8(IComplianceRules.Reason.ScoreBeforeRequest);
         if (sc.validUntil <= _now) return uint8(IComplianceRules.Reason.ScoreExpired);

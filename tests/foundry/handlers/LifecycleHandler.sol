@@ -23,15 +23,24 @@ contract LifecycleHandler is BorrowerActions {
 
     // ---------------------------------------------------------------- lenders and anyone
 
-    /// @notice A lender funds an Approved loan (one time in eight the borrower tries and is refused).
+    /// @notice A lender funds an Approved loan (one time in eight the borrower tries and is refused,
+    /// from the loan's own address or, for the two-address person, from their other address).
     function fund(uint256 loanPick, uint256 lenderSeed) external step(Action.Fund) {
         uint256 loanId = _pickLoan(loanPick, uint16(1 << APPROVED));
         if (loanId == 0) return;
         GhostLoan storage g = _loans[loanId];
         bytes memory data = abi.encodeCall(ILoanManager.fund, (loanId));
         if (_oneIn(8, lenderSeed, 9)) {
-            bytes memory e = abi.encodeWithSelector(ILoanManager.LoanSelfFunding.selector, loanId);
-            expectRevertAs(g.borrower, address(s.loans), data, e, "a borrower never funds their own loan");
+            address other = g.borrower == a.borrowers[1] ? a.borrowers[2] : a.borrowers[1];
+            bool fromOther = _person(other) == _person(g.borrower) && (lenderSeed >> 16) % 2 == 0;
+            bytes memory e = fromOther
+                ? abi.encodeWithSelector(
+                    ILoanManager.LoanLenderSameIdentity.selector, loanId, other, ghostIdentity(g.borrower)
+                )
+                : abi.encodeWithSelector(ILoanManager.LoanSelfFunding.selector, loanId);
+            expectRevertAs(
+                fromOther ? other : g.borrower, address(s.loans), data, e, "a person never funds their own loan"
+            );
             ++_refused[uint256(Action.Fund)];
             return;
         }
@@ -81,7 +90,7 @@ contract LifecycleHandler is BorrowerActions {
         _chargeLateFee(g);
         g.defaultedByAnyone = role == 2;
         g.publicWindowAtDefault = publicWindow;
-        GhostBorrower storage b = _book[g.borrower];
+        GhostBorrower storage b = _book[_person(g.borrower)];
         --b.active;
         ++b.unresolvedDefaults;
         b.lastDefaultAt = _now;
@@ -134,7 +143,7 @@ contract LifecycleHandler is BorrowerActions {
             return;
         }
         callAs(who % 3 == 0 ? g.lender : a.regulator, address(s.loans), data, "writeOff");
-        if (g.repaid + g.recovered < g.totalDue) --_book[g.borrower].unresolvedDefaults;
+        if (g.repaid + g.recovered < g.totalDue) --_book[_person(g.borrower)].unresolvedDefaults;
         _move(loanId, WRITTEN_OFF);
         assertEq(s.loans.outstandingPrincipal(loanId), 0, "nothing outstanding after a write-off");
         ++_done[uint256(Action.WriteOff)];
@@ -164,7 +173,7 @@ contract LifecycleHandler is BorrowerActions {
         g.feePaid += feePart;
         g.recovered += amount - feePart;
         _pay(g.borrower, g.lender, amount);
-        if (g.state == DEFAULTED && amount == remaining) --_book[g.borrower].unresolvedDefaults;
+        if (g.state == DEFAULTED && amount == remaining) --_book[_person(g.borrower)].unresolvedDefaults;
         assertEq(s.loans.getLoan(loanId).recovered, g.recovered, "recovered (an overpayment is cut, the fee first)");
         assertEq(s.loans.getLoan(loanId).lateFeePaid, g.feePaid, "lateFeePaid == twin");
         ++_done[uint256(Action.Recover)];
@@ -184,7 +193,7 @@ contract LifecycleHandler is BorrowerActions {
             return;
         }
         callAs(a.relayer, address(s.loans), data, "expire");
-        if (g.state == APPROVED) --_book[g.borrower].active;
+        if (g.state == APPROVED) --_book[_person(g.borrower)].active;
         _move(loanId, EXPIRED);
         ++_done[uint256(Action.Expire)];
     }
@@ -245,9 +254,9 @@ contract LifecycleHandler is BorrowerActions {
     function banOrReinstate(uint256 borrowerSeed, uint256 seed) external step(Action.BanOrReinstate) {
         address b = a.borrowers[borrowerSeed % 3];
         for (uint256 i = 0; i < 3; ++i) {
-            if (_book[a.borrowers[i]].status != ACTIVE) b = a.borrowers[i];
+            if (_book[_person(a.borrowers[i])].status != ACTIVE) b = a.borrowers[i];
         }
-        GhostBorrower storage gb = _book[b];
+        GhostBorrower storage gb = _book[_person(b)]; // per identity: one address stands for the person
         if (gb.status == ACTIVE && !_oneIn(3, seed, 26)) return;
         vm.prank(a.regulator);
         if (gb.status != ACTIVE) {
@@ -273,7 +282,7 @@ contract LifecycleHandler is BorrowerActions {
     {
         uint256 floor = 1;
         for (uint256 i = 0; i < 3; ++i) {
-            uint256 active = _book[a.borrowers[i]].active;
+            uint256 active = _book[_person(a.borrowers[i])].active;
             if (active > floor) floor = active;
         }
         IComplianceRules.RuleSet memory r = _rules;
@@ -301,18 +310,16 @@ contract LifecycleHandler is BorrowerActions {
         address b = a.borrowers[borrowerSeed % 3];
         days_ = _spread(days_, 14);
         uint64 expiry = uint64(_now + (_oneIn(4, days_, 14) ? bound(days_, 1, 730) : bound(days_, 180, 730)) * 1 days);
-        bytes32 commitment = keccak256(abi.encode("identity", b));
-        bytes memory data = abi.encodeCall(IBorrowerRegistry.update, (b, commitment, GB, expiry));
-        if (_book[b].status == BANNED) {
-            bytes memory e = abi.encodeWithSelector(
-                IBorrowerRegistry.BorrowerInvalidStatus.selector, b, IBorrowerRegistry.BorrowerStatus.Banned
-            );
+        bytes32 identity = ghostIdentity(b);
+        bytes memory data = abi.encodeCall(IBorrowerRegistry.update, (identity, GB, expiry));
+        if (_book[_person(b)].status == BANNED) {
+            bytes memory e = abi.encodeWithSelector(IBorrowerRegistry.BorrowerIdentityBanned.selector, identity);
             expectRevertAs(a.kyc, address(s.borrowers), data, e, "a banned borrower is not re-KYCed");
             ++_refused[uint256(Action.RenewKyc)];
             return;
         }
         callAs(a.kyc, address(s.borrowers), data, "renewKyc");
-        _book[b].kycExpiry = expiry;
+        _book[_person(b)].kycExpiry = expiry;
         ++_done[uint256(Action.RenewKyc)];
     }
 

@@ -15,13 +15,15 @@ import {LoanManager} from "../../../contracts/LoanManager.sol";
 /// @title ScorechainFixture
 /// @notice Deploys the real contracts as scripts/scorechain_deploy.py wires them (a 2-of-3
 /// oracle, distinct role holders, a model registered by one account and approved by another,
-/// the default rules of tests/contracts/scorechain_testkit.py, three GB borrowers and two funded
-/// lenders) and the lifecycle handler over them.
+/// the default rules of tests/contracts/scorechain_testkit.py, three GB borrower addresses of
+/// two people (borrowers[1] and borrowers[2] are one identity) and two funded lenders) and the lifecycle handler over them.
 abstract contract ScorechainFixture is InvariantBase {
     uint256 internal constant START = 1_700_000_000;
     uint64 internal constant GRACE_SECONDS = 3 days;
     uint256 internal constant FUNDS = 10_000_000e6;
     bytes32 internal constant MODEL_ID = keccak256("scorechain-model-v1.onnx");
+    /// @notice Stands in for keccak256 of interfaces/borrower-consent.md.
+    bytes32 internal constant CONSENT_TERMS = keccak256("scorechain-borrower-consent-v1");
 
     Scorechain internal sys;
     Actors internal who;
@@ -48,7 +50,7 @@ abstract contract ScorechainFixture is InvariantBase {
         }
 
         sys.token = new TestStablecoin();
-        sys.borrowers = new BorrowerRegistry(address(this));
+        sys.borrowers = new BorrowerRegistry(address(this), CONSENT_TERMS);
         sys.models = new ModelRegistry(address(this));
         sys.scores = new CreditScoreRegistry(address(this), sys.models, signers, 2);
         sys.compliance = new ComplianceRules(address(this), sys.borrowers, sys.scores, sys.models);
@@ -73,10 +75,15 @@ abstract contract ScorechainFixture is InvariantBase {
         sys.compliance.setJurisdictionAllowed("GB", true);
         vm.stopPrank();
 
+        // Two people: borrowers[0] alone, borrowers[1] and borrowers[2] one person with two
+        // addresses (linked by the KYC provider), so the book is exercised per identity.
         for (uint256 i = 0; i < 3; ++i) {
             address b = who.borrowers[i];
             vm.prank(who.kyc);
-            sys.borrowers.register(b, keccak256(abi.encode("identity", b)), "GB", uint64(START + 2 * 365 days));
+            if (i == 2) sys.borrowers.linkAddress(commitmentOf(who.borrowers[1]), b);
+            else sys.borrowers.register(b, commitmentOf(b), "GB", uint64(START + 2 * 365 days));
+            vm.prank(b);
+            sys.borrowers.consent(CONSENT_TERMS);
             _fund(b);
         }
         for (uint256 i = 0; i < 2; ++i) {
@@ -113,6 +120,12 @@ abstract contract ScorechainFixture is InvariantBase {
         r.bandMaxPrincipal[0] = 1_000e6;
         r.bandMaxPrincipal[1] = 10_000e6;
         r.bandMaxPrincipal[2] = 50_000e6;
+    }
+
+    /// @notice The KYC provider's commitment of the person who first registered at `b`
+    /// (LifecycleGhost.ghostIdentity gives every borrower address its person's).
+    function commitmentOf(address b) internal pure returns (bytes32) {
+        return keccak256(abi.encode("identity", b));
     }
 
     function _fund(address account) private {
