@@ -22,6 +22,9 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
     /// @notice Upper bound of publicDefaultDelaySeconds: no loan waits longer than this (after due
     /// date + grace) before anyone may mark its default.
     uint256 public constant MAX_PUBLIC_DEFAULT_DELAY = 365 days;
+    /// @notice Upper bound of requestTtlSeconds and fundingWindowSeconds: deadlines are stored as
+    /// uint40 times, and a window of years would be no deadline at all.
+    uint256 public constant MAX_WINDOW = 365 days;
 
     IBorrowerRegistry private immutable _borrowers;
     ICreditScoreRegistry private immutable _scores;
@@ -51,7 +54,8 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
 
     /// @notice Replaces the rule set and bumps the version.
     /// @dev REGULATOR_ROLE. maxPdBps, maxAprBps <= 10000, 1 <= maxActiveLoans <= MAX_ACTIVE_LOANS,
-    /// maxScoreAge, requestTtl and fundingWindow non-zero, minTerm <= maxTerm, bands non-empty,
+    /// maxScoreAge, requestTtl and fundingWindow non-zero, requestTtl and fundingWindow <= MAX_WINDOW,
+    /// minTerm <= maxTerm, bands non-empty,
     /// equal length, bandMinScores strictly ascending, lateInterestPremiumBps <= maxAprBps,
     /// 0 < publicDefaultDelaySeconds <= MAX_PUBLIC_DEFAULT_DELAY. Emits ComplianceRuleSetUpdated(newVersion, rules).
     function setRuleSet(RuleSet calldata rules) external onlyRole(REGULATOR_ROLE) {
@@ -63,6 +67,12 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
         if (rules.maxScoreAgeSeconds == 0) revert ComplianceZeroDuration("maxScoreAgeSeconds");
         if (rules.requestTtlSeconds == 0) revert ComplianceZeroDuration("requestTtlSeconds");
         if (rules.fundingWindowSeconds == 0) revert ComplianceZeroDuration("fundingWindowSeconds");
+        if (rules.requestTtlSeconds > MAX_WINDOW) {
+            revert ComplianceDurationTooLong("requestTtlSeconds", rules.requestTtlSeconds, MAX_WINDOW);
+        }
+        if (rules.fundingWindowSeconds > MAX_WINDOW) {
+            revert ComplianceDurationTooLong("fundingWindowSeconds", rules.fundingWindowSeconds, MAX_WINDOW);
+        }
         if (rules.lateInterestPremiumBps > rules.maxAprBps) {
             revert ComplianceLatePremiumAboveCap(rules.lateInterestPremiumBps, rules.maxAprBps);
         }

@@ -29,8 +29,11 @@ import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
 ///   remove the impairment. It is a flag (impairedAt) on a Funded loan, not a state, so the state
 ///   graph is unchanged. While impaired the loan counts as late from impairedAt: the borrower is
 ///   delinquent, and the lender or a servicer may mark the default once now > impairedAt + grace.
-///   Late fees and the public default window follow the original schedule only, so removing an
-///   impairment needs no unwinding and a mistaken impairment costs the borrower nothing.
+///   As in Maple v2 the impairment calls the next installment due at once: a repayment that
+///   brings the repaid total up to the installments due by impairedAt plus the next one cures it
+///   (LoanImpairmentRemoved, by the payer), so a borrower who pays cannot be kept delinquent or
+///   defaulted by an impairment. Late fees and the public default window follow the original
+///   schedule only, so removing an impairment needs no unwinding.
 /// - Late fee: a penalty rate lateRateBps (rule set's lateInterestPremiumBps, cut to maxAprBps -
 ///   aprBps and snapshotted at approval, so aprBps + lateRateBps never exceeds the usury cap) runs
 ///   on the principal part of what is overdue (due date passed, grace not counted) for as long as it
@@ -256,6 +259,12 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         l.repaid = uint96(paidAfter);
         _totalOutstandingPrincipal -= _principalShare(l, paidAfter) - _principalShare(l, paidBefore);
         emit LoanRepaid(loanId, msg.sender, amount, paidAfter, remaining - amount);
+        // Paying what the impairment called due (the next installment at impairment) cures it, as
+        // in Maple v2: a lender cannot keep a borrower who pays delinquent, nor default them.
+        if (l.impairedAt != 0 && paidAfter >= _impairmentCure(l)) {
+            l.impairedAt = 0;
+            emit LoanImpairmentRemoved(loanId, msg.sender);
+        }
         if (remaining == amount) {
             address borrower = l.borrower;
             bytes32 person = _borrowers.identityOf(borrower);
@@ -412,11 +421,14 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     }
 
     /// @notice Accepts a pending position offer: later payments accrue to the caller.
-    /// @dev The pending new lender only; what accrued before stays claimable by the previous lender.
-    /// Emits LoanPositionTransferred.
+    /// @dev The pending new lender only, and not (LoanSelfFunding / LoanLenderSameIdentity) the
+    /// borrower's address or an address of the borrower's identity, checked again at acceptance;
+    /// what accrued before stays claimable by the previous lender. Emits LoanPositionTransferred.
     function acceptPosition(uint256 loanId) external {
         Loan storage l = _requireLoan(loanId);
         if (msg.sender != _pendingLenders[loanId]) revert LoanNotPendingLender(loanId, msg.sender);
+        // Checked again: the new lender may have been linked to the borrower's identity since the offer.
+        _notSelfFunded(loanId, l.borrower, msg.sender);
         address previous = l.lender;
         l.lender = msg.sender;
         delete _pendingLenders[loanId];
@@ -742,6 +754,16 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     }
 
     /// @dev The cumulative amount those installments call for.
+    /// @dev What an impairment calls due: the cumulative amount of the installments due by
+    /// impairedAt plus the next one (capped at the last): installment i is due by then iff
+    /// floor(term * i / n) <= impairedAt - fundedAt  <=>  i <= ((t + 1) * n - 1) / term.
+    function _impairmentCure(Loan storage l) private view returns (uint256) {
+        uint256 n = l.installments;
+        uint256 k = ((uint256(l.impairedAt) - l.fundedAt + 1) * n - 1) / l.termSeconds;
+        k = k < n ? k + 1 : n;
+        return (uint256(l.totalDue) * k) / n;
+    }
+
     function _repaidRequired(Loan storage l, uint256 graceSeconds) private view returns (uint256) {
         uint256 late = _installmentsPast(l, graceSeconds);
         return late == 0 ? 0 : (uint256(l.totalDue) * late) / l.installments;

@@ -18,8 +18,8 @@ pragma solidity 0.8.24;
 /// wallet's eth_signTypedData_v4 signs and displays either form.)
 ///
 /// configDigest binds a signature to one signer-set configuration (as OCR2's config digest): its
-/// top two bytes are the threshold, the other 30 the low bytes of keccak256(abi.encode(chainId,
-/// this contract, configCount, signers, threshold)); every change of signers or threshold bumps
+/// top two bytes are the threshold, the other 30 the first 30 bytes of keccak256(abi.encode(chainId,
+/// this contract, configCount, signers, threshold)) (i.e. threshold << 240 | hash >> 16); every change of signers or threshold bumps
 /// configCount, emits ConfigSet and voids every attestation and report signed under the old one.
 ///
 /// extensionHash is zero, or keccak256 of an ABI-encoded extension whose first word is its

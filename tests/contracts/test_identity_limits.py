@@ -139,6 +139,19 @@ def test_a_lender_cannot_fund_their_own_loan_from_a_linked_address(ready, linked
         loans.transferPosition(own, linked, {"from": lender})
 
 
+def test_attack_a_position_offered_before_the_link_cannot_be_accepted_after_it(ready, second, borrowers, kyc, loans,
+                                                                              oracle, lender, borrower):
+    # The lender offers the position to an address that is nobody yet; the KYC provider then links
+    # it to the borrower; accepting now would make the borrower their own lender.
+    own = _approved(loans, oracle, borrower)
+    loans.fund(own, {"from": lender})
+    loans.transferPosition(own, second, {"from": lender})
+    link(borrowers, kyc, IDENTITY_A, second)
+    with brownie.reverts(err("LoanLenderSameIdentity", own, second, IDENTITY_A)):
+        loans.acceptPosition(own, {"from": second})
+    assert loans.getLoan(own)["lender"] == lender
+
+
 def test_an_enrolled_lender_of_another_identity_may_fund(ready, loans, oracle, borrower, borrower2):
     own = _approved(loans, oracle, borrower)
     loans.fund(own, {"from": borrower2})  # person B funds person A: allowed

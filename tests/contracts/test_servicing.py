@@ -96,6 +96,9 @@ def lender_window_opens(loans, loan_id):
     ("publicDefaultDelaySeconds", 0, ("ComplianceZeroDuration", "publicDefaultDelaySeconds")),
     ("publicDefaultDelaySeconds", 365 * DAY + 1,
      ("ComplianceDurationTooLong", "publicDefaultDelaySeconds", 365 * DAY + 1, 365 * DAY)),
+    # 2**64 - 1 as "no deadline" would wrap the uint40 deadline to the past: every approval expired
+    ("fundingWindowSeconds", 2**64 - 1, ("ComplianceDurationTooLong", "fundingWindowSeconds", 2**64 - 1, 365 * DAY)),
+    ("requestTtlSeconds", 365 * DAY + 1, ("ComplianceDurationTooLong", "requestTtlSeconds", 365 * DAY + 1, 365 * DAY)),
 ])
 def test_a_rule_set_with_a_penalty_over_the_cap_or_an_unbounded_public_window_is_refused(
         ready, compliance, regulator, field, value, error):
@@ -245,6 +248,27 @@ def test_an_impaired_loan_is_late_from_impairment_for_the_lender_only(funded, lo
     tx = loans.markDefault(funded, {"from": lender})
     assert "LoanLateFeeAccrued" not in tx.events  # nothing overdue on the schedule: no fee
     assert tx.events["LoanDefaulted"]["remaining"] == loans.getLoan(funded)["totalDue"]
+
+
+def test_attack_a_lender_cannot_keep_a_paying_borrower_impaired_and_default_them(funded, loans, oracle, token,
+                                                                                  borrower, lender, griefer):
+    # The lender impairs right after funding; the borrower pays what the impairment called due (the
+    # next installment) and keeps paying on schedule: the impairment is cured, no default is open.
+    impaired_at = loans.impairLoan(funded, {"from": lender}).timestamp
+    assert loans.isDelinquent(borrower)
+    first = loans.getLoan(funded)["totalDue"] // N  # installment 1 is the next one at impairment
+    tx = loans.repay(funded, first - 1, {"from": borrower})
+    assert "LoanImpairmentRemoved" not in tx.events and loans.isDelinquent(borrower)
+    tx = loans.repay(funded, 1, {"from": borrower})
+    assert tx.events["LoanImpairmentRemoved"] == {"loanId": funded, "by": borrower}
+    assert loans.getLoan(funded)["impairedAt"] == 0 and not loans.isDelinquent(borrower)
+    sleep_to(impaired_at + loans.gracePeriodSeconds() + 1)
+    with brownie.reverts(err("LoanNotOverdue", funded)):
+        loans.markDefault(funded, {"from": lender})
+    # a new loan of the borrower is decidable again
+    loan_id = loans.request(10**6, APR, TERM, N, {"from": borrower}).return_value
+    oracle.fresh_score(borrower, borrower)
+    assert loans.approve(loan_id, {"from": borrower}).return_value
 
 
 def test_impairment_works_while_paused(funded, loans, lender, regulator):

@@ -238,6 +238,9 @@ abstract contract BorrowerActions is LifecycleGhost {
         g.feePaid += feePart;
         g.repaid += amount - feePart;
         _pay(g.borrower, g.lender, amount);
+        if (g.impairedAt != 0 && g.repaid >= LoanMath.impairmentCure(g.impairedAt, g.fundedAt, g.termSeconds, g.installments, g.totalDue)) {
+            g.impairedAt = 0; // paying what the impairment called due cures it
+        }
         ILoanManager.Loan memory l = s.loans.getLoan(loanId);
         assertEq(l.repaid, g.repaid, "repaid (an overpayment is cut; the fee is paid first)");
         assertEq(l.lateFeeAccrued, g.feeAccrued, "lateFeeAccrued == twin");

@@ -30,6 +30,21 @@ library LoanMath {
         return (due * late) / installments;
     }
 
+    /// @dev What an impairment at `impairedAt` calls due (loop version): the installments whose due
+    /// date is at or before it, plus the next one, capped at all of them.
+    function impairmentCure(uint256 impairedAt, uint256 fundedAt, uint256 termSeconds, uint256 installments, uint256 due)
+        internal
+        pure
+        returns (uint256)
+    {
+        uint256 k;
+        for (uint256 i = 1; i <= installments; ++i) {
+            if (fundedAt + (termSeconds * i) / installments <= impairedAt) ++k;
+        }
+        if (k < installments) ++k;
+        return (due * k) / installments;
+    }
+
     /// @dev The late fee over [fromSeconds, toSeconds] with `repaid` constant: each installment's
     /// unpaid part (its cumulative amount above max(repaid, the previous cumulative amount)) for the
     /// seconds it was past its due date, at rateBps on its principal share, rounded down once.
