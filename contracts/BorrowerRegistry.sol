@@ -88,6 +88,19 @@ contract BorrowerRegistry is IBorrowerRegistry, ScorechainAccess {
         emit BorrowerAddressUnlinked(identity, borrower, wasEnrolled);
     }
 
+    /// @notice Moves `identity` to another KYC provider, which alone may renew, link or unlink it
+    /// from now on: the way out when its provider lost its role (nobody could renew the identity's
+    /// KYC any more) or a dispute between providers is settled.
+    /// @dev DEFAULT_ADMIN_ROLE; `provider` must hold KYC_PROVIDER_ROLE. Emits BorrowerProviderReassigned.
+    function reassignProvider(bytes32 identity, address provider) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        Identity storage id = _identities[identity];
+        if (id.status == BorrowerStatus.None) revert BorrowerUnknownIdentity(identity);
+        if (!hasRole(KYC_PROVIDER_ROLE, provider)) revert BorrowerNotAProvider(provider);
+        address previous = id.provider;
+        id.provider = provider;
+        emit BorrowerProviderReassigned(identity, previous, provider);
+    }
+
     /// @notice Renews an identity's KYC: new jurisdiction and expiry (the commitment cannot change:
     /// it is the identity).
     /// @dev KYC_PROVIDER_ROLE and the identity's provider; not Banned. Emits BorrowerUpdated.

@@ -67,8 +67,8 @@ import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
 /// - Limits belong to a person: the borrower book (active loans, last default and cool-off,
 ///   unresolved defaults, funded loans walked for delinquency) is keyed by the borrower's identity
 ///   in the borrower registry, so every address linked to one person shares it. A lender may not
-///   fund (or take over) a loan of their own address or, when the lender is enrolled, of any
-///   address of the same identity.
+///   fund (or take over) a loan of their own address or of any address the KYC provider linked to
+///   the same identity (pending consent, enrolled or retired).
 /// - Pause (REGULATOR_ROLE) stops request, approve, fund and markDefault; repay, recover, cancel,
 ///   expire, claim, writeOff, impairLoan and removeLoanImpairment stay open so borrowers can always
 ///   pay and lenders always withdraw.
@@ -215,7 +215,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// @notice Funds an Approved loan: the caller becomes its lender and principal moves from the
     /// caller to the borrower.
     /// @dev Caller must have approved this contract for the principal and must not be the borrower
-    /// (LoanSelfFunding) nor, if enrolled, an address of the borrower's identity
+    /// (LoanSelfFunding) nor an address linked to the borrower's identity, pending included
     /// (LoanLenderSameIdentity); not after the approval's deadline; the borrower still eligible in
     /// an allowed jurisdiction, the deciding model still approved and the borrower's identity not
     /// delinquent (else LoanNotFundable).
@@ -698,12 +698,13 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         return false;
     }
 
-    /// @dev Self-funding: the lender is the borrower's address, or an address of the same person
-    /// (when the lender is enrolled). Returns the borrower's identity.
+    /// @dev Self-funding: the lender is the borrower's address, or an address the KYC provider
+    /// linked to the same person (enrolled, retired or still pending consent: the link alone says
+    /// who it is). Returns the borrower's identity.
     function _notSelfFunded(uint256 loanId, address borrower, address lender) private view returns (bytes32 person) {
         if (lender == borrower) revert LoanSelfFunding(loanId);
         person = _borrowers.identityOf(borrower);
-        bytes32 theirs = _borrowers.identityOf(lender);
+        bytes32 theirs = _borrowers.getLink(lender).identity;
         if (theirs != bytes32(0) && theirs == person) revert LoanLenderSameIdentity(loanId, lender, person);
     }
 

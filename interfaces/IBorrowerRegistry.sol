@@ -91,6 +91,7 @@ interface IBorrowerRegistry {
     error BorrowerNotPending(address borrower, LinkStatus link);
     error BorrowerConsentTermsMismatch(bytes32 expected, bytes32 given);
     error BorrowerZeroTerms();
+    error BorrowerNotAProvider(address account);
 
     /// @notice A provider registered a new identity and linked its first address (Pending).
     event BorrowerRegistered(
@@ -113,6 +114,9 @@ interface IBorrowerRegistry {
     event BorrowerReinstated(bytes32 indexed identity, address indexed via);
     /// @notice The consent terms new enrolments must agree to changed.
     event BorrowerConsentTermsSet(bytes32 termsHash);
+    /// @notice The admin moved an identity to another KYC provider (e.g. the first one lost its
+    /// role): only the new one may renew, link or unlink it from now on.
+    event BorrowerProviderReassigned(bytes32 indexed identity, address indexed previous, address indexed provider);
 
     function register(address borrower, bytes32 identityCommitment, bytes2 jurisdiction, uint64 kycExpiry)
         external;
@@ -131,6 +135,7 @@ interface IBorrowerRegistry {
     function getBorrower(address borrower) external view returns (Borrower memory);
     function getIdentity(bytes32 identity) external view returns (Identity memory);
     function getLink(address account) external view returns (Link memory);
+    function reassignProvider(bytes32 identity, address provider) external;
     function addressesOf(bytes32 identity) external view returns (address[] memory);
     function consentTerms() external view returns (bytes32);
 }

@@ -152,6 +152,29 @@ def test_attack_a_position_offered_before_the_link_cannot_be_accepted_after_it(r
     assert loans.getLoan(own)["lender"] == lender
 
 
+def test_attack_an_address_linked_but_not_yet_consented_cannot_fund_its_persons_loan(ready, second, borrowers, kyc,
+                                                                                      loans, oracle, borrower):
+    own = _approved(loans, oracle, borrower)
+    borrowers.linkAddress(IDENTITY_A, second, {"from": kyc})  # pending: the person has not consented yet
+    with brownie.reverts(err("LoanLenderSameIdentity", own, second, IDENTITY_A)):
+        loans.fund(own, {"from": second})
+
+
+def test_the_admin_moves_an_identity_to_another_provider_when_its_provider_loses_the_role(
+        ready, borrowers, kyc, admin, borrower):
+    other = accounts[9]
+    with brownie.reverts(err("BorrowerNotAProvider", other)):
+        borrowers.reassignProvider(IDENTITY_A, other, {"from": admin})
+    borrowers.grantRole(borrowers.KYC_PROVIDER_ROLE(), other, {"from": admin})
+    with brownie.reverts():  # only the admin
+        borrowers.reassignProvider(IDENTITY_A, other, {"from": kyc})
+    borrowers.revokeRole(borrowers.KYC_PROVIDER_ROLE(), kyc, {"from": admin})
+    tx = borrowers.reassignProvider(IDENTITY_A, other, {"from": admin})
+    assert tx.events["BorrowerProviderReassigned"] == {"identity": IDENTITY_A, "previous": kyc, "provider": other}
+    borrowers.update(IDENTITY_A, GB, chain.time() + 400 * DAY, {"from": other})  # the renewal goes through again
+    assert borrowers.getIdentity(IDENTITY_A)["provider"] == other
+
+
 def test_an_enrolled_lender_of_another_identity_may_fund(ready, loans, oracle, borrower, borrower2):
     own = _approved(loans, oracle, borrower)
     loans.fund(own, {"from": borrower2})  # person B funds person A: allowed
