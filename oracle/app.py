@@ -96,11 +96,15 @@ def reload_model(ctx: Context) -> bool:
 def serve(s: Settings) -> int:
     import uvicorn
 
+    from oracle.instance_lock import InstanceLock
+
     from oracle.daemon import Daemon
     from oracle.http import create_app
 
     if s.nodes and not s.node_index < len(s.nodes):
         raise SettingsError(f"ORACLE_NODE_INDEX {s.node_index} is outside ORACLE_NODES")
+    # Held until the process ends (the kernel drops it however the process ends).
+    InstanceLock().acquire(s.store_path, s.keystore_path)
     ctx = build(s)
     stop = threading.Event()
     daemon = None

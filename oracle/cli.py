@@ -205,11 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"oracle: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a clear one-line error for the operator, not a traceback
+        from oracle.instance_lock import AlreadyRunning
         from oracle.node import Refusal
         from oracle.scoring import ModelLoadError
         from oracle.store import StoreError
 
-        if isinstance(exc, (Refusal, ModelLoadError, StoreError, FileNotFoundError)):
+        if isinstance(exc, (Refusal, ModelLoadError, StoreError, FileNotFoundError, AlreadyRunning)):
             print(f"oracle: error: {exc}", file=sys.stderr)
             return 2
         raise

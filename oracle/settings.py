@@ -37,6 +37,17 @@ TX_BASE_GAS = 80_000
 SECRET_FIELDS = ("keystore_password", "private_key")
 
 
+def redact_url(url: str) -> str:
+    """scheme://host[:port] of `url`, without user info, path, query or fragment."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return "(not a URL)"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
 class SettingsError(ValueError):
     pass
 
@@ -149,10 +160,12 @@ class Settings(BaseModel):
         return to_checksum_address(v)
 
     def public_dict(self) -> dict[str, Any]:
-        """Settings for logs and /healthz: secrets reduced to whether they are set."""
+        """Settings for logs and /healthz: secrets reduced to whether they are set, and the RPC URL
+        to its scheme, host and port (providers put API keys in the path, query or user info)."""
         out = self.model_dump(mode="json", exclude=set(SECRET_FIELDS))
         for name in SECRET_FIELDS:
             out[name] = "set" if getattr(self, name) is not None else None
+        out["rpc_url"] = redact_url(self.rpc_url)
         return out
 
     def require(self, *names: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -140,6 +141,10 @@ class Store:
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Borrowers' features and salts: readable by the node's owner only (SQLite gives its
+            # -wal and -shm files the database file's permissions); a store made before is tightened.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.chmod(path, 0o600)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")  # the checkpoint must survive kill -9

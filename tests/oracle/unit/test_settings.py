@@ -46,6 +46,18 @@ def test_secrets_are_never_shown(caplog):
     assert "hunter2" not in caplog.text
 
 
+@pytest.mark.parametrize("url,shown", [
+    ("https://mainnet.infura.io/v3/0123456789abcdef", "https://mainnet.infura.io"),
+    ("https://user:hunter2@rpc.example.org:8443/key?apikey=s3cret#x", "https://rpc.example.org:8443"),
+    ("http://127.0.0.1:8545", "http://127.0.0.1:8545"),
+])
+def test_the_rpc_url_is_shown_without_path_query_or_credentials(url, shown):
+    public = load_settings(env={"ORACLE_RPC_URL": url}).public_dict()
+    assert public["rpc_url"] == shown
+    for secret in ("0123456789abcdef", "hunter2", "s3cret", "/key"):
+        assert secret not in json.dumps(public)
+
+
 def test_secrets_have_no_default():
     s = load_settings(env={})
     assert s.keystore_password is None and s.private_key is None
