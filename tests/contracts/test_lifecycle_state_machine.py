@@ -3,7 +3,9 @@
 Several borrowers and lenders, time travel, requests answered by the oracle, approvals asked by
 the borrower, funding, repayment, default, write-off, recovery, expiry, lender claims, rule
 changes, model revocations, borrower bans, oracle signer-set changes (rotation, threshold) with an
-attestation in flight, and scores posted as report-signed batches. Profiles (env SCORECHAIN_FUZZ_PROFILE): "ci"
+attestation in flight, and scores posted as report-signed batches. One of the four borrower
+addresses is a second address of another's person: the ghost keeps limits, cool-off, delinquency,
+status and KYC per person, and the invariants read both addresses' books. Profiles (env SCORECHAIN_FUZZ_PROFILE): "ci"
 (default, seeded) runs at least 1,000 transitions and asserts that the request, score, decision,
 cancel and expiry edges happened (REQUIRED_EDGES says why not the deeper ones); "full"
 runs at least 20,000:
@@ -61,6 +63,7 @@ from scripts.scorechain_testkit import (
     entry_tuple,
     err,
     fuzz_profile,
+    link,
     minimum_repaid,
     principal_share,
     rules_tuple,
@@ -218,7 +221,7 @@ REQUIRED_EDGES = {"None->Requested", "score", "Requested->Approved", "Requested-
 
 
 class LendingMachine:
-    borrower_i = strategy("uint8", max_value=2)
+    borrower_i = strategy("uint8", max_value=3)
     lender_i = strategy("uint8", max_value=1)
     loan_pick = strategy("uint16")
     principal = strategy("uint256", min_value=1, max_value=60_000 * 10**6)
@@ -236,6 +239,10 @@ class LendingMachine:
         cls.s = system
         cls.oracle = _LeanOracle(**{f.name: getattr(oracle, f.name) for f in dataclasses.fields(oracle)})
         cls.borrowers = actors["borrowers"]
+        # The last borrower address is a second address of the first one's person (linked by the KYC
+        # provider, consented): limits, cool-off, delinquency, status and KYC are the person's.
+        cls.person = {b: b for b in cls.borrowers}
+        cls.person[cls.borrowers[-1]] = cls.borrowers[0]
         cls.lenders = actors["lenders"]
         cls.kyc, cls.regulator, cls.registrar, cls.approver, cls.relayer = (
             actors["kyc"], actors["regulator"], actors["registrar"], actors["approver"], actors["relayer"])
@@ -279,12 +286,14 @@ class LendingMachine:
         _did(f"{STATE_NAMES[old]}->{STATE_NAMES[new_state]}")
 
     def _eligible(self, b, t):
-        return self.status[b] == "active" and self.kyc_expiry[b] > t
+        p = self.person[b]
+        return self.status[p] == "active" and self.kyc_expiry[p] > t
 
     def _delinquent(self, b, t):
-        if self.unresolved[b]:
+        p = self.person[b]
+        if self.unresolved[p]:
             return True
-        return any(g["borrower"] == b and g["state"] == FUNDED
+        return any(self.person[g["borrower"]] == p and g["state"] == FUNDED
                    and g["repaid"] < minimum_repaid(t, g["funded_at"], g["term"], g["n"], 0, g["due"])
                    for g in self.loans.values())
 
@@ -299,9 +308,10 @@ class LendingMachine:
             return 5
         if loan["apr"] > r["maxAprBps"]:
             return 6
-        if self.active[b] >= r["maxActiveLoans"]:
+        if self.active[self.person[b]] >= r["maxActiveLoans"]:
             return 7
-        if self.last_default[b] and t < self.last_default[b] + r["coolOffSeconds"]:
+        last_default = self.last_default[self.person[b]]
+        if last_default and t < last_default + r["coolOffSeconds"]:
             return 8
         if self._delinquent(b, t):
             return 17
@@ -403,7 +413,7 @@ class LendingMachine:
             loan["decided_nonce"] = nonce
             loan["model"] = model
             loan["fund_by"] = tx.timestamp + self.rules["fundingWindowSeconds"]
-            self.active[loan["borrower"]] += 1
+            self.active[self.person[loan["borrower"]]] += 1
         else:
             assert tx.events["LoanRejected"]["reason"] == expected
             self._move(loan_id, REJECTED)
@@ -466,7 +476,7 @@ class LendingMachine:
         if loan["repaid"] == loan["due"]:
             assert "LoanFullyRepaid" in tx.events
             self._move(loan_id, REPAID)
-            self.active[payer] -= 1
+            self.active[self.person[payer]] -= 1
         else:
             _did("repay (partial)")
 
@@ -492,9 +502,10 @@ class LendingMachine:
             return
         tx = _send(lm.markDefault, (loan_id,), loan["lender"])
         self._move(loan_id, DEFAULTED)
-        self.active[loan["borrower"]] -= 1
-        self.unresolved[loan["borrower"]] += 1
-        self.last_default[loan["borrower"]] = tx.timestamp
+        p = self.person[loan["borrower"]]
+        self.active[p] -= 1
+        self.unresolved[p] += 1
+        self.last_default[p] = tx.timestamp
 
     def rule_write_off(self, loan_pick):
         _count("write_off")
@@ -505,7 +516,7 @@ class LendingMachine:
         who = loan["lender"] if loan_pick % 2 else self.regulator
         _send(self.s.loan_manager.writeOff, (loan_id,), who)
         if loan["repaid"] + loan["recovered"] < loan["due"]:
-            self.unresolved[loan["borrower"]] -= 1
+            self.unresolved[self.person[loan["borrower"]]] -= 1
         self._move(loan_id, WRITTEN_OFF)
 
     def rule_recover(self, loan_pick, frac):
@@ -527,7 +538,7 @@ class LendingMachine:
         _did("recover")
         if loan["state"] == DEFAULTED and amount == remaining:
             assert "LoanFullyRecovered" in tx.events
-            self.unresolved[loan["borrower"]] -= 1
+            self.unresolved[self.person[loan["borrower"]]] -= 1
 
     def rule_expire(self, loan_pick):
         _count("expire")
@@ -545,7 +556,7 @@ class LendingMachine:
             return
         _send(lm.expire, (loan_id,), self.relayer)
         if loan["state"] == APPROVED:
-            self.active[loan["borrower"]] -= 1
+            self.active[self.person[loan["borrower"]]] -= 1
         self._move(loan_id, EXPIRED)
 
     def rule_claim(self, lender_i):
@@ -570,7 +581,7 @@ class LendingMachine:
         loan = self.loans[loan_id]
         _send(self.s.loan_manager.cancel, (loan_id,), loan["borrower"])
         if loan["state"] == APPROVED:
-            self.active[loan["borrower"]] -= 1
+            self.active[self.person[loan["borrower"]]] -= 1
         self._move(loan_id, CANCELLED)
 
     def rule_change_rules(self, max_pd, max_age_days):
@@ -603,16 +614,17 @@ class LendingMachine:
     def rule_ban_or_reinstate(self, borrower_i, frac):
         _count("ban")
         b = self.borrowers[borrower_i]
-        if self.status[b] == "active" and frac % 3:  # bans are rarer than loans
+        p = self.person[b]  # a ban through either address of a person is the person's
+        if self.status[p] == "active" and frac % 3:  # bans are rarer than loans
             return
         br = self.s.borrower_registry
-        if self.status[b] == "active":
+        if self.status[p] == "active":
             _send(br.ban, (b, 5), self.regulator)
-            self.status[b] = "banned"
+            self.status[p] = "banned"
             _did("borrower banned")
         else:
             _send(br.reinstate, (b,), self.regulator)
-            self.status[b] = "active"
+            self.status[p] = "active"
             _did("borrower reinstated")
 
     def rule_oracle_config(self, borrower_i, frac):
@@ -723,8 +735,9 @@ class LendingMachine:
     def invariant_active_counts(self):
         r = self._read()
         for b, active, last_default in zip(self.borrowers, r["active"], r["last_default"], strict=True):
-            assert active == self.active[b] <= self.rules["maxActiveLoans"]
-            assert last_default == self.last_default[b]
+            # per person: both addresses of the first person answer with the same book
+            assert active == self.active[self.person[b]] <= self.rules["maxActiveLoans"]
+            assert last_default == self.last_default[self.person[b]]
 
 
 class _CallerFrameOnly:
@@ -771,7 +784,17 @@ def test_lending_lifecycle_state_machine(ready, system, oracle, kyc, regulator, 
     enrol(borrowers, kyc, third, "0x" + "03" * 32, GB, chain.time() + 2 * YEAR_SECONDS)
     token.mint(third, 10_000_000 * 10**6, {"from": admin})
     token.approve(loans, 2**256 - 1, {"from": third})
-    actors = {"borrowers": [borrower, borrower2, third], "lenders": [accounts[7], accounts[8]], "kyc": kyc,
+    second = accounts.add("0x" + "5c" * 32)  # a second address of `borrower`'s person
+    admin.transfer(second, "10 ether")
+    link(borrowers, kyc, borrowers.identityOf(borrower), second)
+    token.mint(second, 10_000_000 * 10**6, {"from": admin})
+    token.approve(loans, 2**256 - 1, {"from": second})
+    # `_send` uses the node's eth_sendTransaction: anvil sends for an address it does not hold the
+    # key of only when told to impersonate it (every other actor is one of anvil's own accounts).
+    from brownie import web3
+
+    assert "result" in web3.provider.make_request("anvil_impersonateAccount", [second.address])
+    actors = {"borrowers": [borrower, borrower2, third, second], "lenders": [accounts[7], accounts[8]], "kyc": kyc,
               "regulator": regulator, "registrar": registrar, "approver": approver, "relayer": accounts[0]}
     profile, out = _profile()
     if fuzz_profile() == "ci":
