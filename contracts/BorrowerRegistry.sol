@@ -11,7 +11,8 @@ import {IBorrowerRegistry} from "../interfaces/IBorrowerRegistry.sol";
 /// once). See IBorrowerRegistry for the identity rules and what is public.
 /// @dev Consent terms: the borrower agrees that (1) names, documents and the features behind any
 /// score never go on chain, only the provider's salted commitment; (2) a score is posted for them
-/// only when they request a loan; (3) on this public chain anyone can read which addresses are
+/// when they request a loan and refreshed before it expires (the oracles' pull interface is not yet
+/// restricted to them, and the text says so); (3) on this public chain anyone can read which addresses are
 /// linked to their identity and so every loan and score of those addresses, for ever; (4) an
 /// enrolled address stays attributed to them even if unlinked. The full text is
 /// interfaces/borrower-consent.md; its keccak256 is `consentTerms()`.
