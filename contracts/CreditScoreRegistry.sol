@@ -278,8 +278,8 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
                 abi.encodeWithSelector(CreditScoreConfigMismatch.selector, att.configDigest, current)
             );
         }
-        // Signatures are checked after the cheap field checks would have been, in effect: every
-        // failure names its cause and a relayer pays for no recovery on an entry that is stale.
+        // Field checks before signature recovery: each failure names its cause, and a relayer pays
+        // for no recovery on an entry that is stale anyway.
         bytes memory fieldError = _fieldError(entry);
         if (fieldError.length != 0) return _fail(strict, index, entry, fieldError);
         bytes memory sigError = _verifySignatures(hashAttestation(att), signatures, current);
