@@ -171,6 +171,7 @@ class Chain:
                 abi=load_abi("LoanManager", settings.abi_dir),
             )
         self._chain_id: int | None = None
+        self._configs: dict[bytes, tuple[list[str], int]] = {}  # digest -> (signers, threshold)
         self._head: tuple[int, int, int, float] | None = None  # see _latest
         self._head_lock = threading.Lock()
 
@@ -239,9 +240,6 @@ class Chain:
 
         return self._r(run, "eth_call batch nonces")
 
-    def threshold(self) -> int:
-        return int(self._r(lambda: self.registry.functions.threshold().call(), "threshold"))
-
     def config_digest(self, block: int | str = "latest") -> bytes:
         return bytes(self._r(lambda: self.registry.functions.configDigest().call(
             block_identifier=block), "configDigest"))
@@ -253,9 +251,6 @@ class Chain:
         signers = list(self._r(lambda: fns.signers().call(block_identifier=block), "signers"))
         digest = self.config_digest(block)
         return signers, int.from_bytes(digest[:2], "big"), digest
-
-    def signers(self) -> list[str]:
-        return list(self._r(lambda: self.registry.functions.signers().call(), "signers"))
 
     def hash_attestation(self, att: ScoreAttestation) -> bytes:
         return bytes(self._r(lambda: self.registry.functions.hashAttestation(att.as_tuple()).call(),
@@ -332,7 +327,10 @@ class Chain:
         """(signers, threshold) of the configuration named by `digest`, read from its ConfigSet
         event: start at the latest configuration's block and follow each event's
         previousConfigBlockNumber back (OCR2's walk: a few getLogs, no archive node). None if no
-        configuration of this registry had that digest."""
+        configuration of this registry had that digest. A found configuration never changes, so
+        it is remembered (verifying a report of many entries walks once)."""
+        if digest in self._configs:
+            return self._configs[digest]
         fns = self.registry.functions
         _, block, _ = self._r(lambda: fns.latestConfigDetails().call(), "latestConfigDetails")
         event = self.registry.events.ConfigSet
@@ -344,7 +342,9 @@ class Chain:
             for log in reversed(logs):  # several changes may share a block: newest first
                 a = log["args"]
                 if bytes(a["configDigest"]) == digest:
-                    return [checksum(x) for x in a["signers"]], int(a["threshold"])
+                    found = [checksum(x) for x in a["signers"]], int(a["threshold"])
+                    self._configs[digest] = found
+                    return found
             block = int(logs[0]["args"]["previousConfigBlockNumber"])
         return None
 

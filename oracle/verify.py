@@ -22,9 +22,10 @@ from oracle.typed_data import ScoreAttestation
 
 def verify_attestation(ctx: Any, att: ScoreAttestation, signatures: list[bytes],
                        *, recorded_in_tx: bool | None = None,
-                       report: list[ScoreAttestation] | None = None) -> dict:
-    """Checks one signed score. `report`: the entries of the report-signed batch `att` came in
-    (the signatures then cover the whole report, under att.configDigest)."""
+                       report: tuple[bytes, bool] | None = None) -> dict:
+    """Checks one signed score. `report`: for an entry of a report-signed batch, the report's
+    EIP-712 digest (what the signatures cover, under att.configDigest) and whether it equals the
+    contract's hashReport, both worked out once for the whole report (`verify_tx`)."""
     checks: dict[str, Any] = {}
     problems: list[str] = []
 
@@ -63,9 +64,8 @@ def verify_attestation(ctx: Any, att: ScoreAttestation, signatures: list[bytes],
         check("digest_matches_contract", ctx.chain.hash_attestation(att) == digest,
               "Python EIP-712 digest differs from hashAttestation")
     else:
-        digest = typed_data.report_digest(att.configDigest, report, sep)
-        check("digest_matches_contract", ctx.chain.hash_report(att.configDigest, report) == digest,
-              "Python EIP-712 report digest differs from hashReport")
+        digest, matches = report
+        check("digest_matches_contract", matches, "Python EIP-712 report digest differs from hashReport")
     config = ctx.chain.config_at(att.configDigest)
     check("signer_config_known", config is not None,
           f"no ConfigSet of this registry has digest 0x{att.configDigest.hex()}")
@@ -127,7 +127,10 @@ def verify_tx(ctx: Any, tx_hash: str) -> list[dict]:
         entries = [_attestation(raw, typed_data.ENTRY_FIELDS, configDigest=config)
                    for raw in params["entries"]]
         sigs = [bytes(s) for s in params["signatures"]]
-        return [verify_attestation(ctx, att, sigs, report=entries,
+        sep = typed_data.domain_separator(ctx.chain.chain_id, ctx.chain.registry.address)
+        digest = typed_data.report_digest(config, entries, sep)
+        report = (digest, ctx.chain.hash_report(config, entries) == digest)
+        return [verify_attestation(ctx, att, sigs, report=report,
                                    recorded_in_tx=(att.borrower, att.nonce) in recorded)
                 for att in entries]
     if fn.fn_name == "submit":
