@@ -112,7 +112,11 @@ def test_deploy_register_and_onboard_on_a_live_style_network(live_chain, tmp_pat
               "gas": 200_000, "gasPrice": 2 * 10**9, "chainId": 31337,
               "nonce": int(_rpc("eth_getTransactionCount", [key.address, "latest"]), 16)}
         raw = Account.sign_transaction(tx, key.key).raw_transaction
-        _rpc("eth_sendRawTransaction", ["0x" + raw.hex().removeprefix("0x")])
+        sent = _rpc("eth_sendRawTransaction", ["0x" + raw.hex().removeprefix("0x")])
+        deadline = time.time() + 30  # wait for the consent to be mined before reading its effect
+        while (receipt := _rpc("eth_getTransactionReceipt", [sent])) is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert receipt is not None and int(receipt["status"], 16) == 1, receipt
         assert eligible(key.address) == 1
     deployments.unlink()
     _forget_brownie_deployments(31337)

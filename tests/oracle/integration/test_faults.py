@@ -70,11 +70,12 @@ def test_kill9_mid_batch_loses_nothing_and_posts_nothing_twice(make_cluster):
     waves = [c.borrowers[i:i + 6] for i in range(0, 24, 6)]
     kills = 0
     for wave in waves:
-        for b in wave:
-            c.request_loan(b)
-        # kill -9 whichever node signs a transaction next, right after it signed it
+        # kill -9 whichever node signs a transaction next, right after it signed it (counted from
+        # before the wave's requests: a fast node may sign the first batch before the requests return)
         before = {n.index: sum(1 for e in n.log_lines() if e.get("msg") == "tx signed")
                   for n in c.nodes}
+        for b in wave:
+            c.request_loan(b)
         deadline = time.time() + 15
         victim = None
         while victim is None and time.time() < deadline:
