@@ -85,7 +85,7 @@ class AttestationError(ValueError):
 @dataclass(frozen=True, slots=True)
 class ScoreAttestation:
     borrower: str  # checksummed address
-    modelId: bytes  # 32 bytes: SHA-256 of the ONNX file
+    modelId: bytes  # 32 bytes: the bundle id, SHA-256 of the bundle's manifest.json
     featuresHash: bytes  # 32 bytes: see oracle.commitment
     pdBps: int
     score: int

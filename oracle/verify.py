@@ -2,7 +2,7 @@
 
 For each attestation: recompute the PD, score and reason codes from this node's stored features
 and its model file; recompute the features commitment from the stored vector and salt; check the
-model id is the SHA-256 of the model file; recover every signature and check the signers are
+model id is the bundle's (its manifest's SHA-256, after checking every file against it); recover every signature and check the signers are
 distinct members of the signer set the attestation was signed under (its configDigest, read
 from that configuration's ConfigSet event) and at least its threshold; check the Python EIP-712
 digest equals the contract's `hashAttestation` (or `hashReport` for a report-signed batch); and

@@ -67,6 +67,9 @@ def train_second_version(out_dir: Path) -> Path:
     marker = out_dir / "train_config.json"
     if marker.exists() and json.loads(marker.read_text()) == config and (out_dir / "reference.json").exists():
         print(f"model v2: reusing the earlier export in {out_dir}", flush=True)
+        if not (out_dir / "manifest.json").exists():  # exported before bundles had manifests
+            from models.manifest import write as write_manifest
+            write_manifest(out_dir)
         return out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir.parent / "gmsc-v2-config.json"
@@ -101,7 +104,7 @@ def roll_over(system, cluster, workdir: Path, records, v1, *, timeout_s: float =
 
     v2_dir = train_second_version(ROOT / ".scorechain" / "models" / "gmsc-v2")
     v2 = governance.register_model(system, v2_dir)
-    governance.approve_model(system, v2.model_id)
+    governance.approve_model(system, v2_dir)
     v2_hex = "0x" + v2.model_id.hex()
 
     started = time.time()
@@ -190,7 +193,7 @@ def main():
     bundle = Path(os.environ.get("SCORECHAIN_MODEL_DIR") or train_second_version(
         ROOT / ".scorechain" / "models" / "gmsc-v2"))
     commitments = governance.register_model(system, bundle)
-    governance.approve_model(system, commitments.model_id)
+    governance.approve_model(system, bundle)
     print(f"model 0x{commitments.model_id.hex()} v{commitments.version} registered and approved")
     old = os.environ.get("SCORECHAIN_REVOKE")
     if old:

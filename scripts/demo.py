@@ -90,7 +90,7 @@ def run(args) -> dict:
         _log(f"deployed; oracle signers {', '.join(s[:10] for s in signers)} (2-of-3)")
 
         v1 = governance.register_model(system)
-        governance.approve_model(system, v1.model_id)
+        governance.approve_model(system)
         summary["model_v1"] = "0x" + v1.model_id.hex()
         _log(f"model v1 0x{v1.model_id.hex()[:16]}… registered and approved (four eyes)")
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import onnx
 import pytest
 
+from models.manifest import write as write_manifest
 from oracle import attest, keys
 from oracle.app import reload_model
 from oracle.node import OracleNode
@@ -30,6 +31,7 @@ def _bundle_copy(dst: Path, version: str | None = None) -> Path:
         onnx.save(model, dst / ref["onnx_file"])
         ref["model_sha256"] = hashlib.sha256((dst / ref["onnx_file"]).read_bytes()).hexdigest()
         (dst / "reference.json").write_text(json.dumps(ref))
+        write_manifest(dst)  # a new bundle, so a new model id
     return dst
 
 
