@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 
 import pytest
 
@@ -51,6 +52,18 @@ def _auditor_env(c, **extra) -> dict:
     return env
 
 
+def _verify(args: list[str], env: dict, tmp_path):
+    """The auditor's `oracle verify`: the checkout's, or an installed `oracle` when
+    SCORECHAIN_ORACLE_CLI names one (scripts/toolchain/install_check.sh), run away from the
+    checkout so nothing is imported from the source tree."""
+    cli = os.environ.get("SCORECHAIN_ORACLE_CLI")
+    if not cli:
+        return run_cli(args, env)
+    env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    return subprocess.run([cli, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+
+
 def _disclose(c, batch, out, *extra) -> None:
     r = run_cli(["disclose", c.borrowers[0].address, "--out", str(out), "--batch-csv", str(batch),
                  "--data-anchor", c.system.data_anchor.address, *extra], c.nodes[0].env)
@@ -66,7 +79,7 @@ def test_a_recorded_score_verifies_from_a_disclosure_alone(scored, tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == 0o600  # personal data
     # a narrow log window forces the bounded, newest-first search over many ranges
     env = _auditor_env(c, ORACLE_MAX_BLOCK_RANGE="3")
-    r = run_cli(["verify", "--disclosure", str(out)], env)
+    r = _verify(["verify", "--disclosure", str(out)], env, tmp_path)
     report = json.loads(r.stdout)
     assert r.returncode == 0 and report["ok"], r.stdout + r.stderr
     assert set(report["checks"]) == CHECKS
@@ -100,7 +113,7 @@ def test_an_altered_disclosure_fails_the_check_it_touches(scored, tmp_path, edit
     doc = json.loads(out.read_text())
     edit(doc)
     out.write_text(json.dumps(doc))
-    r = run_cli(["verify", "--disclosure", str(out)], _auditor_env(c))
+    r = _verify(["verify", "--disclosure", str(out)], _auditor_env(c), tmp_path)
     report = json.loads(r.stdout)
     assert r.returncode == 1 and not report["ok"]
     failed = {k for k, v in report["checks"].items() if v != "pass"}
@@ -116,7 +129,8 @@ def test_an_edited_reference_json_fails_verify_with_a_clear_error(scored, tmp_pa
     ref = json.loads((bundle / "reference.json").read_text())
     ref["reference_values"][1] = 30.0
     (bundle / "reference.json").write_text(json.dumps(ref, indent=1))
-    r = run_cli(["verify", "--disclosure", str(out)], _auditor_env(c, ORACLE_MODEL_PATH=str(bundle)))
+    r = _verify(["verify", "--disclosure", str(out)],
+                _auditor_env(c, ORACLE_MODEL_PATH=str(bundle)), tmp_path)
     assert r.returncode == 2
     assert "reference.json differs from the bundle manifest" in r.stderr
 
@@ -125,9 +139,9 @@ def test_a_bad_disclosure_or_transaction_is_a_clear_error(scored, tmp_path):
     c, batch = scored
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"format": "scorechain-disclosure/1", "borrower": "0x12"}))
-    r = run_cli(["verify", "--disclosure", str(bad)], _auditor_env(c))
+    r = _verify(["verify", "--disclosure", str(bad)], _auditor_env(c), tmp_path)
     assert r.returncode == 2 and "borrower: not an address" in r.stderr
     out = tmp_path / "d.json"
     _disclose(c, batch, out)
-    r = run_cli(["verify", "0x" + "11" * 32, "--disclosure", str(out)], _auditor_env(c))
+    r = _verify(["verify", "0x" + "11" * 32, "--disclosure", str(out)], _auditor_env(c), tmp_path)
     assert r.returncode == 2 and "transaction 0x1111" in r.stderr
