@@ -31,7 +31,7 @@ from models.schema import schema_hash as _schema_hash_hex
 
 __all__ = [
     "FeatureValidationError", "validate_row", "schema_hash_hex", "Model", "Prediction",
-    "load_model", "ModelGuard", "ModelNotApproved", "ModelLoadError",
+    "load_model", "ModelGuard", "ModelNotApproved", "ModelLoadError", "ModelSchemaNotReady",
 ]
 
 
@@ -41,6 +41,11 @@ class ModelLoadError(Exception):
 
 class ModelNotApproved(Exception):
     pass
+
+
+class ModelSchemaNotReady(ModelNotApproved):
+    """A new model's feature schema differs and the store's features do not follow it yet.
+    (A kind of ModelNotApproved so every caller that refuses an unapproved model refuses this.)"""
 
 
 def schema_hash_hex(schema: Mapping[str, Any]) -> str:
