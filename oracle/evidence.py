@@ -49,18 +49,28 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
 
 
-def find_record_tx(chain: Any, borrower: str, *, from_block: int = 0,
-                   max_range: int = 2000) -> str:
-    """The transaction of the borrower's latest ScoreRecorded, searched newest first in windows
-    of at most `max_range` blocks (public RPCs cap eth_getLogs ranges)."""
+def search_recorded(chain: Any, borrower: str, *, nonce: int | None = None,
+                    from_block: int = 0, max_range: int = 2000) -> Any | None:
+    """The borrower's newest ScoreRecorded (with `nonce`, if given), searched newest first in
+    windows of at most `max_range` blocks (public RPCs cap eth_getLogs ranges); None if none."""
     hi = chain.head(max_age_s=0)[0]
     while hi >= from_block:
         lo = max(from_block, hi - max_range + 1)
-        events = chain.score_recorded(lo, hi, borrower)
+        events = [e for e in chain.score_recorded(lo, hi, borrower)
+                  if nonce is None or int(e.args.nonce) == nonce]
         if events:
-            return "0x" + bytes(events[-1].transactionHash).hex()
+            return events[-1]
         hi = lo - 1
-    raise EvidenceError(f"no ScoreRecorded for {borrower} in blocks {from_block}..latest")
+    return None
+
+
+def find_record_tx(chain: Any, borrower: str, *, from_block: int = 0,
+                   max_range: int = 2000) -> str:
+    """The transaction of the borrower's latest ScoreRecorded (bounded search, newest first)."""
+    event = search_recorded(chain, borrower, from_block=from_block, max_range=max_range)
+    if event is None:
+        raise EvidenceError(f"no ScoreRecorded for {borrower} in blocks {from_block}..latest")
+    return "0x" + bytes(event.transactionHash).hex()
 
 
 def find_batch(anchor: Any, root: bytes, *, to_block: int, from_block: int = 0,
