@@ -107,3 +107,16 @@ def test_models_cli_writes_and_checks_a_manifest(bundle, capsys):
     assert "reference.json differs" in capsys.readouterr().err
     assert main(["manifest", str(bundle)]) == 0
     assert main(["manifest", str(bundle), "--check"]) == 0
+
+
+def test_the_serving_rules_named_in_manifests_are_the_ones_serving_implements():
+    """A change to these constants changes every signed output of every bundle: it must come with
+    a new models.manifest.SERVING_RULES (and so new bundle ids), which this test then pins."""
+    assert manifest.SERVING_RULES == "scorechain-serving/1"
+    assert (serving.N_REASONS, serving.CONTRIBUTION_QUANTUM) == (4, 1e-6)
+    assert (serving.SCORE_MIN, serving.SCORE_MAX, serving.SCORE_BASE, serving.SCORE_BASE_ODDS,
+            serving.SCORE_PDO) == (300, 850, 600, 19, 40)
+    assert serving.SCORE_BANDS == (("A", 760), ("B", 700), ("C", 640), ("D", 580), ("E", 500),
+                                   ("F", 300))
+    assert [serving.score_from_pd(b) for b in (0, 1, 500, 2500, 9999, 10000)] == \
+        [850, 850, 600, 493, 300, 300]  # 2500 bps: 600 + 40/ln2 * ln(3/19) = 493.49
