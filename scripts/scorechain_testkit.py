@@ -254,12 +254,14 @@ def role_err(account, role) -> str:
 
 
 def audit_case(model, row: dict, *, borrower: str | None = None, k: int = 2, n_signers: int = 3,
-               batch_size: int = 64, block_timestamp: int = 1_700_000_000, seed: int = 0):
+               batch_size: int = 64, block_timestamp: int = 1_700_000_000, seed: int = 0,
+               report_with: int = 0):
     """A recorded score as `oracle verify --disclosure` sees it, built locally with no chain: a
     (Disclosure, Evidence) pair that passes every check of oracle.audit — signed by `k` of
     `n_signers` local keys, recorded, its model registered and approved, its features in an
-    anchored batch of `batch_size` records. Tests alter one part to see one check fail; the
-    verify benchmark times the checks on it."""
+    anchored batch of `batch_size` records. With `report_with=n`, it was posted as a ScoreReport
+    of n+1 entries (one signature set over the report). Tests alter one part to see one check
+    fail; the verify benchmark times the checks on it."""
     import random
     from types import SimpleNamespace
 
@@ -284,7 +286,16 @@ def audit_case(model, row: dict, *, borrower: str | None = None, k: int = 2, n_s
         score=p.score, reasonCodes=p.reason_codes_packed, issuedAt=block_timestamp - 10,
         validUntil=block_timestamp - 10 + 86_400, nonce=1, extensionHash=b"\0" * 32,
         configDigest=config_digest)
-    digest = typed_data.digest(att, typed_data.domain_separator(chain_id, registry))
+    separator = typed_data.domain_separator(chain_id, registry)
+    entries = None
+    if report_with:
+        from dataclasses import replace
+
+        entries = [att] + [replace(att, borrower=Account.from_key(rnd.randbytes(32)).address)
+                           for _ in range(report_with)]
+        digest = typed_data.report_digest(config_digest, entries, separator)
+    else:
+        digest = typed_data.digest(att, separator)
     sigs = [s.sign_digest(digest) for s in signers[:k]]
     recorded = SimpleNamespace(args=SimpleNamespace(
         borrower=borrower, nonce=1, **{f: getattr(att, f) for f in (
@@ -305,8 +316,9 @@ def audit_case(model, row: dict, *, borrower: str | None = None, k: int = 2, n_s
     evidence = Evidence(
         chain_id=chain_id, registry=typed_data.checksum(registry), tx_hash="0x" + "ab" * 32,
         tx_to=typed_data.checksum(registry), tx_status=1, block_number=100,
-        block_timestamp=block_timestamp, function="submitBatch", attestation=att,
-        signatures=sigs, report_entries=None, contract_digest=digest, recorded=recorded,
+        block_timestamp=block_timestamp, function="submitReport" if entries else "submitBatch",
+        attestation=att, signatures=sigs, report_entries=entries, contract_digest=digest,
+        recorded=recorded,
         latest_nonce=1, config=([s.address for s in signers], k), model_record=model_record,
         model_approved_now=True, anchor_batch=(1, tree.root, provider),
         anchor_verified_on_chain=True)

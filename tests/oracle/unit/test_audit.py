@@ -40,6 +40,14 @@ def test_a_genuine_record_passes_every_check(model, case):
             "signature_1", "model_registry", "anchored_batch"} == set(r["checks"])
 
 
+def test_a_report_signed_score_passes_and_its_entries_are_bound_by_the_signatures(model):
+    d, ev, card = audit_case(model, GOOD_ROW, report_with=3)
+    assert ev.function == "submitReport" and audit(ev, d, model, card)["ok"]
+    swapped = dataclasses.replace(ev, report_entries=ev.report_entries[:-1])  # one entry dropped
+    r = audit(swapped, d, model, card)
+    assert _failed(r) == {"digest", "signature_0", "signature_1"}
+
+
 def _att(ev, **kw):
     return dataclasses.replace(ev, attestation=dataclasses.replace(ev.attestation, **kw))
 
