@@ -2,7 +2,7 @@
 # The oracle installs on its own (issue 12): a fresh venv without brownie, `pip install .` (the
 # runtime dependencies and package data declared in pyproject.toml), then, from a directory
 # outside the checkout so nothing is imported from the source tree:
-#   1. `oracle --help` / `--version`, and brownie is absent;
+#   1. `oracle --help` / `--version`, every node module imports, and brownie is absent;
 #   2. the packaged default bundle checks against its manifest and scores a row exactly as the
 #      checkout does (the development venv computes the same row for comparison);
 #   3. `oracle disclose --csv` (a real command: bundle, schema, CSV parsing, a 0600 file);
@@ -36,6 +36,8 @@ fi
 import oracle, models
 for m in (oracle, models):
     assert "site-packages" in m.__file__, f"{m.__name__} imported from {m.__file__}"
+# every module of the node imports with only the declared dependencies (serve: FastAPI, uvicorn)
+import oracle.app, oracle.audit, oracle.daemon, oracle.evidence, oracle.http, oracle.metrics  # noqa
 EOF
 "$V/oracle" --help > /dev/null
 log "$("$V/oracle" --version)"
