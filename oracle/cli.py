@@ -153,6 +153,7 @@ def _verify_disclosure(args: argparse.Namespace) -> int:
     from oracle.chain import Chain
     from oracle.evidence import EvidenceError, gather
     from oracle.scoring import load_model
+    from oracle.settings import redact_url
 
     if args.target and not (args.target.startswith("0x") and len(args.target) == 66):
         raise CliError(f"{args.target!r} is not a transaction hash")
@@ -176,6 +177,9 @@ def _verify_disclosure(args: argparse.Namespace) -> int:
                     from_block=args.from_block, max_range=s.max_block_range)
     except EvidenceError as exc:
         raise CliError(str(exc)) from None
+    except Exception as exc:  # RPC failures: their text can carry the RPC URL (provider keys)
+        raise CliError(f"cannot read the chain at {redact_url(s.rpc_url)} "
+                       f"({type(exc).__name__})") from None
     report = audit(ev, d, model, card)
     report["registry"] = ev.registry
     print(json.dumps(report, indent=2))

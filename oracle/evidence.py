@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import to_checksum_address
+from web3.exceptions import TransactionNotFound
 
 from oracle.abi import load_abi
 from oracle.disclosure import Disclosure
@@ -103,8 +104,8 @@ def gather(chain: Any, disclosure: Disclosure, tx_hash: str | None = None, *,
     try:
         tx = w3.eth.get_transaction(tx_hash)
         receipt = w3.eth.get_transaction_receipt(tx_hash)
-    except Exception as exc:  # web3 raises TransactionNotFound, or the RPC's own error
-        raise EvidenceError(f"transaction {tx_hash}: {exc}") from None
+    except TransactionNotFound:  # other errors propagate: their text may hold the RPC URL
+        raise EvidenceError(f"transaction {tx_hash} not found on this chain") from None
     registry = chain.registry
     notes: list[str] = []
     to = checksum(tx["to"]) if tx.get("to") else None
