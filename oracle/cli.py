@@ -126,21 +126,35 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return _verify_disclosure(args)
     if not args.target:
         raise CliError("give a transaction hash or attestation file, or --disclosure FILE")
+    from web3.exceptions import TransactionNotFound
+
     from oracle.app import build
+    from oracle.scoring import ModelLoadError
+    from oracle.settings import redact_url
+    from oracle.store import StoreError
     from oracle.verify import verify_file, verify_tx
 
     s = _settings(args)
-    ctx = build(s, signer=keys.Signer(b"\x01" * 32))  # verifying signs nothing: no key needed
+    target = args.target
+    if not Path(target).is_file() and not (target.startswith("0x") and len(target) == 66):
+        raise CliError(f"{target!r} is neither a file nor a transaction hash")
+    ctx = None
     try:
-        target = args.target
-        if Path(target).is_file():
-            reports = [verify_file(ctx, Path(target))]
-        elif target.startswith("0x") and len(target) == 66:
-            reports = verify_tx(ctx, target)
-        else:
-            raise CliError(f"{target!r} is neither a file nor a transaction hash")
+        ctx = build(s, signer=keys.Signer(b"\x01" * 32))  # verifying signs nothing: no key
+        reports = [verify_file(ctx, Path(target))] if Path(target).is_file() else \
+            verify_tx(ctx, target)
+    except TransactionNotFound:
+        raise CliError(f"transaction {target} not found on this chain") from None
+    except (CliError, SettingsError, ModelLoadError, StoreError):
+        raise
+    except ValueError as exc:  # e.g. a transaction that is not a score submission
+        raise CliError(str(exc)) from None
+    except Exception as exc:  # RPC failures: their text can carry the RPC URL (provider keys)
+        raise CliError(f"cannot read the chain at {redact_url(s.rpc_url)} "
+                       f"({type(exc).__name__})") from None
     finally:
-        ctx.close()
+        if ctx is not None:
+            ctx.close()
     ok = bool(reports) and all(r["ok"] for r in reports)
     print(json.dumps({"ok": ok, "attestations": reports}, indent=2))
     return 0 if ok else 1

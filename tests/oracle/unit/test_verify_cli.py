@@ -29,6 +29,7 @@ def env(monkeypatch, tmp_path):
     monkeypatch.setenv("ORACLE_REGISTRY_ADDRESS", "0x" + "ce" * 20)
     monkeypatch.setenv("ORACLE_RPC_URL", "http://auditor:hunter2@127.0.0.1:9/v3/SECRETKEY123")
     monkeypatch.setenv("ORACLE_RPC_TIMEOUT_S", "2")
+    monkeypatch.setenv("ORACLE_STORE_PATH", str(tmp_path / "store.db"))
 
 
 def test_an_unreachable_rpc_is_a_clear_error_without_the_url_secrets(env, disclosure_file,
@@ -60,3 +61,10 @@ def test_disclose_refuses_a_csv_without_salts(env, tmp_path, capsys):
                  "--out", str(tmp_path / "d.json")]) == 2
     assert "no salt column" in capsys.readouterr().err
     assert not (tmp_path / "d.json").exists()
+
+
+def test_the_store_based_verify_hides_the_url_secrets_too(env, capsys):
+    assert main(["verify", "0x" + "11" * 32]) == 2
+    out = capsys.readouterr()
+    assert "cannot read the chain at http://127.0.0.1:9" in out.err
+    assert "SECRETKEY123" not in out.out + out.err and "hunter2" not in out.out + out.err
