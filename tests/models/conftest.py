@@ -78,3 +78,20 @@ def make_unseen_csv(path, n_rows: int = 3000, seed: int = 7):
     })
     out.to_csv(path, index=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def unseen_csv(tmp_path_factory):
+    """(path, frame) of :func:`make_unseen_csv`, written once per session."""
+    path = tmp_path_factory.mktemp("unseen") / "loans.csv"
+    return path, make_unseen_csv(path)
+
+
+@pytest.fixture(scope="session")
+def unseen_schema(unseen_csv):
+    """The schema draft ``python -m models schema infer`` writes for the unseen CSV, as a dict."""
+    from models.infer import infer
+    path, frame = unseen_csv
+    schema, _ = infer(frame.copy(), "loan_outcome", ["defaulted", "written off"], name="loans",
+                      source=path.name)
+    return schema
