@@ -161,6 +161,32 @@ def prepare_dirs(bundle: Path, reports: Path, force: bool) -> None:
     reports.mkdir(parents=True, exist_ok=True)
 
 
+def training_rows(csv: str | Path, schema: dict,
+                  training_data: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, training-split indices) of the CSV a bundle was trained on, rebuilt from the file and
+    the card's ``training_data`` (so a registrar can commit to the training rows: the Merkle root
+    in oracle/provenance.py). Refuses another file or a split that comes out differently."""
+    from .data import make_splits
+    info = training_data.get("data_file") or {}
+    if not info.get("sha256"):
+        raise DataError(None, "the model card does not name a training CSV (data_file)")
+    sha = file_sha256(csv) if Path(csv).is_file() else None
+    if sha != info["sha256"]:
+        raise DataError(None, f"{csv} is not the file the model was trained on "
+                              f"({info['name']}, SHA-256 {info['sha256']})")
+    ds, df = load_checked(csv, schema, drop_invalid=training_data.get(
+        "rows_dropped_by_schema", 0) > 0)
+    column = info.get("time_column")
+    if column:
+        t, label = time_values(schema, df, column)
+        sp = time_splits(ds.y, t, column=column, label=label)
+    else:
+        sp = make_splits(ds.y, ds.X)
+    if sp.fingerprint() != training_data.get("holdout_fingerprint_sha256"):
+        raise DataError(column, f"the holdout rebuilt from {csv} differs from the model card's")
+    return ds.X, ds.y, sp.train_idx
+
+
 def train_csv(csv: str | Path, schema_path: str | Path, *, time_column: str | None = None,
               out: str | Path | None = None, reports: str | Path | None = None,
               force: bool = False, drop_invalid: bool = False, budget: Budget = Budget(),

@@ -160,3 +160,27 @@ def test_existing_output_is_replaced_only_with_force(tmp_path, monkeypatch):
 def test_flags_for_a_csv_are_refused_for_a_registered_data_set(capsys):
     assert main(["train", "gmsc", "--time-column", "x", "--budget", "ci"]) == 2
     assert "--time-column, --budget only apply with --csv" in capsys.readouterr().err
+
+
+def test_bundle_can_be_registered_with_its_training_csv(trained, unseen_csv, tmp_path):
+    """ModelRegistry's commitments: model id = bundle id, and the training-data root rebuilt
+    from the CSV the card names (refused without it, or with an edited copy)."""
+    from oracle.merkle import MerkleTree
+    from oracle.provenance import ProvenanceError, model_commitments, training_row_leaf
+    d, printed, _ = trained
+    c = model_commitments(d / "bundle", data_csv=unseen_csv[0])
+    assert c.model_id.hex() == printed["bundle_id"]
+    card = json.loads((d / "bundle" / "model_card.json").read_text())
+    ds, kept = load_checked(unseen_csv[0], load_bundle(d / "bundle").schema)
+    dates = pd.to_datetime(kept["application_date"])
+    train = np.flatnonzero(dates < dates.sort_values().iloc[card["training_data"]["train_rows"]])
+    assert len(train) == card["training_data"]["train_rows"]
+    expected = MerkleTree.build([training_row_leaf(int(i), ds.X[i], int(ds.y[i]))
+                                 for i in train]).root
+    assert c.dataset_root == expected
+    with pytest.raises(ProvenanceError, match="give that CSV"):
+        model_commitments(d / "bundle")
+    edited = tmp_path / "loans.csv"
+    edited.write_text(unseen_csv[0].read_text().replace("2019-01-0", "2019-01-1", 1))
+    with pytest.raises(ProvenanceError, match="is not the file the model was trained on"):
+        model_commitments(d / "bundle", data_csv=edited)
