@@ -34,8 +34,9 @@ from .schema import check_schema
 MAX_CATEGORIES = 50
 LOG_TAIL_RATIO = 20.0
 # Attributes a lender may not score on (US ECOA / Regulation B): group columns, not features.
-PROTECTED = ("sex", "gender", "race", "ethnic", "religion", "marital", "nationalorigin",
-             "national", "colour", "color")
+PROTECTED = ("sex", "gender", "race", "ethnic", "ethnicity", "religion", "marital",
+             "nationalorigin", "national", "nationality", "citizenship", "foreign", "colour",
+             "color", "disability")
 AGE_BINS = [18, 25, 35, 45, 55, 65, 121]
 AGE_LABELS = ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
 

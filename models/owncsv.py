@@ -212,12 +212,17 @@ def train_csv(csv: str | Path, schema_path: str | Path, *, time_column: str | No
     prepare_dirs(bundle, reports, force)  # only now: bad input never gets this far
     data_file = {"name": Path(csv).name, "sha256": file_sha256(csv), "rows_read": int(len(df)
                  + ds.n_dropped), "time_column": time_column}
-    cfg, summary = train_dataset(
-        ds, splits, search_families=budget.search, n_trials=budget.trials,
-        search_folds=budget.search_folds, version=version, outdir=bundle,
-        command=command, reports=reports, families=budget.families,
-        resamplers=budget.resamplers, n_boot=budget.n_boot,
-        extra_cfg={"data_file": data_file})
+    # One OpenMP/BLAS thread for the whole run, not only the final fit: the comparison and the
+    # search then reproduce exactly (HGB's histogram sums depend on the thread count), and on a
+    # shared 2-core machine it is faster too (the CI run: 7 s against 34 s with default threads).
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1):
+        cfg, summary = train_dataset(
+            ds, splits, search_families=budget.search, n_trials=budget.trials,
+            search_folds=budget.search_folds, version=version, outdir=bundle,
+            command=command, reports=reports, families=budget.families,
+            resamplers=budget.resamplers, n_boot=budget.n_boot,
+            extra_cfg={"data_file": data_file})
     loaded = load_bundle(bundle)  # the manifest, hashes and schema agree, as a node checks
     return {"bundle": str(bundle), "bundle_id": loaded.bundle_id, "model_id": loaded.model_id,
             "family": cfg["family"], "resampler": cfg["resampler"],

@@ -124,3 +124,12 @@ def test_cli_infer_bad_target_is_one_line(unseen_csv, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "target column 'nope' is not in loans.csv (3,000 rows" in err[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name, protected", [
+    ("gender", True), ("MaritalStatus", True), ("foreign_worker", True), ("applicant_race", True),
+    ("personal_status_and_sex", True), ("sexton_score", False), ("grace_period_days", False),
+    ("credit_limit", False)])
+def test_protected_attributes_are_matched_by_whole_words(name, protected):
+    from models.infer import _protected
+    assert _protected(name) is protected

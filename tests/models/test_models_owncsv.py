@@ -184,3 +184,17 @@ def test_bundle_can_be_registered_with_its_training_csv(trained, unseen_csv, tmp
     edited.write_text(unseen_csv[0].read_text().replace("2019-01-0", "2019-01-1", 1))
     with pytest.raises(ProvenanceError, match="is not the file the model was trained on"):
         model_commitments(d / "bundle", data_csv=edited)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train"], "train needs a data set (gmsc, taiwan, german) or --csv FILE --schema FILE"),
+    (["train", "gmsc", "--csv", "x.csv", "--schema", "s.json"], "give either a data set"),
+    (["train", "--csv", "x.csv"], "--csv and --schema go together"),
+    (["train", "--csv", "x.csv", "--schema", "s.json", "--families", "hgb,nosuch"],
+     "unknown family nosuch"),
+    (["train", "--csv", "x.csv", "--schema", "s.json", "--folds", "1"], "need 2 <= --folds"),
+])
+def test_train_argument_mistakes_are_one_line(argv, expected, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]
