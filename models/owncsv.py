@@ -210,6 +210,10 @@ def train_csv(csv: str | Path, schema_path: str | Path, *, time_column: str | No
     else:
         splits = make_splits(ds.y, ds.X, n_folds=budget.folds)
     prepare_dirs(bundle, reports, force)  # only now: bad input never gets this far
+    status = str(schema.get("review", {}).get("status", ""))
+    if status.startswith("draft"):  # trained all the same: the card records what was used
+        log.warning("%s is still marked '%s' (review.status): review it before serving the "
+                    "model", schema_path, status)
     data_file = {"name": Path(csv).name, "sha256": file_sha256(csv), "rows_read": int(len(df)
                  + ds.n_dropped), "time_column": time_column}
     # One OpenMP/BLAS thread for the whole run, not only the final fit: the comparison and the
