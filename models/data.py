@@ -219,6 +219,9 @@ def time_splits(y: np.ndarray, t: np.ndarray, *, column: str = "time",
     t = np.asarray(t, dtype=float)
     cut = np.sort(t)[min(len(t) - 1, int(round((1 - holdout_fraction) * len(t))))]
     holdout_idx = np.flatnonzero(t >= cut)
+    if len(holdout_idx) == len(t):
+        raise ValueError(f"'{column}' has one value in all {len(t):,} rows: no row is earlier than "
+                         "the cut, so no out-of-time holdout is possible")
     return _with_folds(y, holdout_idx, seed, n_folds,
                        f"out-of-time holdout: the {len(holdout_idx):,} rows with {column} >= "
                        f"{label(cut)} ({len(holdout_idx) / len(t):.0%}), every one later than "

@@ -115,10 +115,10 @@ def time_values(schema: dict, df: pd.DataFrame, column: str):
 
 
 def out_of_time(ds: Dataset, t: np.ndarray, column: str, label, folds: int) -> Splits:
-    sp = time_splits(ds.y, t, column=column, n_folds=folds, label=label)
-    if len(sp.train_idx) == 0:
-        raise DataError(column, f"time column '{column}' has one value in all {len(t):,} rows: "
-                                "no out-of-time holdout is possible")
+    try:
+        sp = time_splits(ds.y, t, column=column, n_folds=folds, label=label)
+    except ValueError as exc:
+        raise DataError(column, f"time column {exc}") from None
     for side, idx in (("out-of-time holdout", sp.holdout_idx), ("training part", sp.train_idx)):
         pos = int(ds.y[idx].sum())
         for cls, k in (("positive", pos), ("negative", len(idx) - pos)):

@@ -86,6 +86,8 @@ def test_bad_data_is_one_line_naming_column_and_rows_and_writes_nothing(
 
 
 @pytest.mark.parametrize("col, cells, expected", [
+    ("application_date", ["2020-01-01"] * 3000,
+     "time column 'application_date' has one value in all 3,000 rows"),
     ("application_date", ["not a date", "2020-13-45"],
      "time column 'application_date': 2 of 3,000 rows cannot be read"),
     ("application_date", [None, None, None], "time column 'application_date': 3 of 3,000 rows "
