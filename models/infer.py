@@ -12,7 +12,7 @@ The draft has the format :mod:`models.schema` reads (``models/schemas/*.json``):
 Rules, chosen so the draft trains as is and a reviewer only has to tighten it:
 
 * numbers: ``int`` if every value is whole, else ``float``; ``min`` 0 when nothing negative was
-  seen (a count or an amount), else the smallest value seen; ``max`` the largest value seen;
+  seen (a count or an amount), else the smallest value seen rounded down; ``max`` the largest value seen;
   ``scale: log`` when non-negative and heavy-tailed (p99 above 20 x the median);
 * percent strings (``"12.5%"``): ``float`` with ``"format": "percent"`` (the value is 12.5);
 * text with at most :data:`MAX_CATEGORIES` values: ``category`` (sorted), unknown values rejected;
