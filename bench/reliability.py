@@ -228,7 +228,7 @@ def outage_part(network: str, lengths: list[float]) -> dict:
                 out = []
                 for n in c.nodes:
                     try:
-                        out.append(requests.get(n.url + "/healthz", timeout=1).status_code)
+                        out.append(requests.get(n.admin_url + "/healthz", timeout=1).status_code)
                     except requests.RequestException:
                         out.append(None)
                 return out

@@ -240,6 +240,14 @@ class Chain:
 
         return self._r(run, "eth_call batch nonces")
 
+    def score_requested(self, borrower: str) -> bool | None:
+        """Whether the borrower has an open loan request (a request since their last record), or
+        None when the registry's ABI has no `scoreRequested` (contracts before it)."""
+        if not any(e.get("name") == "scoreRequested" for e in self.registry.abi):
+            return None
+        return bool(self._r(lambda: self.registry.functions.scoreRequested(borrower).call(),
+                            "scoreRequested"))
+
     def config_digest(self, block: int | str = "latest") -> bytes:
         return bytes(self._r(lambda: self.registry.functions.configDigest().call(
             block_identifier=block), "configDigest"))
