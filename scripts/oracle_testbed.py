@@ -190,14 +190,16 @@ class OracleTestbed:
         with a key) for `borrower` (default: itself); the response as it came."""
         from oracle.pull_client import pull_score
 
-        return pull_score(self.nodes[node].url, requester.private_key, chain.id,
+        key = getattr(requester, "private_key", None) or requester.key  # brownie or eth-account
+        return pull_score(self.nodes[node].url, key, chain.id,
                           self.system.score_registry.address, borrower=borrower, **kw)
 
     def delegation(self, borrower, delegate: str, **kw) -> dict:
         """`borrower`'s signed grant letting `delegate` pull its score."""
         from oracle.pull_client import delegation
 
-        return delegation(borrower.private_key, delegate, chain.id,
+        key = getattr(borrower, "private_key", None) or borrower.key
+        return delegation(key, delegate, chain.id,
                           self.system.score_registry.address, **kw)
 
     def request_loan(self, borrower, principal: int = 1_000 * 10**6):
