@@ -122,6 +122,12 @@ def serve(s: Settings) -> int:
     daemon = None
     if s.daemon:
         s.require("loan_manager_address")
+        if isinstance(ctx.signer, keys.RemoteSigner):
+            # the daemon pays gas with the node key today; a remote signer holds no key here
+            ctx.close()
+            raise SettingsError("the daemon sends transactions and a remote signer cannot: run "
+                                "it with ORACLE_DAEMON=false (pull and peer signing only) "
+                                "until a separate transmitter key is configured")
         sender = TxSender(ctx.chain, ctx.signer, ctx.store, s, ctx.metrics)
         daemon = Daemon(settings=s, node=ctx.node, chain=ctx.chain, sender=sender,
                         store=ctx.store, metrics=ctx.metrics, stop=stop)
