@@ -17,7 +17,8 @@ Public listener (borrowers; body cap `public_max_body_bytes`, per-IP rate limit
 Peer listener (`peer_max_body_bytes`): ``POST /v1/sign`` ``{"attestations": [...]}`` (at most 500),
 signed by a registered signer's node key (`oracle.auth.verify_peer`); answers ``{"results":
 [{"signature", "signer"} | {"error", "reasons", "status"}, ...]}`` in order. An entry is signed
-only if this node's own recomputation gives the identical attestation.
+only if its borrower has an open loan request and this node's own recomputation gives the
+identical attestation.
 
 Admin listener: ``GET /healthz`` (503 when the daemon loop is unhealthy), ``GET /metrics``.
 
@@ -170,6 +171,7 @@ def create_peer_app(node: OracleNode, s: Settings, *, metrics: Any | None = None
         try:  # this node's own chain reads, once for the whole batch
             nonces = node.chain.nonces_of(borrowers)
             now = node.chain.now()
+            is_open = node.chain.scores_requested(borrowers)  # None: registry without the view
         except Exception as exc:
             return _chain_down(exc)
         results = []
@@ -177,6 +179,8 @@ def create_peer_app(node: OracleNode, s: Settings, *, metrics: Any | None = None
             try:
                 if isinstance(att, AttestationError):
                     raise att
+                if is_open is not None and not is_open[att.borrower]:
+                    raise Refusal("the borrower has no open loan request", status=409)
                 sig = node.cosign(att, nonce=nonces[att.borrower], now=now)
                 results.append({"signature": "0x" + sig.hex(), "signer": node.signer.address})
             except AttestationError as exc:

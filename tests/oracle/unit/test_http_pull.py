@@ -1,7 +1,6 @@
 """The public app's pull route with the node faked: the order of its checks, the open-request
 rule, and the cache — without a chain."""
 
-import asyncio
 import json
 from types import SimpleNamespace
 
@@ -11,6 +10,7 @@ from oracle import pull_client, typed_data
 from oracle.http import create_public_app
 from oracle.node import Signed
 from oracle.settings import load_settings
+from tests.oracle.unit.asgi import call
 
 CHAIN_ID, REGISTRY = 31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 BORROWER = Account.create()
@@ -45,23 +45,7 @@ class FakeNode:
 
 
 def post(app, body: dict) -> tuple[int, dict]:
-    data = json.dumps(body).encode()
-    scope = {"type": "http", "method": "POST", "path": "/v1/score", "raw_path": b"/v1/score",
-             "query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1",
-             "headers": [(b"content-type", b"application/json"),
-                         (b"content-length", str(len(data)).encode())],
-             "client": ("10.0.0.9", 1), "server": ("127.0.0.1", 9100)}
-    messages = [{"type": "http.request", "body": data, "more_body": False}]
-    sent = []
-
-    async def receive():
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(msg):
-        sent.append(msg)
-
-    asyncio.run(app(scope, receive, send))
-    return sent[0]["status"], json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    return call(app, "POST", "/v1/score", json.dumps(body).encode())
 
 
 def app_for(node):
