@@ -12,7 +12,9 @@ interface IModelRegistry {
         Revoked
     }
 
-    /// @dev Slot 3 holds registrar, registeredAt, status and revokeReason, so `isApproved` is one SLOAD.
+    /// @dev Slot 3 holds registrar, registeredAt, status, revokeReason and index, so `isApproved`
+    /// and `approvedIndex` are one SLOAD. `index` numbers models from 1 in registration order: the
+    /// score registry keeps it (2 bytes) in a borrower's one record slot instead of the 32-byte id.
     struct Model {
         bytes32 metricsHash;
         bytes32 datasetRoot;
@@ -21,6 +23,7 @@ interface IModelRegistry {
         uint64 registeredAt;
         ModelStatus status;
         uint8 revokeReason;
+        uint16 index;
         address approver;
         uint64 approvedAt;
         uint32 version;
@@ -32,6 +35,7 @@ interface IModelRegistry {
     error ModelNotRegistered(bytes32 modelId);
     error ModelInvalidStatus(bytes32 modelId, ModelStatus status);
     error ModelFourEyesViolation(bytes32 modelId, address account);
+    error ModelRegistryFull(uint256 maxModels);
 
     event ModelRegistered(
         bytes32 indexed modelId,
@@ -57,5 +61,8 @@ interface IModelRegistry {
     function revoke(bytes32 modelId, uint8 reasonCode) external;
 
     function isApproved(bytes32 modelId) external view returns (bool);
+    function approvedIndex(bytes32 modelId) external view returns (uint256 index);
+    function modelIdAt(uint256 index) external view returns (bytes32 modelId);
+    function modelCount() external view returns (uint256);
     function getModel(bytes32 modelId) external view returns (Model memory);
 }

@@ -84,8 +84,6 @@ class Settings(BaseModel):
     # attestation policy
     validity_s: int = Field(86_400, gt=0, description="validUntil - issuedAt")
     clock_tolerance_s: int = Field(120, ge=0, description="peer accepts issuedAt within this")
-    refresh_before_s: int = Field(3_600, ge=0, description="re-score this long before expiry")
-    refresh_failover_s: int = Field(60, ge=1, description="refresh leader failover step")
 
     # k-of-n
     node_index: int = Field(0, ge=0)

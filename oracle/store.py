@@ -75,7 +75,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX submissions_status ON submissions(status);
     """,
-    # 3: latest recorded score per borrower (drives refresh before expiry)
+    # 3: latest recorded score per borrower
     """
     CREATE TABLE scores (
         borrower TEXT PRIMARY KEY,
@@ -344,16 +344,6 @@ class Store:
                 (block, borrower, block, block, log_index),
             )
             return cur.rowcount
-
-    def expiring(self, before: int) -> list[dict]:
-        """Borrowers whose latest score expires before `before` and who have features here."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT s.borrower, s.valid_until, s.nonce FROM scores s JOIN borrowers b "
-                "ON b.address = s.borrower WHERE s.valid_until < ? ORDER BY s.valid_until",
-                (before,),
-            ).fetchall()
-        return [dict(zip(("borrower", "valid_until", "nonce"), r)) for r in rows]
 
     def pending_requests(self) -> list[dict]:
         with self._lock:

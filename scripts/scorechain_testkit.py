@@ -179,6 +179,15 @@ class Oracle:
     chain_id: int
     model_id: str = MODEL_ID
     keys: list = field(default_factory=lambda: list(REGISTERED_ORACLES))
+    # An account holding SCORE_REQUESTER_ROLE, to open a score request the way a loan request does
+    # (tests of the score registry alone); None where only real loan requests open them.
+    requester: object = None
+
+    def open_request(self, borrower):
+        """Open a score request for `borrower` (advanceNonce), as LoanManager.request does."""
+        if self.requester is None:
+            raise ValueError("this Oracle has no requester account: request a loan instead")
+        return self.registry.advanceNonce(borrower, {"from": self.requester})
 
     def attestation(self, borrower, *, pd_bps=500, score=700, issued_at, valid_for=3600, nonce=None,
                     model_id=None, reason_codes=0, features_hash=FEATURES_HASH, config_digest=None,
@@ -217,9 +226,12 @@ class Oracle:
         return self.registry.submitReport(digest, [entry_tuple(e) for e in entries], sigs, {"from": sender})
 
     def fresh_score(self, borrower, sender, *, pd_bps=500, score=700, valid_for=30 * DAY, model_id=None):
-        """Submit a score issued at the latest block time (advancing time if needed so it is newer)."""
+        """Submit a score issued at the latest block time (advancing time if needed so it is newer),
+        opening a score request first if none is open."""
         from brownie import chain
 
+        if not self.registry.scoreRequested(borrower):
+            self.open_request(borrower)
         t = chain[-1].timestamp
         last = self.registry.latestScore(borrower)["issuedAt"]
         if last >= t:

@@ -119,14 +119,6 @@ def test_submissions_survive_reopen_and_siblings_are_replaced(tmp_path):
         "0xaa": "replaced", "0xbb": "mined"}
 
 
-def test_expiring_lists_borrowers_with_features(tmp_path, schema, good_row):
-    store = Store.open(tmp_path / "s.db")
-    store.put_features(schema, A, good_row)
-    store.record_events([], [(A, 1, 0, 100, 500, 0), (B, 1, 1, 100, 500, 0)], cursor=1)
-    assert [r["borrower"] for r in store.expiring(600)] == [A]
-    assert store.expiring(400) == []
-
-
 def test_a_feature_read_does_not_wait_for_a_writer_holding_the_store(tmp_path, schema, good_row):
     """The pull path reads features on its own read-only connection: a writer that holds the
     store's lock (as during a busy SQLite wait) does not hold up the read."""
