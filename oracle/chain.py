@@ -240,17 +240,12 @@ class Chain:
 
         return self._r(run, "eth_call batch nonces")
 
-    def score_requested(self, borrower: str) -> bool | None:
-        """Whether the borrower has an open loan request (a request since their last record), or
-        None when the registry's ABI has no `scoreRequested` (contracts before it)."""
-        got = self.scores_requested([borrower])
-        return None if got is None else got[borrower]
+    def score_requested(self, borrower: str) -> bool:
+        """Whether the borrower has an open loan request (a request since their last record)."""
+        return self.scores_requested([borrower])[borrower]
 
-    def scores_requested(self, borrowers: list[str]) -> dict[str, bool] | None:
-        """`scoreRequested(b)` for many borrowers in one JSON-RPC batch (idempotent: retried), or
-        None when the registry's ABI has no `scoreRequested`."""
-        if not any(e.get("name") == "scoreRequested" for e in self.registry.abi):
-            return None
+    def scores_requested(self, borrowers: list[str]) -> dict[str, bool]:
+        """`scoreRequested(b)` for many borrowers in one JSON-RPC batch (idempotent: retried)."""
         if not borrowers:
             return {}
         calls = [("eth_call", [{"to": self.registry.address,

@@ -118,7 +118,7 @@ def create_public_app(node: OracleNode, s: Settings, *, metrics: Any | None = No
             return _refused(exc, metrics)
         except Exception as exc:  # chain reads
             return _chain_down(exc)
-        if is_open is False:
+        if not is_open:
             if metrics is not None:
                 metrics.http_refused.labels("no_open_request").inc()
             return JSONResponse({"error": "the borrower has no open loan request: the oracle "
@@ -171,7 +171,7 @@ def create_peer_app(node: OracleNode, s: Settings, *, metrics: Any | None = None
         try:  # this node's own chain reads, once for the whole batch
             nonces = node.chain.nonces_of(borrowers)
             now = node.chain.now()
-            is_open = node.chain.scores_requested(borrowers)  # None: registry without the view
+            is_open = node.chain.scores_requested(borrowers)
         except Exception as exc:
             return _chain_down(exc)
         results = []
@@ -179,7 +179,7 @@ def create_peer_app(node: OracleNode, s: Settings, *, metrics: Any | None = None
             try:
                 if isinstance(att, AttestationError):
                     raise att
-                if is_open is not None and not is_open[att.borrower]:
+                if not is_open[att.borrower]:
                     raise Refusal("the borrower has no open loan request", status=409)
                 sig = node.cosign(att, nonce=nonces[att.borrower], now=now)
                 results.append({"signature": "0x" + sig.hex(), "signer": node.signer.address})

@@ -27,8 +27,7 @@ class FakeNode:
         self.chain = SimpleNamespace(
             chain_id=CHAIN_ID, registry=SimpleNamespace(address=REGISTRY),
             nonces_of=lambda bs: {b: 1 for b in bs}, now=lambda: 1,
-            scores_requested=lambda bs: None if open_request is None
-            else {b: open_request for b in bs})
+            scores_requested=lambda bs: {b: open_request for b in bs})
 
     def signer_set(self):
         return frozenset({LEADER.address, ME.address}), 2
@@ -53,7 +52,7 @@ def sign(node, data: bytes, signer=LEADER):
                                                                  int(time.time())))
 
 
-@pytest.mark.parametrize("open_request,signed", [(True, True), (None, True), (False, False)])
+@pytest.mark.parametrize("open_request,signed", [(True, True), (False, False)])
 def test_an_entry_is_cosigned_only_for_an_open_loan_request(open_request, signed):
     node = FakeNode(open_request)
     status, out = sign(node, body())

@@ -75,12 +75,6 @@ def test_an_open_request_gets_the_attestation_and_a_repeat_comes_from_the_cache(
     assert status == 200 and fresh["attestation"]["nonce"] == 2 and node.attested == 2
 
 
-def test_a_registry_without_score_requested_skips_the_check():
-    node = FakeNode(open_request=None)
-    status, _ = post(app_for(node), signed_request())
-    assert status == 200 and node.attested == 1
-
-
 def test_a_chain_error_shows_its_kind_not_its_text():
     node = FakeNode(open_request=True)
 
