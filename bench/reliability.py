@@ -87,6 +87,8 @@ ORACLE_ATTACKS = {
         "test_a_delegate_pulls_with_the_borrowers_grant_and_not_after_it_expires",
     "expired or too long-lived pull request": "test_expired_pull_request_is_refused",
     "replayed pull request": "test_replayed_pull_request_is_refused",
+    "pull or co-sign for a borrower without an open loan request (never requested, or recorded)":
+        "test_no_score_is_signed_without_an_open_loan_request",
     "repeat pull served from the (borrower, nonce) cache, not re-gathered":
         "test_pull_results_are_cached_per_borrower_nonce",
     "forged peer request (unsigned, signed by another key, body altered)":

@@ -171,6 +171,36 @@ def test_pull_results_are_cached_per_borrower_nonce(bed, good_att):
     assert fresh.status_code == 200 and fresh.json()["attestation"]["nonce"] == good_att["nonce"] + 1
 
 
+def test_no_score_is_signed_without_an_open_loan_request(bed, node0_key):
+    """Never requested: refused. Requested, pulled and recorded (which closes the request): the
+    next pull and a peer's co-signing of the same attestation are refused too."""
+    from brownie import accounts
+
+    never = bed.new_borrower()
+    r_never = bed.pull(0, never)
+    b = bed.borrowers[2]
+    ok = bed.pull(0, b)
+    assert ok.status_code == 200, ok.text
+    body = ok.json()
+    att = body["attestation"]
+    bed.system.score_registry.submit(tuple(att[k] for k in (
+        "borrower", "modelId", "featuresHash", "pdBps", "score", "reasonCodes", "issuedAt",
+        "validUntil", "nonce", "extensionHash", "configDigest")), body["signatures"],
+        {"from": accounts[7]})
+    r_closed = bed.pull(0, b)
+    data = json.dumps({"attestations": [att]}).encode()
+    peer = _peer_post(bed, data, auth.peer_headers(node0_key, _sep(bed), data, int(time.time())))
+    (peer_res,) = peer.json()["results"]
+    _record("test_no_score_is_signed_without_an_open_loan_request",
+            statuses=[r_never.status_code, r_closed.status_code],
+            errors=[r_never.json()["error"], r_closed.json()["error"]],
+            peer_result=peer_res)
+    for r in (r_never, r_closed):
+        assert r.status_code == 409 and "no open loan request" in r.json()["error"]
+        assert _leaks_no_score(r)
+    assert "signature" not in peer_res and "no open loan request" in peer_res["error"]
+
+
 # --- peers --------------------------------------------------------------------------------------------
 def test_forged_peer_request_is_refused(bed, node0_key, good_att):
     body = json.dumps({"attestations": [good_att]}).encode()
