@@ -394,9 +394,10 @@ def write_markdown(doc: dict, path: Path) -> None:
     if oa:
         n_ok = sum(1 for row in oa["rows"] if row["outcome"] == "passed")
         L.append(f"| attacks on the oracle node's listeners (test_http_attacks.py) | {n_ok} of "
-                 f"{len(oa['rows'])} held: unauthenticated, someone else's, expired and replayed pulls "
-                 "and forged, unregistered and replayed peers refused; oversize bodies 413; a flood "
-                 "rate-limited while the daemon posted | all refused, nothing signed for the attacker | "
+                 f"{len(oa['rows'])} held: unauthenticated, someone else's, expired and replayed pulls, "
+                 "pulls and co-signing without an open loan request, forged, unregistered and "
+                 "replayed peers refused; oversize bodies 413; a flood rate-limited while the daemon "
+                 "posted | all refused, nothing signed for the attacker | "
                  f"{_ok(n_ok == len(oa['rows']))} |")
     # fuzz detail
     if fz:
