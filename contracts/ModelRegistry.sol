@@ -5,7 +5,8 @@ import {ScorechainAccess} from "./ScorechainAccess.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 
 /// @title ModelRegistry
-/// @notice Scoring models keyed by the SHA-256 of their ONNX file. Four eyes: MODEL_REGISTRAR_ROLE
+/// @notice Scoring models keyed by the SHA-256 of their bundle manifest (which covers the ONNX file,
+/// reference values, reason-code table and feature schema). Four eyes: MODEL_REGISTRAR_ROLE
 /// registers, MODEL_APPROVER_ROLE approves, and the account that registered a model may never
 /// approve it, even if it holds both roles. Approvers revoke with a reason code; revocation is final.
 contract ModelRegistry is IModelRegistry, ScorechainAccess {

@@ -2,7 +2,8 @@
 pragma solidity 0.8.24;
 
 /// @title IModelRegistry
-/// @notice Scoring models, identified by the SHA-256 of their ONNX file, registered by one role and
+/// @notice Scoring models, identified by the SHA-256 of their bundle manifest (ONNX file, reference
+/// values, reason-code table and feature schema: models/manifest.py), registered by one role and
 /// approved by another (four eyes), revocable with a reason code.
 interface IModelRegistry {
     enum ModelStatus {

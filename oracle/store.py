@@ -249,6 +249,13 @@ class Store:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT address FROM borrowers ORDER BY 1")]
 
+    def count_not_under_schema(self, schema_hash: str) -> int:
+        """How many borrowers' stored features were validated against another schema (a model
+        with `schema_hash` could not score them)."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM borrowers WHERE schema_hash != ?",
+                                          (schema_hash,)).fetchone()[0])
+
     def import_csv(self, schema: Mapping[str, Any], path: str | Path) -> ImportReport:
         """Import a CSV (columns: `borrower`, optional `salt` as 0x-hex 32 bytes, then features).
 

@@ -69,7 +69,7 @@ def deploy(threshold: int = 2):
     signers = [k.address for k in _oracle_keys()]
     system = _deploy.deploy(signers, threshold)
     commitments = _governance.register_model(system)
-    _governance.approve_model(system, commitments.model_id)
+    _governance.approve_model(system)
     print(f"deployed; model 0x{commitments.model_id.hex()[:16]}… approved; "
           f"oracle {threshold}-of-{len(signers)}")
     return system
