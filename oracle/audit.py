@@ -34,7 +34,7 @@ from models.schema import FeatureValidationError, validate_row
 from oracle import commitment, keys, merkle, typed_data
 from oracle.disclosure import Disclosure
 from oracle.evidence import Evidence
-from oracle.provenance import MODEL_STATUS, metrics_hash
+from oracle.provenance import MODEL_STATUS, metrics_hash, model_field
 
 RECORD_FIELDS = ("modelId", "featuresHash", "pdBps", "score", "reasonCodes", "issuedAt",
                  "validUntil", "extensionHash")
@@ -154,18 +154,19 @@ def _vector(model: Any, disclosure: Disclosure, check) -> Any:
 
 def _model_registry(ev: Evidence, model: Any, card: dict | None, check) -> None:
     r = ev.model_record  # IModelRegistry.Model, in the struct's order
-    status, approved_at = int(r[5]), int(r[8])
+    status, approved_at = int(model_field(r, "status")), int(model_field(r, "approvedAt"))
     if status == 0:
         check("model_registry", False, f"model {model.model_id_hex} is not registered")
         return
     problems = []
-    if bytes(r[2]).hex() != model.schema_hash:
-        problems.append(f"featureSchemaHash 0x{bytes(r[2]).hex()} != bundle's 0x{model.schema_hash}")
+    schema_hash = bytes(model_field(r, "featureSchemaHash")).hex()
+    if schema_hash != model.schema_hash:
+        problems.append(f"featureSchemaHash 0x{schema_hash} != bundle's 0x{model.schema_hash}")
     if card is not None:
-        if bytes(r[0]) != metrics_hash(card):
+        if bytes(model_field(r, "metricsHash")) != metrics_hash(card):
             problems.append("metricsHash differs from the bundle card's evaluation")
         root = card.get("training_data", {}).get("dataset_root")
-        if root and bytes(r[1]) != bytes.fromhex(root.removeprefix("0x")):
+        if root and bytes(model_field(r, "datasetRoot")) != bytes.fromhex(root.removeprefix("0x")):
             problems.append("datasetRoot differs from the bundle card's")
     if not approved_at or approved_at > ev.block_timestamp:
         problems.append(f"not approved before the record's block ({MODEL_STATUS[status]}, "

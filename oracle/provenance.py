@@ -117,21 +117,29 @@ def metrics_hash(card: dict) -> bytes:
 
 
 MODEL_STATUS = ("None", "Registered", "Approved", "Revoked")  # IModelRegistry.ModelStatus
+# IModelRegistry.Model's fields in the struct's order (checked against the ABI by a test), so a
+# getModel tuple is read by name, not by a position that moves when the struct grows.
+MODEL_FIELDS = ("metricsHash", "datasetRoot", "featureSchemaHash", "registrar", "registeredAt", "status",
+                "revokeReason", "index", "approver", "approvedAt", "version", "uri")
+
+
+def model_field(record, name: str):
+    """Field `name` of a ModelRegistry.getModel result (a tuple in the struct's order, or an object
+    with its field names)."""
+    return getattr(record, name) if hasattr(record, name) else record[MODEL_FIELDS.index(name)]
 
 
 def registration_mismatches(record, commitments: ModelCommitments) -> list[str]:
     """What differs between ModelRegistry.getModel(modelId) (a tuple in the struct's order, or an
     object with its field names) and a bundle's recomputed commitments; [] if they agree.
     Version and URI are labels, not commitments, and are not compared."""
-    get = (lambda n, i: getattr(record, n)) if hasattr(record, "metricsHash") else \
-        (lambda n, i: record[i])
-    if int(get("status", 5)) == 0:
+    if int(model_field(record, "status")) == 0:
         return [f"model 0x{commitments.model_id.hex()} is not registered"]
     out = []
-    for name, index, want in (("metricsHash", 0, commitments.metrics_hash),
-                              ("datasetRoot", 1, commitments.dataset_root),
-                              ("featureSchemaHash", 2, commitments.feature_schema_hash)):
-        have = bytes(get(name, index))
+    for name, want in (("metricsHash", commitments.metrics_hash),
+                       ("datasetRoot", commitments.dataset_root),
+                       ("featureSchemaHash", commitments.feature_schema_hash)):
+        have = bytes(model_field(record, name))
         if have != want:
             out.append(f"registered {name} 0x{have.hex()} != bundle's 0x{want.hex()}")
     return out

@@ -316,7 +316,7 @@ def audit_case(model, row: dict, *, borrower: str | None = None, k: int = 2, n_s
     card_path = model.path / "model_card.json"
     card = json.loads(card_path.read_text()) if card_path.is_file() else {"evaluation": {}}
     model_record = (metrics_hash(card), b"\0" * 32, bytes.fromhex(model.schema_hash),
-                    "0x" + "11" * 20, block_timestamp - 1000, 2, 0, "0x" + "22" * 20,
+                    "0x" + "11" * 20, block_timestamp - 1000, 2, 0, 1, "0x" + "22" * 20,
                     block_timestamp - 900, 1, "scorechain://test")
     others = [(Account.from_key(rnd.randbytes(32)).address, rnd.randbytes(32))
               for _ in range(batch_size - 1)]
