@@ -40,22 +40,29 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the demo's node HTTP ports (the test bed uses its own range, see scripts.oracle_testbed)
 DEMO_HTTP_PORTS = (9300, 9399)
 
-_HANDED_OUT: set[int] = set()
+_HANDED_OUT: dict[int, None] = {}  # insertion-ordered: oldest first
 
 
 def free_port(lo: int, hi: int) -> int:
-    """A port in [lo, hi] that is free now and was not handed out before in this process (a node
-    that was just stopped may still hold its port for a moment)."""
-    for port in range(lo, hi + 1):
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
+    """A port in [lo, hi] that is free now and was not handed out recently in this process (a node
+    that was just stopped may still hold its port for a moment, and one not started yet has not
+    bound its port). When the range runs out — a long session starts many clusters of three
+    listeners per node — the older half of the handed-out ports is forgotten: those nodes have long
+    stopped, and the bind test still skips any port in use."""
+    for _pass in range(2):
+        for port in range(lo, hi + 1):
+            if port in _HANDED_OUT:
                 continue
-            _HANDED_OUT.add(port)
-            return port
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                _HANDED_OUT[port] = None
+                return port
+        in_range = [p for p in _HANDED_OUT if lo <= p <= hi]
+        for port in in_range[: len(in_range) // 2]:
+            del _HANDED_OUT[port]
     raise RuntimeError(f"no free port in {lo}-{hi}")
 
 
