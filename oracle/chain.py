@@ -174,6 +174,7 @@ class Chain:
         self._configs: dict[bytes, tuple[list[str], int]] = {}  # digest -> (signers, threshold)
         self._head: tuple[int, int, int, float] | None = None  # see _latest
         self._head_lock = threading.Lock()
+        self._finality: str | None = None
 
     # --- reads (idempotent: retried) ------------------------------------------------------------
     def _r(self, fn: Callable[[], T], what: str, attempts: int = 3) -> T:
@@ -285,6 +286,67 @@ class Chain:
         """The oracle clock: the latest block's timestamp (see oracle.attest)."""
         return self.head()[1]
 
+    def header(self, block: int | str) -> dict | None:
+        """{number, hash, parent_hash} of a block (a number or a tag), None if the chain has no
+        such block (yet, or any more)."""
+        def run() -> dict | None:
+            r = self.w3.provider.make_request("eth_getBlockByNumber", [_block_param(block), False])
+            if "error" in r:
+                raise ChainError(f"eth_getBlockByNumber failed: {r['error']}")
+            b = r.get("result")
+            if not b:
+                return None
+            if not isinstance(b, dict) or "hash" not in b or "parentHash" not in b:
+                raise ChainError("eth_getBlockByNumber: malformed block")  # garbage: retried
+            return {"number": _int(b["number"]), "hash": _hex(b["hash"]).lower(),
+                    "parent_hash": _hex(b["parentHash"]).lower()}
+
+        return self._r(run, "eth_getBlockByNumber")
+
+    def canonical_hashes(self, numbers: list[int]) -> dict[int, str | None]:
+        """Canonical hash of each block number, in one JSON-RPC batch (idempotent: retried)."""
+        if not numbers:
+            return {}
+        calls = [("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
+
+        def run() -> dict[int, str | None]:
+            responses = self.w3.provider.make_batch_request(calls)
+            if not isinstance(responses, list) or len(responses) != len(calls):
+                raise ChainError("batch eth_getBlockByNumber failed")
+            out = {}
+            for n, r in zip(numbers, sorted(responses, key=lambda r: r["id"])):
+                if "error" in r:
+                    raise ChainError(f"eth_getBlockByNumber {n} failed: {r['error']}")
+                b = r.get("result")
+                out[n] = _hex(b["hash"]).lower() if b else None
+            return out
+
+        return self._r(run, "eth_getBlockByNumber batch")
+
+    def finality_mode(self) -> str:
+        """`depth`, `finalized` or `safe`: how this chain says a block is final. `auto` picks
+        `depth` on development chains, whose `finalized` tag is latest (Ganache) or a fixed
+        made-up lag (anvil), and the `finalized` tag elsewhere."""
+        if self._finality is None:
+            mode = self.settings.finality
+            if mode == "auto":
+                version = str(self._r(lambda: self.w3.client_version, "web3_clientVersion"))
+                dev = any(x in version.lower() for x in ("anvil", "ganache", "hardhat",
+                                                         "testrpc"))
+                mode = "depth" if dev else "finalized"
+                log.info("finality", extra={"mode": mode, "client": version.split("/")[0],
+                                            "depth": self.settings.finality_depth})
+            self._finality = mode
+        return self._finality
+
+    def final_block(self, head: int) -> int:
+        """The highest block number no reorg can replace any more (-1: none yet)."""
+        mode = self.finality_mode()
+        if mode == "depth":
+            return head - self.settings.finality_depth
+        h = self.header(mode)
+        return h["number"] if h else -1
+
     def base_fee(self) -> int:
         block = self._r(lambda: self.w3.eth.get_block("latest"), "eth_getBlockByNumber")
         return int(block.get("baseFeePerGas", 0) or 0)
@@ -300,7 +362,11 @@ class Chain:
             response = self.w3.provider.make_request("eth_getLogs", [params])
             if "error" in response:
                 raise ChainError(f"{what} failed: {response['error']}")
-            return response["result"]
+            result = response.get("result")
+            if not isinstance(result, list):
+                raise ChainError(f"{what}: not a list of logs")  # garbage: retried
+            # a log a reorg took back (filters and subscriptions flag it) is not an event
+            return [log for log in result if not log.get("removed")]
 
         return self._r(run, what)
 
@@ -362,16 +428,23 @@ class Chain:
         except TransactionNotFound:
             return None
 
+    def nonce_at(self, address: str, block: int | str) -> int:
+        """The account's transaction count at `block` (a number or a tag)."""
+        return int(self._r(lambda: self.w3.eth.get_transaction_count(address, block),
+                           "eth_getTransactionCount"))
+
     def decode_recorded(self, receipt: Any) -> list:
         return [_decode_recorded(log) for log in receipt["logs"]
-                if log["address"] == self.registry.address and log["topics"]
+                if not log.get("removed")
+                and log["address"] == self.registry.address and log["topics"]
                 and _hex(log["topics"][0]) == SCORE_RECORDED_TOPIC]
 
     def decode_skipped(self, receipt: Any) -> list:
         return [_event(log, index=int.from_bytes(_bytes(log["topics"][1]), "big"),
                        borrower=_topic_address(log["topics"][2]))
                 for log in receipt["logs"]
-                if log["address"] == self.registry.address and log["topics"]
+                if not log.get("removed")
+                and log["address"] == self.registry.address and log["topics"]
                 and _hex(log["topics"][0]) == SCORE_SKIPPED_TOPIC]
 
 
@@ -416,9 +489,11 @@ def _topic_address(topic: Any) -> str:
 
 
 def _event(log: Any, **args: Any) -> SimpleNamespace:
+    block_hash = log.get("blockHash")
     return SimpleNamespace(args=SimpleNamespace(**args), blockNumber=_int(log["blockNumber"]),
                            logIndex=_int(log["logIndex"]),
-                           transactionHash=_bytes(log["transactionHash"]))
+                           transactionHash=_bytes(log["transactionHash"]),
+                           blockHash=_hex(block_hash).lower() if block_hash else None)
 
 
 def _decode_recorded(log: Any) -> SimpleNamespace:
@@ -439,6 +514,9 @@ def encode_submit(atts: list[ScoreAttestation], sigs: list[list[bytes]]) -> byte
                                             [atts[0].as_tuple(), sigs[0]])
     return SUBMIT_BATCH_SELECTOR + abi_encode([_ATT_TUPLE + "[]", "bytes[][]"],
                                               [[a.as_tuple() for a in atts], sigs])
+
+
+_GONE = object()  # TxSender._recheck: the receipt disappeared
 
 
 class TxSender:
@@ -492,12 +570,13 @@ class TxSender:
         # write-ahead: after a crash from here on, the restart re-broadcasts these exact bytes
         self.store.add_submission(Submission(
             tx_hash=tx_hash, account_nonce=tx["nonce"], kind=kind, raw_tx=raw, loan_ids=loan_ids,
-            attestations=atts_json, max_fee=fees.max_fee, status="inflight",
+            attestations=atts_json, max_fee=fees.max_fee, status="unstarted",
             sent_block=block, sent_at=time.time(),
         ))
         log.info("tx signed", extra={"kind": kind, "nonce": tx["nonce"], "tx_hash": tx_hash,
                                      "loan_ids": loan_ids, "count": len(atts_json)})
         self.broadcast(raw, tx_hash, kind, tx["nonce"])
+        self.store.mark_broadcast(tx_hash)
         return tx_hash
 
     def broadcast(self, raw: bytes, tx_hash: str, kind: str, nonce: int) -> None:
@@ -528,62 +607,119 @@ class TxSender:
 
     # --- follow ---------------------------------------------------------------------------------
     def resolve(self) -> list[tuple[Submission, Any]]:
-        """Check every in-flight transaction once. Returns (submission, receipt) for those mined.
+        """Check every transaction of this node that is not final yet, once. Returns
+        (submission, receipt) for those newly in a block (or in another block after a reorg).
 
-        * mined (any of the gas-bumped copies of one nonce) → `mined`/`reverted`, siblings
-          `replaced`;
-        * not mined, account nonce moved past it → `dropped` (another tx took the nonce);
-        * not mined, stuck for `stuck_after_blocks` → re-signed with bumped fees (same nonce),
-          recorded, broadcast;
-        * otherwise re-broadcast the identical bytes (harmless; recovers a lost mempool).
+        * confirmed: the receipt is read again until its block is final (`finalized`); gone, or
+          the transaction is no longer anywhere, → back in flight, its requests `pending` again,
+          the same bytes re-broadcast (a reorg dropped it, and a nonce gap would block every
+          later transaction);
+        * open, a receipt for any gas-bumped copy of one nonce → `confirmed` (with the receipt's
+          status and block hash), the other copies `replaced`;
+        * open, no copy in a block but the account nonce used by a *final* block → `dropped`
+          (the nonce at the head can move back in a reorg; a final one cannot);
+        * open and stuck for `stuck_after_blocks` → re-signed with bumped fees (same nonce),
+          recorded, broadcast; otherwise the identical bytes re-broadcast (harmless; recovers a
+          lost mempool).
         """
-        mined: list[tuple[Submission, Any]] = []
+        out: list[tuple[Submission, Any]] = []
+        confirmed = self.store.confirmed()
         inflight = self.store.inflight()
-        if not inflight:
-            return mined
+        if not confirmed and not inflight:
+            return out
         head, _ = self.chain.head(max_age_s=0.0)
-        # read the account nonce *before* the receipts: a transaction mined in between then shows
-        # up as a receipt, never as "nonce used by something else"
-        latest_nonce = self.chain.latest_nonce(self.signer.address)
+        final = self.chain.final_block(head)
+        reopened: set[str] = set()
+        for sub in confirmed:
+            got = self._recheck(sub, head, final)
+            if got is None:
+                continue
+            if got is _GONE:
+                reopened.add(sub.tx_hash)  # re-broadcast just now
+            else:
+                out.append((sub, got))
+        inflight = [s for s in self.store.inflight() if s.tx_hash not in reopened]
+        final_nonce: int | None = None
         by_nonce: dict[int, list[Submission]] = {}
         for sub in inflight:
             by_nonce.setdefault(sub.account_nonce, []).append(sub)
         for nonce, subs in sorted(by_nonce.items()):
-            found = False
+            found = None
             for sub in subs:
                 receipt = self.chain.receipt(sub.tx_hash)
                 if receipt is not None:
-                    status = "mined" if receipt["status"] == 1 else "reverted"
-                    self.store.set_submission_status(sub.tx_hash, status,
-                                                     int(receipt["blockNumber"]),
-                                                     nonce_siblings=True)
-                    if self.metrics:
-                        self.metrics.tx_mined.labels(status).inc()
-                    log.info("tx " + status, extra={"kind": sub.kind, "nonce": nonce,
-                                                    "tx_hash": sub.tx_hash,
-                                                    "block": int(receipt["blockNumber"]),
-                                                    "gas_used": int(receipt["gasUsed"])})
-                    mined.append((sub, receipt))
-                    found = True
+                    found = (sub, receipt)
                     break
-            if found:
+            if found is not None:
+                self._confirm(*found)
+                out.append(found)
                 continue
-            if latest_nonce > nonce:
-                # none of our copies was mined but the nonce was used: superseded
-                for sub in subs:
-                    self.store.set_submission_status(sub.tx_hash, "dropped")
-                    log.warning("tx dropped", extra={"kind": sub.kind, "nonce": nonce,
-                                                     "tx_hash": sub.tx_hash})
-                continue
+            if final >= 0:
+                if final_nonce is None:
+                    final_nonce = self.chain.nonce_at(self.signer.address, final)
+                if final_nonce > nonce:
+                    # none of our copies is in a block, and a final block used the nonce
+                    for sub in subs:
+                        self.store.set_submission_status(sub.tx_hash, "dropped")
+                        log.warning("tx dropped", extra={"kind": sub.kind, "nonce": nonce,
+                                                         "tx_hash": sub.tx_hash})
+                    continue
             newest = max(subs, key=lambda s: s.sent_at)
             if head - newest.sent_block >= self.settings.stuck_after_blocks:
                 self._bump(newest, head)
             else:
-                try:
-                    self.broadcast(newest.raw_tx, newest.tx_hash, newest.kind, nonce)
-                except Exception:
-                    pass  # logged; tried again next round
-        return mined
+                self._rebroadcast(newest)
+        return out
+
+    def _confirm(self, sub: Submission, receipt: Any) -> None:
+        status = 1 if receipt["status"] == 1 else 0
+        block, block_hash = int(receipt["blockNumber"]), _hex(receipt["blockHash"]).lower()
+        self.store.set_submission_status(sub.tx_hash, "confirmed", block, nonce_siblings=True,
+                                         mined_hash=block_hash, receipt_status=status)
+        label = "mined" if status else "reverted"
+        if self.metrics:
+            self.metrics.tx_mined.labels(label).inc()
+        log.info("tx " + label, extra={"kind": sub.kind, "nonce": sub.account_nonce,
+                                       "tx_hash": sub.tx_hash, "block": block,
+                                       "gas_used": int(receipt["gasUsed"])})
+
+    def _recheck(self, sub: Submission, head: int, final: int) -> Any | None:
+        """A confirmed transaction's receipt, read again. Returns the receipt if it moved to
+        another block (a reorg re-mined it), `_GONE` if it disappeared, else None."""
+        receipt = self.chain.receipt(sub.tx_hash)
+        if receipt is None:
+            reopened = self.store.reorged_out(sub.tx_hash, head)
+            if self.metrics:
+                self.metrics.tx_reorged.inc()
+            log.warning("tx receipt gone (reorg): back in flight", extra={
+                "kind": sub.kind, "nonce": sub.account_nonce, "tx_hash": sub.tx_hash,
+                "block": sub.mined_block, "requests_reopened": reopened})
+            self._rebroadcast(sub)
+            return _GONE
+        block, block_hash = int(receipt["blockNumber"]), _hex(receipt["blockHash"]).lower()
+        if sub.mined_hash is not None and block_hash != sub.mined_hash:
+            log.warning("tx moved to another block (reorg)", extra={
+                "kind": sub.kind, "nonce": sub.account_nonce, "tx_hash": sub.tx_hash,
+                "block": block, "was_block": sub.mined_block})
+            self.store.set_submission_status(sub.tx_hash, "confirmed", block,
+                                             mined_hash=block_hash,
+                                             receipt_status=1 if receipt["status"] == 1 else 0)
+            return receipt
+        if block <= final:
+            self.store.set_submission_status(sub.tx_hash, "finalized", block,
+                                             mined_hash=block_hash)
+            log.info("tx finalized", extra={"kind": sub.kind, "nonce": sub.account_nonce,
+                                            "tx_hash": sub.tx_hash, "block": block})
+        elif sub.mined_hash is None:  # confirmed before migration 4: keep the hash from now on
+            self.store.set_submission_status(sub.tx_hash, "confirmed", block,
+                                             mined_hash=block_hash)
+        return None
+
+    def _rebroadcast(self, sub: Submission) -> None:
+        try:
+            self.broadcast(sub.raw_tx, sub.tx_hash, sub.kind, sub.account_nonce)
+        except Exception:
+            pass  # logged; tried again next round
 
     def _bump(self, sub: Submission, head: int) -> None:
         decoded = _decode_raw(sub.raw_tx)
@@ -591,10 +727,7 @@ class TxSender:
         if fees is None:
             log.warning("tx stuck at gas cap", extra={"kind": sub.kind, "nonce": sub.account_nonce,
                                                       "tx_hash": sub.tx_hash})
-            try:
-                self.broadcast(sub.raw_tx, sub.tx_hash, sub.kind, sub.account_nonce)
-            except Exception:
-                pass
+            self._rebroadcast(sub)
             return
         decoded["maxFeePerGas"] = fees.max_fee
         decoded["maxPriorityFeePerGas"] = fees.priority_fee

@@ -18,7 +18,7 @@ import logging
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import (
@@ -91,6 +91,11 @@ class Settings(BaseModel):
     daemon: bool = True
     start_block: int | None = None
     confirmations: int = Field(1, ge=0)
+    finality: Literal["auto", "finalized", "safe", "depth"] = Field(
+        "auto", description="how a block is final: the chain's tag, or finality_depth blocks "
+        "behind the head (auto: depth on anvil/Ganache/Hardhat, the finalized tag elsewhere)")
+    finality_depth: int = Field(12, ge=1, description="blocks behind the head that are final "
+                                "(finality=depth); a reorg deeper than this is not undone")
     poll_interval_s: float = Field(1.0, gt=0)
     max_block_range: int = Field(2_000, ge=1)
     batch_size: int = Field(50, ge=1, le=500)

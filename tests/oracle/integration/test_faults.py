@@ -98,28 +98,11 @@ def test_kill9_mid_batch_loses_nothing_and_posts_nothing_twice(make_cluster):
     assert kills >= 3
     counts = _counts(c)
     assert all(counts[b.address] == 1 for b in c.borrowers), counts
-    # every node's checkpoint ends with every loan request `done` and nothing in flight
-    deadline = time.time() + 20
-    while True:
-        left = [_open_work(n) for n in c.nodes]
-        if all(x == (0, 0) for x in left) or time.time() > deadline:
-            break
-        chain.mine()
-        time.sleep(0.5)
-    _record(test, c, kills=kills, waves=len(waves),
-            open_work_per_node=[{"pending": p, "inflight": i} for p, i in left])
-    assert all(x == (0, 0) for x in left), left
-
-
-def _open_work(node):
-    db = sqlite3.connect(node.workdir / "oracle.db")
-    try:
-        pending = db.execute("SELECT COUNT(*) FROM requests WHERE status='pending'").fetchone()[0]
-        inflight = db.execute(
-            "SELECT COUNT(*) FROM submissions WHERE status='inflight'").fetchone()[0]
-    finally:
-        db.close()
-    return pending, inflight
+    # every node's checkpoint ends with every loan request `done` (its record final) and no
+    # transaction short of final
+    left = c.wait_settled(timeout=40)
+    _record(test, c, kills=kills, waves=len(waves), open_work_per_node=left)
+    assert all(not w["requests"] and not w["transactions"] for w in left), left
 
 
 def test_rpc_outage_is_survived_without_intervention(make_cluster):

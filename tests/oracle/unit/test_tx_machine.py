@@ -98,9 +98,10 @@ def test_resolve_counts_mined_and_reverted_transactions_by_receipt_status():
     for nonce, tx_hash in ((0, "0x01"), (1, "0x02"), (2, "0x03")):
         store.add_submission(Submission(tx_hash, nonce, "submit", b"", [nonce], [], 1, "inflight",
                                         sent_block=5, sent_at=time.time()))
-    receipts = {"0x01": {"status": 1, "blockNumber": 6, "gasUsed": 1},
-                "0x02": {"status": 0, "blockNumber": 6, "gasUsed": 1}}  # 0x03: still pending
-    chain = SimpleNamespace(head=lambda max_age_s: (6, 0), latest_nonce=lambda address: 2,
+    receipts = {"0x01": {"status": 1, "blockNumber": 6, "gasUsed": 1, "blockHash": "0x06"},
+                "0x02": {"status": 0, "blockNumber": 6, "gasUsed": 1, "blockHash": "0x06"}}
+    # 0x03: still pending
+    chain = SimpleNamespace(head=lambda max_age_s: (6, 0), final_block=lambda head: -1,
                             receipt=receipts.get)
     metrics = Metrics()
     sender = TxSender(chain, SimpleNamespace(address="0x" + "33" * 20), store,
@@ -110,3 +111,5 @@ def test_resolve_counts_mined_and_reverted_transactions_by_receipt_status():
     value = metrics.registry.get_sample_value
     assert value("oracle_tx_mined_total", {"status": "mined"}) == 1
     assert value("oracle_tx_mined_total", {"status": "reverted"}) == 1
+    assert {s["tx_hash"]: (s["status"], s["receipt_status"]) for s in store.submissions()} == {
+        "0x01": ("confirmed", 1), "0x02": ("confirmed", 0), "0x03": ("inflight", None)}
