@@ -1,0 +1,335 @@
+"""The transaction manager: a small explicit machine (STYLE 9).
+
+* `NonceAllocator` — one lock, seeded from the pending transaction count, re-seeded on a nonce
+  error;
+* `GasStrategy` — EIP-1559 fees from the latest base fee, capped; a bump of `gas_bump_percent` for
+  a transaction stuck `stuck_after_blocks` blocks, never above the cap;
+* `CircuitBreaker` — opens after `breaker_failures` consecutive failures, lets one attempt through
+  after `breaker_cooldown_s`;
+* `TxSender` — signs, writes the signed transaction to the checkpoint (`unstarted`) *before*
+  broadcasting it (`inflight`), broadcasts (re-broadcasting the same bytes is idempotent, so that
+  is retried), and later follows each transaction until its block is final: `confirmed` with a
+  receipt, back `inflight` and re-broadcast if a reorg takes the receipt away, `finalized`.
+Every step logs one JSON line naming the tx kind, account nonce and hash.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from eth_account import Account
+
+from oracle.chain.codec import _decode_raw, _hex, encode_submit
+from oracle.chain.errors import CircuitOpen
+from oracle.chain.rpc import Chain, retry
+from oracle.keys import Signer
+from oracle.settings import TX_BASE_GAS, Settings
+from oracle.store import Store, Submission
+from oracle.typed_data import ScoreAttestation
+
+log = logging.getLogger("oracle.chain")
+
+
+class CircuitBreaker:
+    def __init__(self, failures: int, cooldown_s: float) -> None:
+        self.threshold = failures
+        self.cooldown_s = cooldown_s
+        self.failures = 0
+        self.opened_at: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self.opened_at is None:
+                return "closed"
+            if time.monotonic() - self.opened_at >= self.cooldown_s:
+                return "half-open"
+            return "open"
+
+    def allow(self) -> bool:
+        return self.state != "open"
+
+    def success(self) -> None:
+        with self._lock:
+            self.failures = 0
+            self.opened_at = None
+
+    def failure(self) -> None:
+        with self._lock:
+            self.failures += 1
+            if self.failures >= self.threshold:
+                if self.opened_at is None:
+                    log.error("circuit breaker opened", extra={"failures": self.failures})
+                self.opened_at = time.monotonic()
+
+
+class NonceAllocator:
+    """Hands out account nonces under a lock; seeded from the chain's pending count."""
+
+    def __init__(self, fetch_pending: Callable[[], int]) -> None:
+        self._fetch = fetch_pending
+        self._lock = threading.Lock()
+        self._next: int | None = None
+
+    def allocate(self) -> int:
+        with self._lock:
+            if self._next is None:
+                self._next = self._fetch()
+            n = self._next
+            self._next += 1
+            return n
+
+    def reset(self) -> None:
+        with self._lock:
+            self._next = None
+
+
+@dataclass(frozen=True)
+class Fees:
+    max_fee: int
+    priority_fee: int
+
+
+class GasStrategy:
+    def __init__(self, cap_wei: int, priority_wei: int, bump_percent: int) -> None:
+        self.cap = cap_wei
+        self.priority = priority_wei
+        self.bump_percent = bump_percent
+
+    def initial(self, base_fee: int) -> Fees:
+        priority = min(self.priority, self.cap)
+        return Fees(min(self.cap, 2 * base_fee + priority), priority)
+
+    def bump(self, fees: Fees) -> Fees | None:
+        """Fees for a replacement (both raised by at least bump_percent), or None at the cap."""
+        max_fee = fees.max_fee * (100 + self.bump_percent) // 100 + 1
+        priority = fees.priority_fee * (100 + self.bump_percent) // 100 + 1
+        if max_fee > self.cap:
+            return None
+        return Fees(max_fee, min(priority, max_fee))
+
+
+_GONE = object()  # TxSender._recheck: the receipt disappeared
+
+
+class TxSender:
+    """Signs, checkpoints, broadcasts and follows this node's transactions."""
+
+    def __init__(self, chain: Chain, signer: Signer, store: Store, settings: Settings,
+                 metrics: Any | None = None) -> None:
+        self.chain = chain
+        self.signer = signer
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics
+        self.nonces = NonceAllocator(lambda: chain.pending_nonce(signer.address))
+        self.gas = GasStrategy(
+            cap_wei=int(settings.max_fee_gwei * 10**9),
+            priority_wei=int(settings.priority_fee_gwei * 10**9),
+            bump_percent=settings.gas_bump_percent,
+        )
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
+        self._send_lock = threading.Lock()
+
+    # --- build + send ---------------------------------------------------------------------------
+    def submit_batch(self, atts: list[ScoreAttestation], sigs: list[list[bytes]],
+                     loan_ids: list[int]) -> str:
+        if not self.breaker.allow():
+            raise CircuitOpen("circuit breaker open: not sending")
+        fn = "submit" if len(atts) == 1 else "submitBatch"
+        data = "0x" + encode_submit(atts, sigs).hex()
+        gas = TX_BASE_GAS + self.settings.gas_limit_per_attestation * len(atts)
+        with self._send_lock:
+            fees = self.gas.initial(self.chain.base_fee())
+            nonce = self.nonces.allocate()
+            tx = {
+                "type": 2, "chainId": self.chain.chain_id, "nonce": nonce,
+                "to": self.chain.registry.address, "data": data, "value": 0, "gas": gas,
+                "maxFeePerGas": fees.max_fee, "maxPriorityFeePerGas": fees.priority_fee,
+            }
+            try:
+                return self._sign_record_send(tx, fn, loan_ids,
+                                              [a.to_json() for a in atts], fees)
+            except Exception:
+                self.nonces.reset()  # re-seed from the chain's pending count next time
+                raise
+
+    def _sign_record_send(self, tx: dict, kind: str, loan_ids: list[int], atts_json: list[dict],
+                          fees: Fees) -> str:
+        signed = Account.sign_transaction(tx, self.signer.private_key_bytes())
+        tx_hash = "0x" + bytes(signed.hash).hex()
+        raw = bytes(signed.raw_transaction)
+        block, _ = self.chain.head(max_age_s=5.0)
+        # write-ahead: after a crash from here on, the restart re-broadcasts these exact bytes
+        self.store.add_submission(Submission(
+            tx_hash=tx_hash, account_nonce=tx["nonce"], kind=kind, raw_tx=raw, loan_ids=loan_ids,
+            attestations=atts_json, max_fee=fees.max_fee, status="unstarted",
+            sent_block=block, sent_at=time.time(),
+        ))
+        log.info("tx signed", extra={"kind": kind, "nonce": tx["nonce"], "tx_hash": tx_hash,
+                                     "loan_ids": loan_ids, "count": len(atts_json)})
+        self.broadcast(raw, tx_hash, kind, tx["nonce"])
+        self.store.mark_broadcast(tx_hash)
+        return tx_hash
+
+    def broadcast(self, raw: bytes, tx_hash: str, kind: str, nonce: int) -> None:
+        def send() -> None:
+            try:
+                self.chain.w3.eth.send_raw_transaction(raw)
+            except Exception as exc:
+                msg = str(exc).lower()
+                if "already known" in msg or "already imported" in msg or "known transaction" in msg:
+                    return  # identical bytes already in the pool: that is success
+                if "nonce too low" in msg or "mining has already started" in msg:
+                    # a transaction with this nonce was mined (or, on Ganache, is being mined):
+                    # resolve() sorts out which one
+                    log.warning("nonce already used", extra={"kind": kind, "nonce": nonce,
+                                                             "tx_hash": tx_hash})
+                    return
+                raise
+
+        try:
+            retry(send, attempts=4, what="eth_sendRawTransaction")
+        except Exception:
+            self.breaker.failure()
+            log.error("tx broadcast failed", extra={"kind": kind, "nonce": nonce,
+                                                    "tx_hash": tx_hash})
+            raise
+        self.breaker.success()
+        log.info("tx broadcast", extra={"kind": kind, "nonce": nonce, "tx_hash": tx_hash})
+
+    # --- follow ---------------------------------------------------------------------------------
+    def resolve(self) -> list[tuple[Submission, Any]]:
+        """Check every transaction of this node that is not final yet, once. Returns
+        (submission, receipt) for those newly in a block (or in another block after a reorg).
+
+        * confirmed: the receipt is read again until its block is final (`finalized`); gone, or
+          the transaction is no longer anywhere, → back in flight, its requests `pending` again,
+          the same bytes re-broadcast (a reorg dropped it, and a nonce gap would block every
+          later transaction);
+        * open, a receipt for any gas-bumped copy of one nonce → `confirmed` (with the receipt's
+          status and block hash), the other copies `replaced`;
+        * open, no copy in a block but the account nonce used by a *final* block → `dropped`
+          (the nonce at the head can move back in a reorg; a final one cannot);
+        * open and stuck for `stuck_after_blocks` → re-signed with bumped fees (same nonce),
+          recorded, broadcast; otherwise the identical bytes re-broadcast (harmless; recovers a
+          lost mempool).
+        """
+        out: list[tuple[Submission, Any]] = []
+        confirmed = self.store.confirmed()
+        inflight = self.store.inflight()
+        if not confirmed and not inflight:
+            return out
+        head, _ = self.chain.head(max_age_s=0.0)
+        final = self.chain.final_block(head)
+        reopened: set[str] = set()
+        for sub in confirmed:
+            got = self._recheck(sub, head, final)
+            if got is None:
+                continue
+            if got is _GONE:
+                reopened.add(sub.tx_hash)  # re-broadcast just now
+            else:
+                out.append((sub, got))
+        inflight = [s for s in self.store.inflight() if s.tx_hash not in reopened]
+        final_nonce: int | None = None
+        by_nonce: dict[int, list[Submission]] = {}
+        for sub in inflight:
+            by_nonce.setdefault(sub.account_nonce, []).append(sub)
+        for nonce, subs in sorted(by_nonce.items()):
+            found = None
+            for sub in subs:
+                receipt = self.chain.receipt(sub.tx_hash)
+                if receipt is not None:
+                    found = (sub, receipt)
+                    break
+            if found is not None:
+                self._confirm(*found)
+                out.append(found)
+                continue
+            if final >= 0:
+                if final_nonce is None:
+                    final_nonce = self.chain.nonce_at(self.signer.address, final)
+                if final_nonce > nonce:
+                    # none of our copies is in a block, and a final block used the nonce
+                    for sub in subs:
+                        self.store.set_submission_status(sub.tx_hash, "dropped")
+                        log.warning("tx dropped", extra={"kind": sub.kind, "nonce": nonce,
+                                                         "tx_hash": sub.tx_hash})
+                    continue
+            newest = max(subs, key=lambda s: s.sent_at)
+            if head - newest.sent_block >= self.settings.stuck_after_blocks:
+                self._bump(newest, head)
+            else:
+                self._rebroadcast(newest)
+        return out
+
+    def _confirm(self, sub: Submission, receipt: Any) -> None:
+        status = 1 if receipt["status"] == 1 else 0
+        block, block_hash = int(receipt["blockNumber"]), _hex(receipt["blockHash"]).lower()
+        self.store.set_submission_status(sub.tx_hash, "confirmed", block, nonce_siblings=True,
+                                         mined_hash=block_hash, receipt_status=status)
+        label = "mined" if status else "reverted"
+        if self.metrics:
+            self.metrics.tx_mined.labels(label).inc()
+        log.info("tx " + label, extra={"kind": sub.kind, "nonce": sub.account_nonce,
+                                       "tx_hash": sub.tx_hash, "block": block,
+                                       "gas_used": int(receipt["gasUsed"])})
+
+    def _recheck(self, sub: Submission, head: int, final: int) -> Any | None:
+        """A confirmed transaction's receipt, read again. Returns the receipt if it moved to
+        another block (a reorg re-mined it), `_GONE` if it disappeared, else None."""
+        receipt = self.chain.receipt(sub.tx_hash)
+        if receipt is None:
+            reopened = self.store.reorged_out(sub.tx_hash, head)
+            if self.metrics:
+                self.metrics.tx_reorged.inc()
+            log.warning("tx receipt gone (reorg): back in flight", extra={
+                "kind": sub.kind, "nonce": sub.account_nonce, "tx_hash": sub.tx_hash,
+                "block": sub.mined_block, "requests_reopened": reopened})
+            self._rebroadcast(sub)
+            return _GONE
+        block, block_hash = int(receipt["blockNumber"]), _hex(receipt["blockHash"]).lower()
+        if sub.mined_hash is not None and block_hash != sub.mined_hash:
+            log.warning("tx moved to another block (reorg)", extra={
+                "kind": sub.kind, "nonce": sub.account_nonce, "tx_hash": sub.tx_hash,
+                "block": block, "was_block": sub.mined_block})
+            self.store.set_submission_status(sub.tx_hash, "confirmed", block,
+                                             mined_hash=block_hash,
+                                             receipt_status=1 if receipt["status"] == 1 else 0)
+            return receipt
+        if block <= final:
+            self.store.set_submission_status(sub.tx_hash, "finalized", block,
+                                             mined_hash=block_hash)
+            log.info("tx finalized", extra={"kind": sub.kind, "nonce": sub.account_nonce,
+                                            "tx_hash": sub.tx_hash, "block": block})
+        elif sub.mined_hash is None:  # confirmed before migration 4: keep the hash from now on
+            self.store.set_submission_status(sub.tx_hash, "confirmed", block,
+                                             mined_hash=block_hash)
+        return None
+
+    def _rebroadcast(self, sub: Submission) -> None:
+        try:
+            self.broadcast(sub.raw_tx, sub.tx_hash, sub.kind, sub.account_nonce)
+        except Exception:
+            pass  # logged; tried again next round
+
+    def _bump(self, sub: Submission, head: int) -> None:
+        decoded = _decode_raw(sub.raw_tx)
+        fees = self.gas.bump(Fees(decoded["maxFeePerGas"], decoded["maxPriorityFeePerGas"]))
+        if fees is None:
+            log.warning("tx stuck at gas cap", extra={"kind": sub.kind, "nonce": sub.account_nonce,
+                                                      "tx_hash": sub.tx_hash})
+            self._rebroadcast(sub)
+            return
+        decoded["maxFeePerGas"] = fees.max_fee
+        decoded["maxPriorityFeePerGas"] = fees.priority_fee
+        log.info("tx gas bump", extra={"kind": sub.kind, "nonce": sub.account_nonce,
+                                       "tx_hash": sub.tx_hash, "max_fee": fees.max_fee})
+        with self._send_lock:
+            self._sign_record_send(decoded, sub.kind, sub.loan_ids, sub.attestations, fees)
