@@ -69,8 +69,10 @@ class Daemon:
 
     # --- loop -----------------------------------------------------------------------------------
     def run(self) -> None:
-        log.info("daemon started", extra={"node_index": self.me, "nodes": self.n,
-                                          "signer": self.node.signer.address})
+        log.info("daemon started", extra={
+            "node_index": self.me, "nodes": self.n, "signer": self.node.signer.address,
+            "transmitter": getattr(self.sender, "transmitter", None) and
+            self.sender.transmitter.address})
         backoff = self.s.poll_interval_s
         while not self.stop.is_set():
             breaker = self.sender.breaker

@@ -34,7 +34,8 @@ from pydantic import (
 ENV_PREFIX = "ORACLE_"
 #: Gas of a submit/submitBatch transaction before its per-attestation part.
 TX_BASE_GAS = 80_000
-SECRET_FIELDS = ("keystore_password", "private_key")
+SECRET_FIELDS = ("keystore_password", "private_key", "transmitter_keystore_password",
+                 "transmitter_private_key")
 
 
 def redact_url(url: str) -> str:
@@ -69,6 +70,11 @@ class Settings(BaseModel):
     keystore_password: SecretStr | None = None
     keystore_password_file: Path | None = None
     private_key: SecretStr | None = None
+    # the transmitter: the key that sends (and pays gas for) transactions; never the signing key
+    transmitter_keystore_path: Path | None = None
+    transmitter_keystore_password: SecretStr | None = None
+    transmitter_keystore_password_file: Path | None = None
+    transmitter_private_key: SecretStr | None = None
 
     # data and model
     store_path: Path = Path(".scorechain/oracle.db")

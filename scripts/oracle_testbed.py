@@ -125,8 +125,8 @@ class OracleTestbed:
                     bytes.fromhex(self.model.schema_hash), "models/default", 1,
                     {"from": accounts[1]})
         mr.approve(self.model.model_id, {"from": accounts[2]})
-        for s in signers:  # gas money for the nodes
-            admin.transfer(s, "10 ether")
+        for t in self.cluster.transmitters():  # gas money for the nodes' transmitter keys only
+            admin.transfer(t, "10 ether")
         self.borrowers = self.new_borrowers(n_borrowers)
         self.rows = write_features_csv(self.workdir / "features.csv", self.model.schema,
                                        [b.address for b in self.borrowers], seed=n_borrowers)

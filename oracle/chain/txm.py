@@ -29,6 +29,7 @@ from oracle.chain.rpc import Chain, retry
 from oracle.keys import Signer
 from oracle.settings import TX_BASE_GAS, Settings
 from oracle.store import Store, Submission
+from oracle.transmitter import check_distinct, load_transmitter
 from oracle.typed_data import ScoreAttestation
 
 log = logging.getLogger("oracle.chain")
@@ -121,13 +122,18 @@ class TxSender:
     """Signs, checkpoints, broadcasts and follows this node's transactions."""
 
     def __init__(self, chain: Chain, signer: Signer, store: Store, settings: Settings,
-                 metrics: Any | None = None) -> None:
+                 metrics: Any | None = None, transmitter: Signer | None = None) -> None:
+        """`signer` is the attestation signing key, only to refuse it as the sender;
+        `transmitter` (default: from the settings, see oracle.transmitter) sends and pays."""
         self.chain = chain
-        self.signer = signer
+        if transmitter is None:
+            transmitter = load_transmitter(settings, signer.address)
+        check_distinct(transmitter.address, signer.address)
+        self.transmitter = transmitter  # the account every transaction is signed and paid by
         self.store = store
         self.settings = settings
         self.metrics = metrics
-        self.nonces = NonceAllocator(lambda: chain.pending_nonce(signer.address))
+        self.nonces = NonceAllocator(lambda: chain.pending_nonce(transmitter.address))
         self.gas = GasStrategy(
             cap_wei=int(settings.max_fee_gwei * 10**9),
             priority_wei=int(settings.priority_fee_gwei * 10**9),
@@ -161,7 +167,7 @@ class TxSender:
 
     def _sign_record_send(self, tx: dict, kind: str, loan_ids: list[int], atts_json: list[dict],
                           fees: Fees) -> str:
-        signed = Account.sign_transaction(tx, self.signer.private_key_bytes())
+        signed = Account.sign_transaction(tx, self.transmitter.private_key_bytes())
         tx_hash = "0x" + bytes(signed.hash).hex()
         raw = bytes(signed.raw_transaction)
         block, _ = self.chain.head(max_age_s=5.0)
@@ -254,7 +260,7 @@ class TxSender:
                 continue
             if final >= 0:
                 if final_nonce is None:
-                    final_nonce = self.chain.nonce_at(self.signer.address, final)
+                    final_nonce = self.chain.nonce_at(self.transmitter.address, final)
                 if final_nonce > nonce:
                     # none of our copies is in a block, and a final block used the nonce
                     for sub in subs:

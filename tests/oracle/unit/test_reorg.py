@@ -216,8 +216,9 @@ class TxChain:
 
 
 def sender_with(chain, store):
-    s = TxSender(chain, SimpleNamespace(address="0x" + "33" * 20), store,
-                 load_settings(None, env={}), Metrics())
+    s = TxSender(chain, SimpleNamespace(address="0x" + "44" * 20), store,
+                 load_settings(None, env={}), Metrics(),
+                 transmitter=SimpleNamespace(address="0x" + "33" * 20))
     sent = []
     s.broadcast = lambda raw, tx_hash, kind, nonce: sent.append(tx_hash)
     return s, sent

@@ -104,8 +104,9 @@ def test_resolve_counts_mined_and_reverted_transactions_by_receipt_status():
     chain = SimpleNamespace(head=lambda max_age_s: (6, 0), final_block=lambda head: -1,
                             receipt=receipts.get)
     metrics = Metrics()
-    sender = TxSender(chain, SimpleNamespace(address="0x" + "33" * 20), store,
-                      load_settings(None, env={}), metrics)
+    sender = TxSender(chain, SimpleNamespace(address="0x" + "44" * 20), store,
+                      load_settings(None, env={}), metrics,
+                      transmitter=SimpleNamespace(address="0x" + "33" * 20))
     sender.broadcast = lambda *a: None  # the pending one is re-broadcast; nothing to send here
     assert [sub.tx_hash for sub, _ in sender.resolve()] == ["0x01", "0x02"]
     value = metrics.registry.get_sample_value
