@@ -29,6 +29,10 @@ class Metrics:
         self.records_reopened = Counter(
             "oracle_records_reopened_total",
             "Requests whose record was in a block a reorg replaced (pending again)", registry=r)
+        self.send_errors = Counter("oracle_send_errors_total", "eth_sendRawTransaction refusals "
+                                   "by class (oracle.chain.send_errors)", ["class"], registry=r)
+        self.balance = Gauge("oracle_transmitter_balance_eth", "The transmitter key's balance",
+                             registry=r)
         self.loop_errors = Counter("oracle_loop_errors_total", "Daemon loop failures", registry=r)
         self.last_block = Gauge("oracle_last_processed_block", "Checkpoint cursor", registry=r)
         self.pending = Gauge("oracle_pending_requests", "Requests not yet satisfied", registry=r)

@@ -112,8 +112,10 @@ class Settings(BaseModel):
     max_fee_gwei: float = Field(200.0, gt=0, description="cap for maxFeePerGas")
     priority_fee_gwei: float = Field(1.0, ge=0)
     gas_bump_percent: int = Field(15, ge=10)
+    gas_margin_percent: int = Field(25, ge=0, le=200, description="added to eth_estimateGas")
     stuck_after_blocks: int = Field(3, ge=1)
     receipt_timeout_s: float = 120.0
+    low_balance_eth: float = Field(0.1, ge=0, description="warn when the transmitter holds less")
     breaker_failures: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(30.0, ge=0)
 

@@ -15,13 +15,14 @@ from oracle.chain.codec import (
     _decode_recorded,
     encode_submit,
 )
-from oracle.chain.errors import ChainError, CircuitOpen
+from oracle.chain.errors import ChainError, CircuitOpen, EstimateReverted, SendError
 from oracle.chain.rpc import Chain, retry
-from oracle.chain.txm import CircuitBreaker, Fees, GasStrategy, NonceAllocator, TxSender
+from oracle.chain.fees import Fees, GasStrategy
+from oracle.chain.txm import CircuitBreaker, NonceAllocator, TxSender
 
 __all__ = [
     "NONCES_SELECTOR_HEX", "SCORE_RECORDED_TOPIC", "SCORE_REQUESTED_TOPIC", "SCORE_SKIPPED_TOPIC",
     "SUBMIT_BATCH_SELECTOR", "SUBMIT_SELECTOR", "Chain", "ChainError", "CircuitBreaker",
-    "CircuitOpen", "Fees", "GasStrategy", "NonceAllocator", "TxSender", "_address_word",
+    "CircuitOpen", "EstimateReverted", "Fees", "GasStrategy", "NonceAllocator", "SendError", "TxSender", "_address_word",
     "_decode_raw", "_decode_recorded", "encode_submit", "retry",
 ]

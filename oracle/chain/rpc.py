@@ -12,6 +12,7 @@ from eth_utils import to_checksum_address
 from tenacity import (
     RetryCallState,
     Retrying,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
 )
@@ -33,7 +34,7 @@ from oracle.chain.codec import (
     _int,
     _topic_address,
 )
-from oracle.chain.errors import ChainError
+from oracle.chain.errors import ChainError, EstimateReverted
 from oracle.rpc_quirks import ReceiptRaceRetry
 from oracle.settings import Settings
 from oracle.typed_data import ScoreAttestation, checksum
@@ -44,9 +45,11 @@ T = TypeVar("T")
 
 def retry(fn: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.2,
           max_delay: float = 5.0, what: str = "rpc call",
-          stop: threading.Event | None = None) -> T:
+          stop: threading.Event | None = None,
+          retry_if: Callable[[BaseException], bool] | None = None) -> T:
     """Call `fn` with exponential backoff and jitter (tenacity), re-raising the last error. Only
-    for idempotent calls (reads, re-broadcasting identical signed bytes)."""
+    for idempotent calls (reads, re-broadcasting identical signed bytes). `retry_if`: which
+    errors are worth another try (default: any)."""
     def stopped(state: RetryCallState) -> bool:
         return stop is not None and stop.is_set()
 
@@ -59,6 +62,7 @@ def retry(fn: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.2,
         # web3 raises many types (requests, ValueError, Web3RPCError): any error is retried
         wait=wait_exponential_jitter(initial=base_delay, max=max_delay, jitter=base_delay),
         before_sleep=before_sleep, reraise=True, sleep=time.sleep,
+        retry=retry_if_exception(retry_if or (lambda exc: True)),
     )
     return retrying(fn)
 
@@ -343,6 +347,42 @@ class Chain:
             return self.w3.eth.get_transaction_receipt(tx_hash)
         except TransactionNotFound:
             return None
+
+    def fee_inputs(self, blocks: int = 10, percentile: float = 50.0) -> tuple[int, list[int]]:
+        """(next block's base fee, the `percentile` tip of each of the last `blocks` blocks)
+        from eth_feeHistory; a client without it (or answering nonsense): the latest block's
+        base fee and no tips."""
+        try:
+            r = self._r(lambda: self.w3.provider.make_request(
+                "eth_feeHistory", [hex(blocks), "latest", [percentile]]), "eth_feeHistory")
+            result = r["result"]
+            base = _int(result["baseFeePerGas"][-1])
+            tips = [_int(x[0]) for x in (result.get("reward") or []) if x]
+            if base < 0 or any(t < 0 for t in tips):
+                raise ValueError("negative fee")
+            return base, tips
+        except Exception as exc:  # missing method, malformed answer
+            log.debug("eth_feeHistory unusable; base fee of the latest block",
+                      extra={"error": str(exc)[:200]})
+            return self.base_fee(), []
+
+    def estimate_gas(self, tx: dict) -> int:
+        """eth_estimateGas (a read: retried on transport errors; a revert is raised at once)."""
+        def run() -> int:
+            r = self.w3.provider.make_request("eth_estimateGas", [tx])
+            if "error" in r:
+                raise EstimateReverted(str(r["error"].get("message", r["error"])),
+                                       r["error"].get("data"))
+            gas = _int(r["result"])
+            if gas <= 0:
+                raise ChainError("eth_estimateGas: not a gas amount")
+            return gas
+
+        return retry(run, attempts=3, what="eth_estimateGas",
+                     retry_if=lambda e: not isinstance(e, EstimateReverted))
+
+    def balance(self, address: str) -> int:
+        return int(self._r(lambda: self.w3.eth.get_balance(address), "eth_getBalance"))
 
     def nonce_at(self, address: str, block: int | str) -> int:
         """The account's transaction count at `block` (a number or a tag)."""

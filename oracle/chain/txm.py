@@ -18,16 +18,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from eth_account import Account
 
 from oracle.chain.codec import _decode_raw, _hex, encode_submit
-from oracle.chain.errors import CircuitOpen
+from oracle.chain.fees import Fees, GasStrategy
+from oracle.chain import send_errors
+from oracle.chain.errors import CircuitOpen, SendError
 from oracle.chain.rpc import Chain, retry
 from oracle.keys import Signer
-from oracle.settings import TX_BASE_GAS, Settings
+from oracle.settings import Settings
 from oracle.store import Store, Submission
 from oracle.transmitter import check_distinct, load_transmitter
 from oracle.typed_data import ScoreAttestation
@@ -90,31 +91,7 @@ class NonceAllocator:
             self._next = None
 
 
-@dataclass(frozen=True)
-class Fees:
-    max_fee: int
-    priority_fee: int
-
-
-class GasStrategy:
-    def __init__(self, cap_wei: int, priority_wei: int, bump_percent: int) -> None:
-        self.cap = cap_wei
-        self.priority = priority_wei
-        self.bump_percent = bump_percent
-
-    def initial(self, base_fee: int) -> Fees:
-        priority = min(self.priority, self.cap)
-        return Fees(min(self.cap, 2 * base_fee + priority), priority)
-
-    def bump(self, fees: Fees) -> Fees | None:
-        """Fees for a replacement (both raised by at least bump_percent), or None at the cap."""
-        max_fee = fees.max_fee * (100 + self.bump_percent) // 100 + 1
-        priority = fees.priority_fee * (100 + self.bump_percent) // 100 + 1
-        if max_fee > self.cap:
-            return None
-        return Fees(max_fee, min(priority, max_fee))
-
-
+BALANCE_CHECK_S = 30.0  # how often resolve() reads the transmitter's balance
 _GONE = object()  # TxSender._recheck: the receipt disappeared
 
 
@@ -138,9 +115,11 @@ class TxSender:
             cap_wei=int(settings.max_fee_gwei * 10**9),
             priority_wei=int(settings.priority_fee_gwei * 10**9),
             bump_percent=settings.gas_bump_percent,
+            margin_percent=settings.gas_margin_percent,
         )
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
         self._send_lock = threading.Lock()
+        self._balance_at = float("-inf")
 
     # --- build + send ---------------------------------------------------------------------------
     def submit_batch(self, atts: list[ScoreAttestation], sigs: list[list[bytes]],
@@ -149,13 +128,17 @@ class TxSender:
             raise CircuitOpen("circuit breaker open: not sending")
         fn = "submit" if len(atts) == 1 else "submitBatch"
         data = "0x" + encode_submit(atts, sigs).hex()
-        gas = TX_BASE_GAS + self.settings.gas_limit_per_attestation * len(atts)
+        to = self.chain.registry.address
+        # the chain's own estimate (a revert here raises: nothing is signed or sent)
+        gas = self.gas.gas_limit(
+            self.chain.estimate_gas({"from": self.transmitter.address, "to": to, "data": data}),
+            self.chain.block_gas_limit())
         with self._send_lock:
-            fees = self.gas.initial(self.chain.base_fee())
+            fees = self.gas.initial(*self.chain.fee_inputs())
             nonce = self.nonces.allocate()
             tx = {
                 "type": 2, "chainId": self.chain.chain_id, "nonce": nonce,
-                "to": self.chain.registry.address, "data": data, "value": 0, "gas": gas,
+                "to": to, "data": data, "value": 0, "gas": gas,
                 "maxFeePerGas": fees.max_fee, "maxPriorityFeePerGas": fees.priority_fee,
             }
             try:
@@ -183,31 +166,60 @@ class TxSender:
         self.store.mark_broadcast(tx_hash)
         return tx_hash
 
-    def broadcast(self, raw: bytes, tx_hash: str, kind: str, nonce: int) -> None:
-        def send() -> None:
+    def broadcast(self, raw: bytes, tx_hash: str, kind: str, nonce: int) -> str:
+        """Send signed bytes; re-sending identical bytes is idempotent, so transport failures
+        are retried. Returns the outcome's class (oracle.chain.send_errors): `sent`, `known`,
+        `nonce_used` or `underpriced` (resolve() follows up on each); any other class raises
+        SendError."""
+        def send() -> str:
             try:
                 self.chain.w3.eth.send_raw_transaction(raw)
+                return "sent"
             except Exception as exc:
-                msg = str(exc).lower()
-                if "already known" in msg or "already imported" in msg or "known transaction" in msg:
-                    return  # identical bytes already in the pool: that is success
-                if "nonce too low" in msg or "mining has already started" in msg:
-                    # a transaction with this nonce was mined (or, on Ganache, is being mined):
-                    # resolve() sorts out which one
-                    log.warning("nonce already used", extra={"kind": kind, "nonce": nonce,
-                                                             "tx_hash": tx_hash})
-                    return
-                raise
+                cls = send_errors.classify(exc)
+                if cls in (send_errors.KNOWN, send_errors.NONCE_USED, send_errors.UNDERPRICED):
+                    return cls
+                raise SendError(cls, str(exc)) from exc
 
         try:
-            retry(send, attempts=4, what="eth_sendRawTransaction")
-        except Exception:
+            outcome = retry(send, attempts=4, what="eth_sendRawTransaction",
+                            retry_if=lambda e: getattr(e, "cls", None) == send_errors.TRANSIENT)
+        except SendError as exc:
             self.breaker.failure()
+            if self.metrics:
+                self.metrics.send_errors.labels(exc.cls).inc()
             log.error("tx broadcast failed", extra={"kind": kind, "nonce": nonce,
-                                                    "tx_hash": tx_hash})
+                                                    "tx_hash": tx_hash, "error_class": exc.cls,
+                                                    "error": exc.message[:300]})
+            if exc.cls == send_errors.INSUFFICIENT_FUNDS:
+                self.check_balance(force_warning=True)
             raise
         self.breaker.success()
-        log.info("tx broadcast", extra={"kind": kind, "nonce": nonce, "tx_hash": tx_hash})
+        if outcome == "sent" or outcome == send_errors.KNOWN:
+            log.info("tx broadcast", extra={"kind": kind, "nonce": nonce, "tx_hash": tx_hash})
+        else:
+            if self.metrics:
+                self.metrics.send_errors.labels(outcome).inc()
+            # nonce_used: a transaction with this nonce was mined (or, on Ganache, is being
+            # mined); underpriced: the pool wants more: resolve() bumps it once stuck
+            log.warning("tx not accepted: " + outcome, extra={"kind": kind, "nonce": nonce,
+                                                               "tx_hash": tx_hash})
+        return outcome
+
+    def check_balance(self, force_warning: bool = False) -> int | None:
+        """The transmitter's balance, as a metric; a warning under `low_balance_eth`."""
+        try:
+            wei = self.chain.balance(self.transmitter.address)
+        except Exception:
+            return None
+        if self.metrics:
+            self.metrics.balance.set(wei / 1e18)
+        low = wei < int(self.settings.low_balance_eth * 10**18)
+        if low or force_warning:
+            log.warning("transmitter balance low", extra={
+                "transmitter": self.transmitter.address, "balance_eth": wei / 1e18,
+                "low_balance_eth": self.settings.low_balance_eth})
+        return wei
 
     # --- follow ---------------------------------------------------------------------------------
     def resolve(self) -> list[tuple[Submission, Any]]:
@@ -226,6 +238,9 @@ class TxSender:
           recorded, broadcast; otherwise the identical bytes re-broadcast (harmless; recovers a
           lost mempool).
         """
+        if time.monotonic() - self._balance_at >= BALANCE_CHECK_S:
+            self._balance_at = time.monotonic()
+            self.check_balance()
         out: list[tuple[Submission, Any]] = []
         confirmed = self.store.confirmed()
         inflight = self.store.inflight()
@@ -327,10 +342,13 @@ class TxSender:
 
     def _bump(self, sub: Submission, head: int) -> None:
         decoded = _decode_raw(sub.raw_tx)
-        fees = self.gas.bump(Fees(decoded["maxFeePerGas"], decoded["maxPriorityFeePerGas"]))
+        old = Fees(decoded["maxFeePerGas"], decoded["maxPriorityFeePerGas"])
+        fees = self.gas.bump(old, self.gas.initial(*self.chain.fee_inputs()))
         if fees is None:
-            log.warning("tx stuck at gas cap", extra={"kind": sub.kind, "nonce": sub.account_nonce,
-                                                      "tx_hash": sub.tx_hash})
+            log.warning("tx stuck: " + ("zero-gas chain, re-sent as is" if old.zero
+                                        else "fees at the cap"),
+                        extra={"kind": sub.kind, "nonce": sub.account_nonce,
+                               "tx_hash": sub.tx_hash})
             self._rebroadcast(sub)
             return
         decoded["maxFeePerGas"] = fees.max_fee

@@ -30,7 +30,35 @@ def test_gas_strategy_caps_and_bumps():
     assert g.initial(1000) == Fees(100, 2)
     bumped = g.bump(Fees(50, 2))
     assert bumped.max_fee >= 50 * 1.15 and bumped.priority_fee >= 2 * 1.15
-    assert g.bump(Fees(90, 2)) is None  # would exceed the cap
+    assert g.bump(Fees(90, 2)) == Fees(100, 3)  # clamped at the cap
+    assert g.bump(Fees(100, 3)) is None  # already at the cap: nothing to raise
+
+
+def test_fees_follow_the_fee_history_tips_with_the_configured_tip_as_floor():
+    g = GasStrategy(cap_wei=10**12, priority_wei=2, bump_percent=15)
+    assert g.initial(10, [1, 9, 5, 7, 3]) == Fees(2 * 10 + 5, 5)  # the median tip
+    assert g.initial(10, [0, 1, 1]) == Fees(22, 2)  # never under the configured tip
+    assert g.initial(10, []) == Fees(22, 2)
+
+
+def test_a_bump_is_the_higher_of_the_bumped_fee_and_the_current_estimate():
+    g = GasStrategy(cap_wei=1_000, priority_wei=1, bump_percent=15)
+    assert g.bump(Fees(100, 10), now=Fees(50, 5)) == Fees(116, 12)  # bumped is higher
+    assert g.bump(Fees(100, 10), now=Fees(400, 30)) == Fees(400, 30)  # the chain asks more
+    assert g.bump(Fees(100, 10), now=Fees(5_000, 30)) == Fees(1_000, 30)  # clamped
+
+
+def test_zero_gas_price_chains_resend_as_is():
+    g = GasStrategy(cap_wei=10**12, priority_wei=0, bump_percent=15)
+    assert g.initial(0, []) == Fees(0, 0)
+    assert g.bump(Fees(0, 0), now=Fees(0, 0)) is None  # a bump of 0 stays 0: resend the bytes
+    assert g.bump(Fees(0, 0), now=Fees(7, 0)) == Fees(7, 1)  # the chain started charging
+
+
+def test_gas_limit_is_the_estimate_plus_the_margin_within_the_block():
+    g = GasStrategy(cap_wei=1, priority_wei=0, bump_percent=15, margin_percent=25)
+    assert g.gas_limit(100_000) == 125_000
+    assert g.gas_limit(100_000, block_gas_limit=110_000) == 110_000
 
 
 def test_circuit_breaker_opens_and_half_opens():
