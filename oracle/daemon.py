@@ -42,7 +42,8 @@ import threading
 import time
 from typing import Any
 
-from oracle.chain import Chain, CircuitOpen, TxSender
+from oracle import faults
+from oracle.chain import Chain, CircuitOpen, EstimateReverted, TxSender
 from oracle.node import OracleNode, Refusal
 from oracle.settings import TX_BASE_GAS, Settings
 from oracle.store import Store
@@ -69,6 +70,8 @@ class Daemon:
 
     # --- loop -----------------------------------------------------------------------------------
     def run(self) -> None:
+        if self.s.faults:
+            faults.arm(self.s.faults, self.chain.chain_id)  # refused off development chains
         log.info("daemon started", extra={
             "node_index": self.me, "nodes": self.n, "signer": self.node.signer.address,
             "transmitter": getattr(self.sender, "transmitter", None) and
@@ -195,12 +198,16 @@ class Daemon:
         for sub, receipt in self.sender.resolve():
             recorded = self.chain.decode_recorded(receipt)
             skipped = self.chain.decode_skipped(receipt)
+            faults.hit("before_done")
             # One transaction: the latest score per borrower, and the requests it satisfies
             # `recorded` (done once its block is final).
             self.store.record_events([], [_recorded_tuple(e) for e in recorded], cursor=None)
             if self.metrics:
                 self.metrics.recorded.inc(len(recorded))
                 self.metrics.skipped.inc(len(skipped))
+            if receipt["status"] != 1:
+                for a in sub.attestations:
+                    self.fail(a["borrower"], f"transaction {sub.tx_hash} reverted")
             if skipped:
                 log.warning("batch entries skipped", extra={
                     "tx_hash": sub.tx_hash, "nonce": sub.account_nonce,
@@ -216,6 +223,7 @@ class Daemon:
             return
         due = self.store.records_to_settle(final)
         if due:
+            faults.hit("before_done")
             counts = self.store.settle_records(self.chain.canonical_hashes(
                 sorted({n for n, _ in due})))
             if counts["reopened"]:
@@ -313,6 +321,16 @@ class Daemon:
         if due:
             self.post(due)
 
+    def fail(self, borrower: str, reason: str) -> None:
+        """One more failure of the borrower's pending requests: back off, or dead-letter."""
+        counts = self.store.defer(borrower, reason, self.s.retry_backoff_s,
+                                  self.s.dead_letter_after)
+        if counts["dead"]:
+            if self.metrics:
+                self.metrics.dead_letters.inc(counts["dead"])
+            log.error("request dead-lettered", extra={"borrower": borrower, "reason": reason,
+                                                      "requests": counts["dead"]})
+
     def _recorded_between(self, start: int, end: int) -> dict[str, list[tuple[int, int]]]:
         out: dict[str, list[tuple[int, int]]] = {}
         for e in self.chain.score_recorded(start, end):
@@ -333,6 +351,8 @@ class Daemon:
             except Refusal as exc:
                 log.warning("cannot attest", extra={"borrower": borrower, "loan_ids": loan_ids,
                                                     "reason": str(exc)})
+                if exc.unscorable:
+                    self.fail(borrower, f"cannot score: {exc}")
                 continue
             batch.append(signed)
             loans[signed.att.borrower] = loan_ids
@@ -349,8 +369,27 @@ class Daemon:
         if not ready:
             return None
         loan_ids = [i for s in ready for i in loans[s.att.borrower]]
-        tx_hash = self.sender.submit_batch([s.att for s in ready], [s.ordered(k) for s in ready],
-                                           loan_ids)
+        try:
+            tx_hash = self.sender.submit_batch([s.att for s in ready],
+                                               [s.ordered(k) for s in ready], loan_ids)
+        except EstimateReverted as exc:
+            # the chain says it would revert: nothing was signed or sent. A batch is tried again
+            # entry by entry, so one bad entry cannot hold back the others; an entry that would
+            # revert on its own counts a failure (backed off, dead-lettered after
+            # `dead_letter_after`)
+            log.warning("would revert; not sent", extra={"loan_ids": loan_ids,
+                                                          "reason": str(exc)[:300]})
+            if len(ready) == 1:
+                self.fail(ready[0].att.borrower, f"would revert: {exc}"[:500])
+                return None
+            sent = None
+            for s in ready:
+                try:
+                    sent = self.sender.submit_batch([s.att], [s.ordered(k)],
+                                                    loans[s.att.borrower])
+                except EstimateReverted as one:
+                    self.fail(s.att.borrower, f"would revert: {one}"[:500])
+            return sent
         if self.metrics:
             self.metrics.tx_sent.inc()
         log.info("batch posted", extra={

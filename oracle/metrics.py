@@ -33,6 +33,8 @@ class Metrics:
                                    "by class (oracle.chain.send_errors)", ["class"], registry=r)
         self.balance = Gauge("oracle_transmitter_balance_eth", "The transmitter key's balance",
                              registry=r)
+        self.dead_letters = Counter("oracle_dead_letters_total", "Requests set aside after "
+                                    "repeated failures (no features, schema, reverts)", registry=r)
         self.loop_errors = Counter("oracle_loop_errors_total", "Daemon loop failures", registry=r)
         self.last_block = Gauge("oracle_last_processed_block", "Checkpoint cursor", registry=r)
         self.pending = Gauge("oracle_pending_requests", "Requests not yet satisfied", registry=r)

@@ -115,11 +115,17 @@ class Settings(BaseModel):
     gas_margin_percent: int = Field(25, ge=0, le=200, description="added to eth_estimateGas")
     stuck_after_blocks: int = Field(3, ge=1)
     receipt_timeout_s: float = 120.0
+    retry_backoff_s: float = Field(30.0, gt=0, description="first pause after a request fails "
+                                   "(no features, schema mismatch, revert); doubles each time")
+    dead_letter_after: int = Field(5, ge=1, description="failures before a request is dead")
     low_balance_eth: float = Field(0.1, ge=0, description="warn when the transmitter holds less")
     breaker_failures: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(30.0, ge=0)
 
     # http
+    # fault injection (oracle.faults): development chains only
+    faults: str | None = Field(None, description="point[:probability],... (tests only)")
+
     http_host: str = "127.0.0.1"
     http_port: int = Field(9100, ge=0, le=65535)
 
@@ -135,6 +141,18 @@ class Settings(BaseModel):
                 f"batch_size {self.batch_size} x gas_limit_per_attestation "
                 f"{self.gas_limit_per_attestation} + {TX_BASE_GAS} = {gas} gas exceeds "
                 f"block_gas_limit {self.block_gas_limit}; lower ORACLE_BATCH_SIZE")
+        return self
+
+    @model_validator(mode="after")
+    def _faults_only_on_development_chains(self) -> "Settings":
+        from oracle import faults
+
+        # ORACLE_CHAIN_ID is required with it and checked against eth_chainId: a production
+        # node cannot be configured to kill itself
+        points = faults.parse(self.faults)
+        if points and self.chain_id not in faults.DEV_CHAIN_IDS:
+            raise ValueError(f"ORACLE_FAULTS needs ORACLE_CHAIN_ID of a development chain "
+                             f"({sorted(faults.DEV_CHAIN_IDS)}), not {self.chain_id}")
         return self
 
     @field_validator("log_level")

@@ -127,6 +127,14 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE submissions SET receipt_status = CASE status WHEN 'mined' THEN 1 ELSE 0 END,
                            status = 'confirmed' WHERE status IN ('mined', 'reverted');
     """,
+    # 5: dead letters — a request that cannot be scored or whose transaction reverts is tried
+    # again after a growing pause, and after `dead_letter_after` failures set aside as `dead`
+    # with its reason (a later record of its borrower still satisfies it)
+    """
+    ALTER TABLE requests ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE requests ADD COLUMN next_try_at REAL;
+    ALTER TABLE requests ADD COLUMN last_error TEXT;
+    """,
 )
 
 
@@ -377,7 +385,7 @@ class Store:
         # `recorded` rows are re-pointed too: a record read later is the canonical one now
         return self._conn.execute(
             "UPDATE requests SET status = 'recorded', done_block = ?, done_hash = ?, done_tx = ? "
-            "WHERE status IN ('pending', 'recorded') AND borrower = ? AND "
+            "WHERE status IN ('pending', 'recorded', 'dead') AND borrower = ? AND "
             "(block < ? OR (block = ? AND log_index < ?))",
             (block, block_hash, tx_hash, borrower, block, block, log_index),
         ).rowcount
@@ -476,13 +484,51 @@ class Store:
             ).fetchall()
         return [dict(zip(("borrower", "valid_until", "nonce"), r)) for r in rows]
 
-    def pending_requests(self) -> list[dict]:
+    def pending_requests(self, now: float | None = None) -> list[dict]:
+        """Pending requests in chain order, less those waiting out a back-off (`defer`): a
+        request that keeps failing never takes the places of newer ones."""
+        now = time.time() if now is None else now
         with self._lock:
             rows = self._conn.execute(
                 "SELECT loan_id, borrower, block, log_index, tx_hash FROM requests "
-                "WHERE status = 'pending' ORDER BY block, log_index"
+                "WHERE status = 'pending' AND (next_try_at IS NULL OR next_try_at <= ?) "
+                "ORDER BY block, log_index", (now,)
             ).fetchall()
         return [dict(zip(("loan_id", "borrower", "block", "log_index", "tx_hash"), r)) for r in rows]
+
+    def defer(self, borrower: str, reason: str, backoff_s: float, dead_after: int,
+              now: float | None = None) -> dict[str, int]:
+        """The borrower's pending requests failed once more (cannot be scored, or their
+        transaction reverted): try again after `backoff_s` x 2^(failures-1), and after
+        `dead_after` failures set them aside as `dead` with `reason`. Returns counts."""
+        now = time.time() if now is None else now
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(
+                    "UPDATE requests SET attempts = attempts + 1, last_error = ?, "
+                    "next_try_at = ? + ? * (1 << MIN(attempts, 20)) "
+                    "WHERE status = 'pending' AND borrower = ?",
+                    (reason[:500], now, backoff_s, borrower))
+                dead = self._conn.execute(
+                    "UPDATE requests SET status = 'dead' WHERE status = 'pending' AND "
+                    "borrower = ? AND attempts >= ?", (borrower, dead_after)).rowcount
+                deferred = self._conn.execute(
+                    "SELECT COUNT(*) FROM requests WHERE status = 'pending' AND borrower = ?",
+                    (borrower,)).fetchone()[0]
+                self._conn.execute("COMMIT")
+            except Exception:
+                self._conn.execute("ROLLBACK")
+                raise
+        return {"deferred": deferred, "dead": dead}
+
+    def dead_letters(self) -> list[dict]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT loan_id, borrower, block, tx_hash, log_index, attempts, last_error "
+                "FROM requests WHERE status = 'dead' ORDER BY block, log_index").fetchall()
+        return [dict(zip(("loan_id", "borrower", "block", "tx_hash", "log_index", "attempts",
+                          "last_error"), r)) for r in rows]
 
     def request_status(self, loan_id: int) -> str | None:
         """Status of the latest request seen with this loan id (a loan id is not a key: see
@@ -525,6 +571,13 @@ class Store:
     def inflight(self) -> list[Submission]:
         """Transactions not yet in a block (written ahead, or broadcast)."""
         return self._subs("status IN ('unstarted', 'inflight')")
+
+    def open_nonces(self) -> set[int]:
+        """Account nonces held by this node's transactions not yet in a block."""
+        with self._lock:
+            return {r[0] for r in self._conn.execute(
+                "SELECT DISTINCT account_nonce FROM submissions WHERE status IN "
+                "('unstarted', 'inflight')")}
 
     def confirmed(self) -> list[Submission]:
         """Transactions with a receipt whose block is not yet final."""

@@ -24,6 +24,7 @@ from eth_account import Account
 
 from oracle.chain.codec import _decode_raw, _hex, encode_submit
 from oracle.chain.fees import Fees, GasStrategy
+from oracle import faults
 from oracle.chain import send_errors
 from oracle.chain.errors import CircuitOpen, SendError
 from oracle.chain.rpc import Chain, retry
@@ -71,17 +72,25 @@ class CircuitBreaker:
 
 
 class NonceAllocator:
-    """Hands out account nonces under a lock; seeded from the chain's pending count."""
+    """Hands out account nonces under a lock. Seeded from the chain's pending count reconciled
+    with the store: nonces of this node's own open transactions (signed and written, maybe never
+    broadcast before a crash, or dropped by a reorg) right after the chain's count are taken, so
+    a new transaction never gets a nonce an open one holds (gaps below them are filled)."""
 
-    def __init__(self, fetch_pending: Callable[[], int]) -> None:
+    def __init__(self, fetch_pending: Callable[[], int],
+                 open_nonces: Callable[[], set[int]] | None = None) -> None:
         self._fetch = fetch_pending
+        self._open = open_nonces or (lambda: set())
         self._lock = threading.Lock()
         self._next: int | None = None
+        self._taken: set[int] = set()
 
     def allocate(self) -> int:
         with self._lock:
             if self._next is None:
-                self._next = self._fetch()
+                self._next, self._taken = self._fetch(), self._open()
+            while self._next in self._taken:
+                self._next += 1
             n = self._next
             self._next += 1
             return n
@@ -110,7 +119,8 @@ class TxSender:
         self.store = store
         self.settings = settings
         self.metrics = metrics
-        self.nonces = NonceAllocator(lambda: chain.pending_nonce(transmitter.address))
+        self.nonces = NonceAllocator(lambda: chain.pending_nonce(transmitter.address),
+                                     store.open_nonces)
         self.gas = GasStrategy(
             cap_wei=int(settings.max_fee_gwei * 10**9),
             priority_wei=int(settings.priority_fee_gwei * 10**9),
@@ -153,6 +163,7 @@ class TxSender:
         signed = Account.sign_transaction(tx, self.transmitter.private_key_bytes())
         tx_hash = "0x" + bytes(signed.hash).hex()
         raw = bytes(signed.raw_transaction)
+        faults.hit("after_sign")
         block, _ = self.chain.head(max_age_s=5.0)
         # write-ahead: after a crash from here on, the restart re-broadcasts these exact bytes
         self.store.add_submission(Submission(
@@ -162,7 +173,9 @@ class TxSender:
         ))
         log.info("tx signed", extra={"kind": kind, "nonce": tx["nonce"], "tx_hash": tx_hash,
                                      "loan_ids": loan_ids, "count": len(atts_json)})
+        faults.hit("after_checkpoint")
         self.broadcast(raw, tx_hash, kind, tx["nonce"])
+        faults.hit("after_broadcast")
         self.store.mark_broadcast(tx_hash)
         return tx_hash
 
@@ -270,6 +283,7 @@ class TxSender:
                     found = (sub, receipt)
                     break
             if found is not None:
+                faults.hit("after_receipt")
                 self._confirm(*found)
                 out.append(found)
                 continue

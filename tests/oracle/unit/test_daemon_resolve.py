@@ -24,7 +24,7 @@ def test_receipt_marks_earlier_requests_of_its_borrowers_recorded_and_keeps_the_
     store.put_features(schema, BORROWER, good_row)  # refreshes only cover borrowers we hold
     store.record_events([(1, BORROWER, 10, 0, "0x01"), (2, OTHER, 10, 1, "0x02"),
                          (3, BORROWER, 20, 0, "0x03")], [], cursor=10)
-    receipt = {"blockNumber": 15}
+    receipt = {"blockNumber": 15, "status": 1}
     chain = SimpleNamespace(decode_recorded=lambda r: [recorded(BORROWER, 15, 4, nonce=1)],
                             decode_skipped=lambda r: [])
     sender = SimpleNamespace(resolve=lambda: [(SimpleNamespace(tx_hash="0xaa"), receipt)])

@@ -24,6 +24,17 @@ def test_nonce_allocator_is_seeded_once_and_unique_under_threads():
     assert alloc.allocate() == 40 and len(calls) == 2
 
 
+def test_nonce_seed_skips_the_nonces_of_open_transactions_in_the_store():
+    store_open = {5, 6, 9}
+    alloc = NonceAllocator(lambda: 5, lambda: store_open)
+    # 5 and 6 are held by our own transactions (e.g. signed, then a crash before broadcast):
+    # the next new one is 7; the gap at 7-8 is filled, and 9 stays with its transaction
+    assert [alloc.allocate() for _ in range(3)] == [7, 8, 10]
+    alloc.reset()
+    store_open.clear()
+    assert alloc.allocate() == 5  # nothing open any more: the chain's count
+
+
 def test_gas_strategy_caps_and_bumps():
     g = GasStrategy(cap_wei=100, priority_wei=2, bump_percent=15)
     assert g.initial(10) == Fees(22, 2)
