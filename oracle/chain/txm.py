@@ -298,11 +298,43 @@ class TxSender:
                                                          "tx_hash": sub.tx_hash})
                     continue
             newest = max(subs, key=lambda s: s.sent_at)
+            if all(s.status == "unstarted" for s in subs) and self._stale(newest):
+                self._cancel(newest)
+                continue
             if head - newest.sent_block >= self.settings.stuck_after_blocks:
                 self._bump(newest, head)
             else:
                 self._rebroadcast(newest)
         return out
+
+    def _stale(self, sub: Submission) -> bool:
+        """Every entry of a transaction that was written but never broadcast (a crash between
+        the two) is recorded on chain already: another node posted while this one was down."""
+        atts = sub.attestations
+        if not atts:
+            return False
+        now = self.chain.nonces_at([(a["borrower"], "latest") for a in atts])
+        return all(n > int(a["nonce"]) for a, n in zip(atts, now))
+
+    def _cancel(self, sub: Submission) -> None:
+        """Spend the nonce of a stale, never-broadcast transaction on a 0-value transfer to
+        ourselves (21,000 gas) instead of a batch the registry would only skip: the nonce must
+        still be used, or every later transaction waits for it."""
+        decoded = _decode_raw(sub.raw_tx)
+        old = Fees(decoded["maxFeePerGas"], decoded["maxPriorityFeePerGas"])
+        fees = self.gas.bump(old, self.gas.initial(*self.chain.fee_inputs())) or old
+        tx = {"type": 2, "chainId": decoded["chainId"], "nonce": sub.account_nonce,
+              "to": self.transmitter.address, "data": "0x", "value": 0, "gas": 21_000,
+              "maxFeePerGas": fees.max_fee, "maxPriorityFeePerGas": fees.priority_fee}
+        log.info("tx stale after a restart: nonce spent on a cancel", extra={
+            "kind": sub.kind, "nonce": sub.account_nonce, "tx_hash": sub.tx_hash})
+        if self.metrics:
+            self.metrics.tx_cancelled.inc()
+        with self._send_lock:
+            try:
+                self._sign_record_send(tx, "cancel", [], [], fees)
+            except Exception:
+                pass  # logged by broadcast; the cancel is in the store and re-sent next round
 
     def _confirm(self, sub: Submission, receipt: Any) -> None:
         status = 1 if receipt["status"] == 1 else 0

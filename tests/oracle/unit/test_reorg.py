@@ -321,3 +321,37 @@ def test_a_store_of_schema_3_migrates_keeping_its_requests_and_transactions(tmp_
     assert [r["loan_id"] for r in store.pending_requests()] == [2]
     assert [(s.tx_hash, s.receipt_status) for s in store.confirmed()] == [("0xaa", 1)]
     assert [s.tx_hash for s in store.inflight()] == ["0xbb"]
+
+
+def test_a_never_broadcast_transaction_whose_entries_were_recorded_meanwhile_is_cancelled():
+    """A crash between the checkpoint and the broadcast, and another node posted meanwhile: the
+    restart spends the nonce on a 0-value transfer to itself, not on a batch the registry would
+    only skip (wasted gas)."""
+    from eth_account import Account
+
+    key = Account.create()
+    raw = bytes(key.sign_transaction({
+        "type": 2, "chainId": 31337, "nonce": 4, "to": "0x" + "55" * 20, "data": "0x12",
+        "value": 0, "gas": 300_000, "maxFeePerGas": 10**9,
+        "maxPriorityFeePerGas": 10**9}).raw_transaction)
+    chain, store = TxChain(), Store.open(":memory:")
+    chain.nonces_at = lambda pairs: [8 for _ in pairs]  # both borrowers' nonces moved past 7
+    chain.fee_inputs = lambda: (0, [])
+    store.add_submission(Submission("0xaa", 4, "submitBatch", raw, [1, 2],
+                                    [{"borrower": A, "nonce": 7}, {"borrower": B, "nonce": 7}],
+                                    1, "unstarted", sent_block=9, sent_at=time.time()))
+    sender, sent = sender_with(chain, store)
+    sender.transmitter = SimpleNamespace(address=key.address, private_key_bytes=lambda: key.key)
+    sender.resolve()
+    cancels = [s for s in store.inflight() if s.kind == "cancel"]
+    assert len(cancels) == 1 and cancels[0].account_nonce == 4 and len(sent) == 1
+    assert sender.metrics.registry.get_sample_value("oracle_tx_cancelled_total") == 1
+    # not stale (one entry still unrecorded): no cancel, the bytes go out as they are
+    chain2, store2 = TxChain(), Store.open(":memory:")
+    chain2.nonces_at = lambda pairs: [8, 7]
+    store2.add_submission(Submission("0xbb", 4, "submitBatch", raw, [1, 2],
+                                     [{"borrower": A, "nonce": 7}, {"borrower": B, "nonce": 7}],
+                                     1, "unstarted", sent_block=9, sent_at=time.time()))
+    sender2, sent2 = sender_with(chain2, store2)
+    sender2.resolve()
+    assert [s.kind for s in store2.inflight()] == ["submitBatch"] and sent2 == ["0xbb"]
