@@ -56,8 +56,8 @@ ORACLE_ATTACKS = {
     "reverse order, so loan ids change hands)": (
         "tests/oracle/integration/test_reorgs.py",
         ["test_reorg_mid_batch_loses_nothing_and_records_nothing_twice"]),
-    "RPC returning garbage (logs that are not a list, a block without hashes, HTML/empty bodies "
-    "on a send)": (
+    "RPC returning garbage (logs that are not a list, a block without hashes, 5xx, 429 or "
+    "non-JSON answers to a send)": (
         "tests/oracle/unit/test_reorg.py tests/oracle/unit/test_send_errors.py",
         ["test_rpc_garbage_instead_of_logs_is_an_error_not_an_empty_range",
          "test_removed_logs_are_not_events", "test_send_error_message_is_classified",
@@ -488,9 +488,11 @@ def write_markdown(doc: dict, path: Path) -> None:
                     f"and re-broadcast, every checkpoint settled; duplicates ended as ScoreSkipped: "
                     f"{', '.join(str(r['score_skipped']) for r in rs)} (wasted gas, nothing recorded twice)")
             else:
-                outcome = ("an error the read retries and the step reports (no empty range, no cursor "
-                           "move); garbage on a send is classified transient and retried with the same "
-                           "bytes" if a["passed"] == a["tests"] else "see the test log")
+                outcome = ("eth_getLogs answering something that is not a list of logs, or a block "
+                           "without hashes, is a ChainError (retried, then the step fails), never an "
+                           "empty range; logs flagged removed are dropped; a 5xx, 429 or non-JSON "
+                           "answer to a send is classified transient and the same bytes are retried"
+                           if a["passed"] == a["tests"] else "see the test log")
             L.append(f"| {a['attack']} | {a['tests']} | {a['passed']} | {outcome} |")
     L += ["", "Logs and JUnit XML: `build/reliability/`.", ""]
     path.write_text("\n".join(L))
