@@ -101,6 +101,8 @@ BAD_INPUT_CATEGORIES = {
     "test_cli_import_reports_bad_rows_with_line_numbers": "CLI import reports bad rows with line numbers",
     "test_unapproved_model_signs_nothing": "unapproved model -> signs nothing",
     "test_tampered_model_file_is_refused": "tampered model file -> refused",
+    "test_edited_reference_values_are_refused_by_the_node":
+        "edited reference.json (bundle manifest mismatch) -> refused",
     "test_wrong_keystore_password_is_a_clear_error": "wrong keystore password -> clear error",
     "test_revoked_model_stops_signing_and_nothing_was_posted": "revoked model -> stops signing, nothing posted",
     "test_corpus_size": "corpus size check (>= 50)",

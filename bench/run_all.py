@@ -10,6 +10,7 @@ Steps (each a subprocess, run one after another so they never share a chain or t
   scaling   brownie run scripts/bench_gas_scaling.py    -> build/bench/gas_scaling.json
   models    python bench/bench_models.py                -> reports/models/bench_inference.json
   oracle    python bench/bench_oracle.py --sweep ...    -> reports/oracle_bench.json
+  verify    python bench/bench_verify.py                -> reports/verify_bench.json
   fuzz      brownie test test_lifecycle_state_machine.py with SCORECHAIN_FUZZ_STEPS=N for a few N
                                                         -> build/bench/fuzz_steps_<N>.json
 
@@ -38,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (BUILD, ROOT, LoadProbe, brownie_cmd, describe_load,  # noqa: E402
                     install_sigterm, load_json, machine_facts, run_step, write_report)
 
-STEPS = ["gas", "scaling", "models", "oracle", "fuzz"]
+STEPS = ["gas", "scaling", "models", "oracle", "verify", "fuzz"]
 ORACLE_RECORD = ROOT / "reports" / "oracle_bench.json"  # the file the oracle issue names
 SWEEP_FULL = "1:1,3:1,3:2,3:3,5:1,5:2,5:3"
 SWEEP_QUICK = "1:1,3:2"
@@ -123,6 +124,8 @@ def run_steps(args, log_dir: Path) -> list[dict]:
                       "--score-sign-iterations", "0", "--sweep", point, "--sweep-batch-size", "100",
                       "--sweep-requests", "100" if quick else "200"], 900)
             r["sweep_record"] = str(rec.relative_to(ROOT))
+    if "verify" in args.only:
+        step("verify", [py, "bench/bench_verify.py", "--scores", "100" if quick else "500"], 900)
     if "fuzz" in args.only:
         for n in (FUZZ_STEPS_QUICK if quick else FUZZ_STEPS_FULL):
             rec = BUILD / f"fuzz_steps_{n}.json"
@@ -144,7 +147,9 @@ def collect(steps: list[dict], quick: bool) -> dict:
     scaling = load_json(BUILD / "gas_scaling.json") if ok("scaling") else None
     models = load_json(ROOT / "reports" / "models" / "bench_inference.json") if ok("models") else None
     oracle = load_json(ORACLE_RECORD) if ok("oracle") else None
-    res["raw"] = {"gas": gas, "gas_scaling": scaling, "models": models, "oracle": oracle}
+    verify = load_json(ROOT / "reports" / "verify_bench.json") if ok("verify") else None
+    res["raw"] = {"gas": gas, "gas_scaling": scaling, "models": models, "oracle": oracle,
+                  "verify": verify}
     sweep_docs = [load_json(ROOT / st["sweep_record"]) for st in steps
                   if st["name"].startswith("oraclesweep_") and st["rc"] == 0]
     sweep_docs = [d for d in sweep_docs if d and d.get("sweep")]
@@ -208,6 +213,14 @@ def collect(steps: list[dict], quick: bool) -> dict:
         if oracle.get("request_to_chain_blocks_p95") is not None:
             head("oracle", "request_to_chain_blocks_p95", oracle["request_to_chain_blocks_p95"], "blocks", 2, "<=",
                  None, f"1-second blocks, {len(oracle['request_to_chain_blocks_samples'])} requests one at a time")
+    if verify:
+        ms = verify["per_score_ms"]
+        head("oracle", "verify_disclosure_max_ms", round(ms["max"], 3), "ms", 50, "<=",
+             {"name": "p50 of the same run", "value": round(ms["p50"], 3), "source": "measured",
+              "ratio": _ratio(ms["max"], ms["p50"])},
+             f"oracle verify --disclosure's checks, {verify['scores']} holdout rows, k={verify['k']} "
+             f"of {verify['signers']}, {verify['anchored_batch_records']}-record batch; model "
+             "loaded, RPC excluded")
     if models:
         head("models", "onnx_single_row_median_ms", round(onnx_ms, 4), "ms", None, None,
              {"name": "scikit-learn predict_proba, one row (same run)", "value": round(sk_ms, 4),

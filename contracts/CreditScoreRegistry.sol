@@ -4,7 +4,7 @@ pragma solidity 0.8.24;
 import {ScorechainAccess} from "./ScorechainAccess.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {SSTORE2} from "solady/utils/SSTORE2.sol";
 import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 
@@ -19,7 +19,13 @@ import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 /// A loan request calls `advanceNonce` (SCORE_REQUESTER_ROLE, held by LoanManager): every
 /// attestation signed for the borrower before the request carries a lower nonce and can no longer
 /// be recorded, and the loan accepts only a record whose nonce is at least the advanced one, so a
-/// loan is decided only by a score signed after it was requested.
+/// loan is decided only by a score signed after it was requested. A score is recordable only while
+/// a request is open, and recording one closes it: no score of a borrower who did not request a
+/// loan is ever published, and one request publishes one score.
+/// Gas layout: one storage slot per borrower (the model as its registry index), and the signer
+/// list of each configuration written once as contract code (Solady SSTORE2 at an address derived
+/// from the config digest), so a verification reads it with one EXTCODECOPY instead of one SLOAD
+/// per signer.
 /// @dev Signatures may come in any order; distinctness is checked with a bitmap over signer
 /// positions. The first `threshold` signatures must be valid and from distinct registered signers;
 /// any beyond them are ignored. `submit` reverts on the first failed check; `submitBatch` and
@@ -53,14 +59,22 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
 
     IModelRegistry private immutable _modelRegistry;
 
+    // Record bit layout (see ICreditScoreRegistry.ScoreRecord).
+    uint256 private constant _ISSUED_AT_SHIFT = 64;
+    uint256 private constant _VALID_UNTIL_SHIFT = 104;
+    uint256 private constant _NONCE_SHIFT = 144;
+    uint256 private constant _NEXT_NONCE_SHIFT = 184;
+    uint256 private constant _MODEL_SHIFT = 224;
+    uint256 private constant _MASK40 = type(uint40).max;
+
     address[] private _signers;
     mapping(address signer => uint256 position) private _signerPosition; // 1-based, 0 = not a signer
     // The config digest; its top 16 bits are the threshold, so one SLOAD gives both to every
-    // verification.
+    // verification, and it is the SSTORE2 salt of the configuration's signer list.
     bytes32 private _configDigest;
     uint64 private _configCount;
     uint32 private _configBlock;
-    mapping(address borrower => ScoreRecord) private _scores;
+    mapping(address borrower => uint256 packed) private _records;
 
     constructor(address admin, IModelRegistry modelRegistry_, address[] memory initialSigners, uint256 threshold_)
         ScorechainAccess(admin)
@@ -129,9 +143,10 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
     /// next one must carry (called when the borrower requests a loan).
     /// @dev SCORE_REQUESTER_ROLE. Emits ScoreNonceAdvanced.
     function advanceNonce(address borrower) external onlyRole(SCORE_REQUESTER_ROLE) returns (uint256 nonce) {
-        ScoreRecord storage rec = _scores[borrower];
-        nonce = rec.nextNonce + 1; // checked: a uint48 overflow (2**48 requests) reverts
-        rec.nextNonce = uint48(nonce);
+        uint256 rec = _records[borrower];
+        nonce = ((rec >> _NEXT_NONCE_SHIFT) & _MASK40) + 1;
+        if (nonce > _MASK40) revert CreditScoreNonceExhausted(borrower); // 2**40 requests: unreachable
+        _records[borrower] = (rec & ~(_MASK40 << _NEXT_NONCE_SHIFT)) | (nonce << _NEXT_NONCE_SHIFT);
         emit ScoreNonceAdvanced(borrower, nonce);
     }
 
@@ -219,17 +234,28 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
         return (_configCount, _configBlock, _configDigest);
     }
 
-    /// @notice The latest recorded score of `borrower` (all zero if none).
-    function latestScore(address borrower) external view returns (ScoreRecord memory) {
-        return _scores[borrower];
+    /// @notice The latest recorded score of `borrower` (all zero if none), its model resolved from
+    /// the registry index kept in the record to the model id.
+    function latestScore(address borrower) external view returns (ScoreRecord memory r) {
+        uint256 rec = _records[borrower];
+        uint256 modelIndex = rec >> _MODEL_SHIFT;
+        if (modelIndex != 0) r.modelId = _modelRegistry.modelIdAt(modelIndex);
+        r.pdBps = uint16(rec);
+        r.score = uint16(rec >> 16);
+        r.reasonCodes = uint32(rec >> 32);
+        r.issuedAt = uint40(rec >> _ISSUED_AT_SHIFT);
+        r.validUntil = uint40(rec >> _VALID_UNTIL_SHIFT);
+        r.nonce = uint48((rec >> _NONCE_SHIFT) & _MASK40);
+        r.nextNonce = uint48((rec >> _NEXT_NONCE_SHIFT) & _MASK40);
     }
 
     /// @notice Seconds since the latest score of `borrower` was issued (issuedAt, not recordedAt).
     /// @dev Reverts CreditScoreNotFound if the borrower has no score.
     function scoreAge(address borrower) external view returns (uint256 ageSeconds) {
-        uint64 issuedAt = _scores[borrower].issuedAt;
-        if (issuedAt == 0) revert CreditScoreNotFound(borrower);
-        return block.timestamp - issuedAt;
+        uint256 rec = _records[borrower];
+        // A record always has a model index (from 1); a slot with only nonces has no score.
+        if (rec >> _MODEL_SHIFT == 0) revert CreditScoreNotFound(borrower);
+        return block.timestamp - uint40(rec >> _ISSUED_AT_SHIFT);
     }
 
     /// @notice Number of distinct signatures required.
@@ -254,7 +280,14 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
 
     /// @notice The next nonce expected for `borrower`.
     function nonces(address borrower) public view returns (uint256) {
-        return _scores[borrower].nextNonce;
+        return (_records[borrower] >> _NEXT_NONCE_SHIFT) & _MASK40;
+    }
+
+    /// @notice True while a loan request of `borrower` awaits its score: an attestation carrying
+    /// `nonces(borrower)` is recordable (oracles sign only then).
+    function scoreRequested(address borrower) external view returns (bool) {
+        uint256 rec = _records[borrower];
+        return ((rec >> _NEXT_NONCE_SHIFT) & _MASK40) > ((rec >> _NONCE_SHIFT) & _MASK40);
     }
 
     // ---------------------------------------------------------------- internals
@@ -280,67 +313,66 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
         }
         // Field checks before signature recovery: each failure names its cause, and a relayer pays
         // for no recovery on an entry that is stale anyway.
-        bytes memory fieldError = _fieldError(entry);
+        (bytes memory fieldError, uint256 modelIndex) = _fieldError(entry);
         if (fieldError.length != 0) return _fail(strict, index, entry, fieldError);
         bytes memory sigError = _verifySignatures(hashAttestation(att), signatures, current);
         if (sigError.length != 0) return _fail(strict, index, entry, sigError);
-        _store(entry);
+        _store(entry, modelIndex);
         return true;
     }
 
     function _checkAndStore(ScoreEntry calldata entry, bool strict, uint256 index) private returns (bool) {
-        bytes memory fieldError = _fieldError(entry);
+        (bytes memory fieldError, uint256 modelIndex) = _fieldError(entry);
         if (fieldError.length != 0) return _fail(strict, index, entry, fieldError);
-        _store(entry);
+        _store(entry, modelIndex);
         return true;
     }
 
-    /// @dev The ABI-encoded error of the first failed field check of `e`, or empty bytes.
-    function _fieldError(ScoreEntry calldata e) private view returns (bytes memory) {
+    /// @dev The ABI-encoded error of the first failed field check of `e` (or empty bytes) and the
+    /// approved model's registry index.
+    function _fieldError(ScoreEntry calldata e) private view returns (bytes memory, uint256 modelIndex) {
         address borrower = e.borrower;
-        if (borrower == address(0)) return abi.encodeWithSelector(CreditScoreZeroAddress.selector);
-        if (e.pdBps > _MAX_PD_BPS) return abi.encodeWithSelector(CreditScoreInvalidPd.selector, borrower, e.pdBps);
-        if (e.issuedAt > block.timestamp) {
-            return abi.encodeWithSelector(CreditScoreNotYetValid.selector, borrower, e.issuedAt, block.timestamp);
+        if (borrower == address(0)) return (abi.encodeWithSelector(CreditScoreZeroAddress.selector), 0);
+        if (e.pdBps > _MAX_PD_BPS) {
+            return (abi.encodeWithSelector(CreditScoreInvalidPd.selector, borrower, e.pdBps), 0);
         }
-        if (e.validUntil > type(uint40).max) {
-            return abi.encodeWithSelector(CreditScoreValidityTooLong.selector, borrower, e.validUntil);
+        if (e.issuedAt > block.timestamp) {
+            return (abi.encodeWithSelector(CreditScoreNotYetValid.selector, borrower, e.issuedAt, block.timestamp), 0);
+        }
+        if (e.validUntil > _MASK40) {
+            return (abi.encodeWithSelector(CreditScoreValidityTooLong.selector, borrower, e.validUntil), 0);
         }
         if (e.validUntil <= block.timestamp) {
-            return abi.encodeWithSelector(CreditScoreExpired.selector, borrower, e.validUntil, block.timestamp);
+            return (abi.encodeWithSelector(CreditScoreExpired.selector, borrower, e.validUntil, block.timestamp), 0);
         }
-        ScoreRecord storage rec = _scores[borrower];
-        uint64 lastIssuedAt = rec.issuedAt;
+        uint256 rec = _records[borrower];
+        uint64 lastIssuedAt = uint40(rec >> _ISSUED_AT_SHIFT);
         if (e.issuedAt <= lastIssuedAt) {
-            return abi.encodeWithSelector(CreditScoreStale.selector, borrower, e.issuedAt, lastIssuedAt);
+            return (abi.encodeWithSelector(CreditScoreStale.selector, borrower, e.issuedAt, lastIssuedAt), 0);
         }
-        uint256 expectedNonce = rec.nextNonce;
+        uint256 expectedNonce = (rec >> _NEXT_NONCE_SHIFT) & _MASK40;
         if (e.nonce != expectedNonce) {
-            return abi.encodeWithSelector(CreditScoreInvalidNonce.selector, borrower, e.nonce, expectedNonce);
+            return (abi.encodeWithSelector(CreditScoreInvalidNonce.selector, borrower, e.nonce, expectedNonce), 0);
         }
-        if (!_modelRegistry.isApproved(e.modelId)) {
-            return abi.encodeWithSelector(CreditScoreModelNotApproved.selector, e.modelId);
+        // The expected nonce is the last recorded one until a request advances it (it is never
+        // below it: `<=` reads as "no request since the last record").
+        if (expectedNonce <= (rec >> _NONCE_SHIFT) & _MASK40) {
+            return (abi.encodeWithSelector(CreditScoreNoOpenRequest.selector, borrower), 0);
         }
-        return "";
+        modelIndex = _modelRegistry.approvedIndex(e.modelId);
+        if (modelIndex == 0) return (abi.encodeWithSelector(CreditScoreModelNotApproved.selector, e.modelId), 0);
+        return ("", modelIndex);
     }
 
-    /// @dev Writes the two-slot record (using the nonce: nextNonce = nonce + 1) and emits
-    /// ScoreRecorded.
-    function _store(ScoreEntry calldata e) private {
-        ScoreRecord storage rec = _scores[e.borrower];
-        rec.modelId = e.modelId;
-        // One SSTORE for the packed slot instead of a read-modify-write per member. Layout is
-        // Solidity's for ScoreRecord (first member in the lowest bits); the getters read it back
-        // through the struct, and the tests check every field.
-        // issuedAt <= now and validUntil <= type(uint40).max were checked; the nonce equals the
-        // stored nextNonce (a uint48); nonce + 1 is narrowed with a check, not truncated.
+    /// @dev Writes the borrower's one record slot (nextNonce = nonce: the request is closed) and
+    /// emits ScoreRecorded.
+    function _store(ScoreEntry calldata e, uint256 modelIndex) private {
+        // Checked before: issuedAt <= now, validUntil < 2**40, nonce == the stored 40-bit
+        // nextNonce, modelIndex < 2**16 (the registry's uint16).
         uint256 nonce = e.nonce;
-        uint256 packed = uint256(e.pdBps) | (uint256(e.score) << 16) | (uint256(e.reasonCodes) << 32)
-            | (uint256(e.issuedAt) << 64) | (uint256(e.validUntil) << 104) | (nonce << 144)
-            | (uint256(SafeCast.toUint48(nonce + 1)) << 192);
-        assembly ("memory-safe") {
-            sstore(add(rec.slot, 1), packed)
-        }
+        _records[e.borrower] = uint256(e.pdBps) | (uint256(e.score) << 16) | (uint256(e.reasonCodes) << 32)
+            | (uint256(e.issuedAt) << _ISSUED_AT_SHIFT) | (uint256(e.validUntil) << _VALID_UNTIL_SHIFT)
+            | (nonce << _NONCE_SHIFT) | (nonce << _NEXT_NONCE_SHIFT) | (modelIndex << _MODEL_SHIFT);
         emit ScoreRecorded(
             e.borrower,
             e.modelId,
@@ -367,33 +399,40 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
         if (signatures.length < required) {
             return abi.encodeWithSelector(CreditScoreInsufficientSignatures.selector, signatures.length, required);
         }
-        uint256 seen;
+        // The configuration's signer list, one 32-byte word per signer in position order.
+        bytes memory list = SSTORE2.read(SSTORE2.predictDeterministicAddress(config));
+        uint256 count = list.length >> 5;
+        uint256 seen = 0; // bitmap of the signer positions seen so far
         // k valid distinct signatures decide; whatever follows is not read (a relayer that adds a
         // spare or a bad one cannot sink the record, and pays for no extra recovery).
         for (uint256 i = 0; i < required; ++i) {
-            bytes calldata sig = signatures[i];
-            if (sig.length != 65) return abi.encodeWithSelector(CreditScoreInvalidSignature.selector, i);
-            bytes32 r;
-            bytes32 s;
-            uint8 v;
-            // Read r, s, v straight from calldata (as OZ 5.x ECDSA.tryRecoverCalldata does) and let
-            // ECDSA.tryRecover reject malleable (high-s) and invalid signatures.
-            assembly ("memory-safe") {
-                r := calldataload(sig.offset)
-                s := calldataload(add(sig.offset, 0x20))
-                v := byte(0, calldataload(add(sig.offset, 0x40)))
-            }
-            (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, v, r, s);
-            if (err != ECDSA.RecoverError.NoError) {
-                return abi.encodeWithSelector(CreditScoreInvalidSignature.selector, i);
-            }
-            uint256 pos = _signerPosition[signer];
+            address signer = _recover(digest, signatures[i]);
+            if (signer == address(0)) return abi.encodeWithSelector(CreditScoreInvalidSignature.selector, i);
+            uint256 pos = _position(list, count, signer);
             if (pos == 0) return abi.encodeWithSelector(CreditScoreUnknownSigner.selector, signer);
             uint256 bit = 1 << (pos - 1);
             if (seen & bit != 0) return abi.encodeWithSelector(CreditScoreDuplicateSigner.selector, signer);
             seen |= bit;
         }
         return "";
+    }
+
+    /// @dev The signer of a 65-byte `sig` over `digest`, or zero if it is malformed, malleable
+    /// (high s) or invalid. r, s, v are read straight from calldata (as OZ 5.x ECDSA does for
+    /// `bytes calldata`), and ECDSA.tryRecover does the checks.
+    function _recover(bytes32 digest, bytes calldata sig) private pure returns (address signer) {
+        if (sig.length != 65) return address(0);
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+        assembly ("memory-safe") {
+            r := calldataload(sig.offset)
+            s := calldataload(add(sig.offset, 0x20))
+            v := byte(0, calldataload(add(sig.offset, 0x40)))
+        }
+        ECDSA.RecoverError err;
+        (signer, err,) = ECDSA.tryRecover(digest, v, r, s);
+        if (err != ECDSA.RecoverError.NoError) return address(0);
     }
 
     /// @dev In strict mode reverts with `reason` (an ABI-encoded custom error); otherwise emits
@@ -418,6 +457,20 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
         emit OracleSignerAdded(signer, count);
     }
 
+    /// @dev The 1-based position of `signer` in `list` (`count` words), 0 if absent. A linear scan
+    /// in memory: a few gas per signer, against 2,100 for a cold SLOAD of a position mapping.
+    function _position(bytes memory list, uint256 count, address signer) private pure returns (uint256 pos) {
+        assembly ("memory-safe") {
+            let p := add(list, 0x20)
+            for { let j := 0 } lt(j, count) { j := add(j, 1) } {
+                if eq(mload(add(p, shl(5, j))), signer) {
+                    pos := add(j, 1)
+                    break
+                }
+            }
+        }
+    }
+
     function _threshold() private view returns (uint256) {
         return uint256(_configDigest) >> 240;
     }
@@ -433,6 +486,8 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
         bytes32 h = keccak256(abi.encode(block.chainid, address(this), configCount, _signers, newThreshold));
         bytes32 digest = bytes32((newThreshold << 240) | (uint256(h) >> 16));
         uint32 previousBlock = _configBlock;
+        // The digest is unique (it covers the configuration count), so it can salt the list.
+        SSTORE2.writeDeterministic(abi.encodePacked(_signers), digest);
         _configDigest = digest;
         _configCount = configCount;
         _configBlock = uint32(block.number);

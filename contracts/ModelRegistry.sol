@@ -5,20 +5,27 @@ import {ScorechainAccess} from "./ScorechainAccess.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 
 /// @title ModelRegistry
-/// @notice Scoring models keyed by the SHA-256 of their ONNX file. Four eyes: MODEL_REGISTRAR_ROLE
+/// @notice Scoring models keyed by the SHA-256 of their bundle manifest (which covers the ONNX file,
+/// reference values, reason-code table and feature schema). Four eyes: MODEL_REGISTRAR_ROLE
 /// registers, MODEL_APPROVER_ROLE approves, and the account that registered a model may never
 /// approve it, even if it holds both roles. Approvers revoke with a reason code; revocation is final.
 contract ModelRegistry is IModelRegistry, ScorechainAccess {
     bytes32 public constant MODEL_REGISTRAR_ROLE = keccak256("MODEL_REGISTRAR_ROLE");
     bytes32 public constant MODEL_APPROVER_ROLE = keccak256("MODEL_APPROVER_ROLE");
 
+    /// @notice Models are numbered 1..MAX_MODELS (a uint16 in the model's status slot).
+    uint256 public constant MAX_MODELS = type(uint16).max;
+
     mapping(bytes32 modelId => Model) private _models;
+    mapping(uint256 index => bytes32 modelId) private _modelIds;
+    uint256 private _modelCount;
 
     constructor(address admin) ScorechainAccess(admin) {
     }
 
     /// @notice Registers a model (status Registered) with its metrics, dataset and feature-schema hashes.
-    /// @dev MODEL_REGISTRAR_ROLE. modelId non-zero and new. Emits ModelRegistered.
+    /// @dev MODEL_REGISTRAR_ROLE. modelId non-zero and new; at most MAX_MODELS models. Gives the model
+    /// the next index. Emits ModelRegistered.
     function register(
         bytes32 modelId,
         bytes32 metricsHash,
@@ -30,6 +37,11 @@ contract ModelRegistry is IModelRegistry, ScorechainAccess {
         if (modelId == bytes32(0)) revert ModelZeroId();
         Model storage m = _models[modelId];
         if (m.status != ModelStatus.None) revert ModelAlreadyRegistered(modelId);
+        uint256 index = _modelCount + 1;
+        if (index > MAX_MODELS) revert ModelRegistryFull(MAX_MODELS);
+        _modelCount = index;
+        _modelIds[index] = modelId;
+        m.index = uint16(index);
         m.metricsHash = metricsHash;
         m.datasetRoot = datasetRoot;
         m.featureSchemaHash = featureSchemaHash;
@@ -68,6 +80,23 @@ contract ModelRegistry is IModelRegistry, ScorechainAccess {
     /// @notice True if `modelId` is approved and not revoked.
     function isApproved(bytes32 modelId) external view returns (bool) {
         return _models[modelId].status == ModelStatus.Approved;
+    }
+
+    /// @notice The index of `modelId` if it is approved and not revoked, else 0 (one SLOAD: the
+    /// score registry's check and the index it records).
+    function approvedIndex(bytes32 modelId) external view returns (uint256 index) {
+        Model storage m = _models[modelId];
+        return m.status == ModelStatus.Approved ? m.index : 0;
+    }
+
+    /// @notice The model registered as number `index` (zero if none).
+    function modelIdAt(uint256 index) external view returns (bytes32 modelId) {
+        return _modelIds[index];
+    }
+
+    /// @notice The number of models registered so far.
+    function modelCount() external view returns (uint256) {
+        return _modelCount;
     }
 
     /// @notice The stored record of `modelId` (all zero if unknown).

@@ -63,13 +63,16 @@ interface ICreditScoreRegistry {
         bytes32 configDigest;
     }
 
-    /// @notice What is stored per borrower: two slots (modelId; then the rest packed). The features
-    /// and extension hashes live in the `ScoreRecorded` event only. `nonce` is the recorded
-    /// attestation's nonce: a loan is decided only by a record whose nonce is at least the one its
-    /// request fixed (see `advanceNonce`), i.e. by a score signed after the request. `nextNonce` is
-    /// the nonce the next attestation must carry (`nonces(borrower)`), kept in the same slot so a
-    /// record costs one slot write and no separate nonce slot. Times are uint40 seconds; nonces
-    /// are uint48 (one per transaction: unreachable bounds). issuedAt == 0 means no score yet.
+    /// @notice A borrower's latest score as `latestScore` returns it. Stored in ONE slot per borrower
+    /// (pd 16 bits, score 16, reason codes 32, issuedAt 40, validUntil 40, nonce 40, nextNonce 40,
+    /// the model's registry index 16, 16 spare): the model is kept as its ModelRegistry index and
+    /// resolved to its id by this view. The features and extension hashes live in the
+    /// `ScoreRecorded` event only. `nonce` is the recorded attestation's nonce: a loan is decided
+    /// only by a record whose nonce is at least the one its request fixed (see `advanceNonce`), i.e.
+    /// by a score signed after the request. `nextNonce` is the nonce the next attestation must carry
+    /// (`nonces(borrower)`). A score is recordable only while a request is open (nextNonce > nonce,
+    /// `scoreRequested`): recording closes it, so no score is published for a borrower who did not
+    /// request a loan, and each request publishes one. issuedAt == 0 means no score yet.
     struct ScoreRecord {
         bytes32 modelId;
         uint16 pdBps;
@@ -101,6 +104,8 @@ interface ICreditScoreRegistry {
     error CreditScoreValidityTooLong(address borrower, uint64 validUntil);
     error CreditScoreConfigMismatch(bytes32 signedDigest, bytes32 currentDigest);
     error CreditScoreEmptyReport();
+    error CreditScoreNoOpenRequest(address borrower);
+    error CreditScoreNonceExhausted(address borrower);
 
     /// @notice A score was recorded; carries every attestation field.
     event ScoreRecorded(
@@ -165,4 +170,5 @@ interface ICreditScoreRegistry {
     function isSigner(address account) external view returns (bool);
     function modelRegistry() external view returns (address);
     function nonces(address borrower) external view returns (uint256);
+    function scoreRequested(address borrower) external view returns (bool);
 }

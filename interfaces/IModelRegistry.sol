@@ -2,7 +2,8 @@
 pragma solidity 0.8.24;
 
 /// @title IModelRegistry
-/// @notice Scoring models, identified by the SHA-256 of their ONNX file, registered by one role and
+/// @notice Scoring models, identified by the SHA-256 of their bundle manifest (ONNX file, reference
+/// values, reason-code table and feature schema: models/manifest.py), registered by one role and
 /// approved by another (four eyes), revocable with a reason code.
 interface IModelRegistry {
     enum ModelStatus {
@@ -12,7 +13,9 @@ interface IModelRegistry {
         Revoked
     }
 
-    /// @dev Slot 3 holds registrar, registeredAt, status and revokeReason, so `isApproved` is one SLOAD.
+    /// @dev Slot 3 holds registrar, registeredAt, status, revokeReason and index, so `isApproved`
+    /// and `approvedIndex` are one SLOAD. `index` numbers models from 1 in registration order: the
+    /// score registry keeps it (2 bytes) in a borrower's one record slot instead of the 32-byte id.
     struct Model {
         bytes32 metricsHash;
         bytes32 datasetRoot;
@@ -21,6 +24,7 @@ interface IModelRegistry {
         uint64 registeredAt;
         ModelStatus status;
         uint8 revokeReason;
+        uint16 index;
         address approver;
         uint64 approvedAt;
         uint32 version;
@@ -32,6 +36,7 @@ interface IModelRegistry {
     error ModelNotRegistered(bytes32 modelId);
     error ModelInvalidStatus(bytes32 modelId, ModelStatus status);
     error ModelFourEyesViolation(bytes32 modelId, address account);
+    error ModelRegistryFull(uint256 maxModels);
 
     event ModelRegistered(
         bytes32 indexed modelId,
@@ -57,5 +62,8 @@ interface IModelRegistry {
     function revoke(bytes32 modelId, uint8 reasonCode) external;
 
     function isApproved(bytes32 modelId) external view returns (bool);
+    function approvedIndex(bytes32 modelId) external view returns (uint256 index);
+    function modelIdAt(uint256 index) external view returns (bytes32 modelId);
+    function modelCount() external view returns (uint256);
     function getModel(bytes32 modelId) external view returns (Model memory);
 }

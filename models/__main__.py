@@ -119,6 +119,17 @@ def cmd_explain(a):
                      else str(v)))
 
 
+def cmd_manifest(a):
+    from .manifest import BundleIntegrityError, check, read_files, write
+    if a.check:
+        try:
+            print(check(read_files(a.bundle)))
+        except BundleIntegrityError as exc:
+            raise CliError(str(exc)) from None
+        return
+    print(write(a.bundle))
+
+
 def main(argv=None):
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -162,6 +173,11 @@ def main(argv=None):
     s.add_argument("--dataset", default="")
     s.add_argument("--samples", type=int, default=5000)
     s.set_defaults(func=cmd_explain)
+    s = sub.add_parser("manifest", help="write a bundle's manifest.json and print its bundle id "
+                                        "(the model id to register); --check only verifies it")
+    s.add_argument("bundle")
+    s.add_argument("--check", action="store_true", help="verify, do not write")
+    s.set_defaults(func=cmd_manifest)
     a = p.parse_args(argv)
     from .schema import FeatureValidationError
     try:

@@ -11,9 +11,10 @@ Contract of every exported model:
   ``scorechain.feature_schema_name``, ``scorechain.family``, ``scorechain.feature_order``,
   ``scorechain.input``.
 
-Model id: the SHA-256 of the ONNX file bytes. A file cannot contain its own hash, so the id is not
+ONNX id: the SHA-256 of the ONNX file bytes. A file cannot contain its own hash, so the id is not
 stamped inside the file; it is recorded in the model card and ``reference.json`` and recomputed by
-:func:`models.serving.load_bundle` at load time (the same value the on-chain model registry holds).
+:func:`models.serving.load_bundle` at load time. The on-chain model id is the bundle id, which
+covers this hash (:mod:`models.manifest`).
 
 Custom converters registered here: :class:`models.preprocess.TabularPrep` and
 ``sklearn.neural_network.BernoulliRBM`` (which has no skl2onnx converter: ``transform`` is

@@ -1,8 +1,9 @@
 """Serving API imported by the oracle. Pure functions around an ONNX Runtime session.
 
 Nothing here needs scikit-learn or a pickle: a bundle directory holds the ONNX model, its feature
-schema and ``reference.json`` (reference values for reason codes, the reason-code table and the
-expected SHA-256 of the ONNX file). Every function is deterministic for a given bundle, so k-of-n
+schema, ``reference.json`` (reference values for reason codes, the reason-code table and the
+expected SHA-256 of the ONNX file) and ``manifest.json``, whose SHA-256 is the bundle id (the
+on-chain model id; see :mod:`models.manifest`). Every function is deterministic for a given bundle, so k-of-n
 oracle nodes running the same bundle and library versions produce byte-identical results:
 
 * ONNX Runtime runs with one intra-op thread, sequential execution and basic graph optimisation;
@@ -27,6 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 import onnxruntime as ort
 
+from .manifest import BundleFiles, BundleIntegrityError, check as check_manifest, read_files
 from .schema import schema_hash, validate_row
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "default"
@@ -39,10 +41,6 @@ SCORE_BANDS = (("A", 760), ("B", 700), ("C", 640), ("D", 580), ("E", 500), ("F",
 _DEC = Context(prec=34)
 
 
-class BundleIntegrityError(RuntimeError):
-    """The files of a bundle do not match each other (hash or schema mismatch)."""
-
-
 @dataclass(frozen=True)
 class ModelBundle:
     path: Path
@@ -50,6 +48,7 @@ class ModelBundle:
     schema: dict = field(repr=False)
     schema_sha256: str
     model_id: str                      # SHA-256 (hex) of the ONNX file bytes
+    bundle_id: str                     # SHA-256 (hex) of manifest.json: the on-chain model id
     version: str
     reference: np.ndarray = field(repr=False)   # float32 [d], population medians
     feature_codes: tuple[int, ...]
@@ -77,20 +76,28 @@ def _session(model_bytes: bytes) -> ort.InferenceSession:
 
 
 def load_bundle(path: str | Path = DEFAULT_BUNDLE) -> ModelBundle:
-    """Load a model bundle directory (``reference.json`` names the ONNX and schema files).
+    """Load a model bundle directory (``reference.json`` names the ONNX and schema files)."""
+    return bundle_from_files(path, read_files(path))
 
-    Raises :class:`BundleIntegrityError` if the ONNX file's SHA-256 differs from the one recorded
-    in ``reference.json`` or if the schema hash differs between schema file, ONNX metadata and
-    reference.
+
+def bundle_from_files(path: str | Path, files: BundleFiles) -> ModelBundle:
+    """A bundle built from bytes read once (the session runs the very bytes that were hashed).
+
+    Raises :class:`BundleIntegrityError` if any file differs from ``manifest.json``, if the ONNX
+    file's SHA-256 differs from the one recorded in ``reference.json``, or if the schema hash
+    differs between schema file, ONNX metadata and reference.
     """
-    path = Path(path)
-    ref = json.loads((path / "reference.json").read_text())
-    model_bytes = (path / ref["onnx_file"]).read_bytes()
+    bundle_id = check_manifest(files)
+    try:
+        ref = json.loads(files.reference)
+        schema = json.loads(files.schema)
+    except ValueError as exc:
+        raise BundleIntegrityError(f"bundle JSON is malformed: {exc}") from None
+    model_bytes = files.onnx
     model_id = hashlib.sha256(model_bytes).hexdigest()
     if model_id != ref["model_sha256"]:
         raise BundleIntegrityError(
             f"{ref['onnx_file']}: sha256 {model_id} != reference.json {ref['model_sha256']}")
-    schema = json.loads((path / ref["schema_file"]).read_text())
     sha = schema_hash(schema)
     sess = _session(model_bytes)
     meta = dict(sess.get_modelmeta().custom_metadata_map)
@@ -103,10 +110,13 @@ def load_bundle(path: str | Path = DEFAULT_BUNDLE) -> ModelBundle:
         raise BundleIntegrityError("feature order in reference.json differs from the schema")
     refvals = np.array([math.nan if v is None else v for v in ref["reference_values"]],
                        dtype=np.float32)
+    if len(refvals) != len(names):
+        raise BundleIntegrityError("reference.json has a reference value count that differs "
+                                   "from the schema's features")
     codes = ref["reason_codes"]
     return ModelBundle(
-        path=path, session=sess, schema=schema, schema_sha256=sha, model_id=model_id,
-        version=meta.get("model_version", ""), reference=refvals,
+        path=Path(path), session=sess, schema=schema, schema_sha256=sha, model_id=model_id,
+        bundle_id=bundle_id, version=meta.get("model_version", ""), reference=refvals,
         feature_codes=tuple(int(codes["features"][n]) for n in names),
         missing_codes=tuple(int(codes["missing"].get(n, 0)) for n in names),
         metadata=meta, input_name=sess.get_inputs()[0].name)
@@ -234,7 +244,8 @@ def score_row(bundle: ModelBundle, row: Mapping[str, Any]) -> dict:
     codes = reason_codes(bundle, x)
     bps = pd_to_bps(pd_)
     score = score_from_pd(bps)
-    return {"model_id": bundle.model_id, "feature_schema_sha256": bundle.schema_sha256,
+    return {"model_id": bundle.model_id, "bundle_id": bundle.bundle_id,
+            "feature_schema_sha256": bundle.schema_sha256,
             "features_sha256": hashlib.sha256(x.tobytes()).hexdigest(),
             "pd": pd_, "pd_bps": bps, "score": score, "band": score_band(score),
             "reason_codes": codes, "reason_codes_packed": pack_reason_codes(codes)}

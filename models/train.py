@@ -14,6 +14,7 @@ from .calibration import ScoreCalibrated
 from .data import Dataset, Splits, load_dataset, make_splits
 from .evaluate import group_metrics, permutation_importance_auc, plots, write_json
 from .families import MAX_TRAIN_ROWS, build_pipeline
+from .manifest import write as write_manifest
 from .onnx_export import ML_OPSET, TARGET_OPSET, save_onnx, standard_metadata, to_onnx
 from .schema import schema_hash
 
@@ -113,7 +114,9 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
            "score_mapping": "score = 600 + 40/ln2 * ln(((10000-pd_bps)/pd_bps)/19), clamp 300..850",
            "onnx_input": "features", "onnx_output": "probabilities[:,1]"}
     write_json(outdir / "reference.json", ref)
-    return {"onnx_file": onnx_name, "model_sha256": model_sha, "size_bytes": size,
+    bundle_id = write_manifest(outdir)  # after every output-determining file is written
+    return {"onnx_file": onnx_name, "model_sha256": model_sha, "bundle_id": bundle_id,
+            "size_bytes": size,
             "parity_max_abs_diff": parity, "parity_rows": int(len(Xh)),
             "feature_schema_sha256": sha_schema, "opset": {"ai.onnx": TARGET_OPSET,
                                                            "ai.onnx.ml": ML_OPSET}}
@@ -142,6 +145,9 @@ def write_card(outdirs: list[Path], ds: Dataset, splits: Splits, cfg: dict, expo
     card = {
         "model_id": export["model_sha256"],
         "model_id_definition": "SHA-256 of the ONNX file bytes (not stored inside the file)",
+        "bundle_id": export["bundle_id"],
+        "bundle_id_definition": "SHA-256 of manifest.json (ONNX, schema and reference.json "
+                                "hashes, serving rules): the modelId registered on chain",
         "name": f"{ds.name}-{fam}", "version": str(cfg.get("version", "1")),
         "details": {"family": fam, "params": cfg.get("params", {}),
                     "resampler": cfg.get("resampler", "none"),
@@ -204,6 +210,8 @@ def card_markdown(card: dict) -> str:
     d = card["details"]
     lines = [f"# Model card: {card['name']} v{card['version']}", "",
              f"- **Model id (SHA-256 of ONNX file):** `{card['model_id']}`",
+             f"- **Bundle id (SHA-256 of manifest.json; the on-chain modelId):** "
+             f"`{card.get('bundle_id', 'none')}`",
              f"- **Feature schema SHA-256:** `{card['training_data']['feature_schema_sha256']}`",
              f"- **Family:** {d['family']}; resampler: {d['resampler']}; calibration: "
              f"{d['calibration']} ({d['calibration_rule']})",

@@ -122,24 +122,117 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.disclosure:
+        return _verify_disclosure(args)
+    if not args.target:
+        raise CliError("give a transaction hash or attestation file, or --disclosure FILE")
+    from web3.exceptions import TransactionNotFound
+
     from oracle.app import build
+    from oracle.scoring import ModelLoadError
+    from oracle.settings import redact_url
+    from oracle.store import StoreError
     from oracle.verify import verify_file, verify_tx
 
     s = _settings(args)
-    ctx = build(s, signer=keys.Signer(b"\x01" * 32))  # verifying signs nothing: no key needed
+    target = args.target
+    if not Path(target).is_file() and not (target.startswith("0x") and len(target) == 66):
+        raise CliError(f"{target!r} is neither a file nor a transaction hash")
+    ctx = None
     try:
-        target = args.target
-        if Path(target).is_file():
-            reports = [verify_file(ctx, Path(target))]
-        elif target.startswith("0x") and len(target) == 66:
-            reports = verify_tx(ctx, target)
-        else:
-            raise CliError(f"{target!r} is neither a file nor a transaction hash")
+        ctx = build(s, signer=keys.Signer(b"\x01" * 32))  # verifying signs nothing: no key
+        reports = [verify_file(ctx, Path(target))] if Path(target).is_file() else \
+            verify_tx(ctx, target)
+    except TransactionNotFound:
+        raise CliError(f"transaction {target} not found on this chain") from None
+    except (CliError, SettingsError, ModelLoadError, StoreError):
+        raise
+    except ValueError as exc:  # e.g. a transaction that is not a score submission
+        raise CliError(str(exc)) from None
+    except Exception as exc:  # RPC failures: their text can carry the RPC URL (provider keys)
+        raise CliError(f"cannot read the chain at {redact_url(s.rpc_url)} "
+                       f"({type(exc).__name__})") from None
     finally:
-        ctx.close()
+        if ctx is not None:
+            ctx.close()
     ok = bool(reports) and all(r["ok"] for r in reports)
     print(json.dumps({"ok": ok, "attestations": reports}, indent=2))
     return 0 if ok else 1
+
+
+def _verify_disclosure(args: argparse.Namespace) -> int:
+    """An auditor's check from a disclosure, the public chain and the bundle: no store, no key."""
+    from oracle import disclosure as disc
+    from oracle.audit import audit
+    from oracle.chain import Chain
+    from oracle.evidence import EvidenceError, gather
+    from oracle.scoring import load_model
+    from oracle.settings import redact_url
+
+    if args.target and not (args.target.startswith("0x") and len(args.target) == 66):
+        raise CliError(f"{args.target!r} is not a transaction hash")
+    try:
+        d = disc.read(args.disclosure)
+    except disc.DisclosureError as exc:
+        raise CliError(str(exc)) from None
+    overrides: dict[str, Any] = {}
+    hint = (d.context or {}).get("registry")
+    if args.registry:
+        overrides["registry_address"] = args.registry
+    s = _settings(args, **overrides)
+    if s.registry_address is None and hint:  # the disclosure's hint, said so in the output
+        s = _settings(args, registry_address=hint)
+    model = load_model(args.model or s.model_path)
+    card_path = model.path / "model_card.json"
+    card = json.loads(card_path.read_text()) if card_path.is_file() else None
+    chain = Chain(s)
+    try:
+        ev = gather(chain, d, args.target, data_anchor=args.data_anchor,
+                    from_block=args.from_block, max_range=s.max_block_range)
+    except EvidenceError as exc:
+        raise CliError(str(exc)) from None
+    except Exception as exc:  # RPC failures: their text can carry the RPC URL (provider keys)
+        raise CliError(f"cannot read the chain at {redact_url(s.rpc_url)} "
+                       f"({type(exc).__name__})") from None
+    report = audit(ev, d, model, card)
+    report["registry"] = ev.registry
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
+
+
+# --- disclose -----------------------------------------------------------------------------------
+def cmd_disclose(args: argparse.Namespace) -> int:
+    """Write a borrower's disclosure (personal data: only for whom the borrower authorises)."""
+    from oracle import disclosure as disc
+    from oracle.scoring import load_model
+    from oracle.store import Store
+
+    s = _settings(args)
+    model = load_model(args.model or s.model_path)
+    try:
+        if args.csv:
+            d = disc.from_csv(model.schema, args.csv, args.borrower)
+        else:
+            store = Store.open(args.store or s.store_path)
+            try:
+                d = disc.from_store(store, args.borrower)
+            finally:
+                store.close()
+        anchor = None
+        if args.batch_csv:
+            anchor = disc.anchor_proof(model.schema, args.batch_csv, args.borrower,
+                                       batch_id=args.batch_id, data_anchor=args.data_anchor)
+        context = {"registry": s.registry_address} if s.registry_address else None
+        d = disc.Disclosure(d.borrower, d.schema_hash, d.salt, d.features, args.tx, anchor,
+                            context)
+        disc.Disclosure.from_json(d.to_json())  # what is written must read back
+    except disc.DisclosureError as exc:
+        raise CliError(str(exc)) from None
+    disc.write(d, args.out)
+    # the file holds the features; stdout says only where it went
+    print(json.dumps({"borrower": d.borrower, "disclosure": str(args.out),
+                      "anchor_proof": anchor is not None}))
+    return 0
 
 
 # --- parser -------------------------------------------------------------------------------------
@@ -164,10 +257,36 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--gather", action="store_true", help="also collect peer signatures")
     sp.set_defaults(fn=cmd_score)
 
-    sp = sub.add_parser("verify", help="independently re-check an attestation: recompute the "
-                        "score and the features commitment, check signatures and the chain")
-    sp.add_argument("target", help="transaction hash (0x…) or attestation JSON file")
+    sp = sub.add_parser("verify", help="independently re-check a recorded score: with "
+                        "--disclosure, from the borrower's disclosure, the public chain and the "
+                        "model bundle alone (no store, no key); without, from this node's store")
+    sp.add_argument("target", nargs="?", help="transaction hash (0x…) or attestation JSON file "
+                    "(with --disclosure: the recording transaction, default the disclosure's or "
+                    "the borrower's latest ScoreRecorded)")
+    sp.add_argument("--disclosure", help="disclosure JSON (oracle disclose)")
+    sp.add_argument("--model", help="model bundle directory (default ORACLE_MODEL_PATH)")
+    sp.add_argument("--registry", help="CreditScoreRegistry address (default "
+                    "ORACLE_REGISTRY_ADDRESS, then the disclosure's hint)")
+    sp.add_argument("--data-anchor", help="DataAnchor address (default: the disclosure's)")
+    sp.add_argument("--from-block", type=int, default=0,
+                    help="oldest block any log search looks at (searches run newest first in "
+                         "windows of ORACLE_MAX_BLOCK_RANGE blocks)")
     sp.set_defaults(fn=cmd_verify)
+
+    sp = sub.add_parser("disclose", help="export a borrower's disclosure for an auditor: "
+                        "features, salt, and optionally the recording tx and the anchor proof "
+                        "(written readable by its owner only; personal data)")
+    sp.add_argument("borrower")
+    sp.add_argument("--out", required=True, help="file to write")
+    sp.add_argument("--csv", help="the borrower's own row(s) in the data provider's CSV (with "
+                    "salt); default: this node's store")
+    sp.add_argument("--store", help="SQLite path (default ORACLE_STORE_PATH)")
+    sp.add_argument("--model", help="model bundle whose schema applies (default ORACLE_MODEL_PATH)")
+    sp.add_argument("--tx", help="the transaction that recorded the score")
+    sp.add_argument("--batch-csv", help="the CSV the data provider anchored (for the proof)")
+    sp.add_argument("--batch-id", type=int, help="its DataAnchor batch id (default: found by root)")
+    sp.add_argument("--data-anchor", help="DataAnchor address")
+    sp.set_defaults(fn=cmd_disclose)
 
     kp = sub.add_parser("keys", help="manage the node's encrypted keystore")
     ksub = kp.add_subparsers(dest="keys_command", required=True)

@@ -1,4 +1,4 @@
-"""The daemon: follows ScoreRequested, refreshes expiring scores, batches, k-of-n, checkpoints.
+"""The daemon: follows ScoreRequested, batches, k-of-n, checkpoints.
 
 Loop (every `poll_interval_s`, until SIGTERM):
 
@@ -20,8 +20,8 @@ Loop (every `poll_interval_s`, until SIGTERM):
    failover_blocks``, so the next node takes over if the leader has not posted within
    `failover_blocks` blocks, and so on round the ring. Before building, a node looks on chain
    (one eth_getLogs past its scan cursor) for a ScoreRecorded after the request and stands down if
-   there is one. Refreshes (latest score expiring within `refresh_before_s`) are led by
-   ``int(borrower) mod n``, failing over every `refresh_failover_s` seconds. Entries already
+   there is one. (No refresh of expiring scores: the registry records a score only for an open
+   loan request, so no score is published for a borrower who did not ask.) Entries already
    carried by an in-flight transaction of this node are never rebuilt. The leader computes and
    signs, asks as many peers as k still needs to co-sign the batch (OracleNode.gather), and sends
    one `submitBatch` (at most as many entries as the chain's block gas limit allows) with exactly
@@ -302,22 +302,6 @@ class Daemon:
         for (borrower, reqs), nonce in zip(mine, bound):
             due.append((borrower, [r["loan_id"] for r in reqs], nonce))
 
-        if len(due) < batch_size and self.s.refresh_before_s > 0:
-            now = self.chain.now()
-            taken = {b for b, _, _ in due} | busy | set(by_borrower)
-            for row in self.store.expiring(now + self.s.refresh_before_s):
-                borrower = row["borrower"]
-                if borrower in taken:
-                    continue
-                late = max(0, now - (row["valid_until"] - self.s.refresh_before_s))
-                attempt = late // self.s.refresh_failover_s
-                if (int(borrower, 16) + attempt) % self.n != self.me:
-                    continue
-                if self.chain.nonce_of(borrower) > row["nonce"] + 1:
-                    continue  # a newer score exists on chain; the scan will catch up
-                due.append((borrower, [], row["nonce"] + 1))  # bound to the expiring record
-                if len(due) >= batch_size:
-                    break
         if due:
             self.post(due)
 

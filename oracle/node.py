@@ -14,7 +14,7 @@ from typing import Any
 import requests
 
 from oracle import attest, keys, typed_data
-from oracle.scoring import Model, ModelGuard, ModelNotApproved, Prediction
+from oracle.scoring import Model, ModelGuard, ModelNotApproved, ModelSchemaNotReady, Prediction
 from oracle.store import Store, UnknownBorrower
 from oracle.typed_data import ScoreAttestation
 
@@ -139,10 +139,26 @@ class OracleNode:
         return att, pred
 
     def swap_model(self, new: Model) -> None:
-        """Serve `new` from now on — only if ModelRegistry approves it (raises ModelNotApproved).
-        Requests in flight finish on the model they started with."""
+        """Serve `new` from now on — only if ModelRegistry approves it. Requests in flight finish
+        on the model they started with. Raises ModelNotApproved (the old model stays) when:
+        the registry does not approve it; the registry cannot be asked (fail closed; a SIGHUP
+        must never take the node down); or its feature schema differs and stored features do not
+        follow it yet (ModelSchemaNotReady: import them validated against the new model first)."""
+        if new.schema_hash != self.model.schema_hash and self.store is not None:
+            stale = self.store.count_not_under_schema(new.schema_hash)
+            if stale:
+                raise ModelSchemaNotReady(
+                    f"model {new.model_id_hex} expects feature schema {new.schema_hash}; "
+                    f"{stale} stored borrowers' features follow another one (import them "
+                    "validated against the new model's schema, then reload)")
         self.guard.invalidate()  # ask the chain afresh: the model may have been approved just now
-        self.guard.check(new.model_id)
+        try:
+            self.guard.check(new.model_id)
+        except ModelNotApproved:
+            raise
+        except Exception as exc:  # RPC down or garbage: the exception text may carry the RPC URL
+            raise ModelNotApproved(f"cannot ask ModelRegistry about {new.model_id_hex} "
+                                   f"({type(exc).__name__}); keeping the current model") from None
         self.model = new
 
     def sign(self, att: ScoreAttestation) -> bytes:

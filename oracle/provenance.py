@@ -1,6 +1,9 @@
 """What a model registration commits to on chain (ModelRegistry.register), recomputable by anyone.
 
-    modelId            SHA-256 of the ONNX file bytes
+    modelId            the bundle id: SHA-256 of the bundle's manifest.json (models.manifest),
+                       which lists the SHA-256 of the ONNX file, the feature schema and
+                       reference.json (reference values, reason-code table) and names the
+                       serving rules; so the id covers everything that determines a signed output
     featureSchemaHash  SHA-256 of the feature schema's canonical JSON (models.schema.schema_hash)
     metricsHash        SHA-256 of the canonical JSON of the model card's `evaluation` section
     datasetRoot        Merkle root (oracle.merkle, DataAnchor's leaf encoding) of the training rows:
@@ -68,29 +71,75 @@ def dataset_root(dataset_name: str) -> bytes:
 
 
 def model_commitments(bundle_dir: str | Path, *, uri: str | None = None) -> ModelCommitments:
-    """Everything ModelRegistry.register needs for the bundle in `bundle_dir`, cross-checked."""
+    """Everything ModelRegistry.register needs for the bundle in `bundle_dir`, cross-checked.
+
+    Raises ProvenanceError (naming the file) if any file differs from the bundle's manifest, the
+    ONNX file from its card or reference.json, or the schema from reference.json: an edited
+    reference.json, reason table or schema cannot be registered under an id that hides it.
+    """
+    from models import manifest
     from models.schema import schema_hash
 
     bundle_dir = Path(bundle_dir)
-    ref = json.loads((bundle_dir / "reference.json").read_text())
+    try:
+        files = manifest.read_files(bundle_dir)
+        bundle_id = manifest.check(files)
+    except manifest.BundleIntegrityError as exc:
+        raise ProvenanceError(f"model bundle {bundle_dir}: {exc}") from None
+    ref = json.loads(files.reference)
     card = json.loads((bundle_dir / "model_card.json").read_text())
-    onnx_bytes = (bundle_dir / ref["onnx_file"]).read_bytes()
-    model_id = hashlib.sha256(onnx_bytes).hexdigest()
-    if model_id != card["model_id"] or model_id != ref["model_sha256"]:
+    onnx_sha = hashlib.sha256(files.onnx).hexdigest()
+    if onnx_sha != card["model_id"] or onnx_sha != ref["model_sha256"]:
         raise ProvenanceError(
-            f"{ref['onnx_file']}: SHA-256 {model_id} differs from its card or reference.json")
-    schema = json.loads((bundle_dir / ref["schema_file"]).read_text())
-    schema_sha = schema_hash(schema)
+            f"{ref['onnx_file']}: SHA-256 {onnx_sha} differs from its card or reference.json")
+    if card.get("bundle_id", bundle_id) != bundle_id:
+        raise ProvenanceError(f"model_card.json names bundle {card['bundle_id']}, the manifest "
+                              f"gives {bundle_id}")
+    schema_sha = schema_hash(json.loads(files.schema))
     if schema_sha != ref["feature_schema_sha256"]:
         raise ProvenanceError("feature schema hash differs from reference.json")
     card_root = card["training_data"].get("dataset_root")
     root = dataset_root(card["training_data"]["dataset"]) if card_root is None else bytes.fromhex(
         card_root.removeprefix("0x"))
     return ModelCommitments(
-        model_id=bytes.fromhex(model_id),
+        model_id=bytes.fromhex(bundle_id),
         feature_schema_hash=bytes.fromhex(schema_sha),
-        metrics_hash=hashlib.sha256(canonical_json(card["evaluation"])).digest(),
+        metrics_hash=metrics_hash(card),
         dataset_root=root,
         version=int(card["version"]),
-        uri=uri or f"scorechain://models/{card['name']}/v{card['version']}/{ref['onnx_file']}",
+        uri=uri or f"scorechain://models/{card['name']}/v{card['version']}/{manifest.MANIFEST_FILE}",
     )
+
+
+def metrics_hash(card: dict) -> bytes:
+    """SHA-256 of the canonical JSON of a model card's `evaluation` section."""
+    return hashlib.sha256(canonical_json(card["evaluation"])).digest()
+
+
+MODEL_STATUS = ("None", "Registered", "Approved", "Revoked")  # IModelRegistry.ModelStatus
+# IModelRegistry.Model's fields in the struct's order (checked against the ABI by a test), so a
+# getModel tuple is read by name, not by a position that moves when the struct grows.
+MODEL_FIELDS = ("metricsHash", "datasetRoot", "featureSchemaHash", "registrar", "registeredAt", "status",
+                "revokeReason", "index", "approver", "approvedAt", "version", "uri")
+
+
+def model_field(record, name: str):
+    """Field `name` of a ModelRegistry.getModel result (a tuple in the struct's order, or an object
+    with its field names)."""
+    return getattr(record, name) if hasattr(record, name) else record[MODEL_FIELDS.index(name)]
+
+
+def registration_mismatches(record, commitments: ModelCommitments) -> list[str]:
+    """What differs between ModelRegistry.getModel(modelId) (a tuple in the struct's order, or an
+    object with its field names) and a bundle's recomputed commitments; [] if they agree.
+    Version and URI are labels, not commitments, and are not compared."""
+    if int(model_field(record, "status")) == 0:
+        return [f"model 0x{commitments.model_id.hex()} is not registered"]
+    out = []
+    for name, want in (("metricsHash", commitments.metrics_hash),
+                       ("datasetRoot", commitments.dataset_root),
+                       ("featureSchemaHash", commitments.feature_schema_hash)):
+        have = bytes(model_field(record, name))
+        if have != want:
+            out.append(f"registered {name} 0x{have.hex()} != bundle's 0x{want.hex()}")
+    return out

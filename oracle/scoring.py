@@ -4,16 +4,17 @@ Everything the oracle needs from a model goes through here: validating a feature
 hash, loading an ONNX model (one onnxruntime session per model id), PD, reason codes and the
 PD -> score -> band mapping. The functions themselves are `models.serving` / `models.schema`'s.
 
-Model-file integrity: `load_model` reads the file's bytes once, takes their SHA-256 (the model id),
-and builds the session from *those bytes*, so the model that is checked against the on-chain
-ModelRegistry is exactly the model that runs (no time-of-check/time-of-use gap). `ModelGuard`
+Model-file integrity: `load_model` reads the bundle's files once, checks them against the bundle's
+manifest (`models.manifest`; the manifest's SHA-256 is the model id, so it covers the ONNX bytes,
+reference values, reason-code table and schema) and builds the session from *those bytes*, so the
+model that is checked against the on-chain ModelRegistry is exactly the model that runs (no
+time-of-check/time-of-use gap). `ModelGuard`
 refuses to use a model whose id the registry does not approve (and re-asks after a TTL, so a
 revocation stops signing within `model_check_ttl_s`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from functools import lru_cache
@@ -24,13 +25,13 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from models import serving
+from models import manifest, serving
 from models.schema import FeatureValidationError, validate_row  # noqa: F401  (re-exported)
 from models.schema import schema_hash as _schema_hash_hex
 
 __all__ = [
     "FeatureValidationError", "validate_row", "schema_hash_hex", "Model", "Prediction",
-    "load_model", "ModelGuard", "ModelNotApproved", "ModelLoadError",
+    "load_model", "ModelGuard", "ModelNotApproved", "ModelLoadError", "ModelSchemaNotReady",
 ]
 
 
@@ -40,6 +41,11 @@ class ModelLoadError(Exception):
 
 class ModelNotApproved(Exception):
     pass
+
+
+class ModelSchemaNotReady(ModelNotApproved):
+    """A new model's feature schema differs and the store's features do not follow it yet.
+    (A kind of ModelNotApproved so every caller that refuses an unapproved model refuses this.)"""
 
 
 def schema_hash_hex(schema: Mapping[str, Any]) -> str:
@@ -63,7 +69,7 @@ class Model:
                  schema: dict) -> None:
         self.path = path  # the bundle directory
         self.onnx_path = onnx_path
-        self.model_id = model_id
+        self.model_id = model_id  # the bundle id: SHA-256 of its manifest (models.manifest)
         self.bundle = bundle
         self.schema = schema
         self.schema_hash = schema_hash_hex(schema)
@@ -114,33 +120,36 @@ def bundle_paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def file_model_id(path: str | Path) -> bytes:
-    """SHA-256 of the ONNX file of the bundle at `path` (directory or the .onnx file)."""
-    _, onnx_path = bundle_paths(path)
-    return hashlib.sha256(onnx_path.read_bytes()).digest()
+    """The model id of the bundle at `path` (directory or its .onnx file): the SHA-256 of its
+    manifest, after checking every listed file against it (ModelLoadError if one differs)."""
+    bundle_dir, _ = bundle_paths(path)
+    try:
+        return bytes.fromhex(manifest.check(manifest.read_files(bundle_dir)))
+    except manifest.BundleIntegrityError as exc:
+        raise ModelLoadError(f"model bundle {bundle_dir}: {exc}") from None
 
 
 def load_model(path: str | Path) -> Model:
     """Load (or reuse) the bundle at `path`; one onnxruntime session per model id per process.
 
-    The ONNX bytes are hashed here and again by `load_bundle` (which builds the session from the
-    bytes it hashed); the two must agree, so a file swapped in between is caught.
+    The files are read once and checked against the manifest on every call (an edited file is
+    refused even when a model with the manifest's id is already loaded); the session is built
+    from the bytes that were checked.
     """
     bundle_dir, onnx_path = bundle_paths(path)
     try:
-        data = onnx_path.read_bytes()
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read model file {onnx_path}: {exc}") from None
-    model_id = hashlib.sha256(data).digest()
+        files = manifest.read_files(bundle_dir)
+        model_id = bytes.fromhex(manifest.check(files))
+    except manifest.BundleIntegrityError as exc:
+        raise ModelLoadError(f"cannot load model bundle {bundle_dir}: {exc}") from None
     with _MODELS_LOCK:
         cached = _MODELS.get(model_id)
         if cached is not None:
             return cached
         try:
-            bundle = serving.load_bundle(bundle_dir)
+            bundle = serving.bundle_from_files(bundle_dir, files)
         except Exception as exc:  # BundleIntegrityError, ONNX parse errors, bad JSON ...
             raise ModelLoadError(f"cannot load model bundle {bundle_dir}: {exc}") from None
-        if bytes.fromhex(bundle.model_id) != model_id:
-            raise ModelLoadError(f"model file {onnx_path} changed while loading")
         model = Model(bundle_dir, onnx_path, model_id, bundle, dict(bundle.schema))
         _MODELS[model_id] = model
         return model

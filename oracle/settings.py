@@ -31,6 +31,8 @@ from pydantic import (
     model_validator,
 )
 
+import models
+
 ENV_PREFIX = "ORACLE_"
 #: Gas of a submit/submitBatch transaction before its per-attestation part.
 TX_BASE_GAS = 80_000
@@ -48,6 +50,8 @@ def redact_url(url: str) -> str:
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{parts.hostname}{port}"
 
+
+DEFAULT_MODEL_PATH = Path(models.__file__).resolve().parent / "default"
 
 class SettingsError(ValueError):
     pass
@@ -78,14 +82,14 @@ class Settings(BaseModel):
 
     # data and model
     store_path: Path = Path(".scorechain/oracle.db")
-    model_path: Path = Field(Path("models/default"), description="model bundle directory")
+    # the default bundle shipped inside the `models` package: the same directory in a checkout,
+    # and present in an installed `oracle` too (a cwd-relative "models/default" would not be)
+    model_path: Path = Field(DEFAULT_MODEL_PATH, description="model bundle directory")
     model_check_ttl_s: float = Field(30.0, description="how long an isApproved answer is trusted")
 
     # attestation policy
     validity_s: int = Field(86_400, gt=0, description="validUntil - issuedAt")
     clock_tolerance_s: int = Field(120, ge=0, description="peer accepts issuedAt within this")
-    refresh_before_s: int = Field(3_600, ge=0, description="re-score this long before expiry")
-    refresh_failover_s: int = Field(60, ge=1, description="refresh leader failover step")
 
     # k-of-n
     node_index: int = Field(0, ge=0)

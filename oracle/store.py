@@ -83,7 +83,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX submissions_status ON submissions(status);
     """,
-    # 3: latest recorded score per borrower (drives refresh before expiry)
+    # 3: latest recorded score per borrower
     """
     CREATE TABLE scores (
         borrower TEXT PRIMARY KEY,
@@ -287,6 +287,13 @@ class Store:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT address FROM borrowers ORDER BY 1")]
 
+    def count_not_under_schema(self, schema_hash: str) -> int:
+        """How many borrowers' stored features were validated against another schema (a model
+        with `schema_hash` could not score them)."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM borrowers WHERE schema_hash != ?",
+                                          (schema_hash,)).fetchone()[0])
+
     def import_csv(self, schema: Mapping[str, Any], path: str | Path) -> ImportReport:
         """Import a CSV (columns: `borrower`, optional `salt` as 0x-hex 32 bytes, then features).
 
@@ -473,16 +480,6 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
         return {"done": done, "reopened": reopened}
-
-    def expiring(self, before: int) -> list[dict]:
-        """Borrowers whose latest score expires before `before` and who have features here."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT s.borrower, s.valid_until, s.nonce FROM scores s JOIN borrowers b "
-                "ON b.address = s.borrower WHERE s.valid_until < ? ORDER BY s.valid_until",
-                (before,),
-            ).fetchall()
-        return [dict(zip(("borrower", "valid_until", "nonce"), r)) for r in rows]
 
     def pending_requests(self, now: float | None = None) -> list[dict]:
         """Pending requests in chain order, less those waiting out a back-off (`defer`): a

@@ -55,7 +55,8 @@ REPORT_TYPEHASH = keccak(REPORT_TYPE.encode())
 DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
 ZERO32 = bytes(32)
 # Extension version 1 (reserved for the bundle manifest, the zk verifying key, the Poseidon
-# features commitment and an IPFS content id); zero extensionHash means no extension.
+# features commitment and an IPFS content id); zero extensionHash means no extension. The bundle
+# manifest's hash is the modelId itself (models/manifest.py), so manifestHash stays zero.
 EXTENSION_V1_FIELDS = ("manifestHash", "vkHash", "featuresCommitment", "dataCid")
 
 
@@ -85,7 +86,7 @@ class AttestationError(ValueError):
 @dataclass(frozen=True, slots=True)
 class ScoreAttestation:
     borrower: str  # checksummed address
-    modelId: bytes  # 32 bytes: SHA-256 of the ONNX file
+    modelId: bytes  # 32 bytes: the bundle id, SHA-256 of the bundle's manifest.json
     featuresHash: bytes  # 32 bytes: see oracle.commitment
     pdBps: int
     score: int

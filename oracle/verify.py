@@ -2,7 +2,7 @@
 
 For each attestation: recompute the PD, score and reason codes from this node's stored features
 and its model file; recompute the features commitment from the stored vector and salt; check the
-model id is the SHA-256 of the model file; recover every signature and check the signers are
+model id is the bundle's (its manifest's SHA-256, after checking every file against it); recover every signature and check the signers are
 distinct members of the signer set the attestation was signed under (its configDigest, read
 from that configuration's ConfigSet event) and at least its threshold; check the Python EIP-712
 digest equals the contract's `hashAttestation` (or `hashReport` for a report-signed batch); and
@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from oracle import commitment, keys, typed_data
-from oracle.scoring import file_model_id
+from oracle.evidence import search_recorded
+from oracle.scoring import ModelLoadError, file_model_id
 from oracle.store import UnknownBorrower
 from oracle.typed_data import ScoreAttestation
 
@@ -35,9 +36,14 @@ def verify_attestation(ctx: Any, att: ScoreAttestation, signatures: list[bytes],
             problems.append(f"{name}: {detail}" if detail else name)
 
     # model
-    disk_id = file_model_id(ctx.model.path)
-    check("model_file_matches_model_id", disk_id == att.modelId,
-          f"model file sha256 0x{disk_id.hex()} != modelId 0x{att.modelId.hex()}")
+    try:
+        disk_id = file_model_id(ctx.model.path)
+    except ModelLoadError as exc:  # a bundle file edited since the node loaded it
+        disk_id = b""
+        check("model_file_matches_model_id", False, str(exc))
+    else:
+        check("model_file_matches_model_id", disk_id == att.modelId,
+              f"bundle id 0x{disk_id.hex()} != modelId 0x{att.modelId.hex()}")
     checks["model_approved_now"] = ctx.chain.is_approved(att.modelId)
 
     # features and recomputation
@@ -88,21 +94,22 @@ def verify_attestation(ctx: Any, att: ScoreAttestation, signatures: list[bytes],
     checks["signatures_not_read"] = max(0, len(signatures) - k)
 
     # chain record
-    events = ctx.chain.score_recorded(0, "latest", att.borrower)
-    match = [e for e in events if int(e.args.nonce) == att.nonce]
+    # newest first in windows of ORACLE_MAX_BLOCK_RANGE blocks (public RPCs cap log ranges)
+    event = None if recorded_in_tx is False else search_recorded(
+        ctx.chain, att.borrower, nonce=att.nonce, max_range=ctx.settings.max_block_range)
     if recorded_in_tx is False:
         checks["on_chain"] = "skipped in this transaction"
-    elif not match:
+    elif event is None:
         check("on_chain", False, f"no ScoreRecorded for {att.borrower} nonce {att.nonce}")
     else:
-        a = match[-1].args
+        a = event.args
         same = (bytes(a.modelId) == att.modelId and bytes(a.featuresHash) == att.featuresHash
                 and a.pdBps == att.pdBps and a.score == att.score
                 and a.reasonCodes == att.reasonCodes and a.issuedAt == att.issuedAt
                 and a.validUntil == att.validUntil
                 and bytes(a.extensionHash) == att.extensionHash)
         check("on_chain", same, "ScoreRecorded differs from the attestation")
-        checks["recorded_tx"] = "0x" + bytes(match[-1].transactionHash).hex()
+        checks["recorded_tx"] = "0x" + bytes(event.transactionHash).hex()
     return {"borrower": att.borrower, "nonce": att.nonce, "ok": not problems,
             "problems": problems, "checks": checks}
 

@@ -3,16 +3,19 @@
     brownie run scripts/02_register_model.py --network development
     SCORECHAIN_MODEL_DIR=models/default brownie run scripts/02_register_model.py --network sepolia-rpc
 
-The registration commits to the ONNX file's SHA-256 (the model id), the feature schema, the card's
-evaluation and the training data's Merkle root (see oracle/provenance.py), all recomputed here from
-the bundle rather than trusted from the card.
+The registration commits to the bundle id (the SHA-256 of the bundle's manifest, which covers the
+ONNX bytes, reference values, reason-code table and schema: the model id), the feature schema, the
+card's evaluation and the training data's Merkle root (see oracle/provenance.py), all recomputed
+here from the bundle rather than trusted from the card. The approver recomputes them again from
+the bundle they reviewed and approves only if the registration matches: a file edited after
+registration (reference.json, the reason table, the schema, the ONNX file) is refused.
 """
 
 from __future__ import annotations
 
 import os
 
-from oracle.provenance import ModelCommitments, model_commitments
+from oracle.provenance import ModelCommitments, model_commitments, registration_mismatches
 
 from .network_context import deployed, require_success, tx_params
 
@@ -27,8 +30,22 @@ def register_model(system, bundle_dir: str = DEFAULT_MODEL_DIR) -> ModelCommitme
     return commitments
 
 
-def approve_model(system, model_id: bytes) -> None:
-    require_success(system.model_registry.approve(model_id, tx_params("model_approver")))
+class ApprovalRefused(RuntimeError):
+    pass
+
+
+def approve_model(system, bundle_dir: str = DEFAULT_MODEL_DIR) -> ModelCommitments:
+    """Approve, as the model approver, the bundle in `bundle_dir` after checking it: its files
+    must match its manifest (so its id) and ModelRegistry's record of that id must hold the
+    commitments recomputed from it. Raises ProvenanceError / ApprovalRefused otherwise."""
+    commitments = model_commitments(bundle_dir)
+    problems = registration_mismatches(system.model_registry.getModel(commitments.model_id),
+                                       commitments)
+    if problems:
+        raise ApprovalRefused(f"not approving {bundle_dir}: " + "; ".join(problems))
+    require_success(system.model_registry.approve(commitments.model_id,
+                                                  tx_params("model_approver")))
+    return commitments
 
 
 def revoke_model(system, model_id: bytes, reason_code: int) -> None:
@@ -38,7 +55,8 @@ def revoke_model(system, model_id: bytes, reason_code: int) -> None:
 
 def main():
     system = deployed()
-    commitments = register_model(system, os.environ.get("SCORECHAIN_MODEL_DIR", DEFAULT_MODEL_DIR))
-    approve_model(system, commitments.model_id)
+    bundle_dir = os.environ.get("SCORECHAIN_MODEL_DIR", DEFAULT_MODEL_DIR)
+    commitments = register_model(system, bundle_dir)
+    approve_model(system, bundle_dir)
     print(f"model 0x{commitments.model_id.hex()} v{commitments.version} registered and approved")
     return commitments

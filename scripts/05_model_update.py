@@ -67,6 +67,9 @@ def train_second_version(out_dir: Path) -> Path:
     marker = out_dir / "train_config.json"
     if marker.exists() and json.loads(marker.read_text()) == config and (out_dir / "reference.json").exists():
         print(f"model v2: reusing the earlier export in {out_dir}", flush=True)
+        if not (out_dir / "manifest.json").exists():  # exported before bundles had manifests
+            from models.manifest import write as write_manifest
+            write_manifest(out_dir)
         return out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir.parent / "gmsc-v2-config.json"
@@ -101,7 +104,7 @@ def roll_over(system, cluster, workdir: Path, records, v1, *, timeout_s: float =
 
     v2_dir = train_second_version(ROOT / ".scorechain" / "models" / "gmsc-v2")
     v2 = governance.register_model(system, v2_dir)
-    governance.approve_model(system, v2.model_id)
+    governance.approve_model(system, v2_dir)
     v2_hex = "0x" + v2.model_id.hex()
 
     started = time.time()
@@ -156,24 +159,51 @@ def _fresh_score_from(system, borrower: str, model_id: bytes) -> bool:
 
 
 def audit_one(system, cluster, records, runs, tree, batch_id) -> dict:
-    """An auditor's check of one recorded score: `oracle verify <tx>` (recomputes PD, commitment,
-    signatures, on-chain record) and the features commitment's Merkle proof in DataAnchor."""
+    """An auditor's check of one recorded score, twice: `oracle verify <tx>` on a node (its own
+    store), and `oracle verify --disclosure` as an outsider holding only the borrower's disclosure
+    (exported by the node, with the data provider's anchor proof), the RPC and the bundle."""
+    from oracle import disclosure as disc
+
     run = next(r for r in runs if r.decision == "approved")
     events = system.score_registry.events.get_sequence(
         from_block=run.request_block, event_type="ScoreRecorded")
     event = next(e for e in events if e.args.borrower == run.record.address)
     tx_hash = event.transactionHash.hex()
     tx_hash = tx_hash if tx_hash.startswith("0x") else "0x" + tx_hash
-    node = cluster.nodes[1]
-    done = subprocess.run([sys.executable, "-m", "oracle", "verify", tx_hash],
-                          env=cluster.env(node), cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    node_env = cluster.env(cluster.nodes[1])
+    done = _cli(["verify", tx_hash], node_env)
     verdict = json.loads(done.stdout) if done.stdout.strip().startswith("{") else {"ok": False}
     index = [r.address for r in records].index(run.record.address)
     anchored = system.data_anchor.verifyRecord(batch_id, tree.proof(index), run.record.address,
                                                bytes(event.args.featuresHash))
-    return {"loan_id": run.loan_id, "tx_hash": tx_hash, "verified": bool(verdict.get("ok")),
-            "verify_exit_code": done.returncode, "anchored": bool(anchored), "batch_id": batch_id}
+    # the outsider's audit: the node exports the disclosure, the data provider adds the proof
+    path = cluster.workdir / "audit" / "disclosure.json"
+    exported = _cli(["disclose", run.record.address, "--out", str(path), "--tx", tx_hash],
+                    node_env)
+    outsider = {"ok": False, "exit_code": exported.returncode}
+    if exported.returncode == 0:
+        d = disc.read(path)
+        proof = disc.AnchorProof(tree.root, tuple(tree.proof(index)), batch_id,
+                                 system.data_anchor.address)
+        disc.write(disc.Disclosure(d.borrower, d.schema_hash, d.salt, d.features, d.tx_hash,
+                                   proof), path)
+        env = {k: v for k, v in node_env.items() if not k.startswith("ORACLE_")}
+        env.update({k: node_env[k] for k in ("ORACLE_RPC_URL", "ORACLE_REGISTRY_ADDRESS",
+                                              "ORACLE_MODEL_PATH")})
+        env["ORACLE_STORE_PATH"] = str(cluster.workdir / "audit" / "no-store.db")  # never opened
+        checked = _cli(["verify", "--disclosure", str(path)], env)
+        outsider = json.loads(checked.stdout) if checked.stdout.strip().startswith("{") else {}
+        outsider = {"ok": bool(outsider.get("ok")), "exit_code": checked.returncode,
+                    "failed": [k for k, v in outsider.get("checks", {}).items() if v != "pass"]}
+    return {"loan_id": run.loan_id, "tx_hash": tx_hash,
+            "verified": bool(verdict.get("ok")) and outsider["ok"],
+            "verify_exit_code": done.returncode, "anchored": bool(anchored), "batch_id": batch_id,
+            "disclosure_verify": outsider}
+
+
+def _cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "oracle", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
 
 
 def _import(name: str):
@@ -190,7 +220,7 @@ def main():
     bundle = Path(os.environ.get("SCORECHAIN_MODEL_DIR") or train_second_version(
         ROOT / ".scorechain" / "models" / "gmsc-v2"))
     commitments = governance.register_model(system, bundle)
-    governance.approve_model(system, commitments.model_id)
+    governance.approve_model(system, bundle)
     print(f"model 0x{commitments.model_id.hex()} v{commitments.version} registered and approved")
     old = os.environ.get("SCORECHAIN_REVOKE")
     if old:

@@ -68,7 +68,7 @@ def deploy(threshold: int = 2):
     signers = [k.address for k in _oracle_keys()]
     system = _deploy.deploy(signers, threshold)
     commitments = _governance.register_model(system)
-    _governance.approve_model(system, commitments.model_id)
+    _governance.approve_model(system)
     print(f"deployed; model 0x{commitments.model_id.hex()[:16]}… approved; "
           f"oracle {threshold}-of-{len(signers)}")
     return system
@@ -105,9 +105,13 @@ def request(system, borrower: Borrower, principal_usd: float, apr_bps: int = 1_5
 
 
 def score(system, borrower: Borrower) -> typed_data.ScoreAttestation:
-    """Score in-process as an oracle node would, sign with k oracle keys and submit."""
+    """Score in-process as an oracle node would, sign with k oracle keys and submit (for the
+    borrower's open loan request: the registry records one score per request and none otherwise)."""
     from models.schema import validate_row
 
+    if not system.score_registry.scoreRequested(borrower.address):
+        raise ValueError(f"{borrower.address} has no open loan request: request_loan(...) first; "
+                         "a score is recorded only for a request")
     model = _bundle()
     vector = validate_row(model.schema, borrower.features)
     prediction = model.predict(vector)

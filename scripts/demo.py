@@ -92,7 +92,7 @@ def run(args) -> dict:
         _log(f"deployed; oracle signers {', '.join(s[:10] for s in signers)} (2-of-3)")
 
         v1 = governance.register_model(system)
-        governance.approve_model(system, v1.model_id)
+        governance.approve_model(system)
         summary["model_v1"] = "0x" + v1.model_id.hex()
         _log(f"model v1 0x{v1.model_id.hex()[:16]}… registered and approved (four eyes)")
 
@@ -275,7 +275,9 @@ def write_report(summary: dict, path: Path) -> None:
         f"{'confirmed' if summary['audit']['verified'] else 'did NOT confirm'} the recorded score "
         f"(PD recomputed from the stored features and model file, commitment, signatures), and the "
         f"features commitment is {'in' if summary['audit']['anchored'] else 'NOT in'} anchored batch "
-        f"{summary['audit']['batch_id']}",
+        f"{summary['audit']['batch_id']}; an outsider's `oracle verify --disclosure` (disclosure, "
+        f"RPC and bundle only) "
+        f"{'passed every check' if summary['audit']['disclosure_verify']['ok'] else 'FAILED: ' + ', '.join(summary['audit']['disclosure_verify'].get('failed', []))}",
     ]
     if "model_update" in summary:
         mu = summary["model_update"]

@@ -18,6 +18,7 @@ other runs, SCORECHAIN_TEST_PORTS=9200-9299,8800-8899 (HTTP range, proxy range) 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import secrets
 import shutil
@@ -28,6 +29,7 @@ import numpy as np
 from brownie import accounts, chain, web3
 
 from oracle.chain import SCORE_RECORDED_TOPIC
+from oracle.provenance import metrics_hash
 from scripts.oracle_cluster import LocalOracleCluster, free_port
 from scripts.tcp_proxy import TcpProxy
 
@@ -121,7 +123,10 @@ class OracleTestbed:
             admin, oracle_signers=signers, threshold=k,
             roles={"model_registrar": accounts[1], "model_approver": accounts[2]})
         mr = self.system.model_registry
-        mr.register(self.model.model_id, b"\x00" * 32, b"\x00" * 32,
+        # the card's real metrics hash (what `oracle verify --disclosure` checks); the data-set
+        # root is left zero here (computing it takes seconds; scripts/02 registers the real one)
+        card = json.loads((self.model_path / "model_card.json").read_text())
+        mr.register(self.model.model_id, metrics_hash(card), b"\x00" * 32,
                     bytes.fromhex(self.model.schema_hash), "models/default", 1,
                     {"from": accounts[1]})
         mr.approve(self.model.model_id, {"from": accounts[2]})

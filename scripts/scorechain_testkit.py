@@ -5,6 +5,7 @@ tests/ may import from tests/ (scripts/bench_gas*.py use it too)."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -179,6 +180,15 @@ class Oracle:
     chain_id: int
     model_id: str = MODEL_ID
     keys: list = field(default_factory=lambda: list(REGISTERED_ORACLES))
+    # An account holding SCORE_REQUESTER_ROLE, to open a score request the way a loan request does
+    # (tests of the score registry alone); None where only real loan requests open them.
+    requester: object = None
+
+    def open_request(self, borrower):
+        """Open a score request for `borrower` (advanceNonce), as LoanManager.request does."""
+        if self.requester is None:
+            raise ValueError("this Oracle has no requester account: request a loan instead")
+        return self.registry.advanceNonce(borrower, {"from": self.requester})
 
     def attestation(self, borrower, *, pd_bps=500, score=700, issued_at, valid_for=3600, nonce=None,
                     model_id=None, reason_codes=0, features_hash=FEATURES_HASH, config_digest=None,
@@ -217,9 +227,12 @@ class Oracle:
         return self.registry.submitReport(digest, [entry_tuple(e) for e in entries], sigs, {"from": sender})
 
     def fresh_score(self, borrower, sender, *, pd_bps=500, score=700, valid_for=30 * DAY, model_id=None):
-        """Submit a score issued at the latest block time (advancing time if needed so it is newer)."""
+        """Submit a score issued at the latest block time (advancing time if needed so it is newer),
+        opening a score request first if none is open."""
         from brownie import chain
 
+        if not self.registry.scoreRequested(borrower):
+            self.open_request(borrower)
         t = chain[-1].timestamp
         last = self.registry.latestScore(borrower)["issuedAt"]
         if last >= t:
@@ -250,3 +263,75 @@ def err(name: str, *args) -> str:
 
 def role_err(account, role) -> str:
     return err("AccessControlUnauthorizedAccount", account, bytes(role))
+
+
+def audit_case(model, row: dict, *, borrower: str | None = None, k: int = 2, n_signers: int = 3,
+               batch_size: int = 64, block_timestamp: int = 1_700_000_000, seed: int = 0,
+               report_with: int = 0):
+    """A recorded score as `oracle verify --disclosure` sees it, built locally with no chain: a
+    (Disclosure, Evidence) pair that passes every check of oracle.audit — signed by `k` of
+    `n_signers` local keys, recorded, its model registered and approved, its features in an
+    anchored batch of `batch_size` records. With `report_with=n`, it was posted as a ScoreReport
+    of n+1 entries (one signature set over the report). Tests alter one part to see one check
+    fail; the verify benchmark times the checks on it."""
+    import random
+    from types import SimpleNamespace
+
+    from models.schema import validate_row
+    from oracle import commitment, keys, typed_data
+    from oracle.disclosure import AnchorProof, Disclosure
+    from oracle.evidence import Evidence
+    from oracle.merkle import MerkleTree, leaf
+    from oracle.provenance import metrics_hash
+
+    rnd = random.Random(seed)
+    borrower = borrower or Account.from_key(rnd.randbytes(32)).address
+    registry, chain_id = "0x" + "ce" * 20, 31337
+    salt = rnd.randbytes(32)
+    vector = validate_row(model.schema, row)
+    fh = commitment.features_hash(model.schema_hash, salt, vector)
+    p = model.predict(vector)
+    signers = [keys.Signer(rnd.randbytes(32)) for _ in range(n_signers)]
+    config_digest = k.to_bytes(2, "big") + rnd.randbytes(30)
+    att = typed_data.ScoreAttestation(
+        borrower=borrower, modelId=model.model_id, featuresHash=fh, pdBps=p.pd_bps,
+        score=p.score, reasonCodes=p.reason_codes_packed, issuedAt=block_timestamp - 10,
+        validUntil=block_timestamp - 10 + 86_400, nonce=1, extensionHash=b"\0" * 32,
+        configDigest=config_digest)
+    separator = typed_data.domain_separator(chain_id, registry)
+    entries = None
+    if report_with:
+        from dataclasses import replace
+
+        entries = [att] + [replace(att, borrower=Account.from_key(rnd.randbytes(32)).address)
+                           for _ in range(report_with)]
+        digest = typed_data.report_digest(config_digest, entries, separator)
+    else:
+        digest = typed_data.digest(att, separator)
+    sigs = [s.sign_digest(digest) for s in signers[:k]]
+    recorded = SimpleNamespace(args=SimpleNamespace(
+        borrower=borrower, nonce=1, **{f: getattr(att, f) for f in (
+            "modelId", "featuresHash", "pdBps", "score", "reasonCodes", "issuedAt",
+            "validUntil", "extensionHash")}))
+    card_path = model.path / "model_card.json"
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {"evaluation": {}}
+    model_record = (metrics_hash(card), b"\0" * 32, bytes.fromhex(model.schema_hash),
+                    "0x" + "11" * 20, block_timestamp - 1000, 2, 0, 1, "0x" + "22" * 20,
+                    block_timestamp - 900, 1, "scorechain://test")
+    others = [(Account.from_key(rnd.randbytes(32)).address, rnd.randbytes(32))
+              for _ in range(batch_size - 1)]
+    tree = MerkleTree.build([leaf(borrower, fh)] + [leaf(a, h) for a, h in others])
+    provider = "0x" + "33" * 20
+    disclosure = Disclosure(borrower, bytes.fromhex(model.schema_hash), salt, dict(row),
+                            "0x" + "ab" * 32, AnchorProof(tree.root, tuple(tree.proof(0)), 1,
+                                                          "0x" + "44" * 20))
+    evidence = Evidence(
+        chain_id=chain_id, registry=typed_data.checksum(registry), tx_hash="0x" + "ab" * 32,
+        tx_to=typed_data.checksum(registry), tx_status=1, block_number=100,
+        block_timestamp=block_timestamp, function="submitReport" if entries else "submitBatch",
+        attestation=att, signatures=sigs, report_entries=entries, contract_digest=digest,
+        recorded=recorded,
+        latest_nonce=1, config=([s.address for s in signers], k), model_record=model_record,
+        model_approved_now=True, anchor_batch=(1, tree.root, provider),
+        anchor_verified_on_chain=True)
+    return disclosure, evidence, card

@@ -2,6 +2,7 @@
 # The whole test suite, as CI runs it (`make test`):
 #   1. slither   — static analysis; fails on a High/Medium finding not triaged (reports to build/)
 #      ruff      — the configured linter
+#      install   — the oracle in a fresh venv without brownie (scripts/toolchain/install_check.sh)
 #   2. anvil     — every test (contracts, models, oracle, scripts) on anvil
 #   3. ganache   — the tests marked `ganache` on Ganache 7.9.2
 #   4. demo      — the main job end to end on anvil, then once on Ganache
@@ -37,7 +38,10 @@ status=0
 run_step slither 10 "$VENV/python" scripts/toolchain/slither.py --out-dir build/slither-report || status=1
 # The configured linter (pyproject.toml [tool.ruff]).
 run_step ruff 2 "$VENV/ruff" check oracle models scripts bench tests || status=1
-run_step foundry 10 node_modules/.bin/forge test || status=1
+run_step foundry 10 bash scripts/toolchain/forge.sh test || status=1
+# The oracle installs on its own: fresh venv without brownie, `pip install .`, the installed
+# `oracle` scores a row as the checkout does and verifies recorded scores on anvil (~2 min).
+run_step install 5 env SCORECHAIN_INSTALL_CHECK_NETWORK=development bash scripts/toolchain/install_check.sh || status=1
 run_step anvil 40 "$VENV/brownie" test tests --network development "$@" || status=1
 run_step ganache 15 "$VENV/brownie" test tests -m ganache --network ganache-cli "$@" || status=1
 # The demo checks itself (every request scored, audit verified, books balance, v1 revoked) and

@@ -137,8 +137,11 @@ def anchor(system):
 
 
 @pytest.fixture(scope="module")
-def oracle(scores):
-    return Oracle(registry=scores, chain_id=chain.id)
+def oracle(scores, admin):
+    """Signs with the registered oracle keys; `admin` also holds SCORE_REQUESTER_ROLE here so a
+    test of the score registry alone can open a request (LoanManager holds it in production)."""
+    scores.grantRole(scores.SCORE_REQUESTER_ROLE(), admin, {"from": admin})
+    return Oracle(registry=scores, chain_id=chain.id, requester=admin)
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,14 @@ def now():
 
 @pytest.fixture(scope="module")
 def live(approved_model, oracle, scores):
-    """A borrower with one recorded score so that issuedAt/nonce history exists."""
+    """A borrower with one recorded score (so issuedAt/nonce history exists) and a loan request
+    open since; accounts[6] has an open request and no history."""
     b = accounts[5]
+    oracle.open_request(b)
     att = oracle.attestation(b, issued_at=now() - 3600, valid_for=7200)
     oracle.submit(att, sender=b)
+    oracle.open_request(b)
+    oracle.open_request(accounts[6])
     return b
 
 
@@ -69,7 +73,7 @@ def test_changing_any_single_field_breaks_the_signatures(scores, oracle, live, f
     name = SIGNATURE_ONLY_FIELDS[field]
     forged = dict(att)
     if name == "borrower":
-        forged["borrower"] = accounts[6].address  # also nonce 0, no history: only the signature is wrong
+        forged["borrower"] = accounts[6].address  # open request, no history: only the signature is wrong
         forged["nonce"] = scores.nonces(accounts[6])
     elif name == "featuresHash":
         forged["featuresHash"] = "0x" + (int(att["featuresHash"], 16) ^ delta).to_bytes(32, "big").hex()
@@ -183,10 +187,10 @@ def test_revoked_model_attestation_is_rejected(scores, oracle, live, models, app
     chain.undo()  # un-revoke for the next example
 
 
-def test_replayed_nonce_is_rejected(scores, oracle, live):
+def test_a_second_score_for_the_same_request_is_rejected(scores, oracle, live):
     att = oracle.attestation(live, issued_at=now() - 60)
     sigs = oracle.sign(att)
     scores.submit(as_tuple(att), sigs, {"from": accounts[9]})
-    replay = dict(att, issuedAt=att["issuedAt"] + 1)  # newer, but nonce already used
-    with brownie.reverts(err("CreditScoreInvalidNonce", live, att["nonce"], att["nonce"] + 1)):
+    replay = dict(att, issuedAt=att["issuedAt"] + 1)  # newer, validly signed, same request
+    with brownie.reverts(err("CreditScoreNoOpenRequest", live)):
         scores.submit(as_tuple(replay), oracle.sign(replay), {"from": accounts[9]})

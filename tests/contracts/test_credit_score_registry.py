@@ -28,6 +28,14 @@ def lower(a):
     return str(a).lower()
 
 
+@pytest.fixture(autouse=True)
+def open_requests(isolation, oracle, borrower, borrower2):
+    """A score request open for each borrower these tests score (as a loan request opens one),
+    inside each test's snapshot."""
+    for b in (borrower, borrower2, accounts[3]):
+        oracle.open_request(b)
+
+
 # ------------------------------------------------------------------ deployment and signer set
 
 
@@ -144,8 +152,8 @@ def test_quorum_submit_records_score_and_emits_every_field(scores, oracle, appro
     rec = scores.latestScore(borrower)
     assert rec["modelId"] == MODEL_ID
     assert [rec[k] for k in ("pdBps", "score", "reasonCodes", "issuedAt", "validUntil", "nonce", "nextNonce")] == [
-        432, 701, pack_reason_codes(7, 3, 0, 1), att["issuedAt"], att["validUntil"], 0, 1]
-    assert scores.nonces(borrower) == 1
+        432, 701, pack_reason_codes(7, 3, 0, 1), att["issuedAt"], att["validUntil"], 1, 1]
+    assert scores.nonces(borrower) == 1 and not scores.scoreRequested(borrower)
     assert scores.scoreAge(borrower) == now() - att["issuedAt"]
 
 
@@ -274,9 +282,65 @@ def test_replayed_nonce_reverts(scores, oracle, approved_model, borrower):
 
 
 def test_skipped_nonce_reverts(scores, oracle, approved_model, borrower):
-    att = oracle.attestation(borrower, issued_at=now(), nonce=1)
-    with brownie.reverts(f"CreditScoreInvalidNonce: {lower(borrower)}, 1, 0"):
+    att = oracle.attestation(borrower, issued_at=now(), nonce=2)
+    with brownie.reverts(f"CreditScoreInvalidNonce: {lower(borrower)}, 2, 1"):
         oracle.submit(att, sender=borrower)
+
+
+# ------------------------------------------------------------------ one score per request
+
+
+def test_no_score_is_recorded_for_a_borrower_who_never_requested(scores, oracle, approved_model, lender):
+    """The review's open finding: a relayer (or a refreshing daemon) published the score of a
+    borrower who never asked for a loan. The registry now refuses it."""
+    assert scores.nonces(lender) == 0 and not scores.scoreRequested(lender)
+    att = oracle.attestation(lender, issued_at=now())
+    with brownie.reverts(f"CreditScoreNoOpenRequest: {lower(lender)}"):
+        oracle.submit(att, sender=accounts[9])
+    assert scores.latestScore(lender)["issuedAt"] == 0
+
+
+def test_one_request_publishes_one_score(scores, oracle, approved_model, borrower):
+    """A newer, validly signed score for the same request (a refresh, a second oracle's copy, a
+    pull-mode attestation posted later) is refused; the next request opens the next one."""
+    assert scores.scoreRequested(borrower)
+    oracle.submit(oracle.attestation(borrower, issued_at=now() - 1, score=600), sender=borrower)
+    assert not scores.scoreRequested(borrower)
+    assert scores.nonces(borrower) == scores.latestScore(borrower)["nonce"] == 1
+    again = oracle.attestation(borrower, issued_at=now(), score=650)
+    with brownie.reverts(f"CreditScoreNoOpenRequest: {lower(borrower)}"):
+        oracle.submit(again, sender=borrower)
+    oracle.open_request(borrower)
+    assert scores.scoreRequested(borrower) and scores.nonces(borrower) == 2
+    with brownie.reverts(f"CreditScoreInvalidNonce: {lower(borrower)}, 1, 2"):
+        oracle.submit(again, sender=borrower)  # signed before the request: void
+    oracle.submit(oracle.attestation(borrower, issued_at=now(), score=650), sender=borrower)
+    rec = scores.latestScore(borrower)
+    assert (rec["score"], rec["nonce"], rec["nextNonce"]) == (650, 2, 2)
+
+
+def test_a_batch_or_report_entry_without_an_open_request_is_skipped(scores, oracle, approved_model, borrower,
+                                                                   lender):
+    t = now()
+    entries = [oracle.attestation(lender, issued_at=t), oracle.attestation(borrower, issued_at=t)]
+    tx = oracle.submit_report(entries, accounts[9])
+    assert tx.return_value == 1
+    (skipped,) = tx.events["ScoreSkipped"]
+    assert skipped["index"] == 0 and skipped["borrower"] == lender
+    sel, args = _reason(skipped)
+    assert sel == _selector("CreditScoreNoOpenRequest(address)")
+    assert decode(["address"], args) == (lender.address.lower(),)
+    # The same borrower twice in one report (nonces N and N): the second finds the request closed.
+    oracle.open_request(borrower)
+    chain.sleep(5)
+    chain.mine()
+    t = now()
+    twice = [oracle.attestation(borrower, issued_at=t - 1), oracle.attestation(borrower, issued_at=t)]
+    tx = oracle.submit_report(twice, accounts[9])
+    assert tx.return_value == 1
+    sel, _ = _reason(tx.events["ScoreSkipped"][0])
+    assert sel == _selector("CreditScoreNoOpenRequest(address)")
+    assert scores.latestScore(borrower)["issuedAt"] == t - 1
 
 
 def test_older_or_equal_issued_at_reverts(scores, oracle, approved_model, borrower):
@@ -291,6 +355,7 @@ def test_older_or_equal_issued_at_reverts(scores, oracle, approved_model, borrow
 def test_update_replaces_latest_score(scores, oracle, approved_model, borrower):
     t = now()
     oracle.submit(oracle.attestation(borrower, issued_at=t - 5, score=600), sender=borrower)
+    oracle.open_request(borrower)
     oracle.submit(oracle.attestation(borrower, issued_at=t, score=720, pd_bps=100), sender=borrower)
     rec = scores.latestScore(borrower)
     assert (rec["score"], rec["pdBps"], rec["issuedAt"]) == (720, 100, t)
@@ -353,16 +418,18 @@ def test_batch_with_mismatched_lengths_reverts(scores, oracle, approved_model, b
 
 
 def test_batch_of_twenty_records_all(scores, oracle, approved_model):
+    who = list(accounts[:10]) + [f"0x{i:040x}" for i in range(0xB0, 0xBA)]  # 20 borrowers
+    for b in who:
+        if not scores.scoreRequested(b):
+            oracle.open_request(b)
     t = now()
-    who = [accounts[i % 10] for i in range(20)]
-    atts, sigs, seen = [], [], {}
+    atts, sigs = [], []
     for i, b in enumerate(who):
-        n = seen.get(b, 0)
-        seen[b] = n + 1
-        att = oracle.attestation(b, issued_at=t - 40 + i, nonce=n)
+        att = oracle.attestation(b, issued_at=t - 40 + i)
         atts.append(as_tuple(att))
         sigs.append(oracle.sign(att))
     tx = scores.submitBatch(atts, sigs, {"from": accounts[0]})
     assert tx.return_value == 20 and len(tx.events["ScoreRecorded"]) == 20
     assert "ScoreSkipped" not in tx.events
-    assert scores.nonces(accounts[0]) == 2
+    assert [scores.latestScore(b)["nonce"] for b in who] == [1] * 20
+    assert not any(scores.scoreRequested(b) for b in who)

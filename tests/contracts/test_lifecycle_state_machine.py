@@ -47,6 +47,7 @@ import brownie
 import pytest
 from brownie import accounts, chain
 from brownie.test import state_machine, strategy
+from eth_utils import keccak
 from hypothesis import HealthCheck
 
 from scripts.scorechain_testkit import (
@@ -206,6 +207,7 @@ class _LeanOracle(Oracle):
         return _send(self.registry.submit, (as_tuple(att), self.sign(att, signers)), sender)
 
 
+_NO_OPEN_REQUEST = keccak(text="CreditScoreNoOpenRequest(address)")[:4]
 _GAS = 12_000_000  # the anvil networks' block gas limit, which brownie also sends (gas_limit: max)
 
 
@@ -216,7 +218,7 @@ STATE_NAMES = ("None", "Requested", "Approved", "Rejected", "Cancelled", "Funded
 # recovery, approval expiry) need long runs with time travel that hypothesis rarely draws within
 # the CI budget: they are recorded per edge here, and the Foundry invariant suite
 # (tests/foundry/), which makes 128,000 calls per invariant in CI, asserts that each is reached.
-REQUIRED_EDGES = {"None->Requested", "score", "Requested->Approved", "Requested->Rejected", "Requested->Cancelled",
+REQUIRED_EDGES = {"None->Requested", "score", "score without a request refused", "Requested->Approved", "Requested->Rejected", "Requested->Cancelled",
                   "Requested->Expired", "score report", "oracle signer rotated", "oracle threshold changed"}
 
 
@@ -258,6 +260,7 @@ class LendingMachine:
         self.current_model = MODEL_ID
         self.status = {b: "active" for b in self.borrowers}
         self.score = {b: None for b in self.borrowers}  # (modelId, pd, score, issuedAt, validUntil, nonce)
+        self.open = {b: False for b in self.borrowers}  # a loan request since the last record
         self.active = {b: 0 for b in self.borrowers}
         self.last_default = {b: 0 for b in self.borrowers}
         self.unresolved = {b: 0 for b in self.borrowers}  # defaults neither recovered nor written off
@@ -373,17 +376,37 @@ class LendingMachine:
                                "recovered": 0, "lender": None, "funded_at": 0, "approval_ok": False,
                                "score_nonce": nonce, "requested_at": tx.timestamp, "fund_by": 0,
                                "decided_nonce": None}
+        self.open[b] = True
         self.rule_score(borrower_i, pd, score)
 
+    def _newer_time(self, who):
+        """The latest block time, moved on if needed so it is newer than every score of `who`."""
+        t = chain[-1].timestamp
+        last = max(self.score[b][3] if self.score[b] else 0 for b in who)
+        if last >= t:  # the registry takes only a newer issuedAt
+            chain.sleep(last - t + 1)
+            chain.mine()
+            t = chain[-1].timestamp
+        return t
+
     def rule_score(self, borrower_i, pd, score):
+        """The oracle (or a relayer holding its signatures) posts a score: recorded for an open
+        request, refused for a borrower with none (no score is published unasked)."""
         _count("score")
         b = self.borrowers[borrower_i]
         if not self.models[self.current_model]:
             return
-        tx = self.oracle.fresh_score(b, self.relayer, pd_bps=pd, score=score, valid_for=20 * DAY,
-                                     model_id=self.current_model)
-        ev = tx.events["ScoreRecorded"]
+        reg = self.s.score_registry
+        att = self.oracle.attestation(b, issued_at=self._newer_time([b]), pd_bps=pd, score=score,
+                                      valid_for=20 * DAY, model_id=self.current_model)
+        if not self.open[b]:
+            _refused(reg.submit, (as_tuple(att), self.oracle.sign(att)), self.relayer,
+                     err("CreditScoreNoOpenRequest", b))
+            _did("score without a request refused")
+            return
+        ev = self.oracle.submit(att, self.relayer).events["ScoreRecorded"]
         self.score[b] = (self.current_model, pd, score, ev["issuedAt"], ev["validUntil"], ev["nonce"])
+        self.open[b] = False
         _did("score")
 
     def rule_approve(self, loan_pick):
@@ -656,22 +679,25 @@ class LendingMachine:
             return
         who = [b for i, b in enumerate(self.borrowers) if frac >> i & 1] or self.borrowers[:1]
         reg = self.s.score_registry
-        t = chain[-1].timestamp
-        last = max(self.score[b][3] if self.score[b] else 0 for b in who)
-        if last >= t:  # the registry takes only a newer issuedAt
-            chain.sleep(last - t + 1)
-            chain.mine()
-            t = chain[-1].timestamp
+        t = self._newer_time(who)
         entries = [self.oracle.attestation(b, issued_at=t, pd_bps=pd, score=score, valid_for=20 * DAY,
                                            model_id=self.current_model) for b in who]
         digest = "0x" + bytes(reg.configDigest()).hex()
         sigs = sign_report(digest, entries, self.oracle.keys[:reg.threshold()], self.oracle.chain_id, reg.address)
         tx = _send(reg.submitReport, (digest, [entry_tuple(e) for e in entries], sigs), self.relayer)
-        recorded = tx.events["ScoreRecorded"]
-        assert len(recorded) == len(who) and "ScoreSkipped" not in tx.events
-        for b, ev in zip(who, recorded, strict=True):
-            assert ev["borrower"] == b
+        # Entries of borrowers with no open request are skipped (CreditScoreNoOpenRequest), the
+        # others recorded.
+        expected = [b for b in who if self.open[b]]
+        recorded = tx.events["ScoreRecorded"] if expected else []
+        assert [ev["borrower"] for ev in recorded] == expected
+        skipped = tx.events["ScoreSkipped"] if len(expected) < len(who) else []
+        assert [ev["borrower"] for ev in skipped] == [b for b in who if not self.open[b]]
+        for ev in skipped:
+            assert bytes(ev["reason"])[:4] == _NO_OPEN_REQUEST
+        for ev in recorded:
+            b = ev["borrower"]
             self.score[b] = (self.current_model, pd, score, ev["issuedAt"], ev["validUntil"], ev["nonce"])
+            self.open[b] = False
         _did("score report")
 
     # ------------------------------------------------------------------ invariants
@@ -696,6 +722,7 @@ class LendingMachine:
                 "outstanding": [(lm.outstandingPrincipal, (i,)) for i in self.loans],
                 "active": [(lm.activeLoanCount, (b,)) for b in self.borrowers],
                 "last_default": [(lm.lastDefaultAt, (b,)) for b in self.borrowers],
+                "score_requested": [(self.s.score_registry.scoreRequested, (b,)) for b in self.borrowers],
             }
             values = iter(_views([c for group in calls.values() for c in group]))
             self._onchain = {k: [next(values) for _ in group] for k, group in calls.items()}
@@ -731,6 +758,10 @@ class LendingMachine:
             if g["decided_nonce"] is not None:  # no loan decided on a score signed before its request
                 assert g["decided_nonce"] >= g["score_nonce"] == onchain["scoreNonce"]
         assert r["total_outstanding"] == [total]
+
+    def invariant_one_score_per_request(self):
+        """A score is recordable exactly while a loan request awaits one (none published unasked)."""
+        assert self._read()["score_requested"] == [self.open[b] for b in self.borrowers]
 
     def invariant_active_counts(self):
         r = self._read()

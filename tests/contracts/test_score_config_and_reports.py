@@ -35,6 +35,13 @@ def model_ready(approved_model):
     pass
 
 
+@pytest.fixture(autouse=True)
+def requests_open(isolation, oracle, borrower, borrower2):
+    """A loan request open for each borrower (the registry records a score only for one)."""
+    for b in (borrower, borrower2):
+        oracle.open_request(b)
+
+
 def expected_digest(scores, count, signers, k) -> bytes:
     h = keccak(encode(["uint256", "address", "uint64", "address[]", "uint256"],
                       [chain.id, scores.address, count, signers, k]))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from models import serving as S
+from models.manifest import write as write_manifest
 from models.schema import decode_row, schema_hash
 
 DEFAULT = Path(S.__file__).resolve().parent / "default"
@@ -24,6 +25,7 @@ def test_committed_onnx_sha256_matches_its_model_card(bundle):
     onnx_file = DEFAULT / card["details"]["onnx"]["onnx_file"]
     digest = hashlib.sha256(onnx_file.read_bytes()).hexdigest()
     assert digest == card["model_id"] == ref["model_sha256"] == bundle.model_id
+    assert card["bundle_id"] == bundle.bundle_id
     assert onnx_file.stat().st_size < 2_000_000
     assert card["training_data"]["feature_schema_sha256"] == schema_hash(bundle.schema)
 
@@ -46,6 +48,7 @@ def test_load_bundle_rejects_a_tampered_model(tmp_path):
     data = bytearray(f.read_bytes())
     data[-1] ^= 1
     f.write_bytes(bytes(data))
+    write_manifest(d)  # a consistent manifest: reference.json's own ONNX hash must still catch it
     with pytest.raises(S.BundleIntegrityError, match="sha256"):
         S.load_bundle(d)
 
@@ -56,7 +59,8 @@ def test_load_bundle_rejects_a_schema_that_differs_from_the_model(tmp_path):
     schema = json.loads((d / "feature_schema.json").read_text())
     schema["features"][0]["max"] = 1
     (d / "feature_schema.json").write_text(json.dumps(schema))
-    with pytest.raises(S.BundleIntegrityError, match="schema"):
+    write_manifest(d)  # the schema must still disagree with reference.json and the ONNX metadata
+    with pytest.raises(S.BundleIntegrityError, match="feature-schema hash mismatch"):
         S.load_bundle(d)
 
 

@@ -40,7 +40,8 @@ def test_report_shows_the_stand_down_count(tmp_path):
     summary = {
         "chain": "anvil", "chain_id": 31337, "model_v1": "0x" + "ab" * 32, "loans": [],
         "scoring_seconds": 1.0, "invariants": {"outstanding_principal_usd": 0.0},
-        "audit": {"loan_id": 1, "verified": True, "anchored": True, "batch_id": 1},
+        "audit": {"loan_id": 1, "verified": True, "anchored": True, "batch_id": 1,
+                  "disclosure_verify": {"ok": True}},
         "gas": {}, "oracle": oracle_stats(SCRAPED, EVENTS, nodes=3),
     }
     write_report(summary, tmp_path / "demo.md")

@@ -62,6 +62,7 @@ for fold in range(1, 4):
     print(f"fake fold {fold}/3", flush=True)
     time.sleep(0.1)
 (out / "reference.json").write_text("{}")
+(out / "manifest.json").write_text("{}")  # a bundle of this era carries its manifest
 """
 
 

@@ -101,6 +101,7 @@ abstract contract BorrowerActions is LifecycleGhost {
         // The request voids every attestation held for the borrower: the next must carry a new nonce.
         assertEq(s.scores.nonces(b), nonceBefore + 1, "request advances the attestation nonce");
         assertEq(l.scoreNonce, nonceBefore + 1, "loan fixes the advanced nonce");
+        _book[b].score.requested = true;
         assertEq(l.totalDue, LoanMath.totalDue(principal, apr, term), "totalDue");
         assertEq(l.requestedAt, _now, "requestedAt");
         _loanCount = loanId;
@@ -137,6 +138,14 @@ abstract contract BorrowerActions is LifecycleGhost {
             ++_refused[uint256(Action.Score)];
             return;
         }
+        assertEq(s.scores.scoreRequested(b), _book[b].score.requested, "open score request");
+        if (!_book[b].score.requested) {
+            // No loan request since the last record (or ever): no score may be published.
+            bytes memory e = abi.encodeWithSelector(ICreditScoreRegistry.CreditScoreNoOpenRequest.selector, b);
+            expectRevertAs(a.relayer, address(s.scores), data, e, "score without a request");
+            ++_refused[uint256(Action.Score)];
+            return;
+        }
         if (!_modelApproved[att.modelId]) {
             bytes memory e =
                 abi.encodeWithSelector(ICreditScoreRegistry.CreditScoreModelNotApproved.selector, att.modelId);
@@ -154,7 +163,8 @@ abstract contract BorrowerActions is LifecycleGhost {
             score: att.score,
             issuedAt: att.issuedAt,
             validUntil: att.validUntil,
-            nonce: uint64(nonce)
+            nonce: uint64(nonce),
+            requested: false
         });
         ++_done[uint256(Action.Score)];
     }

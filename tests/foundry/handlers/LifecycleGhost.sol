@@ -115,6 +115,7 @@ abstract contract LifecycleGhost is Assertions {
         uint64 issuedAt; // 0 = none
         uint64 validUntil;
         uint64 nonce;
+        bool requested; // a loan request since the last record: one score may be recorded
     }
 
     /// @dev Book fields live under the person's address (`_person`), `score` under each address.

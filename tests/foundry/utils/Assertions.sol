@@ -24,6 +24,10 @@ abstract contract Assertions {
         if (actual != expected) revert InvariantViolated(what, actual, expected);
     }
 
+    function assertEq(bool actual, bool expected, string memory what) internal pure {
+        if (actual != expected) revert InvariantViolated(what, actual ? 1 : 0, expected ? 1 : 0);
+    }
+
     function assertEq(address actual, address expected, string memory what) internal pure {
         if (actual != expected) revert InvariantViolated(what, uint160(actual), uint160(expected));
     }

@@ -16,6 +16,7 @@ import pytest
 import requests
 from brownie import accounts
 
+from models.manifest import write as write_manifest
 from oracle.store import Store
 from scripts.oracle_cluster import run_cli
 from scripts.oracle_testbed import OracleTestbed
@@ -208,6 +209,7 @@ def _unapproved_bundle(tmp_path):
     (dst / ref["onnx_file"]).write_bytes(data)
     ref["model_sha256"] = hashlib.sha256(data).hexdigest()
     (dst / "reference.json").write_text(json.dumps(ref))
+    write_manifest(dst)
     return dst
 
 
@@ -227,6 +229,20 @@ def test_tampered_model_file_is_refused(cluster, tmp_path):
     env = dict(cluster.nodes[0].env, ORACLE_MODEL_PATH=str(dst))
     r = run_cli(["score", cluster.borrowers[0].address], env)
     assert r.returncode == 2 and "cannot load model bundle" in r.stderr
+
+
+def test_edited_reference_values_are_refused_by_the_node(cluster, tmp_path):
+    """The model id is the bundle manifest's hash: reference values (which move reason codes)
+    edited after registration make the node refuse the bundle, naming the file."""
+    dst = tmp_path / "edited"
+    shutil.copytree(default_model_path(), dst)
+    ref = json.loads((dst / "reference.json").read_text())
+    ref["reference_values"][0] = 0.9
+    (dst / "reference.json").write_text(json.dumps(ref, indent=1))
+    env = dict(cluster.nodes[0].env, ORACLE_MODEL_PATH=str(dst))
+    r = run_cli(["score", cluster.borrowers[0].address], env)
+    assert r.returncode == 2 and "reference.json differs from the bundle manifest" in r.stderr
+    assert "signatures" not in r.stdout
 
 
 @pytest.mark.parametrize("command", [["keys", "show"], ["score", "0x" + "11" * 20]])

@@ -22,7 +22,8 @@ def test_three_nodes_post_every_requested_score_exactly_once(make_cluster):
         x = validate_row(c.model.schema, c.rows[b.address])
         assert rec[1] == c.model.predict(x).pd_bps  # pdBps recomputed independently
         # the request advanced the nonce once (voiding older attestations), the record once more
-        assert reg.nonces(b) == 2 and rec["nonce"] == 1 == c.system.loan_manager.getLoan(loan_id)["scoreNonce"]
+        assert reg.nonces(b) == rec["nonce"] == 1 == c.system.loan_manager.getLoan(loan_id)["scoreNonce"]
+        assert not reg.scoreRequested(b)  # the request's one score is in
     # the transactions came from the transmitter keys; the signing keys sent nothing, hold nothing
     senders = {web3.eth.get_transaction(tx)["from"] for tx in _record_txs(c)}
     assert senders and senders <= set(c.cluster.transmitters())
@@ -59,6 +60,7 @@ def test_posted_transactions_verify_with_the_cli(make_cluster):
 def test_pull_mode_returns_a_submittable_attestation(make_cluster):
     c = make_cluster(n=3, k=2, n_borrowers=1, settings={"ORACLE_DAEMON": "false"}).start()
     b = c.borrowers[0]
+    c.request_loan(b)  # a score is recordable only for an open loan request
     r = requests.get(f"{c.nodes[1].url}/v1/score/{b.address}", timeout=10)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -88,6 +90,7 @@ def test_a_report_signed_batch_and_a_config_change_verify_with_the_cli(make_clus
     reg = c.system.score_registry
     entries = []
     for b in c.borrowers:
+        c.request_loan(b)
         r = requests.get(f"{c.nodes[0].url}/v1/score/{b.address}", timeout=10)
         assert r.status_code == 200, r.text
         entries.append(ScoreAttestation.from_json(r.json()["attestation"]))

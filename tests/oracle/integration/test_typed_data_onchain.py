@@ -31,8 +31,10 @@ def registry(signers):
     models.register(MODEL_ID, b"\x00" * 32, b"\x00" * 32, b"\x00" * 32, "test", 1,
                     {"from": accounts[1]})
     models.approve(MODEL_ID, {"from": accounts[2]})
-    return CreditScoreRegistry.deploy(admin, models, [s.address for s in signers], 2,
-                                      {"from": admin})
+    registry = CreditScoreRegistry.deploy(admin, models, [s.address for s in signers], 2, {"from": admin})
+    # admin opens score requests as LoanManager.request would (advanceNonce)
+    registry.grantRole(registry.SCORE_REQUESTER_ROLE(), admin, {"from": admin})
+    return registry
 
 
 u = st.integers
@@ -58,6 +60,7 @@ def test_domain_separator_equals_contract(registry):
 
 
 def test_python_signatures_are_accepted_on_chain(registry, signers):
+    registry.advanceNonce(accounts[5], {"from": accounts[0]})
     now = web3.eth.get_block("latest").timestamp
     att = ScoreAttestation(borrower=accounts[5].address, modelId=MODEL_ID,
                            featuresHash=b"\x01" * 32, pdBps=250, score=700,
@@ -84,6 +87,8 @@ def test_python_report_digest_equals_hash_report(registry, entries):
 
 
 def test_python_report_signatures_are_accepted_on_chain(registry, signers):
+    for i in (6, 7):
+        registry.advanceNonce(accounts[i], {"from": accounts[0]})
     now = web3.eth.get_block("latest").timestamp
     config = bytes(registry.configDigest())
     entries = [ScoreAttestation(borrower=accounts[i].address, modelId=MODEL_ID,

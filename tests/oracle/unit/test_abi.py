@@ -31,3 +31,11 @@ def test_abis_used_by_the_oracle_exist():
             "isSigner", "ScoreRecorded", "ScoreSkipped", "modelRegistry"} <= names
     assert "isApproved" in {e.get("name") for e in load_abi("ModelRegistry")}
     assert "ScoreRequested" in {e.get("name") for e in load_abi("LoanManager")}
+
+
+def test_model_fields_follow_the_registry_struct():
+    """provenance.MODEL_FIELDS names getModel's tuple positions: it must follow the ABI's struct."""
+    from oracle.provenance import MODEL_FIELDS
+
+    (fn,) = [e for e in load_abi("ModelRegistry") if e.get("name") == "getModel"]
+    assert tuple(c["name"] for c in fn["outputs"][0]["components"]) == MODEL_FIELDS

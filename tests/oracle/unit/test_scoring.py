@@ -23,13 +23,35 @@ def model():
     return load_model(BUNDLE)
 
 
-def test_model_id_is_sha256_of_the_onnx_file(model):
+def test_model_id_is_sha256_of_the_bundle_manifest(model):
     import hashlib
 
-    _, onnx_path = bundle_paths(BUNDLE)
-    assert model.model_id == hashlib.sha256(onnx_path.read_bytes()).digest()
+    assert model.model_id == hashlib.sha256((BUNDLE / "manifest.json").read_bytes()).digest()
+    assert model.model_id != hashlib.sha256(bundle_paths(BUNDLE)[1].read_bytes()).digest()
     assert file_model_id(BUNDLE) == model.model_id
     assert load_model(BUNDLE) is model  # one session per model id
+
+
+@pytest.mark.parametrize("edit, file", [
+    (lambda ref, schema: ref["reference_values"].__setitem__(0, 0.5), "reference.json"),
+    (lambda ref, schema: ref["reason_codes"]["features"].__setitem__("age", 9), "reference.json"),
+    (lambda ref, schema: schema["features"][1].__setitem__("max", 99), "feature_schema.json"),
+])
+def test_an_edited_bundle_file_is_refused_even_after_the_bundle_was_loaded(model, tmp_path,
+                                                                           edit, file):
+    import json
+
+    d = tmp_path / "b"
+    shutil.copytree(BUNDLE, d)
+    assert load_model(d).model_id == model.model_id  # same id: the cached session
+    docs = {name: json.loads((d / name).read_text())
+            for name in ("reference.json", "feature_schema.json")}
+    edit(docs["reference.json"], docs["feature_schema.json"])
+    (d / file).write_text(json.dumps(docs[file], indent=1))  # only the edited file
+    with pytest.raises(ModelLoadError, match=f"{file} differs from the bundle manifest"):
+        load_model(d)
+    with pytest.raises(ModelLoadError, match=f"{file} differs"):
+        file_model_id(d)
 
 
 def test_prediction_is_deterministic_and_consistent(model):

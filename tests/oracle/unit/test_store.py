@@ -115,11 +115,3 @@ def test_submissions_survive_reopen_and_siblings_are_replaced(tmp_path):
     assert store.inflight() == []
     assert {s["tx_hash"]: s["status"] for s in store.submissions()} == {
         "0xaa": "replaced", "0xbb": "confirmed"}
-
-
-def test_expiring_lists_borrowers_with_features(tmp_path, schema, good_row):
-    store = Store.open(tmp_path / "s.db")
-    store.put_features(schema, A, good_row)
-    store.record_events([], [(A, 1, 0, 100, 500, 0), (B, 1, 1, 100, 500, 0)], cursor=1)
-    assert [r["borrower"] for r in store.expiring(600)] == [A]
-    assert store.expiring(400) == []

@@ -1,0 +1,91 @@
+"""scripts/02_register_model.py: the model id registered is the bundle manifest's hash, and the
+approver re-checks the bundle they approve against its registration (four eyes on the files)."""
+
+import importlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from brownie import accounts
+
+from models.manifest import write as write_manifest
+from oracle.provenance import ProvenanceError, model_commitments
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = ROOT / "models" / "default"
+governance = importlib.import_module("scripts.02_register_model")
+deploy_script = importlib.import_module("scripts.01_deploy")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_clean_chain(module_isolation):
+    pass
+
+
+@pytest.fixture(scope="module")
+def system():
+    return deploy_script.deploy([accounts[9].address], 1)
+
+
+@pytest.fixture(scope="module")
+def registered(system):
+    return governance.register_model(system, str(DEFAULT))
+
+
+def _edited_copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "edited"
+    shutil.copytree(DEFAULT, dst)
+    ref = json.loads((dst / "reference.json").read_text())
+    ref["reason_codes"]["features"]["age"] = 42  # a reason-code table edit
+    (dst / "reference.json").write_text(json.dumps(ref, indent=1))
+    return dst
+
+
+def test_the_registered_model_id_is_the_bundle_manifest_hash(registered):
+    import hashlib
+
+    assert registered.model_id == hashlib.sha256((DEFAULT / "manifest.json").read_bytes()).digest()
+
+
+def test_an_edited_reference_json_cannot_be_approved_or_registered(system, registered, tmp_path):
+    edited = _edited_copy(tmp_path)
+    with pytest.raises(ProvenanceError, match="reference.json differs from the bundle manifest"):
+        governance.approve_model(system, str(edited))
+    with pytest.raises(ProvenanceError, match="reference.json differs"):
+        governance.register_model(system, str(edited))
+    assert not system.model_registry.isApproved(registered.model_id)
+
+
+def test_a_rebuilt_manifest_is_a_new_model_that_is_not_registered(system, registered, tmp_path):
+    edited = _edited_copy(tmp_path)
+    card = json.loads((edited / "model_card.json").read_text())
+    card["bundle_id"] = write_manifest(edited)  # as whoever builds a bundle would
+    (edited / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(governance.ApprovalRefused, match="is not registered"):
+        governance.approve_model(system, str(edited))
+
+
+def test_a_registration_with_other_commitments_is_refused(system, tmp_path):
+    """Registered under the bundle's id but with another schema hash: the approver sees it."""
+    other = tmp_path / "other"
+    shutil.copytree(DEFAULT, other)
+    card = json.loads((other / "model_card.json").read_text())
+    card["training_data"]["dataset_root"] = "0x" + "11" * 32  # skip the data set's root here
+    card.pop("bundle_id")
+    (other / "model_card.json").write_text(json.dumps(card))
+    ref = json.loads((other / "reference.json").read_text())
+    ref["reference_kind"] = "a second bundle"
+    (other / "reference.json").write_text(json.dumps(ref))
+    write_manifest(other)
+    c = model_commitments(other)
+    system.model_registry.register(c.model_id, c.metrics_hash, c.dataset_root, b"\x22" * 32,
+                                   c.uri, c.version, governance.tx_params("model_registrar"))
+    with pytest.raises(governance.ApprovalRefused, match="featureSchemaHash"):
+        governance.approve_model(system, str(other))
+    assert not system.model_registry.isApproved(c.model_id)
+
+
+def test_the_reviewed_bundle_is_approved(system, registered):
+    assert governance.approve_model(system, str(DEFAULT)).model_id == registered.model_id
+    assert system.model_registry.isApproved(registered.model_id)
