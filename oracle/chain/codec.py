@@ -20,6 +20,7 @@ SCORE_RECORDED_TOPIC = "0x" + keccak(
 SCORE_SKIPPED_TOPIC = "0x" + keccak(b"ScoreSkipped(uint256,address,uint256,bytes)").hex()
 _ATT_TUPLE = "(" + ",".join(t for _, t in ATTESTATION_FIELDS) + ")"
 NONCES_SELECTOR_HEX = "0x" + keccak(b"nonces(address)")[:4].hex()
+SCORE_REQUESTED_SELECTOR_HEX = "0x" + keccak(b"scoreRequested(address)")[:4].hex()
 SUBMIT_SELECTOR = keccak(f"submit({_ATT_TUPLE},bytes[])".encode())[:4]
 SUBMIT_BATCH_SELECTOR = keccak(f"submitBatch({_ATT_TUPLE}[],bytes[][])".encode())[:4]
 

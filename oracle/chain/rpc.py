@@ -22,6 +22,7 @@ from web3.exceptions import TransactionNotFound
 from oracle.abi import load_abi
 from oracle.chain.codec import (
     NONCES_SELECTOR_HEX,
+    SCORE_REQUESTED_SELECTOR_HEX,
     SCORE_RECORDED_TOPIC,
     SCORE_REQUESTED_TOPIC,
     SCORE_SKIPPED_TOPIC,
@@ -137,12 +138,22 @@ class Chain:
     def nonces_at(self, pairs: list[tuple[str, int | str]]) -> list[int]:
         """`nonces(borrower)` at each (borrower, block) in one JSON-RPC batch (idempotent:
         retried)."""
+        return self._per_borrower_at(NONCES_SELECTOR_HEX, pairs, "nonces")
+
+    def score_requested(self, borrowers: list[str]) -> list[bool]:
+        """`scoreRequested(borrower)` now, in one JSON-RPC batch: a request awaits its score."""
+        return [bool(x) for x in self._per_borrower_at(
+            SCORE_REQUESTED_SELECTOR_HEX, [(b, "latest") for b in borrowers], "scoreRequested")]
+
+    def _per_borrower_at(self, selector_hex: str, pairs: list[tuple[str, int | str]],
+                         name: str) -> list[int]:
+        """A one-address view of the registry at each (borrower, block), one JSON-RPC batch."""
         if not pairs:
             return []
         # Calldata by hand: web3's encode_abi re-resolves the ABI on every call (~1 ms each; it
         # was the largest cost of a co-signing node under load).
         calls = [("eth_call", [{"to": self.registry.address,
-                                "data": NONCES_SELECTOR_HEX + _address_word(b)},
+                                "data": selector_hex + _address_word(b)},
                                hex(blk) if isinstance(blk, int) else blk])
                  for b, blk in pairs]
 
@@ -153,13 +164,13 @@ class Chain:
             out = []
             for (b, _), r in zip(pairs, sorted(responses, key=lambda r: r["id"])):
                 if "error" in r:
-                    raise ChainError(f"eth_call nonces({b}) failed: {r['error']}")
+                    raise ChainError(f"eth_call {name}({b}) failed: {r['error']}")
                 res = r["result"]
                 out.append(int(res, 16) if isinstance(res, str) else int.from_bytes(bytes(res),
                                                                                     "big"))
             return out
 
-        return self._r(run, "eth_call batch nonces")
+        return self._r(run, f"eth_call batch {name}")
 
     def config_digest(self, block: int | str = "latest") -> bytes:
         return bytes(self._r(lambda: self.registry.functions.configDigest().call(

@@ -313,8 +313,13 @@ class TxSender:
         atts = sub.attestations
         if not atts:
             return False
-        now = self.chain.nonces_at([(a["borrower"], "latest") for a in atts])
-        return all(n > int(a["nonce"]) for a, n in zip(atts, now))
+        borrowers = [a["borrower"] for a in atts]
+        nonces = self.chain.nonces_at([(b, "latest") for b in borrowers])
+        open_ = self.chain.score_requested(borrowers)
+        # an entry's nonce is spent once a record carried it: the borrower's next nonce moved
+        # past it (a newer request), or it is the next nonce but no request is open any more
+        return all(n > int(a["nonce"]) or (n == int(a["nonce"]) and not still_open)
+                   for a, n, still_open in zip(atts, nonces, open_))
 
     def _cancel(self, sub: Submission) -> None:
         """Spend the nonce of a stale, never-broadcast transaction on a 0-value transfer to

@@ -335,7 +335,8 @@ def test_a_never_broadcast_transaction_whose_entries_were_recorded_meanwhile_is_
         "value": 0, "gas": 300_000, "maxFeePerGas": 10**9,
         "maxPriorityFeePerGas": 10**9}).raw_transaction)
     chain, store = TxChain(), Store.open(":memory:")
-    chain.nonces_at = lambda pairs: [8 for _ in pairs]  # both borrowers' nonces moved past 7
+    chain.nonces_at = lambda pairs: [8, 7]  # A: a newer request since; B: its request closed
+    chain.score_requested = lambda borrowers: [True, False]
     chain.fee_inputs = lambda: (0, [])
     store.add_submission(Submission("0xaa", 4, "submitBatch", raw, [1, 2],
                                     [{"borrower": A, "nonce": 7}, {"borrower": B, "nonce": 7}],
@@ -349,6 +350,7 @@ def test_a_never_broadcast_transaction_whose_entries_were_recorded_meanwhile_is_
     # not stale (one entry still unrecorded): no cancel, the bytes go out as they are
     chain2, store2 = TxChain(), Store.open(":memory:")
     chain2.nonces_at = lambda pairs: [8, 7]
+    chain2.score_requested = lambda borrowers: [True, True]  # B's request still awaits it
     store2.add_submission(Submission("0xbb", 4, "submitBatch", raw, [1, 2],
                                      [{"borrower": A, "nonce": 7}, {"borrower": B, "nonce": 7}],
                                      1, "unstarted", sent_block=9, sent_at=time.time()))
