@@ -90,7 +90,9 @@ def comparison_markdown(ds: Dataset, splits: Splits, results: dict) -> str:
               "| family | smote - none | nia - none | nia - smote |", "|---|---|---|---|"]
     fams = sorted({r["family"] for r in results.values()})
     for f in fams:
-        g = {r["resampler"]: r for r in results.values() if r["family"] == f}
+        # default-parameter rows only: a tuned row of the same family and resampler would
+        # otherwise overwrite its default row and compare tuned with default
+        g = {r["resampler"]: r for r in results.values() if r["family"] == f and not r["params"]}
         if all(k in g for k in ("none", "smote", "nia")):
             d1 = np.array(g["smote"]["fold_auc"]) - np.array(g["none"]["fold_auc"])
             d2 = np.array(g["nia"]["fold_auc"]) - np.array(g["none"]["fold_auc"])
