@@ -186,3 +186,23 @@ def uri_cid(text: str) -> str | None:
     cid = text[len(URI_SCHEME):]
     from_text(cid)
     return cid.lower()
+
+
+NO_CID = "no CID recorded"
+
+
+def compare_uri(recorded_uri: str, cid: str | None) -> tuple[str, str | None]:
+    """An artefact's CID (None: not computed) against the URI recorded for it on chain:
+    (what to report, the problem or None). A URI of another scheme was recorded before content
+    ids were: reported as NO_CID, not a problem (the SHA-256 / root beside it still binds)."""
+    try:
+        recorded = uri_cid(recorded_uri)
+    except ContentIdError as exc:
+        return f"malformed URI {recorded_uri!r}", f"the recorded URI is malformed: {exc}"
+    if recorded is None:
+        return NO_CID, None
+    if cid is None:
+        return f"{recorded} (recorded; not checked: the artefact was not given)", None
+    if cid != recorded:
+        return cid, f"CID {cid} differs from the recorded {recorded_uri}"
+    return cid, None
