@@ -215,6 +215,19 @@ def _verify_disclosure(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+# --- cid ---------------------------------------------------------------------------------------
+def cmd_cid(args: argparse.Namespace) -> int:
+    """The IPFS CIDv1 of each path, as `ipfs add --cid-version 1 -r` prints it (no daemon)."""
+    from oracle import content_id
+
+    try:
+        out = {p: content_id.path_cid(p) for p in args.paths}
+    except content_id.ContentIdError as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 # --- disclose -----------------------------------------------------------------------------------
 def cmd_disclose(args: argparse.Namespace) -> int:
     """Write a borrower's disclosure (personal data: only for whom the borrower authorises)."""
@@ -321,6 +334,12 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--key-file", help="file holding the hex private key "
                             "(default: ORACLE_IMPORT_PRIVATE_KEY)")
         sp.set_defaults(fn=fn)
+
+    sp = sub.add_parser("cid", help="print the IPFS CIDv1 of files or directories (a model "
+                        "bundle, a batch's public document), as `ipfs add --cid-version 1 -r` "
+                        "would, without IPFS")
+    sp.add_argument("paths", nargs="+")
+    sp.set_defaults(fn=cmd_cid)
 
     fp = sub.add_parser("features", help="manage the feature store")
     fsub = fp.add_subparsers(dest="features_command", required=True)
