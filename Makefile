@@ -35,9 +35,9 @@ fuzz-full: setup  ## the lifecycle state machine's full profile: >= 20,000 trans
 
 .PHONY: fuzz-foundry fuzz-foundry-long
 fuzz-foundry: setup  ## Foundry invariant suites (tests/foundry/), CI profile: 128,000 calls per invariant (~2 min)
-	@node_modules/.bin/forge test
+	@bash scripts/toolchain/forge.sh test
 fuzz-foundry-long: setup  ## the same, long profile: 10,240,000 calls per invariant (~3.5 h on 2 cores)
-	@FOUNDRY_PROFILE=long node_modules/.bin/forge test
+	@FOUNDRY_PROFILE=long bash scripts/toolchain/forge.sh test
 
 bench: setup  ## every benchmark under bench/ -> reports/benchmarks.{md,json} (~30 min; QUICK=1 for a fast pass)
 	@$(VENV)/python bench/run_all.py --network $(NETWORK) $(if $(QUICK),--quick,)

@@ -22,6 +22,11 @@ Parts:
   attacks   brownie test test_attestation_properties.py + test_credit_score_registry.py with
             --hypothesis-show-statistics: per attack class, the tests, their outcome and the
             number of generated examples that ran
+  oracleattacks
+            brownie test tests/oracle/integration/test_http_attacks.py with
+            SCORECHAIN_RELIABILITY_DIR: attacks on a running node's listeners (pulls without or
+            with someone else's signature, expired, replayed; forged and unregistered peers;
+            oversize bodies; a pull flood), each test's outcome and what it measured
 
 Environment: SCORECHAIN_BENCH_NETWORK (default network), SCORECHAIN_TEST_PORTS (oracle HTTP and
 proxy port ranges, see scripts/oracle_testbed.py).
@@ -44,7 +49,7 @@ from common import (  # noqa: E402
     load_json, machine_facts, run_step, write_report)
 
 OUT_DIR = ROOT / "build" / "reliability"
-PARTS = ["fuzz", "faults", "outage", "badinput", "attacks"]
+PARTS = ["fuzz", "faults", "outage", "badinput", "attacks", "oracleattacks"]
 STATE_MACHINE = ROOT / "tests" / "contracts" / "test_lifecycle_state_machine.py"
 
 # attack class -> test functions (in test_attestation_properties.py / test_credit_score_registry.py)
@@ -71,6 +76,30 @@ ATTACKS = {
                                                            "test_zero_borrower_reverts"],
     "bad entries inside a batch are skipped, good ones recorded":
         ["test_batch_records_good_entries_and_skips_bad_ones_with_their_error"],
+}
+
+# oracle-level attack -> its test in tests/oracle/integration/test_http_attacks.py
+ORACLE_ATTACKS = {
+    "unauthenticated pull (GET, or POST without a signature)": "test_unauthenticated_pull_is_refused",
+    "someone else's pull (another borrower's or a stranger's signature)":
+        "test_someone_elses_pull_is_refused",
+    "delegated pull: allowed with the borrower's grant, refused once it expired":
+        "test_a_delegate_pulls_with_the_borrowers_grant_and_not_after_it_expires",
+    "expired or too long-lived pull request": "test_expired_pull_request_is_refused",
+    "replayed pull request": "test_replayed_pull_request_is_refused",
+    "pull or co-sign for a borrower without an open loan request (never requested, or recorded)":
+        "test_no_score_is_signed_without_an_open_loan_request",
+    "repeat pull served from the (borrower, nonce) cache, not re-gathered":
+        "test_pull_results_are_cached_per_borrower_nonce",
+    "forged peer request (unsigned, signed by another key, body altered)":
+        "test_forged_peer_request_is_refused",
+    "unregistered peer key": "test_unregistered_peer_key_is_refused",
+    "stale or replayed peer request": "test_stale_or_replayed_peer_request_is_refused",
+    "route on the wrong listener (sign on public, score on peer, either on admin)":
+        "test_each_listener_serves_only_its_own_routes",
+    "oversize body (public > 16 KiB, peer > 1 MiB)": "test_oversize_body_is_refused",
+    "secrets in /healthz": "test_health_shows_no_rpc_url_or_secret",
+    "flood of pulls while loans are requested": "test_a_flood_of_pulls_is_rate_limited_and_the_daemon_still_posts",
 }
 
 BAD_INPUT_CATEGORIES = {
@@ -205,6 +234,24 @@ def attacks_part(network: str) -> dict:
     return r
 
 
+def oracle_attacks_part(network: str) -> dict:
+    rec_dir = OUT_DIR / "oracle_attacks"
+    shutil.rmtree(rec_dir, ignore_errors=True)
+    r = brownie_test("oracle_attacks", ["tests/oracle/integration/test_http_attacks.py"], network,
+                     SCORECHAIN_RELIABILITY_DIR=OUT_DIR)
+    by_fn = {c["function"]: c for c in r["cases"]}
+    rows = []
+    for what, fn in ORACLE_ATTACKS.items():
+        case = by_fn.get(fn)
+        observed = load_json(rec_dir / f"{fn}.json") or {}
+        observed.pop("test", None)
+        rows.append({"attack": what, "test": fn,
+                     "outcome": "not run" if case is None else case["outcome"],
+                     "measured": observed})
+    r["rows"] = rows
+    return r
+
+
 # ------------------------------------------------------------------------------------------ outage
 
 def outage_part(network: str, lengths: list[float]) -> dict:
@@ -230,7 +277,7 @@ def outage_part(network: str, lengths: list[float]) -> dict:
                 out = []
                 for n in c.nodes:
                     try:
-                        out.append(requests.get(n.url + "/healthz", timeout=1).status_code)
+                        out.append(requests.get(n.admin_url + "/healthz", timeout=1).status_code)
                     except requests.RequestException:
                         out.append(None)
                 return out
@@ -345,6 +392,15 @@ def write_markdown(doc: dict, path: Path) -> None:
         L.append(f"| attacks on attestations | {n_ok} of {len(at['classes'])} attack classes rejected in every "
                  f"attempt: {len(uniq)} tests, {n_prop} of them property tests with {n_ex:,} generated examples | "
                  f"all rejected | {_ok(n_ok == len(at['classes']))} |")
+    oa = P.get("oracleattacks")
+    if oa:
+        n_ok = sum(1 for row in oa["rows"] if row["outcome"] == "passed")
+        L.append(f"| attacks on the oracle node's listeners (test_http_attacks.py) | {n_ok} of "
+                 f"{len(oa['rows'])} held: unauthenticated, someone else's, expired and replayed pulls, "
+                 "pulls and co-signing without an open loan request, forged, unregistered and "
+                 "replayed peers refused; oversize bodies 413; a flood rate-limited while the daemon "
+                 "posted | all refused, nothing signed for the attacker | "
+                 f"{_ok(n_ok == len(oa['rows']))} |")
     # fuzz detail
     if fz:
         sm = fz["state_machine"]
@@ -426,6 +482,20 @@ def write_markdown(doc: dict, path: Path) -> None:
             for i, t in enumerate(cl["tests"]):
                 L.append(f"| {cl['attack'] if i == 0 else ''} | `{t['test']}` | {t['outcome']} | "
                          f"{t['hypothesis_examples'] if t['hypothesis_examples'] is not None else 'fixed test'} |")
+    oa = P.get("oracleattacks")
+    if oa:
+        L += ["", "## Attacks on the oracle node", "",
+              f"`brownie test tests/oracle/integration/test_http_attacks.py` ({oa['seconds']} s, exit "
+              f"{oa['rc']}; {oa['passed']} passed, {oa['failed']} failed of {len(oa['cases'])}): a running "
+              "2-node, k=2 cluster's public, peer and admin listeners (oracle/http.py, oracle/auth.py). A "
+              "passing test means the request was refused with the status and reason shown and no score "
+              "or signature in the answer (or, for the delegate, cache and flood rows, that the allowed "
+              "path worked). Measured = what the test recorded in this run.", "",
+              "| attack | test | outcome | measured |", "|---|---|---|---|"]
+        for row in oa["rows"]:
+            measured = "; ".join(f"{k} {v}" for k, v in row["measured"].items()) or "—"
+            L.append(f"| {row['attack']} | `{row['test']}` | {row['outcome']} | "
+                     f"{measured.replace('|', '/')} |")
     L += ["", "Logs and JUnit XML: `build/reliability/`.", ""]
     path.write_text("\n".join(L))
 
@@ -457,6 +527,8 @@ def main(argv=None) -> int:
         parts["badinput"] = badinput_part(args.network)
     if "attacks" in only:
         parts["attacks"] = attacks_part(args.network)
+    if "oracleattacks" in only:
+        parts["oracleattacks"] = oracle_attacks_part(args.network)
     if "outage" in only:  # last: it connects brownie in this process
         try:
             parts["outage"] = outage_part(args.network, [float(x) for x in args.outages.split(",")])

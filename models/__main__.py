@@ -52,9 +52,80 @@ def cmd_compare(a):
 
 def cmd_train(a):
     from .families import FAMILIES
+    if a.csv or a.schema:
+        return cmd_train_csv(a)
+    if not a.dataset:
+        raise CliError("train needs a data set (gmsc, taiwan, german) or --csv FILE --schema "
+                       "FILE")
+    csv_only = [f"--{k.replace('_', '-')}" for k in CSV_ONLY
+                if getattr(a, k) not in (None, "", False, "full")]
+    if csv_only:
+        raise CliError(f"{', '.join(csv_only)} only apply with --csv")
     from .select import run_training
-    run_training(a.dataset, search_families=_names(a.search, FAMILIES, "family"),
-                 n_trials=a.trials, search_folds=a.search_folds, version=a.version)
+    run_training(a.dataset, search_families=_names(_or(a.search, "hgb"), FAMILIES, "family"),
+                 n_trials=_or(a.trials, 10), search_folds=_or(a.search_folds, 3),
+                 version=a.version)
+
+
+CSV_ONLY = ("time_column", "out", "reports", "force", "drop_invalid", "budget", "families",
+            "resamplers", "folds", "n_boot")
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def cmd_train_csv(a):
+    import shlex
+    from dataclasses import replace
+
+    from .families import FAMILIES, RESAMPLERS
+    from .owncsv import BUDGETS, train_csv
+    if a.dataset:
+        raise CliError(f"give either a data set ({a.dataset}) or --csv, not both")
+    if not (a.csv and a.schema):
+        raise CliError("--csv and --schema go together (make a schema with "
+                       "`python -m models schema infer`)")
+    b = BUDGETS[a.budget]
+    b = replace(b, **{k: v for k, v in {
+        "families": None if a.families is None else tuple(_names(a.families, FAMILIES,
+                                                                  "family")),
+        "resamplers": None if a.resamplers is None else tuple(_names(a.resamplers, RESAMPLERS,
+                                                                     "resampler")),
+        "search": None if a.search is None else tuple(_names(a.search, FAMILIES, "family")),
+        "trials": a.trials, "search_folds": a.search_folds, "folds": a.folds,
+        "n_boot": a.n_boot}.items() if v is not None})
+    if not b.families or not b.resamplers:
+        raise CliError("--families and --resamplers need at least one name each")
+    if b.folds < 2 or b.search_folds < 1 or b.search_folds > b.folds or b.trials < 1:
+        raise CliError(f"need 2 <= --folds, 1 <= --search-folds <= --folds and --trials >= 1 "
+                       f"(got {b.folds}, {b.search_folds}, {b.trials})")
+    command = f"{PROG} {shlex.join(a.argv)}"
+    r = train_csv(a.csv, a.schema, time_column=a.time_column, out=a.out or None,
+                  reports=a.reports or None, force=a.force, drop_invalid=a.drop_invalid,
+                  budget=b, version=a.version, command=command)
+    print(json.dumps(r, indent=1))
+
+
+def cmd_schema_infer(a):
+    from .infer import file_sha256, infer, schema_name
+    from .owncsv import read_csv
+    out = Path(a.out) if a.out else Path(a.csv).with_suffix(".schema.json")
+    if out.exists() and not a.force:
+        raise CliError(f"{out} exists; pass --force to overwrite it or --out another file")
+    positive = [v.strip() for v in a.positive.split(",") if v.strip()]
+    if not positive:
+        raise CliError("--positive needs at least one value")
+    df = read_csv(a.csv, {})
+    schema, warnings_ = infer(df, a.target, positive, name=a.name or schema_name(a.csv),
+                              source=Path(a.csv).name)
+    schema["review"]["inferred_from"] = {"file": Path(a.csv).name,
+                                         "sha256": file_sha256(a.csv), "rows": int(len(df))}
+    for w in warnings_:
+        print(f"{PROG}: warning: {w}", file=sys.stderr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(schema, indent=1, ensure_ascii=False) + "\n")
+    print(out)
 
 
 def cmd_train_default(a):
@@ -130,22 +201,67 @@ def cmd_manifest(a):
     print(write(a.bundle))
 
 
+PROG = "python -m models"
+
+
 def main(argv=None):
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    p = argparse.ArgumentParser(prog="python -m models",
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(prog=PROG,
                                 description="Scorechain PD models: train, evaluate, export, "
                                             "explain.")
     p.add_argument("--version", action="version", version=f"models {package_version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("train", help="compare six families x 3 resamplers on the shared folds, "
-                                     "Optuna-tune, select, calibrate, export and report")
-    s.add_argument("dataset", choices=DATASETS)
-    s.add_argument("--search", default="hgb", help="families to tune (comma list, '' = none)")
-    s.add_argument("--trials", type=int, default=10, help="Optuna budget per tuned family")
-    s.add_argument("--search-folds", type=int, default=3, help="CV folds used while searching")
+                                     "Optuna-tune, select, calibrate, export and report; a "
+                                     "registered data set or --csv FILE --schema FILE")
+    s.add_argument("dataset", nargs="?", choices=DATASETS)
+    s.add_argument("--search", default=None, help="families to tune (comma list, '' = none; "
+                                                  "default hgb)")
+    s.add_argument("--trials", type=int, default=None, help="Optuna budget per tuned family "
+                                                            "(default 10)")
+    s.add_argument("--search-folds", type=int, default=None,
+                   help="CV folds used while searching (default 3)")
     s.add_argument("--version", default="1")
+    g = s.add_argument_group("your own CSV")
+    g.add_argument("--csv", default="", help="data file (any CSV)")
+    g.add_argument("--schema", default="", help="its feature schema (python -m models schema "
+                                                "infer writes a draft)")
+    g.add_argument("--time-column", default=None,
+                   help="hold out the latest ~20%% of rows by this column (dates or numbers) "
+                        "instead of a stratified random 20%%")
+    g.add_argument("--out", default="", help="bundle directory (default "
+                                             "build/models/<schema name>/bundle)")
+    g.add_argument("--reports", default="", help="reports directory (default "
+                                                 "build/models/<schema name>/reports)")
+    g.add_argument("--force", action="store_true",
+                   help="replace a non-empty --out/--reports (needed for models/default)")
+    g.add_argument("--drop-invalid", action="store_true",
+                   help="drop rows that violate the schema (counted in the card) instead of "
+                        "stopping at the first column with bad rows")
+    g.add_argument("--budget", choices=("full", "ci"), default="full",
+                   help="full: 6 families x 3 resamplers, 5 folds, 10 trials; ci: logreg and "
+                        "hgb, no resampling, 3 folds, 2 trials (tests); flags below override")
+    g.add_argument("--families", default=None, help="families to compare (comma list)")
+    g.add_argument("--resamplers", default=None, help="resamplers to compare (comma list)")
+    g.add_argument("--folds", type=int, default=None, help="CV folds")
+    g.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples for the AUC "
+                                                            "interval")
     s.set_defaults(func=cmd_train)
+    s = sub.add_parser("schema", help="feature schemas: infer a draft from a CSV")
+    ssub = s.add_subparsers(dest="schema_cmd", required=True)
+    s = ssub.add_parser("infer", help="write a schema draft (types, ranges, categories, missing "
+                                      "policy; leakage suspects flagged) for review")
+    s.add_argument("csv")
+    s.add_argument("--target", required=True, help="the outcome column")
+    s.add_argument("--positive", required=True,
+                   help="target value(s) that mean default (comma list)")
+    s.add_argument("--name", default="", help="schema name (default: from the file name)")
+    s.add_argument("--out", default="", help="draft file (default: <csv>.schema.json beside "
+                                             "the CSV)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing draft")
+    s.set_defaults(func=cmd_schema_infer)
     s = sub.add_parser("compare", help="only the family x resampler comparison table")
     s.add_argument("dataset", choices=DATASETS)
     s.add_argument("--families", default="")
@@ -179,10 +295,15 @@ def main(argv=None):
     s.add_argument("--check", action="store_true", help="verify, do not write")
     s.set_defaults(func=cmd_manifest)
     a = p.parse_args(argv)
-    from .schema import FeatureValidationError
+    a.argv = argv
+    from .schema import FeatureValidationError, SchemaError
+    errors = (CliError, FileNotFoundError, FeatureValidationError, SchemaError)
+    if a.cmd in ("train", "schema"):
+        from .datacheck import DataError
+        errors += (DataError,)
     try:
         a.func(a)
-    except (CliError, FileNotFoundError, FeatureValidationError) as exc:
+    except errors as exc:
         print(f"{p.prog}: error: {exc}", file=sys.stderr)
         return 2
     return 0

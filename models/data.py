@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
+from . import parse
 from .schema import FeatureValidationError, load_schema
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,9 @@ def _encode_column(f: Mapping[str, Any], col: pd.Series) -> tuple[np.ndarray, np
         if f.get("missing", "reject") == "reject":
             bad = bad | miss
         return vals.astype(np.float32), bad
-    vals = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
-    miss = np.isnan(vals)
-    bad = np.zeros(n, bool)
+    vals, unreadable = parse.feature_values(f, col)
+    miss = np.isnan(vals) & ~unreadable
+    bad = unreadable.copy()  # text in a number column is an error, never a silent missing value
     if f.get("missing", "reject") == "reject":
         bad |= miss
     with np.errstate(invalid="ignore"):
@@ -86,6 +87,22 @@ def _encode_column(f: Mapping[str, Any], col: pd.Series) -> tuple[np.ndarray, np
         if f["type"] == "int":
             bad |= ~miss & (vals != np.floor(vals))
     return vals.astype(np.float32), bad
+
+
+def positive_values(schema: Mapping[str, Any]) -> list:
+    """The target values that mean default: ``positive`` is one value or a list of them."""
+    pos = schema["positive"]
+    return list(pos) if isinstance(pos, list) else [pos]
+
+
+def target_labels(schema: Mapping[str, Any], t: pd.Series) -> np.ndarray:
+    """1 where the target is one of the positive values, else 0 (compared as text, as before;
+    a numeric target read with missing cells is float, so 1.0 also matches a positive 1)."""
+    pos = pd.Series([str(v) for v in positive_values(schema)], dtype=object)
+    s = t.astype(str)
+    if pd.api.types.is_float_dtype(t):
+        s, pos = (v.str.replace(r"\.0$", "", regex=True) for v in (s, pos))
+    return s.isin(set(pos)).to_numpy()
 
 
 def _group_frame(schema: Mapping[str, Any], df: pd.DataFrame) -> pd.DataFrame:
@@ -117,8 +134,7 @@ def encode_frame(schema: Mapping[str, Any], df: pd.DataFrame, *, name: str | Non
         cols.append(v)
         bad |= b
     X = np.column_stack(cols).astype(np.float32)
-    t = df[schema["target"]]
-    y = (t.astype(str) == str(schema["positive"])).to_numpy().astype(np.int8)
+    y = target_labels(schema, df[schema["target"]]).astype(np.int8)
     groups = _group_frame(schema, df)
     if bad.any() and not drop_invalid:
         raise FeatureValidationError(None, f"{int(bad.sum())} rows violate the schema: {reasons}")
@@ -161,6 +177,8 @@ class Splits:
     train_idx: np.ndarray
     holdout_idx: np.ndarray
     folds: tuple[tuple[np.ndarray, np.ndarray], ...]  # indices into train_idx
+    description: str = ("stratified 20% holdout by per-row SHA-256 rank, seed 20240601; 5-fold "
+                        "stratified CV on the rest")
 
     def fingerprint(self) -> str:
         """SHA-256 of the holdout index list (detects any change of the frozen split)."""
@@ -176,9 +194,36 @@ def make_splits(y: np.ndarray, X: np.ndarray, *, seed: int = SPLIT_SEED,
         order = idx[np.argsort(keys[idx], kind="stable")]
         holdout.append(order[: int(round(holdout_fraction * len(idx)))])
     holdout_idx = np.sort(np.concatenate(holdout))
+    return _with_folds(y, holdout_idx, seed, n_folds,
+                       f"stratified {holdout_fraction:.0%} holdout by per-row SHA-256 rank, seed "
+                       f"{seed}; {n_folds}-fold stratified CV on the rest")
+
+
+def _with_folds(y: np.ndarray, holdout_idx: np.ndarray, seed: int, n_folds: int,
+                description: str) -> Splits:
     mask = np.ones(len(y), bool)
     mask[holdout_idx] = False
     train_idx = np.flatnonzero(mask)
     skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed % (2**31))
     folds = tuple((tr, va) for tr, va in skf.split(np.zeros(len(train_idx)), y[train_idx]))
-    return Splits(train_idx, holdout_idx, folds)
+    return Splits(train_idx, holdout_idx, folds, description)
+
+
+def time_splits(y: np.ndarray, t: np.ndarray, *, column: str = "time",
+                holdout_fraction: float = HOLDOUT_FRACTION, seed: int = SPLIT_SEED,
+                n_folds: int = N_FOLDS, label=str) -> Splits:
+    """Out-of-time holdout: the latest rows by ``t`` (about ``holdout_fraction`` of them), cut on
+    a time boundary so every holdout row is later than every training row; stratified CV on the
+    earlier rows. ``t`` is numeric (day numbers for dates), without NaN; ``label`` formats a
+    time for the description."""
+    t = np.asarray(t, dtype=float)
+    cut = np.sort(t)[min(len(t) - 1, int(round((1 - holdout_fraction) * len(t))))]
+    holdout_idx = np.flatnonzero(t >= cut)
+    if len(holdout_idx) == len(t):
+        raise ValueError(f"'{column}' has one value in all {len(t):,} rows: no row is earlier than "
+                         "the cut, so no out-of-time holdout is possible")
+    return _with_folds(y, holdout_idx, seed, n_folds,
+                       f"out-of-time holdout: the {len(holdout_idx):,} rows with {column} >= "
+                       f"{label(cut)} ({len(holdout_idx) / len(t):.0%}), every one later than "
+                       f"every training row; {n_folds}-fold stratified CV (seed {seed}) on the "
+                       "earlier rows")

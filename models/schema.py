@@ -30,6 +30,7 @@ import numpy as np
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 FEATURE_TYPES = ("float", "int", "category")
 MISSING_POLICIES = ("reject", "impute")
+NUMBER_FORMATS = (None, "percent")
 
 
 class FeatureValidationError(ValueError):
@@ -85,6 +86,9 @@ def check_schema(schema: Mapping[str, Any]) -> None:
             lo, hi = f.get("min"), f.get("max")
             if lo is not None and hi is not None and lo > hi:
                 raise SchemaError(f"{name}: min > max")
+            # How a CSV writes the number (models.parse); serving always takes the number itself.
+            if f.get("format") not in NUMBER_FORMATS:
+                raise SchemaError(f"{name}: format must be one of {NUMBER_FORMATS[1:]} or absent")
 
 
 def load_schema(name_or_path: str | Path) -> dict:

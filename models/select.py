@@ -8,6 +8,9 @@
 4. fit on the training split, export to ONNX (parity-checked), evaluate on the frozen holdout,
    write the model card; for ``gmsc`` the bundle goes to ``models/default/``;
 5. update ``reports/models/summary.json`` (with the untuned HGB holdout baseline).
+
+:func:`train_dataset` runs the same steps on any encoded data set, its splits and a reports
+directory (``python -m models train --csv``, :mod:`models.owncsv`).
 """
 from __future__ import annotations
 
@@ -17,8 +20,8 @@ import logging
 from . import metrics as M
 from .cv import compare, comparison_markdown, cv_oof, optuna_search, summarise
 from .data import load_dataset, make_splits
-from .families import build_pipeline
-from .train import DEFAULT_DIR, PARITY_TOL, REPORTS, train_and_export
+from .families import FAMILIES, RESAMPLERS, build_pipeline
+from .train import DEFAULT_DIR, PARITY_TOL, REPORTS, ROOT, train_and_export
 from .evaluate import write_json
 
 log = logging.getLogger(__name__)
@@ -39,14 +42,34 @@ def run_training(dataset: str, search_families=("hgb",), n_trials: int = 10,
                  search_folds: int = 3, version: str = "1", seed: int = 0) -> dict:
     ds = load_dataset(dataset)
     sp = make_splits(ds.y, ds.X)
-    cmp_json = REPORTS / f"comparison_{dataset}.json"
-    results = compare(ds, sp, cmp_json, seed=seed)
+    outdir = DEFAULT_DIR if dataset == "gmsc" else None
+    command = f"python -m models train {dataset}" + (
+        " (then: python -m models train-default)" if dataset == "gmsc" else "")
+    cfg, summary = train_dataset(ds, sp, search_families=search_families, n_trials=n_trials,
+                                 search_folds=search_folds, version=version, seed=seed,
+                                 outdir=outdir, command=command)
+    if dataset == "gmsc":
+        write_json(DEFAULT_DIR / "train_config.json",
+                   {k: v for k, v in cfg.items() if k != "command"})
+    return summary
+
+
+def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
+                  search_folds: int = 3, version: str = "1", seed: int = 0,
+                  outdir=None, command: str = "", reports=REPORTS, families=FAMILIES,
+                  resamplers=RESAMPLERS, n_boot: int = 1000, extra_cfg: dict | None = None):
+    """Steps 1-5 for an encoded data set and its splits (a registered one or a user's CSV):
+    results in ``reports`` (comparison, searches, per-model card and plots, summary.json), the
+    bundle in ``outdir`` (None: next to its report). Returns (selected config, summary entry)."""
+    dataset = ds.name
+    cmp_json = reports / f"comparison_{dataset}.json"
+    results = compare(ds, sp, cmp_json, families=families, resamplers=resamplers, seed=seed)
     ytr = ds.y[sp.train_idx]
     for fam in search_families:
         rows = {k: r for k, r in results.items() if r["family"] == fam and not r["params"]}
         rs = max(rows.values(), key=lambda r: r["auc_mean"])["resampler"] if rows else "none"
         key = f"{fam}/{rs}/tuned"
-        search_json = REPORTS / f"search_{dataset}_{fam}.json"
+        search_json = reports / f"search_{dataset}_{fam}.json"
         if search_json.exists() and json.loads(search_json.read_text()).get(
                 "n_trials_requested") == n_trials and key in results:
             continue
@@ -57,7 +80,7 @@ def run_training(dataset: str, search_families=("hgb",), n_trials: int = 10,
         results[key] = {"family": fam, "resampler": rs, "params": s["best_params"],
                         "train_rows_cap": None, **summarise(ytr, res)}
         cmp_json.write_text(json.dumps(results, indent=1) + "\n")
-    (REPORTS / f"comparison_{dataset}.md").write_text(comparison_markdown(ds, sp, results))
+    (reports / f"comparison_{dataset}.md").write_text(comparison_markdown(ds, sp, results))
 
     best_key = max(results, key=lambda k: results[k]["auc_mean"])
     best = results[best_key]
@@ -65,15 +88,15 @@ def run_training(dataset: str, search_families=("hgb",), n_trials: int = 10,
            "resampler": best["resampler"], "calibration": best["best_calibration"],
            "calibration_rule": "lowest cross-fitted CV Brier among none/sigmoid/isotonic "
                                f"({json.dumps({k: round(v, 6) for k, v in best['brier_crossfit'].items()})})",
-           "selected_from": best_key, "selection_rule": "highest mean 5-fold CV AUC",
-           "seed": seed, "version": version,
-           "command": f"python -m models train {dataset}"
-                      + (" (then: python -m models train-default)" if dataset == "gmsc" else ""),
+           "selected_from": best_key, "selection_rule": f"highest mean {len(sp.folds)}-fold CV AUC",
+           "seed": seed, "version": version, **(extra_cfg or {}),
+           "command": command or f"python -m models train {dataset}",
            "cv": {"auc_mean": best["auc_mean"], "auc_sd": best["auc_sd"],
                   "brier_crossfit": best["brier_crossfit"]}}
-    outdir = DEFAULT_DIR if dataset == "gmsc" else None
+    kw = {"outdir": outdir, "cv": cfg["cv"], "ds": ds, "splits": sp, "reports": reports,
+          "n_boot": n_boot}
     try:
-        run = train_and_export(cfg, outdir=outdir, cv=cfg["cv"])
+        run = train_and_export(cfg, **kw)
     except RuntimeError as e:
         if cfg["calibration"] != "isotonic" or "parity" not in str(e):
             raise
@@ -81,13 +104,10 @@ def run_training(dataset: str, search_families=("hgb",), n_trials: int = 10,
         cfg["calibration"] = "sigmoid"
         cfg["calibration_rule"] += f"; isotonic failed the {PARITY_TOL} ONNX parity check, " \
                                    "fell back to sigmoid"
-        run = train_and_export(cfg, outdir=outdir, cv=cfg["cv"])
-    if dataset == "gmsc":
-        write_json(DEFAULT_DIR / "train_config.json",
-                   {k: v for k, v in cfg.items() if k != "command"})
+        run = train_and_export(cfg, **kw)
     base = holdout_baseline(ds, sp)
     e = run["evaluation"]
-    summ_path = REPORTS / "summary.json"
+    summ_path = reports / "summary.json"
     summary = json.loads(summ_path.read_text()) if summ_path.exists() else {}
     summary[dataset] = {
         "model_id": run["card"]["model_id"], "family": cfg["family"],
@@ -99,7 +119,15 @@ def run_training(dataset: str, search_families=("hgb",), n_trials: int = 10,
         "goal_auc": GOALS.get(dataset), "goal_auc_met": (e["auc"] >= GOALS[dataset])
         if dataset in GOALS else None,
         "brier_not_worse_than_untuned_hgb": bool(e["brier"] <= base["brier"]),
-        "report_dir": f"reports/models/{run['card']['model_id']}",
+        "report_dir": _shown(reports / run["card"]["model_id"]),
     }
     write_json(summ_path, summary)
-    return summary[dataset]
+    return cfg, summary[dataset]
+
+
+def _shown(path) -> str:
+    """A report path as the summary shows it: relative to the checkout when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)

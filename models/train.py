@@ -68,11 +68,27 @@ def reference_values(ds: Dataset, splits: Splits) -> list:
 
 
 def reason_code_table(schema: dict) -> dict:
-    table = json.loads(REASON_CODES.read_text())["schemas"][schema["name"]]
+    table = json.loads(REASON_CODES.read_text())["schemas"].get(schema["name"])
+    if table is None or set(table["features"]) != {f["name"] for f in schema["features"]}:
+        table = schema_reason_codes(schema)
     return {"features": {n: v["code"] for n, v in table["features"].items()},
             "missing": {n: v["code"] for n, v in table["missing"].items()},
             "text": {str(v["code"]): v["text"] for part in ("features", "missing")
                      for v in table[part].values()}}
+
+
+def schema_reason_codes(schema: dict) -> dict:
+    """Codes for a schema without a table in reason_codes.json (a user's CSV): feature i gets
+    code i + 1 and, if imputed, condition code 100 + i; the text is the feature's description or
+    name. A reviewer can replace the texts; the codes must fit the 1..99 / 100..199 ranges."""
+    feats = schema["features"]
+    if len(feats) > 99:
+        raise ValueError(f"{len(feats)} features: reason codes name at most 99 (one byte each, "
+                         "100..199 are the not-reported conditions)")
+    return {"features": {f["name"]: {"code": i + 1, "text": f.get("description", f["name"])}
+                         for i, f in enumerate(feats)},
+            "missing": {f["name"]: {"code": 100 + i, "text": f"{f['name']} not reported"}
+                        for i, f in enumerate(feats) if f.get("missing") == "impute"}}
 
 
 def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict,
@@ -176,8 +192,8 @@ def write_card(outdirs: list[Path], ds: Dataset, splits: Splits, cfg: dict, expo
                           "holdout_rows": int(len(splits.holdout_idx)),
                           "default_rate": float(ds.y.mean()),
                           "holdout_fingerprint_sha256": splits.fingerprint(),
-                          "split": "stratified 20% holdout by per-row SHA-256 rank, seed "
-                                   "20240601; 5-fold stratified CV on the rest",
+                          "split": splits.description,
+                          **({"data_file": cfg["data_file"]} if "data_file" in cfg else {}),
                           "feature_schema_sha256": export["feature_schema_sha256"]},
         "evaluation": {"holdout": {k: v for k, v in evaluation.items()
                                    if k not in ("groups", "plots")}, "cv": cv},
@@ -229,6 +245,9 @@ def card_markdown(card: dict) -> str:
               f"{t['rows_dropped_by_schema']}: {t['drop_reasons']}); train {t['train_rows']}, "
               f"holdout {t['holdout_rows']}; default rate {t['default_rate']:.4f}",
               f"- split: {t['split']}; holdout fingerprint `{t['holdout_fingerprint_sha256']}`",
+              *([f"- data file: {t['data_file']['name']} (SHA-256 "
+                 f"`{t['data_file']['sha256']}`, {t['data_file']['rows_read']} rows read)"]
+                if "data_file" in t else []),
               "", "## Evaluation (frozen holdout)", "",
               "| metric | value |", "|---|---|"]
     for k in ("auc", "auc_ci95", "h_measure", "brier", "ks", "ece"):
@@ -258,19 +277,25 @@ def card_markdown(card: dict) -> str:
 
 
 def train_and_export(cfg: dict, outdir: Path | None = None, n_boot: int = 1000,
-                     cv: dict | None = None) -> dict:
-    """Fit on the training split, export, evaluate on the holdout, write card and reports."""
+                     cv: dict | None = None, ds: Dataset | None = None,
+                     splits: Splits | None = None, reports: Path = REPORTS) -> dict:
+    """Fit on the training split, export, evaluate on the holdout, write card and reports.
+
+    ``ds``/``splits`` default to the registered data set ``cfg["dataset"]`` and its frozen split
+    (a user's CSV passes its own); per-model reports go to ``reports/<model id>/``."""
     t0 = time.time()
-    ds = load_dataset(cfg["dataset"])
-    splits = make_splits(ds.y, ds.X)
+    if ds is None:
+        ds = load_dataset(cfg["dataset"])
+    if splits is None:
+        splits = make_splits(ds.y, ds.X)
     model = fit_final(ds, splits, cfg)
-    tmpdir = outdir or (REPORTS / "_export_tmp")
+    tmpdir = outdir or (reports / "_export_tmp")
     export = export_bundle(model, ds, splits, cfg, tmpdir)
     if export["parity_max_abs_diff"] > PARITY_TOL:
         raise RuntimeError(f"ONNX parity {export['parity_max_abs_diff']:.2e} > {PARITY_TOL}")
     if export["size_bytes"] > MAX_ONNX_BYTES:
         raise RuntimeError(f"ONNX file {export['size_bytes']} bytes > {MAX_ONNX_BYTES}")
-    report_dir = REPORTS / export["model_sha256"]
+    report_dir = reports / export["model_sha256"]
     evaluation = evaluate_holdout(model, ds, splits, report_dir, n_boot=n_boot)
     card = write_card([report_dir] + ([outdir] if outdir else []), ds, splits, cfg, export,
                       evaluation, cv)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from oracle import attest, keys
@@ -18,8 +19,18 @@ from oracle.store import Store
 log = logging.getLogger("oracle")
 
 
-def load_signer(s: Settings) -> keys.Signer:
-    """The node key: an encrypted keystore (password from env or file), else ORACLE_PRIVATE_KEY."""
+def load_signer(s: Settings) -> keys.DigestSigner:
+    """The attestation signing key: an encrypted keystore (password from env or file),
+    ORACLE_PRIVATE_KEY, or a remote signer (ORACLE_REMOTE_SIGNER_URL + _ADDRESS [+ _TOKEN])."""
+    sources = [n for n in ("keystore_path", "private_key", "remote_signer_url")
+               if getattr(s, n) is not None]
+    if len(sources) > 1:
+        raise SettingsError("give one signing key source, not " + " and ".join(
+            "ORACLE_" + n.upper() for n in sources))
+    if s.remote_signer_url is not None:
+        token = s.remote_signer_token.get_secret_value() if s.remote_signer_token else None
+        return keys.RemoteSigner(s.remote_signer_url, s.remote_signer_address, token,
+                                 timeout_s=s.peer_timeout_s)
     if s.keystore_path is not None:
         password = keys.read_password(
             s.keystore_password.get_secret_value() if s.keystore_password else None,
@@ -28,7 +39,8 @@ def load_signer(s: Settings) -> keys.Signer:
     if s.private_key is not None:
         return keys.signer_from_key_hex(s.private_key.get_secret_value())
     raise SettingsError("no key: set ORACLE_KEYSTORE_PATH (+ ORACLE_KEYSTORE_PASSWORD or "
-                        "ORACLE_KEYSTORE_PASSWORD_FILE) or ORACLE_PRIVATE_KEY")
+                        "ORACLE_KEYSTORE_PASSWORD_FILE), ORACLE_PRIVATE_KEY or "
+                        "ORACLE_REMOTE_SIGNER_URL")
 
 
 def policy_of(s: Settings) -> attest.Policy:
@@ -38,7 +50,7 @@ def policy_of(s: Settings) -> attest.Policy:
 @dataclass
 class Context:
     settings: Settings
-    signer: keys.Signer
+    signer: keys.DigestSigner
     store: Store
     model: Model
     chain: Chain
@@ -50,7 +62,7 @@ class Context:
         self.store.close()
 
 
-def build(s: Settings, *, signer: keys.Signer | None = None) -> Context:
+def build(s: Settings, *, signer: keys.DigestSigner | None = None) -> Context:
     signer = signer or load_signer(s)
     store = Store.open(s.store_path)
     model = load_model(s.model_path)
@@ -99,7 +111,7 @@ def serve(s: Settings) -> int:
     from oracle.instance_lock import InstanceLock
 
     from oracle.daemon import Daemon
-    from oracle.http import create_app
+    from oracle.http import create_admin_app, create_peer_app, create_public_app
 
     if s.nodes and not s.node_index < len(s.nodes):
         raise SettingsError(f"ORACLE_NODE_INDEX {s.node_index} is outside ORACLE_NODES")
@@ -110,28 +122,46 @@ def serve(s: Settings) -> int:
     daemon = None
     if s.daemon:
         s.require("loan_manager_address")
+        if isinstance(ctx.signer, keys.RemoteSigner):
+            # the daemon pays gas with the node key today; a remote signer holds no key here
+            ctx.close()
+            raise SettingsError("the daemon sends transactions and a remote signer cannot: run "
+                                "it with ORACLE_DAEMON=false (pull and peer signing only) "
+                                "until a separate transmitter key is configured")
         sender = TxSender(ctx.chain, ctx.signer, ctx.store, s, ctx.metrics)
         daemon = Daemon(settings=s, node=ctx.node, chain=ctx.chain, sender=sender,
                         store=ctx.store, metrics=ctx.metrics, stop=stop)
-    app = create_app(ctx.node, metrics=ctx.metrics, daemon=daemon,
-                     settings_public=s.public_dict())
-    server = uvicorn.Server(uvicorn.Config(app, host=s.http_host, port=s.http_port,
-                                           log_config=None, access_log=False, lifespan="off"))
+    pull_pool = ThreadPoolExecutor(max_workers=s.pull_workers, thread_name_prefix="pull")
+    listeners = {  # name: (app, host, port, extra uvicorn settings)
+        "public": (create_public_app(ctx.node, s, metrics=ctx.metrics, pool=pull_pool),
+                   s.http_host, s.http_port, {"limit_concurrency": s.public_max_concurrency}),
+        "peer": (create_peer_app(ctx.node, s, metrics=ctx.metrics), s.peer_host, s.peer_port, {}),
+        "admin": (create_admin_app(ctx.node, metrics=ctx.metrics, daemon=daemon,
+                                   settings_public=s.public_dict()),
+                  s.admin_host, s.admin_port, {}),
+    }
+    servers = {name: uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
+                                                   access_log=False, lifespan="off", **extra))
+               for name, (app, host, port, extra) in listeners.items()}
 
     def on_signal(signum, _frame) -> None:
         log.info("signal received, shutting down", extra={"signal": signal.Signals(signum).name})
         stop.set()
-        server.should_exit = True
+        for server in servers.values():
+            server.should_exit = True
 
     reload_requested = threading.Event()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     # Not in the handler itself: loading a model and asking the chain do not belong in a signal handler.
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reload_requested.set())
-    http_thread = threading.Thread(target=server.run, name="http", daemon=True)
-    http_thread.start()
+    http_threads = {name: threading.Thread(target=server.run, name=f"http-{name}", daemon=True)
+                    for name, server in servers.items()}
+    for thread in http_threads.values():
+        thread.start()
     log.info("oracle node up", extra={"signer": ctx.signer.address, "model_id":
                                       ctx.model.model_id_hex, "port": s.http_port,
+                                      "peer_port": s.peer_port, "admin_port": s.admin_port,
                                       "node_index": s.node_index, "nodes": len(s.nodes)})
     failed = False
     daemon_thread = None
@@ -143,14 +173,18 @@ def serve(s: Settings) -> int:
         if reload_requested.is_set():
             reload_requested.clear()
             reload_model(ctx)
-        if not http_thread.is_alive():
-            log.error("http server exited")
+        dead = [name for name, thread in http_threads.items() if not thread.is_alive()]
+        if dead:
+            log.error("http server exited", extra={"listeners": dead})
             failed = True
             stop.set()
-    server.should_exit = True
+    for server in servers.values():
+        server.should_exit = True
     if daemon_thread is not None:
         daemon_thread.join(timeout=30)
-    http_thread.join(timeout=10)
+    for thread in http_threads.values():
+        thread.join(timeout=10)
+    pull_pool.shutdown(wait=False, cancel_futures=True)
     ctx.close()
     log.info("oracle node stopped")
     return 1 if failed else 0

@@ -240,6 +240,33 @@ class Chain:
 
         return self._r(run, "eth_call batch nonces")
 
+    def score_requested(self, borrower: str) -> bool:
+        """Whether the borrower has an open loan request (a request since their last record)."""
+        return self.scores_requested([borrower])[borrower]
+
+    def scores_requested(self, borrowers: list[str]) -> dict[str, bool]:
+        """`scoreRequested(b)` for many borrowers in one JSON-RPC batch (idempotent: retried)."""
+        if not borrowers:
+            return {}
+        calls = [("eth_call", [{"to": self.registry.address,
+                                "data": SCORE_REQUESTED_SELECTOR_HEX + _address_word(b)}, "latest"])
+                 for b in borrowers]
+
+        def run() -> dict[str, bool]:
+            responses = self.w3.provider.make_batch_request(calls)
+            if not isinstance(responses, list) or len(responses) != len(calls):
+                raise ChainError("batch eth_call scoreRequested failed")
+            out = {}
+            for b, r in zip(borrowers, sorted(responses, key=lambda r: r["id"])):
+                if "error" in r:
+                    raise ChainError(f"eth_call scoreRequested({b}) failed: {r['error']}")
+                res = r["result"]
+                out[b] = (int(res, 16) if isinstance(res, str)
+                          else int.from_bytes(bytes(res), "big")) != 0
+            return out
+
+        return self._r(run, "eth_call batch scoreRequested")
+
     def config_digest(self, block: int | str = "latest") -> bytes:
         return bytes(self._r(lambda: self.registry.functions.configDigest().call(
             block_identifier=block), "configDigest"))
@@ -382,6 +409,7 @@ SCORE_RECORDED_TOPIC = "0x" + keccak(
 SCORE_SKIPPED_TOPIC = "0x" + keccak(b"ScoreSkipped(uint256,address,uint256,bytes)").hex()
 _ATT_TUPLE = "(" + ",".join(t for _, t in ATTESTATION_FIELDS) + ")"
 NONCES_SELECTOR_HEX = "0x" + keccak(b"nonces(address)")[:4].hex()
+SCORE_REQUESTED_SELECTOR_HEX = "0x" + keccak(b"scoreRequested(address)")[:4].hex()
 SUBMIT_SELECTOR = keccak(f"submit({_ATT_TUPLE},bytes[])".encode())[:4]
 SUBMIT_BATCH_SELECTOR = keccak(f"submitBatch({_ATT_TUPLE}[],bytes[][])".encode())[:4]
 

@@ -99,6 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["daemon"] = False
     s = _settings(args, **overrides)
     logs.setup(s.log_level)
+    logs.register_secrets(s.secret_strings())
     return serve(s)
 
 

@@ -1,33 +1,53 @@
-"""HTTP API of one node (FastAPI).
+"""HTTP API of one node (FastAPI): three apps for three listeners, so that who may reach what is
+decided by the network as well as by signatures.
 
-* ``GET /v1/score/{borrower}`` — pull mode: this node computes, signs, gathers k-1 peer signatures
-  and returns an attestation with k signatures that anyone can submit with
-  ``CreditScoreRegistry.submit``. 404 unknown borrower, 409 model not approved / schema mismatch,
-  422 malformed address, 503 when k signatures cannot be had.
-* ``POST /v1/sign`` — peer co-signing. Body ``{"attestations": [<attestation JSON>, ...]}`` (at most
-  500); answers ``{"results": [{"signature", "signer"} | {"error"}, ...]}`` in the same order. An
-  entry is signed only if this node's own recomputation gives the identical attestation.
-  A malformed body is a 422 for the whole request.
-* ``GET /healthz`` — 200 with node facts when the daemon loop is healthy, else 503.
-* ``GET /metrics`` — Prometheus text format.
+Public listener (borrowers; body cap `public_max_body_bytes`, per-IP rate limit
+`public_rate_limit`, connection cap `public_max_concurrency`):
+
+* ``POST /v1/score`` — ``{"request": ScoreRequest, "signature", ["delegation"]}`` (see
+  `oracle.auth`, `oracle.pull_client`): only the borrower, or an address the borrower delegated,
+  gets the borrower's k-signed attestation ``{attestation, signatures[k], digest, score_band,
+  reason_codes}``, and only while the borrower has an open loan request. 401 unsigned, badly signed
+  or expired; 403 someone else's; 409 replayed, no open loan request, model not approved or schema
+  mismatch; 404 no features; 413 body too large; 422 malformed; 429 rate limited; 503 fewer than
+  k signatures. Results are cached per (borrower, nonce, model, signer config) for
+  `pull_cache_ttl_s`, and gathered on the node's pull worker pool, never the daemon's.
+* ``GET /v1/score/{borrower}`` — 401: an unsigned pull is refused.
+
+Peer listener (`peer_max_body_bytes`): ``POST /v1/sign`` ``{"attestations": [...]}`` (at most 500),
+signed by a registered signer's node key (`oracle.auth.verify_peer`); answers ``{"results":
+[{"signature", "signer"} | {"error", "reasons", "status"}, ...]}`` in order. An entry is signed
+only if its borrower has an open loan request and this node's own recomputation gives the
+identical attestation.
+
+Admin listener: ``GET /healthz`` (503 when the daemon loop is unhealthy), ``GET /metrics``.
+
+No answer or log line carries a score unless it is the authorised borrower's own result, nor an
+RPC URL or a secret (chain errors are reported by kind only).
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from eth_utils import is_hex_address
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
+from oracle import auth, logs, request_types, typed_data
+from oracle.auth import AuthError, ReplayGuard
+from oracle.http_limits import BodyLimit, RateLimit, ResultCache, answer
 from oracle.node import OracleNode, Refusal
+from oracle.settings import Settings
 from oracle.typed_data import AttestationError, ScoreAttestation
 
 MAX_BATCH = 500
+_REFUSAL_REASON = {401: "unauthenticated", 403: "forbidden", 409: "replayed", 503: "busy"}
 
 
 class SignRequest(BaseModel):
@@ -35,34 +55,111 @@ class SignRequest(BaseModel):
     attestations: list[dict[str, Any]] = Field(..., min_length=1, max_length=MAX_BATCH)
 
 
-def create_app(node: OracleNode, *, metrics: Any | None = None, daemon: Any | None = None,
-               settings_public: dict | None = None) -> FastAPI:
-    app = FastAPI(title="Scorechain oracle", version="1", docs_url=None, redoc_url=None)
+def _base_app(title: str) -> FastAPI:
+    app = FastAPI(title=title, version="1", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"error": "invalid request", "details": errors}, status_code=422)
 
+    return app
+
+
+def _refused(exc: AuthError, metrics: Any | None) -> JSONResponse:
+    if metrics is not None:
+        metrics.http_refused.labels(_REFUSAL_REASON.get(exc.status, "malformed")).inc()
+    return JSONResponse({"error": exc.reason}, status_code=exc.status)
+
+
+def _chain_down(exc: Exception) -> JSONResponse:
+    # The exception text of an RPC failure may carry the provider URL (and its key): kind only.
+    return JSONResponse({"error": f"chain unavailable ({type(exc).__name__})"}, status_code=503)
+
+
+class RequestDomain:
+    """The requests' EIP-712 domain separator, read from the chain once (chain id, registry)."""
+
+    def __init__(self, node: OracleNode) -> None:
+        self.node = node
+        self._sep: bytes | None = None
+
+    @property
+    def separator(self) -> bytes:
+        if self._sep is None:
+            self._sep = request_types.domain_separator(self.node.chain.chain_id,
+                                                       self.node.chain.registry.address)
+        return self._sep
+
+
+# --- public -----------------------------------------------------------------------------------------
+def create_public_app(node: OracleNode, s: Settings, *, metrics: Any | None = None,
+                      pool: ThreadPoolExecutor | None = None) -> Any:
+    app = _base_app("Scorechain oracle (public)")
+    domain = RequestDomain(node)
+    replay = ReplayGuard(s.replay_cache_size)
+    cache = ResultCache()
+    pool = pool or ThreadPoolExecutor(max_workers=s.pull_workers, thread_name_prefix="pull")
+    app.state.pull_pool = pool
+
     @app.get("/v1/score/{borrower}")
-    def score(borrower: str) -> JSONResponse:
-        if not is_hex_address(borrower):
-            return JSONResponse({"error": f"not an address: {borrower!r}"}, status_code=422)
+    def unsigned_pull(borrower: str) -> JSONResponse:
+        return _refused(AuthError("pull requests must be signed by the borrower: POST /v1/score "
+                                  "with a ScoreRequest (see oracle/pull_client.py)"), metrics)
+
+    @app.post("/v1/score")
+    def pull(body: dict[str, Any]) -> JSONResponse:
         try:
-            signed = node.attest_local(borrower)
-            ready = node.gather([signed])
+            borrower, _ = auth.verify_pull(body, separator=domain.separator, now=time.time(),
+                                           max_ttl_s=s.pull_request_max_ttl_s, replay=replay)
+            is_open = node.chain.score_requested(borrower)
+            nonce = node.chain.nonce_of(borrower)
+        except AuthError as exc:
+            return _refused(exc, metrics)
+        except Exception as exc:  # chain reads
+            return _chain_down(exc)
+        if not is_open:
+            if metrics is not None:
+                metrics.http_refused.labels("no_open_request").inc()
+            return JSONResponse({"error": "the borrower has no open loan request: the oracle "
+                                          "signs only for a requested loan"}, status_code=409)
+        try:
+            key = (borrower, nonce, node.model.model_id, node.config_digest())
+            with cache.key_lock(key):  # concurrent pulls of one key gather once
+                hit = cache.get(key, time.time())
+                if hit is not None:
+                    if metrics is not None:
+                        metrics.pulls_served.labels("cache").inc()
+                    return JSONResponse(hit)
+                signed = node.attest_local(borrower, nonce=nonce)
+                ready = node.gather([signed], pool=pool)
+                _, k = node.signer_set()
+                if not ready:
+                    return JSONResponse({"error": f"only {len(signed.signatures)} of {k} "
+                                                  "signatures could be gathered"}, status_code=503)
+                out = signed.to_json(k)
+                out["digest"] = "0x" + typed_data.digest(signed.att, node.separator).hex()
+                # reused for at most half the attestation's lifetime, so what is served from the
+                # cache is still fresh enough to submit
+                cache.put(key, out, time.time() + min(s.pull_cache_ttl_s, s.validity_s / 2))
         except Refusal as exc:
             return JSONResponse({"error": str(exc), "reasons": exc.reasons},
                                 status_code=exc.status)
-        _, k = node.signer_set()
-        if not ready:
-            return JSONResponse({"error": f"only {len(signed.signatures)} of {k} signatures "
-                                          "could be gathered"}, status_code=503)
-        body = signed.to_json(k)
-        body["digest"] = "0x" + node_digest(node, signed.att).hex()
-        return JSONResponse(body)
+        except Exception as exc:
+            return _chain_down(exc)
+        if metrics is not None:
+            metrics.pulls_served.labels("gathered").inc()
+        return JSONResponse(out)
 
-    @app.post("/v1/sign")
+    limited = RateLimit(app, s.public_rate_limit, metrics)
+    return BodyLimit(limited, s.public_max_body_bytes, metrics)
+
+
+# --- peer -------------------------------------------------------------------------------------------
+def create_peer_app(node: OracleNode, s: Settings, *, metrics: Any | None = None) -> Any:
+    app = _base_app("Scorechain oracle (peer)")
+
+    @app.post(auth.SIGN_PATH)
     def sign(req: SignRequest) -> JSONResponse:
         parsed: list[ScoreAttestation | AttestationError] = []
         for raw in req.attestations:
@@ -74,13 +171,16 @@ def create_app(node: OracleNode, *, metrics: Any | None = None, daemon: Any | No
         try:  # this node's own chain reads, once for the whole batch
             nonces = node.chain.nonces_of(borrowers)
             now = node.chain.now()
+            is_open = node.chain.scores_requested(borrowers)
         except Exception as exc:
-            return JSONResponse({"error": f"chain unavailable: {exc}"}, status_code=503)
+            return _chain_down(exc)
         results = []
         for att in parsed:
             try:
                 if isinstance(att, AttestationError):
                     raise att
+                if not is_open[att.borrower]:
+                    raise Refusal("the borrower has no open loan request", status=409)
                 sig = node.cosign(att, nonce=nonces[att.borrower], now=now)
                 results.append({"signature": "0x" + sig.hex(), "signer": node.signer.address})
             except AttestationError as exc:
@@ -88,6 +188,64 @@ def create_app(node: OracleNode, *, metrics: Any | None = None, daemon: Any | No
             except Refusal as exc:
                 results.append({"error": str(exc), "reasons": exc.reasons, "status": exc.status})
         return JSONResponse({"results": results})
+
+    return BodyLimit(PeerAuth(app, node, s, metrics), s.peer_max_body_bytes, metrics)
+
+
+class PeerAuth:
+    """ASGI middleware: a request to /v1/sign is served only if `oracle.auth.verify_peer` accepts
+    it, before its body is parsed (an unauthenticated caller learns nothing, not even a 422).
+    Sits inside BodyLimit, which has read the (capped) body already."""
+
+    def __init__(self, app: Any, node: OracleNode, s: Settings, metrics: Any | None) -> None:
+        self.app, self.node, self.s, self.metrics = app, node, s, metrics
+        self.domain = RequestDomain(node)
+        self.replay = ReplayGuard(s.replay_cache_size)
+
+    def _check(self, headers: dict[str, str], body: bytes) -> None:
+        signers, _ = self.node.signer_set()  # cached chain read
+        auth.verify_peer(headers, body, separator=self.domain.separator, now=time.time(),
+                         window_s=self.s.peer_auth_window_s, signers=signers,
+                         replay=self.replay)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != auth.SIGN_PATH:
+            return await self.app(scope, receive, send)
+        chunks = []
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            chunks.append(msg.get("body", b""))
+            if not msg.get("more_body"):
+                break
+        body = b"".join(chunks)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        try:
+            await anyio.to_thread.run_sync(self._check, headers, body)
+        except AuthError as exc:
+            if self.metrics is not None:
+                self.metrics.http_refused.labels(_REFUSAL_REASON.get(exc.status, "malformed")).inc()
+            return await answer(send, exc.status, {"error": exc.reason})
+        except Exception as exc:  # the signer-set read
+            return await answer(send, 503, {"error": f"chain unavailable ({type(exc).__name__})"})
+        sent = False
+
+        async def replay() -> dict:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+# --- admin ------------------------------------------------------------------------------------------
+def create_admin_app(node: OracleNode, *, metrics: Any | None = None, daemon: Any | None = None,
+                     settings_public: dict | None = None) -> FastAPI:
+    app = _base_app("Scorechain oracle (admin)")
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -100,7 +258,7 @@ def create_app(node: OracleNode, *, metrics: Any | None = None, daemon: Any | No
         ok = True
         if daemon is not None:
             info["breaker"] = daemon.sender.breaker.state
-            info["last_error"] = daemon.last_error
+            info["last_error"] = logs.redact(daemon.last_error)
             info["last_step_age_s"] = (None if daemon.last_step_at is None
                                        else round(time.time() - daemon.last_step_at, 3))
             ok = info["breaker"] != "open" and daemon.last_error is None
@@ -115,9 +273,3 @@ def create_app(node: OracleNode, *, metrics: Any | None = None, daemon: Any | No
         return PlainTextResponse(data.decode(), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def node_digest(node: OracleNode, att: ScoreAttestation) -> bytes:
-    from oracle import typed_data
-
-    return typed_data.digest(att, node.separator)

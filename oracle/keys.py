@@ -1,4 +1,9 @@
-"""Node keys: an eth-account encrypted keystore (or a key in the environment), and fast signing.
+"""Node keys: an eth-account encrypted keystore, a key in the environment, or a remote signer.
+
+`DigestSigner` is the small interface the node signs through (an address and ``sign_digest``):
+`Signer` holds a key in memory; `RemoteSigner` asks a signing service over HTTP and checks that
+what comes back recovers to the expected address, so a faulty service cannot make the node emit
+a signature that is not its own.
 
 The private key lives only in memory, inside a `Signer`; it is never logged, printed or written
 unencrypted. Signatures are 65 bytes r‖s‖v with v in {27, 28} and low s (libsecp256k1 normalises),
@@ -11,8 +16,10 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Protocol
 
 import coincurve
+import requests
 from eth_account import Account
 from eth_keys import keys as eth_keys
 from eth_utils import keccak, to_checksum_address
@@ -30,6 +37,14 @@ class WrongPassword(KeyError_):
 
 class KeystoreNotFound(KeyError_):
     pass
+
+
+class DigestSigner(Protocol):
+    """What the node signs attestations and peer requests with."""
+
+    address: str
+
+    def sign_digest(self, digest: bytes) -> bytes: ...
 
 
 class Signer:
@@ -146,6 +161,56 @@ def load_keystore(path: str | Path, password: str) -> Signer:
 
 def signer_from_key_hex(text: str) -> Signer:
     return Signer(parse_private_key(text))
+
+
+class RemoteSignerError(KeyError_):
+    """The remote signer is unreachable, answered malformed, or signed as someone else."""
+
+
+class RemoteSigner:
+    """Signs 32-byte digests through a remote signing service (an HSM or KMS front end).
+
+    Protocol: ``POST <url>`` with JSON ``{"address": "0x…", "digest": "0x…"}`` and, if a token is
+    set, ``Authorization: Bearer <token>``; the answer is ``{"signature": "0x…"}`` (65 bytes,
+    r‖s‖v). The signature must recover to `address`, else RemoteSignerError. The URL and token are
+    never logged or put in an error message (a URL may carry credentials)."""
+
+    def __init__(self, url: str, address: str, token: str | None = None, *,
+                 timeout_s: float = 5.0) -> None:
+        self.address = to_checksum_address(address)
+        self._url = url
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._timeout = timeout_s
+        self._http = requests.Session()
+
+    def __repr__(self) -> str:
+        return f"RemoteSigner({self.address})"
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        if len(digest) != 32:
+            raise ValueError("digest must be 32 bytes")
+        try:
+            r = self._http.post(self._url, json={"address": self.address,
+                                                 "digest": "0x" + digest.hex()},
+                                headers=self._headers, timeout=self._timeout)
+            r.raise_for_status()
+            sig = bytes.fromhex(str(r.json()["signature"]).removeprefix("0x"))
+        except (ValueError, KeyError, TypeError):  # before: requests' JSON error is a ValueError too
+            raise RemoteSignerError("remote signer answered malformed") from None
+        except requests.RequestException as exc:
+            # requests' messages name the URL; only the kind of failure is kept
+            raise RemoteSignerError(f"remote signer unavailable ({type(exc).__name__})") from None
+        try:
+            who = recover(digest, sig)
+        except ValueError as exc:
+            raise RemoteSignerError(f"remote signer returned an invalid signature: {exc}") from None
+        if who != self.address:
+            raise RemoteSignerError(f"remote signer signed as {who}, expected {self.address}")
+        return sig
+
+    def private_key_bytes(self) -> bytes:
+        raise RemoteSignerError("a remote signer holds no key here: transactions need a "
+                                "transmitter key")
 
 
 def public_key_of(private_key: bytes) -> str:

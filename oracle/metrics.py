@@ -27,6 +27,12 @@ class Metrics:
         self.pending = Gauge("oracle_pending_requests", "Requests not yet satisfied", registry=r)
         self.inflight = Gauge("oracle_inflight_transactions", "Transactions in flight", registry=r)
         self.breaker_open = Gauge("oracle_circuit_open", "1 when the breaker is open", registry=r)
+        self.http_refused = Counter(
+            "oracle_http_refused_total", "HTTP requests refused before any work, by reason "
+            "(unauthenticated, forbidden, replayed, no_open_request, rate_limited, "
+            "body_too_large, busy)", ["reason"], registry=r)
+        self.pulls_served = Counter("oracle_pulls_served_total", "Authorised pulls answered, by "
+                                    "source (cache/gathered)", ["source"], registry=r)
         self.score_latency = Histogram(
             "oracle_score_sign_seconds", "Feature read + inference + signature", registry=r,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5))

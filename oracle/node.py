@@ -4,6 +4,7 @@ and gathers k signatures. I/O is injected (store, chain, peer client) so tests c
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -13,7 +14,7 @@ from typing import Any
 
 import requests
 
-from oracle import attest, keys, typed_data
+from oracle import attest, auth, keys, request_types, typed_data
 from oracle.scoring import Model, ModelGuard, ModelNotApproved, ModelSchemaNotReady, Prediction
 from oracle.store import Store, UnknownBorrower
 from oracle.typed_data import ScoreAttestation
@@ -52,7 +53,7 @@ class Signed:
 
 
 class OracleNode:
-    def __init__(self, *, signer: keys.Signer, store: Store, model: Model, guard: ModelGuard,
+    def __init__(self, *, signer: keys.DigestSigner, store: Store, model: Model, guard: ModelGuard,
                  chain: Any, policy: attest.Policy, peers: list[str] | None = None,
                  peer_timeout_s: float = 5.0, signer_set_ttl_s: float = 10.0,
                  metrics: Any | None = None) -> None:
@@ -66,10 +67,13 @@ class OracleNode:
         self.peer_timeout_s = peer_timeout_s
         self.metrics = metrics
         self._separator: bytes | None = None
+        self._request_separator: bytes | None = None
         self._signer_set: tuple[frozenset[str], int, bytes, float] | None = None
         self._signer_set_ttl = signer_set_ttl_s
         self._lock = threading.Lock()
         self._http = requests.Session()
+        # The daemon's own pool for asking peers; pulls bring theirs (oracle.http), so a flood of
+        # pulls queues there and never in front of the daemon's gathers.
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.peers)),
                                         thread_name_prefix="peer")
 
@@ -84,6 +88,14 @@ class OracleNode:
             self._separator = typed_data.domain_separator(self.chain.chain_id,
                                                           self.chain.registry.address)
         return self._separator
+
+    @property
+    def request_separator(self) -> bytes:
+        """The EIP-712 domain of requests to nodes (oracle.request_types), not of attestations."""
+        if self._request_separator is None:
+            self._request_separator = request_types.domain_separator(
+                self.chain.chain_id, self.chain.registry.address)
+        return self._request_separator
 
     def signer_set(self) -> tuple[frozenset[str], int]:
         """(registered signers, threshold k), cached for a few seconds."""
@@ -189,14 +201,15 @@ class OracleNode:
         return sig
 
     # --- gather k signatures ---------------------------------------------------------------------
-    def gather(self, batch: list[Signed]) -> list[Signed]:
+    def gather(self, batch: list[Signed], pool: ThreadPoolExecutor | None = None) -> list[Signed]:
         """Collect k signatures per entry, asking only as many peers as are still missing: first
         the next k-1 peers in ring order, all at once (one request each for the whole batch), then
         the following ones for entries a peer refused or could not sign. Keeps valid signatures
         from registered, distinct signers; returns the entries that reached k.
 
         Asking every peer would cost n-1 recomputes per entry instead of k-1, and the recompute
-        is the largest part of a node's CPU (profiled with py-spy under the throughput bench)."""
+        is the largest part of a node's CPU (profiled with py-spy under the throughput bench).
+        `pool`: the threads that ask the peers (default: the daemon's)."""
         if not batch:
             return []
         signers, k = self.signer_set()
@@ -209,7 +222,7 @@ class OracleNode:
             missing = max(k - len(s.signatures) for s in need)
             wave, queue = queue[:missing], queue[missing:]
             body = {"attestations": [s.att.to_json() for s in need]}
-            futures = [self._pool.submit(self._ask_peer, url, body) for url in wave]
+            futures = [(pool or self._pool).submit(self._ask_peer, url, body) for url in wave]
             for url, fut in zip(wave, futures):
                 try:
                     results = fut.result(timeout=self.peer_timeout_s + 1)
@@ -227,7 +240,13 @@ class OracleNode:
         return [s for s in batch if len(s.signatures) >= k]
 
     def _ask_peer(self, url: str, body: dict) -> list:
-        r = self._http.post(url.rstrip("/") + "/v1/sign", json=body, timeout=self.peer_timeout_s)
+        """POST the batch to a peer's listener, signed with this node's key (oracle.auth)."""
+        data = json.dumps(body, separators=(",", ":")).encode()
+        headers = {"content-type": "application/json",
+                   **auth.peer_headers(self.signer, self.request_separator, data,
+                                       int(time.time()))}
+        r = self._http.post(url.rstrip("/") + auth.SIGN_PATH, data=data, headers=headers,
+                            timeout=self.peer_timeout_s)
         r.raise_for_status()
         return r.json()["results"]
 

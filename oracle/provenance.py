@@ -73,16 +73,34 @@ def dataset_root(dataset_name: str) -> bytes:
 
     data = load_dataset(dataset_name)
     splits = make_splits(data.y, data.X)
-    leaves = [training_row_leaf(int(i), data.X[i], int(data.y[i])) for i in splits.train_idx]
-    return MerkleTree.build(leaves).root
+    return _rows_root(data.X, data.y, splits.train_idx)
 
 
-def model_commitments(bundle_dir: str | Path, *, uri: str | None = None) -> ModelCommitments:
+def csv_dataset_root(schema: dict, training_data: dict, data_csv: str | Path) -> bytes:
+    """The same root for a bundle trained on a user's CSV (``python -m models train --csv``):
+    the training split rebuilt from that file, which must be the one the card names (SHA-256)."""
+    from models.datacheck import DataError
+    from models.owncsv import training_rows
+
+    try:
+        X, y, train_idx = training_rows(data_csv, schema, training_data)
+    except DataError as exc:
+        raise ProvenanceError(f"training data: {exc}") from None
+    return _rows_root(X, y, train_idx)
+
+
+def _rows_root(X, y, train_idx) -> bytes:
+    return MerkleTree.build([training_row_leaf(int(i), X[i], int(y[i])) for i in train_idx]).root
+
+
+def model_commitments(bundle_dir: str | Path, *, uri: str | None = None,
+                      data_csv: str | Path | None = None) -> ModelCommitments:
     """Everything ModelRegistry.register needs for the bundle in `bundle_dir`, cross-checked.
 
     Raises ProvenanceError (naming the file) if any file differs from the bundle's manifest, the
     ONNX file from its card or reference.json, or the schema from reference.json: an edited
     reference.json, reason table or schema cannot be registered under an id that hides it.
+    A bundle trained on a user's CSV needs that file (`data_csv`) for its training-data root.
     The URI defaults to ``ipfs://`` + the bundle directory's CID.
     """
     from models import manifest
@@ -110,9 +128,18 @@ def model_commitments(bundle_dir: str | Path, *, uri: str | None = None) -> Mode
         bundle_cid = content_id.path_cid(bundle_dir)
     except content_id.ContentIdError as exc:
         raise ProvenanceError(f"model bundle {bundle_dir}: {exc}") from None
-    card_root = card["training_data"].get("dataset_root")
-    root = dataset_root(card["training_data"]["dataset"]) if card_root is None else bytes.fromhex(
-        card_root.removeprefix("0x"))
+    training = card["training_data"]
+    card_root = training.get("dataset_root")
+    if card_root is not None:
+        root = bytes.fromhex(card_root.removeprefix("0x"))
+    elif "data_file" in training:
+        if data_csv is None:
+            raise ProvenanceError(f"model bundle {bundle_dir} was trained on "
+                                  f"{training['data_file']['name']}: give that CSV "
+                                  "(SCORECHAIN_MODEL_DATA) to commit to its training rows")
+        root = csv_dataset_root(json.loads(files.schema), training, data_csv)
+    else:
+        root = dataset_root(training["dataset"])
     return ModelCommitments(
         model_id=bytes.fromhex(bundle_id),
         feature_schema_hash=bytes.fromhex(schema_sha),

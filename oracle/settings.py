@@ -4,9 +4,9 @@ Sources, lowest to highest precedence: field defaults, a config file (TOML, YAML
 extension; path from ``--config`` or ``ORACLE_CONFIG``), then environment variables named
 ``ORACLE_<FIELD>`` (upper case; lists as JSON or comma-separated).
 
-Secrets (``keystore_password``, ``private_key``) come only from the environment (or, for the
-password, a file named by ``keystore_password_file``); a config file that contains them is
-rejected. They are `SecretStr`, never defaulted, and never appear in `repr`, logs or
+Secrets (``keystore_password``, ``private_key``, ``remote_signer_token``) come only from the
+environment (or, for the password, a file named by ``keystore_password_file``); a config file that
+contains them is rejected. They are `SecretStr`, never defaulted, and never appear in `repr`, logs or
 `public_dict()`. (`pydantic-settings` cannot be installed under brownie's python-dotenv pin, so
 the loader is hand-rolled here.)
 """
@@ -36,7 +36,9 @@ import models
 ENV_PREFIX = "ORACLE_"
 #: Gas of a submit/submitBatch transaction before its per-attestation part.
 TX_BASE_GAS = 80_000
-SECRET_FIELDS = ("keystore_password", "private_key")
+SECRET_FIELDS = ("keystore_password", "private_key", "remote_signer_token")
+#: settings that are URLs which may carry credentials: shown as scheme://host[:port] only
+URL_FIELDS = ("rpc_url", "remote_signer_url")
 
 
 def redact_url(url: str) -> str:
@@ -73,6 +75,10 @@ class Settings(BaseModel):
     keystore_password: SecretStr | None = None
     keystore_password_file: Path | None = None
     private_key: SecretStr | None = None
+    # or a remote signer (oracle.keys.RemoteSigner) for the attestation key
+    remote_signer_url: str | None = None
+    remote_signer_address: str | None = None
+    remote_signer_token: SecretStr | None = None
 
     # data and model
     store_path: Path = Path(".scorechain/oracle.db")
@@ -110,9 +116,28 @@ class Settings(BaseModel):
     breaker_failures: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(30.0, ge=0)
 
-    # http
+    # http: three listeners. public = borrowers' pulls; peer = /v1/sign for the other nodes
+    # (ORACLE_NODES lists the nodes' peer URLs); admin = /healthz and /metrics
     http_host: str = "127.0.0.1"
     http_port: int = Field(9100, ge=0, le=65535)
+    peer_host: str = "127.0.0.1"
+    peer_port: int = Field(9101, ge=0, le=65535)
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(9102, ge=0, le=65535)
+    pull_request_max_ttl_s: int = Field(300, gt=0, description="longest-lived pull request")
+    pull_cache_ttl_s: int = Field(300, ge=0, description="a signed pull result is reused this "
+                                  "long for the same borrower nonce")
+    pull_workers: int = Field(4, ge=1, description="threads gathering for pulls (the daemon has "
+                              "its own)")
+    public_max_concurrency: int = Field(32, ge=1, description="connections+tasks on the public "
+                                        "listener before it answers 503")
+    public_rate_limit: str = Field("5/second;60/minute", description="per client IP, `limits` "
+                                   "notation")
+    public_max_body_bytes: int = Field(16_384, gt=0)
+    peer_max_body_bytes: int = Field(1_048_576, gt=0)
+    peer_auth_window_s: int = Field(30, gt=0, description="a peer request's timestamp within "
+                                    "this of our clock")
+    replay_cache_size: int = Field(100_000, ge=1)
 
     log_level: str = "INFO"
 
@@ -127,6 +152,29 @@ class Settings(BaseModel):
                 f"{self.gas_limit_per_attestation} + {TX_BASE_GAS} = {gas} gas exceeds "
                 f"block_gas_limit {self.block_gas_limit}; lower ORACLE_BATCH_SIZE")
         return self
+
+    @model_validator(mode="after")
+    def _listeners_apart(self) -> "Settings":
+        ports = [(n, p) for n, p in (("HTTP_PORT", self.http_port), ("PEER_PORT", self.peer_port),
+                                     ("ADMIN_PORT", self.admin_port)) if p != 0]
+        if len({p for _, p in ports}) != len(ports):
+            raise ValueError("ORACLE_HTTP_PORT, ORACLE_PEER_PORT and ORACLE_ADMIN_PORT must "
+                             "differ: the public, peer and admin listeners are separate")
+        if (self.remote_signer_url is None) != (self.remote_signer_address is None):
+            raise ValueError("ORACLE_REMOTE_SIGNER_URL and ORACLE_REMOTE_SIGNER_ADDRESS go "
+                             "together")
+        return self
+
+    @field_validator("public_rate_limit")
+    @classmethod
+    def _rate_limit(cls, v: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(v)
+        except ValueError:
+            raise ValueError(f"not a rate limit: {v!r}; e.g. 5/second;60/minute") from None
+        return v
 
     @field_validator("log_level")
     @classmethod
@@ -152,7 +200,8 @@ class Settings(BaseModel):
             return [p.strip() for p in v.split(",") if p.strip()]
         return v
 
-    @field_validator("registry_address", "model_registry_address", "loan_manager_address")
+    @field_validator("registry_address", "model_registry_address", "loan_manager_address",
+                     "remote_signer_address")
     @classmethod
     def _address(cls, v: str | None) -> str | None:
         if v is None:
@@ -169,8 +218,27 @@ class Settings(BaseModel):
         out = self.model_dump(mode="json", exclude=set(SECRET_FIELDS))
         for name in SECRET_FIELDS:
             out[name] = "set" if getattr(self, name) is not None else None
-        out["rpc_url"] = redact_url(self.rpc_url)
+        for name in URL_FIELDS:
+            if getattr(self, name) is not None:
+                out[name] = redact_url(getattr(self, name))
         return out
+
+    def secret_strings(self) -> list[str]:
+        """Every string a log line or an error shown over HTTP must not contain: the secrets, and
+        the parts of the URLs that `public_dict` leaves out (user info, path, query)."""
+        from urllib.parse import urlsplit
+
+        out = [getattr(self, n).get_secret_value() for n in SECRET_FIELDS
+               if getattr(self, n) is not None]
+        for name in URL_FIELDS:
+            url = getattr(self, name)
+            if url is None:
+                continue
+            parts = urlsplit(url)
+            out += [url, parts.netloc if "@" in parts.netloc else "",
+                    parts.path.rstrip("/") if parts.path not in ("", "/") else "",
+                    parts.query, parts.fragment]
+        return [v for v in out if v]
 
     def require(self, *names: str) -> None:
         missing = [n for n in names if getattr(self, n) in (None, "", [])]

@@ -135,6 +135,9 @@ class Store:
         self._conn = conn
         self._lock = threading.RLock()
         self.path = path
+        self._readers = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # not the store's lock: a reader never waits on it
 
     @classmethod
     def open(cls, path: str | Path) -> "Store":
@@ -153,8 +156,26 @@ class Store:
         return store
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._readers_lock:
+            for conn in self._reader_conns:
+                conn.close()
             self._conn.close()
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """This thread's read-only connection (None for an in-memory store). Feature reads on the
+        pull and co-signing paths use it without the store's lock: under WAL they read while the
+        daemon writes, and none of them waits for the lock while a writer sits in a busy SQLite
+        wait (up to the 30 s timeout)."""
+        if self.path == ":memory:":
+            return None
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(Path(self.path).resolve().as_uri() + "?mode=ro", uri=True,
+                                   check_same_thread=False, timeout=30)
+            self._readers.conn = conn
+            with self._readers_lock:
+                self._reader_conns.append(conn)
+        return conn
 
     def _migrate(self) -> None:
         with self._lock:
@@ -211,11 +232,14 @@ class Store:
             address = checksum(address)
         except (ValueError, TypeError):
             raise UnknownBorrower(f"not an address: {address!r}") from None
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT schema_hash, row_json, vector, salt, features_hash FROM borrowers "
-                "WHERE address = ?", (address,)
-            ).fetchone()
+        query = ("SELECT schema_hash, row_json, vector, salt, features_hash FROM borrowers "
+                 "WHERE address = ?")
+        reader = self._reader()
+        if reader is not None:
+            row = reader.execute(query, (address,)).fetchone()
+        else:
+            with self._lock:
+                row = self._conn.execute(query, (address,)).fetchone()
         if row is None:
             raise UnknownBorrower(f"no features stored for borrower {address}")
         return BorrowerFeatures(address, row[0], row[1],

@@ -89,7 +89,7 @@ def _node_model_ids(cluster) -> list[str | None]:
     ids = []
     for node in cluster.nodes:
         try:
-            ids.append(requests.get(node.url + "/healthz", timeout=2).json().get("model_id"))
+            ids.append(requests.get(node.admin_url + "/healthz", timeout=2).json().get("model_id"))
         except Exception:  # noqa: BLE001 - a node that does not answer has no model id to report
             ids.append(None)
     return ids

@@ -14,7 +14,8 @@ an in-process 2-of-3 oracle, and a loan walked step by step.
 
 The oracle here runs in the console process with three keys made up for this console session
 (kept in memory only) — local chains only. Operators run real nodes (`oracle serve`) with
-encrypted keystores instead.
+encrypted keystores instead; `pull(s, b, url)` asks such a node for a borrower's score with the
+borrower's signed request (the node answers no one else).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 USD = 10**6
 DAY = 24 * 3600
 
-__all__ = ["deploy", "new_borrower", "request", "score", "explain", "approve", "fund", "repay",
+__all__ = ["deploy", "new_borrower", "request", "score", "pull", "explain", "approve", "fund", "repay",
            "impair", "unimpair", "show", "Borrower", "USD", "DAY", "accounts", "chain"]
 
 _deploy = importlib.import_module("scripts.01_deploy")
@@ -128,6 +129,20 @@ def score(system, borrower: Borrower) -> typed_data.ScoreAttestation:
     require_success(registry.submit(att.as_tuple(), signatures, {"from": role_account("deployer")}))
     print(f"score {att.score} (PD {att.pdBps / 100:.2f} %) recorded for {borrower.address}")
     return att
+
+
+def pull(system, borrower: Borrower, node_url: str) -> dict:
+    """The k-signed score of `borrower` from a running node's public listener (`oracle serve`),
+    asked for with a ScoreRequest the borrower signs (oracle/pull_client.py); the node answers only
+    while the borrower has an open loan request. Returns the node's JSON answer; raises on a
+    refusal, with the node's reason."""
+    from oracle.pull_client import pull_score
+
+    r = pull_score(node_url, borrower.account.private_key, chain.id,
+                   system.score_registry.address)
+    if r.status_code != 200:
+        raise RuntimeError(f"node refused ({r.status_code}): {r.json().get('error')}")
+    return r.json()
 
 
 def explain(att: typed_data.ScoreAttestation) -> None:

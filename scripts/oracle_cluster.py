@@ -1,5 +1,6 @@
 """Run a local k-of-n oracle network: n `oracle serve` processes, each with its own encrypted
-keystore, feature store and HTTP port — the same commands an operator runs, on one machine.
+keystore, feature store and three HTTP listeners (public pulls, peer signing, admin health and
+metrics) — the same commands an operator runs, on one machine.
 
     cluster = LocalOracleCluster(workdir, n=3, rpc_url=..., addresses=...)
     cluster.create_keys()                  # encrypted keystores; returns the signer addresses
@@ -83,7 +84,9 @@ class OracleNodeProcess:
 
     index: int
     workdir: Path
-    port: int
+    port: int  # public listener (borrowers' pulls)
+    peer_port: int  # peer listener (/v1/sign from the other nodes)
+    admin_port: int  # admin listener (/healthz, /metrics)
     env_for: Callable[["OracleNodeProcess"], dict] = field(repr=False)
     address: str = ""
     proc: subprocess.Popen | None = None
@@ -92,6 +95,14 @@ class OracleNodeProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
 
     @property
     def env(self) -> dict:
@@ -132,7 +143,7 @@ class OracleNodeProcess:
                 raise RuntimeError(f"oracle node {self.index} exited {self.proc.returncode}:\n"
                                    + self.log_tail())
             try:
-                requests.get(self.url + "/healthz", timeout=1)
+                requests.get(self.admin_url + "/healthz", timeout=1)
                 return
             except requests.RequestException:
                 if time.time() > deadline:
@@ -141,7 +152,7 @@ class OracleNodeProcess:
                 time.sleep(0.2)
 
     def healthz(self) -> tuple[int, dict]:
-        r = requests.get(self.url + "/healthz", timeout=3)
+        r = requests.get(self.admin_url + "/healthz", timeout=3)
         return r.status_code, r.json()
 
     def signal(self, sig: int) -> None:
@@ -190,6 +201,7 @@ class LocalOracleCluster:
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
         self.nodes = [OracleNodeProcess(i, self.workdir / f"node{i}", free_port(*self.http_ports),
+                                        free_port(*self.http_ports), free_port(*self.http_ports),
                                         env_for=self.env)
                       for i in range(self.n)]
 
@@ -217,8 +229,10 @@ class LocalOracleCluster:
             "ORACLE_STORE_PATH": str(node.store),
             "ORACLE_MODEL_PATH": str(self.model_path),
             "ORACLE_NODE_INDEX": str(node.index),
-            "ORACLE_NODES": ",".join(n.url for n in self.nodes),
+            "ORACLE_NODES": ",".join(n.peer_url for n in self.nodes),
             "ORACLE_HTTP_PORT": str(node.port),
+            "ORACLE_PEER_PORT": str(node.peer_port),
+            "ORACLE_ADMIN_PORT": str(node.admin_port),
             "ORACLE_POLL_INTERVAL_S": "0.5",
             "ORACLE_CONFIRMATIONS": "0",
         })
@@ -284,7 +298,7 @@ class LocalOracleCluster:
             if not node.alive():
                 continue
             try:
-                r = requests.get(node.url + "/metrics", timeout=timeout)
+                r = requests.get(node.admin_url + "/metrics", timeout=timeout)
                 r.raise_for_status()
             except requests.RequestException:
                 continue

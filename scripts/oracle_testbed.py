@@ -41,6 +41,8 @@ TEST_TIMINGS = {
     "ORACLE_CONFIRMATIONS": 0, "ORACLE_POLL_INTERVAL_S": 0.2, "ORACLE_FAILOVER_BLOCKS": 3,
     "ORACLE_PEER_TIMEOUT_S": 3, "ORACLE_RPC_TIMEOUT_S": 3, "ORACLE_BREAKER_COOLDOWN_S": 2,
     "ORACLE_REFRESH_BEFORE_S": 0, "ORACLE_MODEL_CHECK_TTL_S": 1, "ORACLE_LOG_LEVEL": "INFO",
+    # every request of a test comes from 127.0.0.1: the flood test sets its own, low limit
+    "ORACLE_PUBLIC_RATE_LIMIT": "1000/second",
 }
 
 
@@ -190,6 +192,23 @@ class OracleTestbed:
         self.cluster.start(which)
         self.cluster.wait_ready(indices=which)
         return self
+
+    def pull(self, node: int, requester, borrower: str | None = None, **kw):
+        """POST /v1/score to node `node`'s public listener, signed by `requester` (an account
+        with a key) for `borrower` (default: itself); the response as it came."""
+        from oracle.pull_client import pull_score
+
+        key = getattr(requester, "private_key", None) or requester.key  # brownie or eth-account
+        return pull_score(self.nodes[node].url, key, chain.id,
+                          self.system.score_registry.address, borrower=borrower, **kw)
+
+    def delegation(self, borrower, delegate: str, **kw) -> dict:
+        """`borrower`'s signed grant letting `delegate` pull its score."""
+        from oracle.pull_client import delegation
+
+        key = getattr(borrower, "private_key", None) or borrower.key
+        return delegation(key, delegate, chain.id,
+                          self.system.score_registry.address, **kw)
 
     def request_loan(self, borrower, principal: int = 1_000 * 10**6):
         tx = self.system.loan_manager.request(principal, 1200, 90 * 86400, 3,

@@ -38,7 +38,7 @@ status=0
 run_step slither 10 "$VENV/python" scripts/toolchain/slither.py --out-dir build/slither-report || status=1
 # The configured linter (pyproject.toml [tool.ruff]).
 run_step ruff 2 "$VENV/ruff" check oracle models scripts bench tests || status=1
-run_step foundry 10 node_modules/.bin/forge test || status=1
+run_step foundry 10 bash scripts/toolchain/forge.sh test || status=1
 # The oracle installs on its own: fresh venv without brownie, `pip install .`, the installed
 # `oracle` scores a row as the checkout does and verifies recorded scores on anvil (~2 min).
 run_step install 5 env SCORECHAIN_INSTALL_CHECK_NETWORK=development bash scripts/toolchain/install_check.sh || status=1

@@ -94,3 +94,10 @@ def test_malformed_schema_is_rejected():
     with pytest.raises(SchemaError):
         check_schema({"target": "y", "features": [{"name": "a", "type": "category",
                                                    "categories": ["x", "x"]}]})
+
+
+def test_a_number_format_other_than_percent_is_rejected():
+    feature = {"name": "rate", "type": "float", "format": "percent"}
+    check_schema({"target": "y", "features": [feature]})
+    with pytest.raises(SchemaError, match="rate: format must be one of"):
+        check_schema({"target": "y", "features": [dict(feature, format="percentage")]})

@@ -37,14 +37,17 @@ def test_node_environment_comes_from_the_cluster_and_drops_the_callers_oracle_se
                            http_ports=(9400, 9499))
     env = a.nodes[1].env
     assert env["ORACLE_NODE_INDEX"] == "1" and env["ORACLE_HTTP_PORT"] == str(a.nodes[1].port)
-    assert env["ORACLE_NODES"] == f"{a.nodes[0].url},{a.nodes[1].url}"
+    # the leader asks its peers on their peer listeners
+    assert env["ORACLE_NODES"] == f"{a.nodes[0].peer_url},{a.nodes[1].peer_url}"
+    assert env["ORACLE_PEER_PORT"] == str(a.nodes[1].peer_port)
+    assert env["ORACLE_ADMIN_PORT"] == str(a.nodes[1].admin_port)
     assert env["ORACLE_POLL_INTERVAL_S"] == "0.2"  # extra_env overrides the defaults
     assert env["ORACLE_STORE_PATH"] == str(tmp_path / "a" / "node1" / "oracle.db")
     password = env["ORACLE_KEYSTORE_PASSWORD"]
     assert password != "leaked-from-the-shell"
     assert password == a.nodes[0].env["ORACLE_KEYSTORE_PASSWORD"]  # one per cluster
     assert password != b.nodes[0].env["ORACLE_KEYSTORE_PASSWORD"]
-    assert len({n.port for n in a.nodes + b.nodes}) == 3
+    assert len({p for n in a.nodes + b.nodes for p in (n.port, n.peer_port, n.admin_port)}) == 9
     assert password not in repr(a)
 
 

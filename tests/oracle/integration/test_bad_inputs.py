@@ -10,19 +10,21 @@ import hashlib
 import json
 import math
 import shutil
+import time
 
 import onnx
 import pytest
 import requests
-from brownie import accounts
+from brownie import accounts, chain
 
 from models.manifest import write as write_manifest
+from oracle import auth, keys, request_types
 from oracle.store import Store
 from scripts.oracle_cluster import run_cli
 from scripts.oracle_testbed import OracleTestbed
 from tests.oracle.integration.conftest import default_model_path
 
-# --- A. malformed borrower addresses in pull mode -> 422 ----------------------------------------
+# --- A. malformed borrower addresses in a pull request -> 422 -----------------------------------
 BAD_ADDRESSES = ["0x123", "notanaddress", "0x" + "zz" * 20, "0x" + "11" * 21, "11" * 19,
                  "0x" + "11" * 19 + "1", "0x" + "11" * 20 + "00", "0x%20"]
 
@@ -101,14 +103,27 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def good_att(cluster):
-    r = requests.get(f"{cluster.nodes[0].url}/v1/score/{cluster.borrowers[0].address}",
-                     timeout=10)
+    cluster.request_loan(cluster.borrowers[0])
+    r = cluster.pull(0, cluster.borrowers[0])
     assert r.status_code == 200, r.text
     return r.json()["attestation"]
 
 
+@pytest.fixture(scope="module")
+def node0_key(cluster):
+    return keys.load_keystore(cluster.nodes[0].keystore, cluster.cluster._password)
+
+
+def peer_post(cluster, signer, body: bytes, ctype: str = "application/json", node: int = 1):
+    """POST `body` to node `node`'s /v1/sign, signed as a peer by `signer` (oracle.auth)."""
+    sep = request_types.domain_separator(chain.id, cluster.system.score_registry.address)
+    headers = {"content-type": ctype, **auth.peer_headers(signer, sep, body, int(time.time()))}
+    return requests.post(cluster.nodes[node].peer_url + "/v1/sign", data=body, headers=headers,
+                         timeout=10)
+
+
 def _peer_signatures(node) -> float:
-    text = requests.get(node.url + "/metrics", timeout=5).text
+    text = requests.get(node.admin_url + "/metrics", timeout=5).text
     for line in text.splitlines():
         if line.startswith('oracle_signatures_total{role="peer"}'):
             return float(line.split()[-1])
@@ -117,34 +132,36 @@ def _peer_signatures(node) -> float:
 
 @pytest.mark.parametrize("address", BAD_ADDRESSES)
 def test_malformed_address_is_422(cluster, address):
-    r = requests.get(f"{cluster.nodes[0].url}/v1/score/{address}", timeout=10)
-    assert r.status_code in (404, 422) and "signatures" not in r.text
-    if r.status_code == 422:
-        assert "not an address" in r.json()["error"]
+    b = cluster.borrowers[0]
+    body = {"request": {"borrower": address, "requester": b.address, "requestId": "0x" + "11" * 32,
+                        "expiresAt": int(time.time()) + 60}, "signature": "0x" + "00" * 65}
+    r = requests.post(f"{cluster.nodes[0].url}/v1/score", json=body, timeout=10)
+    assert r.status_code == 422 and "signatures" not in r.text
+    assert "not an address" in r.json()["error"]
 
 
 def test_unknown_borrower_is_404(cluster):
-    r = requests.get(f"{cluster.nodes[0].url}/v1/score/0x{'66' * 20}", timeout=10)
+    stranger = cluster.new_borrower()  # KYC'd, with a loan request, but no features stored
+    cluster.request_loan(stranger)
+    r = cluster.pull(0, stranger)
     assert r.status_code == 404 and "no features stored" in r.json()["error"]
 
 
 @pytest.mark.parametrize("name,body,ctype", BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
-def test_malformed_sign_body_is_422(cluster, name, body, ctype):
+def test_malformed_sign_body_is_422(cluster, node0_key, name, body, ctype):
     before = _peer_signatures(cluster.nodes[1])
-    r = requests.post(cluster.nodes[1].url + "/v1/sign", data=body,
-                      headers={"content-type": ctype}, timeout=10)
+    r = peer_post(cluster, node0_key, body, ctype)
     assert r.status_code == 422, (name, r.text)
     assert r.json()["error"] == "invalid request" and r.json()["details"]
     assert _peer_signatures(cluster.nodes[1]) == before
 
 
 @pytest.mark.parametrize("name,mutate", BAD_ATTESTATIONS, ids=[b[0] for b in BAD_ATTESTATIONS])
-def test_peer_refuses_a_wrong_attestation(cluster, good_att, name, mutate):
+def test_peer_refuses_a_wrong_attestation(cluster, good_att, node0_key, name, mutate):
     before = _peer_signatures(cluster.nodes[1])
     bad = mutate(dict(good_att))
-    body = json.dumps({"attestations": [bad]}, allow_nan=True)
-    r = requests.post(cluster.nodes[1].url + "/v1/sign", data=body,
-                      headers={"content-type": "application/json"}, timeout=10)
+    body = json.dumps({"attestations": [bad]}, allow_nan=True).encode()
+    r = peer_post(cluster, node0_key, body)
     if r.status_code == 422:  # NaN/inf are not JSON: rejected as a body
         assert "invalid request" in r.text
     else:
@@ -154,10 +171,9 @@ def test_peer_refuses_a_wrong_attestation(cluster, good_att, name, mutate):
     assert _peer_signatures(cluster.nodes[1]) == before
 
 
-def test_the_unmutated_attestation_is_signed(cluster, good_att):
+def test_the_unmutated_attestation_is_signed(cluster, good_att, node0_key):
     """Control: the corpus above fails for the mutation, not for the base attestation."""
-    r = requests.post(cluster.nodes[1].url + "/v1/sign", json={"attestations": [good_att]},
-                      timeout=10)
+    r = peer_post(cluster, node0_key, json.dumps({"attestations": [good_att]}).encode())
     assert "signature" in r.json()["results"][0]
 
 
@@ -254,17 +270,13 @@ def test_wrong_keystore_password_is_a_clear_error(cluster, command):
     assert password not in r.stderr + r.stdout
 
 
-def test_revoked_model_stops_signing_and_nothing_was_posted(cluster, good_att):
+def test_revoked_model_stops_signing_and_nothing_was_posted(cluster, good_att, node0_key):
     mr = cluster.system.model_registry
+    cluster.request_loan(cluster.borrowers[1])
     mr.revoke(cluster.model.model_id, 3, {"from": accounts[2]})
-    import time
-
     time.sleep(1.5)  # ORACLE_MODEL_CHECK_TTL_S=1 in the test cluster
-    r = requests.get(f"{cluster.nodes[0].url}/v1/score/{cluster.borrowers[1].address}",
-                     timeout=10)
+    r = cluster.pull(0, cluster.borrowers[1])
     assert r.status_code == 409 and "not approved" in r.json()["error"]
-    r = requests.post(cluster.nodes[1].url + "/v1/sign", json={"attestations": [good_att]},
-                      timeout=10)
+    r = peer_post(cluster, node0_key, json.dumps({"attestations": [good_att]}).encode())
     assert "signature" not in r.json()["results"][0]
-    reg = cluster.system.score_registry
-    assert all(reg.nonces(b) == 0 for b in cluster.borrowers)  # nothing was ever posted
+    assert cluster.recorded() == []  # nothing was ever posted

@@ -48,8 +48,8 @@ def test_posted_transactions_verify_with_the_cli(make_cluster):
 def test_pull_mode_returns_a_submittable_attestation(make_cluster):
     c = make_cluster(n=3, k=2, n_borrowers=1, settings={"ORACLE_DAEMON": "false"}).start()
     b = c.borrowers[0]
-    c.request_loan(b)  # a score is recordable only for an open loan request
-    r = requests.get(f"{c.nodes[1].url}/v1/score/{b.address}", timeout=10)
+    c.request_loan(b)  # the node signs only for a borrower with an open loan request
+    r = c.pull(1, b)
     assert r.status_code == 200, r.text
     body = r.json()
     assert len(body["signatures"]) == 2
@@ -79,7 +79,7 @@ def test_a_report_signed_batch_and_a_config_change_verify_with_the_cli(make_clus
     entries = []
     for b in c.borrowers:
         c.request_loan(b)
-        r = requests.get(f"{c.nodes[0].url}/v1/score/{b.address}", timeout=10)
+        r = c.pull(0, b)
         assert r.status_code == 200, r.text
         entries.append(ScoreAttestation.from_json(r.json()["attestation"]))
     config = bytes(reg.configDigest())
@@ -105,7 +105,7 @@ def test_sigterm_shuts_down_cleanly_and_metrics_are_served(make_cluster):
     c.wait_recorded(c.borrowers)
     deadline = time.time() + 10  # the node counts it when it resolves its receipt
     while True:
-        m = requests.get(c.nodes[0].url + "/metrics", timeout=5).text
+        m = requests.get(c.nodes[0].admin_url + "/metrics", timeout=5).text
         if "oracle_scores_recorded_total 1.0" in m or time.time() > deadline:
             break
         time.sleep(0.2)

@@ -110,3 +110,44 @@ def test_nothing_reaches_k_without_enough_agreeing_peers(make, behaviour):
     ready = node.gather(entries)
     assert entries[0] not in ready
     assert len(node.asked) == 2  # every peer was tried
+
+
+
+def test_pulls_stuck_on_their_own_pool_do_not_hold_up_the_daemons_gather():
+    """Pulls gather on the pool they bring (oracle.http's pull pool). With four pulls stuck
+    waiting for a peer, the daemon's gather (the node's own pool) still gets its signatures at
+    once; were the pools shared, its requests would queue behind the stuck ones and time out."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    node = ScriptedPeers(2, ["sign", "sign"])
+    node.peer_timeout_s = 1.0
+    release = threading.Event()
+    slow = "0x" + "ee" * 20
+    answer = ScriptedPeers._ask_peer
+
+    def ask(url, body):
+        if any(a["borrower"].lower() == slow for a in body["attestations"]):
+            release.wait(10)  # the pulls' peer hangs
+        return answer(node, url, body)
+
+    node._ask_peer = ask
+    pull_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pull")
+    pulls = [b.att.with_(borrower=slow) for b in batch(node, 4)]
+    stuck = [threading.Thread(target=node.gather, args=([Signed(a, None, {})],),
+                              kwargs={"pool": pull_pool}) for a in pulls]
+    for t in stuck:
+        t.start()
+    time.sleep(0.2)
+    try:
+        t0 = time.perf_counter()
+        ready = node.gather(batch(node, 1))  # the daemon's call: the node's own pool
+        took = time.perf_counter() - t0
+        assert len(ready) == 1 and len(ready[0].signatures) == 2 and took < 0.5, took
+    finally:
+        release.set()
+        for t in stuck:
+            t.join()
+        pull_pool.shutdown()
+        node.close()

@@ -5,6 +5,8 @@ import sqlite3
 import numpy as np
 import pytest
 
+from eth_utils import to_checksum_address
+
 from oracle import commitment
 from oracle.scoring import schema_hash_hex
 from oracle.store import MIGRATIONS, Store, StoreError, Submission, UnknownBorrower
@@ -115,3 +117,25 @@ def test_submissions_survive_reopen_and_siblings_are_replaced(tmp_path):
     assert store.inflight() == []
     assert {s["tx_hash"]: s["status"] for s in store.submissions()} == {
         "0xaa": "replaced", "0xbb": "mined"}
+
+
+def test_a_feature_read_does_not_wait_for_a_writer_holding_the_store(tmp_path, schema, good_row):
+    """The pull path reads features on its own read-only connection: a writer that holds the
+    store's lock (as during a busy SQLite wait) does not hold up the read."""
+    import threading
+
+    store = Store.open(tmp_path / "s.db")
+    store.put_features(schema, "0x" + "ab" * 20, good_row)
+    got = []
+
+    def read():
+        got.append(store.get_features("0x" + "ab" * 20).address)
+
+    with store._lock:  # the daemon's writer, mid-transaction
+        store._conn.execute("BEGIN IMMEDIATE")
+        t = threading.Thread(target=read)
+        t.start()
+        t.join(timeout=5)
+        store._conn.execute("ROLLBACK")
+    assert got == [to_checksum_address("0x" + "ab" * 20)], "the read waited for the writer"
+    store.close()

@@ -1,0 +1,82 @@
+"""The peer app with the node faked: authentication comes before anything else, and an entry
+is co-signed only for a borrower with an open loan request."""
+
+import json
+import secrets
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from oracle import auth, keys, request_types, typed_data
+from oracle.http import create_peer_app
+from oracle.node import Refusal
+from oracle.settings import load_settings
+from tests.oracle.unit.asgi import call
+
+CHAIN_ID, REGISTRY = 31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+SEP = request_types.domain_separator(CHAIN_ID, REGISTRY)
+LEADER, ME = keys.Signer(secrets.token_bytes(32)), keys.Signer(secrets.token_bytes(32))
+BORROWER = "0x" + "ab" * 20
+
+
+class FakeNode:
+    def __init__(self, open_request):
+        self.signer = ME
+        self.cosigned = 0
+        self.chain = SimpleNamespace(
+            chain_id=CHAIN_ID, registry=SimpleNamespace(address=REGISTRY),
+            nonces_of=lambda bs: {b: 1 for b in bs}, now=lambda: 1,
+            scores_requested=lambda bs: {b: open_request for b in bs})
+
+    def signer_set(self):
+        return frozenset({LEADER.address, ME.address}), 2
+
+    def cosign(self, att, nonce, now):
+        self.cosigned += 1
+        if att.nonce != nonce:
+            raise Refusal("nonce differs", status=409)
+        return b"\x01" * 65
+
+
+def body() -> bytes:
+    att = typed_data.ScoreAttestation(
+        borrower=BORROWER, modelId=b"\x11" * 32, featuresHash=b"\x33" * 32, pdBps=420,
+        score=640, reasonCodes=1, issuedAt=1, validUntil=86_401, nonce=1)
+    return json.dumps({"attestations": [att.to_json()]}).encode()
+
+
+def sign(node, data: bytes, signer=LEADER):
+    app = create_peer_app(node, load_settings(env={}))
+    return call(app, "POST", "/v1/sign", data, auth.peer_headers(signer, SEP, data,
+                                                                 int(time.time())))
+
+
+@pytest.mark.parametrize("open_request,signed", [(True, True), (False, False)])
+def test_an_entry_is_cosigned_only_for_an_open_loan_request(open_request, signed):
+    node = FakeNode(open_request)
+    status, out = sign(node, body())
+    (res,) = out["results"]
+    assert status == 200 and ("signature" in res) == signed
+    if not signed:
+        assert res == {"error": "the borrower has no open loan request",
+                       "reasons": ["the borrower has no open loan request"], "status": 409}
+        assert node.cosigned == 0
+
+
+def test_an_unauthenticated_malformed_body_gets_401_not_422():
+    node = FakeNode(True)
+    app = create_peer_app(node, load_settings(env={}))
+    status, out = call(app, "POST", "/v1/sign", b"{not json")
+    assert status == 401 and "missing headers" in out["error"]
+
+
+def test_an_authenticated_malformed_body_gets_422():
+    status, out = sign(FakeNode(True), b"{not json")
+    assert status == 422 and out["error"] == "invalid request"
+
+
+def test_a_stranger_gets_403_and_nothing_is_cosigned():
+    node = FakeNode(True)
+    status, out = sign(node, body(), signer=keys.Signer(secrets.token_bytes(32)))
+    assert status == 403 and "not a registered signer" in out["error"] and node.cosigned == 0
