@@ -124,6 +124,10 @@ def model_commitments(bundle_dir: str | Path, *, uri: str | None = None,
     schema_sha = schema_hash(json.loads(files.schema))
     if schema_sha != ref["feature_schema_sha256"]:
         raise ProvenanceError("feature schema hash differs from reference.json")
+    if data_csv is not None and bundle_dir.resolve() in Path(data_csv).resolve().parents:
+        # the registered URI publishes the whole directory; training rows are personal data
+        raise ProvenanceError(f"the training CSV {data_csv} is inside the bundle directory, "
+                              "whose content id is published: keep it outside")
     try:
         bundle_cid = content_id.path_cid(bundle_dir)
     except content_id.ContentIdError as exc:
