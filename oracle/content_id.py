@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import stat
 from dataclasses import dataclass
@@ -141,8 +142,6 @@ def _read_chunk(stream: BinaryIO) -> bytes:
 
 def bytes_cid(data: bytes) -> str:
     """CID of a file with these bytes."""
-    import io
-
     return to_text(file_block(io.BytesIO(data)).cid)
 
 
@@ -172,6 +171,8 @@ def path_cid(path: str | Path) -> str:
         return to_text(_block(path.resolve(strict=True)).cid)
     except FileNotFoundError:
         raise ContentIdError(f"{path} does not exist") from None
+    except OSError as exc:  # unreadable file or directory: one line, not a traceback
+        raise ContentIdError(f"cannot read {exc.filename or path}: {exc.strerror}") from None
 
 
 def uri(cid: str) -> str:
