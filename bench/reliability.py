@@ -22,11 +22,15 @@ Parts:
   attacks   brownie test test_attestation_properties.py + test_credit_score_registry.py with
             --hypothesis-show-statistics: per attack class, the tests, their outcome and the
             number of generated examples that ran
-  oracleattacks
+  listener_attacks
             brownie test tests/oracle/integration/test_http_attacks.py with
             SCORECHAIN_RELIABILITY_DIR: attacks on a running node's listeners (pulls without or
             with someone else's signature, expired, replayed; forged and unregistered peers;
             oversize bodies; a pull flood), each test's outcome and what it measured
+  oracle_attacks
+            attacks on the oracle node itself: per attack, the tests that try it and their
+            outcome (reorgs: test_reorgs.py on anvil, each depth writing what it saw; an RPC
+            answering garbage: the chain client's unit tests)
 
 Environment: SCORECHAIN_BENCH_NETWORK (default network), SCORECHAIN_TEST_PORTS (oracle HTTP and
 proxy port ranges, see scripts/oracle_testbed.py).
@@ -49,7 +53,21 @@ from common import (  # noqa: E402
     load_json, machine_facts, run_step, write_report)
 
 OUT_DIR = ROOT / "build" / "reliability"
-PARTS = ["fuzz", "faults", "outage", "badinput", "attacks", "oracleattacks"]
+PARTS = ["fuzz", "faults", "outage", "badinput", "attacks", "oracle_attacks", "listener_attacks"]
+
+# oracle-level attack -> (test path, test functions); each run writes its outcome per function
+ORACLE_ATTACKS = {
+    "reorg 1-5 blocks deep just after a batch landed (anvil_reorg; removed requests replayed in "
+    "reverse order, so loan ids change hands)": (
+        "tests/oracle/integration/test_reorgs.py",
+        ["test_reorg_mid_batch_loses_nothing_and_records_nothing_twice"]),
+    "RPC returning garbage (logs that are not a list, a block without hashes, 5xx, 429 or "
+    "non-JSON answers to a send)": (
+        "tests/oracle/unit/test_reorg.py tests/oracle/unit/test_send_errors.py",
+        ["test_rpc_garbage_instead_of_logs_is_an_error_not_an_empty_range",
+         "test_removed_logs_are_not_events", "test_send_error_message_is_classified",
+         "test_broadcast_retries_transient_errors_only_and_reports_the_class"]),
+}
 STATE_MACHINE = ROOT / "tests" / "contracts" / "test_lifecycle_state_machine.py"
 
 # attack class -> test functions (in test_attestation_properties.py / test_credit_score_registry.py)
@@ -79,7 +97,7 @@ ATTACKS = {
 }
 
 # oracle-level attack -> its test in tests/oracle/integration/test_http_attacks.py
-ORACLE_ATTACKS = {
+LISTENER_ATTACKS = {
     "unauthenticated pull (GET, or POST without a signature)": "test_unauthenticated_pull_is_refused",
     "someone else's pull (another borrower's or a stranger's signature)":
         "test_someone_elses_pull_is_refused",
@@ -192,6 +210,22 @@ def faults_part(network: str) -> dict:
     return r
 
 
+def oracle_attacks_part(network: str) -> dict:
+    rec_dir = OUT_DIR / "faults"
+    for old in rec_dir.glob("reorg_depth_*.json"):
+        old.unlink()
+    paths = sorted({p for path, _ in ORACLE_ATTACKS.values() for p in path.split()})
+    r = brownie_test("oracle_attacks", paths, network, SCORECHAIN_RELIABILITY_DIR=OUT_DIR)
+    r["reorgs"] = [load_json(p) for p in sorted(rec_dir.glob("reorg_depth_*.json"))]
+    r["attacks"] = []
+    for what, (_, functions) in ORACLE_ATTACKS.items():
+        cases = [c for c in r["cases"] if c["function"] in functions]
+        r["attacks"].append({"attack": what, "tests": len(cases),
+                             "passed": sum(1 for c in cases if c["outcome"] == "passed"),
+                             "functions": functions})
+    return r
+
+
 def badinput_part(network: str) -> dict:
     r = brownie_test("bad_inputs", ["tests/oracle/integration/test_bad_inputs.py"], network)
     cats = {}
@@ -234,14 +268,14 @@ def attacks_part(network: str) -> dict:
     return r
 
 
-def oracle_attacks_part(network: str) -> dict:
-    rec_dir = OUT_DIR / "oracle_attacks"
+def listener_attacks_part(network: str) -> dict:
+    rec_dir = OUT_DIR / "oracle_attacks"  # where test_http_attacks.py writes
     shutil.rmtree(rec_dir, ignore_errors=True)
-    r = brownie_test("oracle_attacks", ["tests/oracle/integration/test_http_attacks.py"], network,
+    r = brownie_test("listener_attacks", ["tests/oracle/integration/test_http_attacks.py"], network,
                      SCORECHAIN_RELIABILITY_DIR=OUT_DIR)
     by_fn = {c["function"]: c for c in r["cases"]}
     rows = []
-    for what, fn in ORACLE_ATTACKS.items():
+    for what, fn in LISTENER_ATTACKS.items():
         case = by_fn.get(fn)
         observed = load_json(rec_dir / f"{fn}.json") or {}
         observed.pop("test", None)
@@ -392,7 +426,7 @@ def write_markdown(doc: dict, path: Path) -> None:
         L.append(f"| attacks on attestations | {n_ok} of {len(at['classes'])} attack classes rejected in every "
                  f"attempt: {len(uniq)} tests, {n_prop} of them property tests with {n_ex:,} generated examples | "
                  f"all rejected | {_ok(n_ok == len(at['classes']))} |")
-    oa = P.get("oracleattacks")
+    oa = P.get("listener_attacks")
     if oa:
         n_ok = sum(1 for row in oa["rows"] if row["outcome"] == "passed")
         L.append(f"| attacks on the oracle node's listeners (test_http_attacks.py) | {n_ok} of "
@@ -401,6 +435,12 @@ def write_markdown(doc: dict, path: Path) -> None:
                  "replayed peers refused; oversize bodies 413; a flood rate-limited while the daemon "
                  "posted | all refused, nothing signed for the attacker | "
                  f"{_ok(n_ok == len(oa['rows']))} |")
+    oa = P.get("oracle_attacks")
+    if oa:
+        n_ok = sum(1 for a in oa["attacks"] if a["tests"] and a["passed"] == a["tests"])
+        L.append(f"| attacks on the oracle node | {n_ok} of {len(oa['attacks'])} attacks met with the "
+                 f"expected outcome in every test ({oa['passed']} of {len(oa['cases'])} tests passed) | "
+                 f"every attack handled | {_ok(n_ok == len(oa['attacks']) and oa['failed'] == 0)} |")
     # fuzz detail
     if fz:
         sm = fz["state_machine"]
@@ -436,7 +476,10 @@ def write_markdown(doc: dict, path: Path) -> None:
                    "test_nothing_is_posted_when_k_cannot_be_reached": "k_unreachable"}
         skip = {"test", "nodes", "threshold", "requested", "recorded_once", "lost", "duplicated"}
         for c in fa["cases"]:
-            o = fa["observations"].get(obs_for.get(c["function"], ""), None)
+            key = obs_for.get(c["function"], "")
+            if c["function"] == "test_kill9_at_each_write_ahead_edge_loses_nothing_and_submits_once":
+                key = f"kill9_at_{c['param']}"
+            o = fa["observations"].get(key, None)
             if o:
                 detail = "; ".join(f"{k} {v}" for k, v in o.items() if k not in skip)
                 L.append(f"| `{c['function']}` | {c['outcome']} | {c['seconds']} | {o['nodes']}/{o['threshold']} | "
@@ -482,9 +525,9 @@ def write_markdown(doc: dict, path: Path) -> None:
             for i, t in enumerate(cl["tests"]):
                 L.append(f"| {cl['attack'] if i == 0 else ''} | `{t['test']}` | {t['outcome']} | "
                          f"{t['hypothesis_examples'] if t['hypothesis_examples'] is not None else 'fixed test'} |")
-    oa = P.get("oracleattacks")
+    oa = P.get("listener_attacks")
     if oa:
-        L += ["", "## Attacks on the oracle node", "",
+        L += ["", "## Attacks on the oracle node's listeners", "",
               f"`brownie test tests/oracle/integration/test_http_attacks.py` ({oa['seconds']} s, exit "
               f"{oa['rc']}; {oa['passed']} passed, {oa['failed']} failed of {len(oa['cases'])}): a running "
               "2-node, k=2 cluster's public, peer and admin listeners (oracle/http.py, oracle/auth.py). A "
@@ -496,6 +539,34 @@ def write_markdown(doc: dict, path: Path) -> None:
             measured = "; ".join(f"{k} {v}" for k, v in row["measured"].items()) or "—"
             L.append(f"| {row['attack']} | `{row['test']}` | {row['outcome']} | "
                      f"{measured.replace('|', '/')} |")
+    oa = P.get("oracle_attacks")
+    if oa:
+        L += ["", "## Attacks on the oracle node: reorgs and a lying RPC", "",
+              f"`brownie test {' '.join(sorted({p for v in ORACLE_ATTACKS.values() for p in v[0].split()}))}` "
+              f"({oa['seconds']} s, exit {oa['rc']}; {oa['passed']} passed, {oa['failed']} failed of "
+              f"{len(oa['cases'])}).", "",
+              "| attack | tests | passed | outcome |", "|---|---:|---:|---|"]
+        for a in oa["attacks"]:
+            if a["attack"].startswith("reorg") and oa["reorgs"]:
+                rs = [r for r in oa["reorgs"] if r]
+                outcome = (
+                    f"depths {', '.join(str(r['depth']) for r in rs)}: "
+                    f"{sum(r['removed_records'] for r in rs)} records and "
+                    f"{sum(r['removed_requests'] for r in rs)} requests taken back, "
+                    f"{sum(r['loan_ids_moved_to_another_request'] for r in rs)} loan ids moved to another "
+                    f"request; afterwards every borrower recorded exactly once "
+                    f"({sum(1 for r in rs if set(r['records_per_borrower']) == {1})} of {len(rs)} runs), "
+                    f"{sum(r['node_scan_rewinds'] for r in rs)} scan rewinds, "
+                    f"{sum(r['node_tx_back_in_flight'] for r in rs)} confirmed transactions back in flight "
+                    f"and re-broadcast, every checkpoint settled; duplicates ended as ScoreSkipped: "
+                    f"{', '.join(str(r['score_skipped']) for r in rs)} (wasted gas, nothing recorded twice)")
+            else:
+                outcome = ("eth_getLogs answering something that is not a list of logs, or a block "
+                           "without hashes, is a ChainError (retried, then the step fails), never an "
+                           "empty range; logs flagged removed are dropped; a 5xx, 429 or non-JSON "
+                           "answer to a send is classified transient and the same bytes are retried"
+                           if a["passed"] == a["tests"] else "see the test log")
+            L.append(f"| {a['attack']} | {a['tests']} | {a['passed']} | {outcome} |")
     L += ["", "Logs and JUnit XML: `build/reliability/`.", ""]
     path.write_text("\n".join(L))
 
@@ -527,8 +598,10 @@ def main(argv=None) -> int:
         parts["badinput"] = badinput_part(args.network)
     if "attacks" in only:
         parts["attacks"] = attacks_part(args.network)
-    if "oracleattacks" in only:
-        parts["oracleattacks"] = oracle_attacks_part(args.network)
+    if "listener_attacks" in only:
+        parts["listener_attacks"] = listener_attacks_part(args.network)
+    if "oracle_attacks" in only:
+        parts["oracle_attacks"] = oracle_attacks_part(args.network)
     if "outage" in only:  # last: it connects brownie in this process
         try:
             parts["outage"] = outage_part(args.network, [float(x) for x in args.outages.split(",")])

@@ -3,12 +3,17 @@
 Loop (every `poll_interval_s`, until SIGTERM):
 
 1. **scan** — from the checkpoint cursor + 1 up to ``head - confirmations`` in ranges of at most
-   `max_block_range` blocks: ScoreRequested (LoanManager) become `pending` requests; ScoreRecorded
-   (CreditScoreRegistry) mark earlier requests of the same borrower `done` and keep the latest
-   validUntil per borrower. Requests, satisfactions and the cursor move in one SQLite
-   transaction, so a crash re-reads at most one range and `INSERT OR IGNORE` makes that harmless.
-2. **resolve** — every in-flight transaction of this node is checked (mined → its ScoreRecorded
-   events mark requests done at once; stuck → gas bump; otherwise re-broadcast the same bytes).
+   `max_block_range` blocks: ScoreRequested (LoanManager) become `pending` requests, keyed by
+   (tx hash, log index); ScoreRecorded (CreditScoreRegistry) mark earlier requests of the same
+   borrower `recorded` and keep the latest validUntil per borrower. A range whose first block's
+   parent is not the stored cursor block rewinds the checkpoint to the fork point first.
+   Requests, satisfactions, block hashes and the cursor move in one SQLite transaction, so a
+   crash re-reads at most one range and `INSERT OR IGNORE` makes that harmless.
+2. **resolve** — every transaction of this node not yet final is checked (in a block → its
+   ScoreRecorded events mark requests recorded at once; receipt gone after a reorg → back in
+   flight and re-broadcast; stuck → gas bump; otherwise re-broadcast the same bytes); **settle**
+   — recorded requests whose record's block is final become `done`, or `pending` again if that
+   block is no longer canonical.
 3. **work** — pending requests are grouped by borrower (one attestation serves every pending loan
    of a borrower). Leader of a borrower's requests: node ``(loanId + attempt) mod n`` where
    ``loanId`` is the borrower's earliest pending loan and ``attempt = (head - requestBlock) //
@@ -37,7 +42,8 @@ import threading
 import time
 from typing import Any
 
-from oracle.chain import Chain, CircuitOpen, TxSender
+from oracle import faults
+from oracle.chain import Chain, CircuitOpen, EstimateReverted, TxSender
 from oracle.node import OracleNode, Refusal
 from oracle.settings import TX_BASE_GAS, Settings
 from oracle.store import Store
@@ -64,8 +70,12 @@ class Daemon:
 
     # --- loop -----------------------------------------------------------------------------------
     def run(self) -> None:
-        log.info("daemon started", extra={"node_index": self.me, "nodes": self.n,
-                                          "signer": self.node.signer.address})
+        if self.s.faults:
+            faults.arm(self.s.faults, self.chain.chain_id)  # refused off development chains
+        log.info("daemon started", extra={
+            "node_index": self.me, "nodes": self.n, "signer": self.node.signer.address,
+            "transmitter": getattr(self.sender, "transmitter", None) and
+            self.sender.transmitter.address})
         backoff = self.s.poll_interval_s
         while not self.stop.is_set():
             breaker = self.sender.breaker
@@ -101,6 +111,7 @@ class Daemon:
         self.scan(head)
         t1 = time.perf_counter()
         self.resolve()
+        self.settle(head)
         t2 = time.perf_counter()
         if not self.stop.is_set():
             self.work(head)
@@ -113,18 +124,44 @@ class Daemon:
 
     # --- 1. scan --------------------------------------------------------------------------------
     def scan(self, head: int) -> None:
+        """Read [cursor+1, head-confirmations] in ranges. Each range is checked against the
+        stored chain first: the parent of its first block must be the block the cursor stands on
+        (else a reorg replaced it: rewind to the fork point and read again), and its last block
+        must be the same before and after the eth_getLogs (else the chain moved under the read:
+        try again next step). The hashes of both ends and of every block with a log are stored
+        with the cursor."""
         safe = head - self.s.confirmations
         cursor = self.store.get_cursor()
         start = cursor + 1 if cursor is not None else (self.s.start_block or 0)
         while start <= safe and not self.stop.is_set():
             end = min(safe, start + self.s.max_block_range - 1)
+            first = self.chain.header(start)
+            if first is None:
+                return  # the head went back under us; the next step sees the new chain
+            known = self.store.block_hash(start - 1)
+            if known is not None and first["parent_hash"] != known:
+                start = self.rewind(start - 1, head) + 1
+                continue
+            last = first if end == start else self.chain.header(end)
+            if last is None:
+                return
             reqs = self.chain.score_requests(start, end)
             recs = self.chain.score_recorded(start, end)
+            again = self.chain.header(end)
+            ends = {start: first["hash"], end: last["hash"]}
+            if (again is None or again["hash"] != last["hash"]
+                    or any(e.blockHash and e.blockNumber in ends and e.blockHash != ends[e.blockNumber]
+                           for e in (*reqs, *recs))):
+                log.warning("chain moved during the scan; reading again", extra={
+                    "from_block": start, "to_block": end})
+                return
+            hashes = dict(ends)
+            hashes.update((e.blockNumber, e.blockHash) for e in (*reqs, *recs) if e.blockHash)
             self.store.record_events(
                 [(int(e.args.loanId), e.args.borrower, e.blockNumber, e.logIndex,
-                  "0x" + bytes(e.transactionHash).hex()) for e in reqs],
+                  "0x" + bytes(e.transactionHash).hex(), e.blockHash) for e in reqs],
                 [_recorded_tuple(e) for e in recs],
-                cursor=end,
+                cursor=end, block_hashes=sorted(hashes.items()),
             )
             if reqs:
                 log.info("score requests seen", extra={
@@ -136,20 +173,66 @@ class Daemon:
                 self.metrics.last_block.set(end)
             start = end + 1
 
+    def rewind(self, mismatch: int, head: int) -> int:
+        """Block `mismatch` (read before) is no longer canonical: find the newest stored block
+        that still is and forget everything read after it. Returns the fork point."""
+        stored = [(n, h) for n, h in self.store.block_hashes() if n <= mismatch]
+        canonical = self.chain.canonical_hashes([n for n, _ in stored])
+        fork = next((n for n, h in stored if canonical.get(n) == h), None)
+        if fork is None:
+            # deeper than every hash kept: the last final block (reorgs stop there by definition)
+            fork = max(min((n for n, _ in stored), default=mismatch) - 1,
+                       self.chain.final_block(head), (self.s.start_block or 0) - 1)
+            log.error("reorg deeper than the stored block hashes", extra={
+                "block": mismatch, "rewind_to": fork})
+        counts = self.store.rewind(fork)
+        if self.metrics:
+            self.metrics.reorgs.inc()
+            self.metrics.records_reopened.inc(counts["requests_reopened"])
+        log.warning("reorg: rewound the scan", extra={
+            "mismatch_block": mismatch, "fork_block": fork, "depth": mismatch - fork, **counts})
+        return fork
+
     # --- 2. resolve -----------------------------------------------------------------------------
     def resolve(self) -> None:
         for sub, receipt in self.sender.resolve():
             recorded = self.chain.decode_recorded(receipt)
             skipped = self.chain.decode_skipped(receipt)
-            # One transaction: the latest score per borrower, and the requests it satisfies done.
+            faults.hit("before_done")
+            # One transaction: the latest score per borrower, and the requests it satisfies
+            # `recorded` (done once its block is final).
             self.store.record_events([], [_recorded_tuple(e) for e in recorded], cursor=None)
             if self.metrics:
                 self.metrics.recorded.inc(len(recorded))
                 self.metrics.skipped.inc(len(skipped))
+            if receipt["status"] != 1:
+                for a in sub.attestations:
+                    self.fail(a["borrower"], f"transaction {sub.tx_hash} reverted")
             if skipped:
                 log.warning("batch entries skipped", extra={
                     "tx_hash": sub.tx_hash, "nonce": sub.account_nonce,
                     "borrowers": [e.args.borrower for e in skipped]})
+
+    def settle(self, head: int) -> None:
+        """Requests whose record's block is now final: `done` if that block is still canonical,
+        else `pending` again (a reorg above the scan cursor took the record, e.g. one seen in a
+        receipt or by a stand-down). Block hashes under the final block are dropped, the
+        cursor's kept."""
+        final = self.chain.final_block(head)
+        if final < 0:
+            return
+        due = self.store.records_to_settle(final)
+        if due:
+            faults.hit("before_done")
+            counts = self.store.settle_records(self.chain.canonical_hashes(
+                sorted({n for n, _ in due})))
+            if counts["reopened"]:
+                if self.metrics:
+                    self.metrics.records_reopened.inc(counts["reopened"])
+                log.warning("records gone in a reorg: requests pending again", extra=counts)
+        cursor = self.store.get_cursor()
+        if cursor is not None:
+            self.store.prune_blocks(min(final, cursor))
 
     # --- 3. work --------------------------------------------------------------------------------
     def batch_size(self) -> int:
@@ -200,10 +283,10 @@ class Daemon:
         recorded = self._recorded_between(since, head) if candidates and since <= head else {}
         for borrower, reqs, attempt in candidates:
             first = reqs[0]
-            later = [pos for pos in recorded.get(borrower, ())
-                     if pos > (first["block"], first["log_index"])]
+            later = [rec for rec in recorded.get(borrower, ())
+                     if rec[:2] > (first["block"], first["log_index"])]
             if later:
-                self.store.mark_done(borrower, *later[-1])
+                self.store.mark_recorded(borrower, *later[-1])
                 if self.metrics:
                     self.metrics.stand_downs.inc()
                 log.info("stands down: already recorded", extra={
@@ -222,10 +305,21 @@ class Daemon:
         if due:
             self.post(due)
 
+    def fail(self, borrower: str, reason: str) -> None:
+        """One more failure of the borrower's pending requests: back off, or dead-letter."""
+        counts = self.store.defer(borrower, reason, self.s.retry_backoff_s,
+                                  self.s.dead_letter_after)
+        if counts["dead"]:
+            if self.metrics:
+                self.metrics.dead_letters.inc(counts["dead"])
+            log.error("request dead-lettered", extra={"borrower": borrower, "reason": reason,
+                                                      "requests": counts["dead"]})
+
     def _recorded_between(self, start: int, end: int) -> dict[str, list[tuple[int, int]]]:
         out: dict[str, list[tuple[int, int]]] = {}
         for e in self.chain.score_recorded(start, end):
-            out.setdefault(e.args.borrower, []).append((e.blockNumber, e.logIndex))
+            out.setdefault(e.args.borrower, []).append(
+                (e.blockNumber, e.logIndex, e.blockHash, "0x" + bytes(e.transactionHash).hex()))
         return out
 
     def post(self, due: list[tuple[str, list[int], int]]) -> str | None:
@@ -241,6 +335,8 @@ class Daemon:
             except Refusal as exc:
                 log.warning("cannot attest", extra={"borrower": borrower, "loan_ids": loan_ids,
                                                     "reason": str(exc)})
+                if exc.unscorable:
+                    self.fail(borrower, f"cannot score: {exc}")
                 continue
             batch.append(signed)
             loans[signed.att.borrower] = loan_ids
@@ -257,8 +353,27 @@ class Daemon:
         if not ready:
             return None
         loan_ids = [i for s in ready for i in loans[s.att.borrower]]
-        tx_hash = self.sender.submit_batch([s.att for s in ready], [s.ordered(k) for s in ready],
-                                           loan_ids)
+        try:
+            tx_hash = self.sender.submit_batch([s.att for s in ready],
+                                               [s.ordered(k) for s in ready], loan_ids)
+        except EstimateReverted as exc:
+            # the chain says it would revert: nothing was signed or sent. A batch is tried again
+            # entry by entry, so one bad entry cannot hold back the others; an entry that would
+            # revert on its own counts a failure (backed off, dead-lettered after
+            # `dead_letter_after`)
+            log.warning("would revert; not sent", extra={"loan_ids": loan_ids,
+                                                          "reason": str(exc)[:300]})
+            if len(ready) == 1:
+                self.fail(ready[0].att.borrower, f"would revert: {exc}"[:500])
+                return None
+            sent = None
+            for s in ready:
+                try:
+                    sent = self.sender.submit_batch([s.att], [s.ordered(k)],
+                                                    loans[s.att.borrower])
+                except EstimateReverted as one:
+                    self.fail(s.att.borrower, f"would revert: {one}"[:500])
+            return sent
         if self.metrics:
             self.metrics.tx_sent.inc()
         log.info("batch posted", extra={
@@ -270,7 +385,9 @@ class Daemon:
         return tx_hash
 
 
-def _recorded_tuple(e: Any) -> tuple[str, int, int, int, int, int]:
+def _recorded_tuple(e: Any) -> tuple:
     a = e.args
+    tx_hash = getattr(e, "transactionHash", None)
     return (a.borrower, e.blockNumber, e.logIndex, int(a.issuedAt), int(a.validUntil),
-            int(a.nonce))
+            int(a.nonce), getattr(e, "blockHash", None),
+            "0x" + bytes(tx_hash).hex() if tx_hash is not None else None)

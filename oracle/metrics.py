@@ -22,6 +22,21 @@ class Metrics:
         self.stand_downs = Counter(
             "oracle_failover_stand_downs_total",
             "Requests this node led but found already recorded on chain (stood down)", registry=r)
+        self.reorgs = Counter("oracle_reorgs_total", "Scan rewinds on a parent-hash mismatch",
+                              registry=r)
+        self.tx_reorged = Counter("oracle_tx_reorged_total", "Our confirmed transactions whose "
+                                  "receipt disappeared (back in flight, re-broadcast)", registry=r)
+        self.records_reopened = Counter(
+            "oracle_records_reopened_total",
+            "Requests whose record was in a block a reorg replaced (pending again)", registry=r)
+        self.send_errors = Counter("oracle_send_errors_total", "eth_sendRawTransaction refusals "
+                                   "by class (oracle.chain.send_errors)", ["class"], registry=r)
+        self.balance = Gauge("oracle_transmitter_balance_eth", "The transmitter key's balance",
+                             registry=r)
+        self.dead_letters = Counter("oracle_dead_letters_total", "Requests set aside after "
+                                    "repeated failures (no features, schema, reverts)", registry=r)
+        self.tx_cancelled = Counter("oracle_tx_cancelled_total", "Stale never-broadcast "
+                                    "transactions whose nonce went to a 0-value cancel", registry=r)
         self.loop_errors = Counter("oracle_loop_errors_total", "Daemon loop failures", registry=r)
         self.last_block = Gauge("oracle_last_processed_block", "Checkpoint cursor", registry=r)
         self.pending = Gauge("oracle_pending_requests", "Requests not yet satisfied", registry=r)

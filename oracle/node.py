@@ -25,9 +25,13 @@ log = logging.getLogger("oracle.node")
 class Refusal(Exception):
     """This node will not sign; `reasons` says why (returned to the caller as a 4xx)."""
 
-    def __init__(self, reasons: list[str] | str, status: int = 422) -> None:
+    def __init__(self, reasons: list[str] | str, status: int = 422,
+                 unscorable: bool = False) -> None:
         self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
         self.status = status
+        # the borrower's own data is the problem (no features, another schema), not the node:
+        # the daemon backs off this borrower and finally dead-letters the request
+        self.unscorable = unscorable
         super().__init__("; ".join(self.reasons))
 
 
@@ -125,11 +129,11 @@ class OracleNode:
         try:
             feats = self.store.get_features(borrower)
         except UnknownBorrower as exc:
-            raise Refusal(str(exc), status=404) from None
+            raise Refusal(str(exc), status=404, unscorable=True) from None
         if feats.schema_hash != model.schema_hash:
             raise Refusal(f"features of {feats.address} were validated against schema "
                           f"{feats.schema_hash}, the model expects {model.schema_hash}; "
-                          "re-import them", status=409)
+                          "re-import them", status=409, unscorable=True)
         try:
             self.guard.check(model.model_id)
         except ModelNotApproved as exc:

@@ -18,7 +18,7 @@ import logging
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import (
@@ -36,7 +36,8 @@ import models
 ENV_PREFIX = "ORACLE_"
 #: Gas of a submit/submitBatch transaction before its per-attestation part.
 TX_BASE_GAS = 80_000
-SECRET_FIELDS = ("keystore_password", "private_key", "remote_signer_token")
+SECRET_FIELDS = ("keystore_password", "private_key", "remote_signer_token", "transmitter_keystore_password",
+                 "transmitter_private_key")
 #: settings that are URLs which may carry credentials: shown as scheme://host[:port] only
 URL_FIELDS = ("rpc_url", "remote_signer_url")
 
@@ -79,6 +80,11 @@ class Settings(BaseModel):
     remote_signer_url: str | None = None
     remote_signer_address: str | None = None
     remote_signer_token: SecretStr | None = None
+    # the transmitter: the key that sends (and pays gas for) transactions; never the signing key
+    transmitter_keystore_path: Path | None = None
+    transmitter_keystore_password: SecretStr | None = None
+    transmitter_keystore_password_file: Path | None = None
+    transmitter_private_key: SecretStr | None = None
 
     # data and model
     store_path: Path = Path(".scorechain/oracle.db")
@@ -101,6 +107,11 @@ class Settings(BaseModel):
     daemon: bool = True
     start_block: int | None = None
     confirmations: int = Field(1, ge=0)
+    finality: Literal["auto", "finalized", "safe", "depth"] = Field(
+        "auto", description="how a block is final: the chain's tag, or finality_depth blocks "
+        "behind the head (auto: depth on anvil/Ganache/Hardhat, the finalized tag elsewhere)")
+    finality_depth: int = Field(12, ge=1, description="blocks behind the head that are final "
+                                "(finality=depth); a reorg deeper than this is not undone")
     poll_interval_s: float = Field(1.0, gt=0)
     max_block_range: int = Field(2_000, ge=1)
     batch_size: int = Field(50, ge=1, le=500)
@@ -111,10 +122,18 @@ class Settings(BaseModel):
     max_fee_gwei: float = Field(200.0, gt=0, description="cap for maxFeePerGas")
     priority_fee_gwei: float = Field(1.0, ge=0)
     gas_bump_percent: int = Field(15, ge=10)
+    gas_margin_percent: int = Field(25, ge=0, le=200, description="added to eth_estimateGas")
     stuck_after_blocks: int = Field(3, ge=1)
     receipt_timeout_s: float = 120.0
+    retry_backoff_s: float = Field(30.0, gt=0, description="first pause after a request fails "
+                                   "(no features, schema mismatch, revert); doubles each time")
+    dead_letter_after: int = Field(5, ge=1, description="failures before a request is dead")
+    low_balance_eth: float = Field(0.1, ge=0, description="warn when the transmitter holds less")
     breaker_failures: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(30.0, ge=0)
+
+    # fault injection (oracle.faults): development chains only
+    faults: str | None = Field(None, description="point[:probability],... (tests only)")
 
     # http: three listeners. public = borrowers' pulls; peer = /v1/sign for the other nodes
     # (ORACLE_NODES lists the nodes' peer URLs); admin = /healthz and /metrics
@@ -175,6 +194,18 @@ class Settings(BaseModel):
         except ValueError:
             raise ValueError(f"not a rate limit: {v!r}; e.g. 5/second;60/minute") from None
         return v
+
+    @model_validator(mode="after")
+    def _faults_only_on_development_chains(self) -> "Settings":
+        from oracle import faults
+
+        # ORACLE_CHAIN_ID is required with it and checked against eth_chainId: a production
+        # node cannot be configured to kill itself
+        points = faults.parse(self.faults)
+        if points and self.chain_id not in faults.DEV_CHAIN_IDS:
+            raise ValueError(f"ORACLE_FAULTS needs ORACLE_CHAIN_ID of a development chain "
+                             f"({sorted(faults.DEV_CHAIN_IDS)}), not {self.chain_id}")
+        return self
 
     @field_validator("log_level")
     @classmethod

@@ -83,8 +83,10 @@ def run(args) -> dict:
     try:
         signers = cluster.create_keys()
         deployer = role_account("deployer")
-        for signer in signers:  # the nodes pay gas for the attestations they post
-            deployer.transfer(signer, "10 ether", silent=True)
+        # the nodes' transmitter keys pay gas for the attestations they post; the signing keys
+        # hold no ETH
+        for transmitter in cluster.transmitters():
+            deployer.transfer(transmitter, "10 ether", silent=True)
         system = deploy.deploy(signers, threshold=2)
         cluster.addresses = system.addresses()
         _log(f"deployed; oracle signers {', '.join(s[:10] for s in signers)} (2-of-3)")

@@ -40,22 +40,29 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the demo's node HTTP ports (the test bed uses its own range, see scripts.oracle_testbed)
 DEMO_HTTP_PORTS = (9300, 9399)
 
-_HANDED_OUT: set[int] = set()
+_HANDED_OUT: dict[int, None] = {}  # insertion-ordered: oldest first
 
 
 def free_port(lo: int, hi: int) -> int:
-    """A port in [lo, hi] that is free now and was not handed out before in this process (a node
-    that was just stopped may still hold its port for a moment)."""
-    for port in range(lo, hi + 1):
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
+    """A port in [lo, hi] that is free now and was not handed out recently in this process (a node
+    that was just stopped may still hold its port for a moment, and one not started yet has not
+    bound its port). When the range runs out — a long session starts many clusters of three
+    listeners per node — the older half of the handed-out ports is forgotten: those nodes have long
+    stopped, and the bind test still skips any port in use."""
+    for _pass in range(2):
+        for port in range(lo, hi + 1):
+            if port in _HANDED_OUT:
                 continue
-            _HANDED_OUT.add(port)
-            return port
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                _HANDED_OUT[port] = None
+                return port
+        in_range = [p for p in _HANDED_OUT if lo <= p <= hi]
+        for port in in_range[: len(in_range) // 2]:
+            del _HANDED_OUT[port]
     raise RuntimeError(f"no free port in {lo}-{hi}")
 
 
@@ -88,7 +95,8 @@ class OracleNodeProcess:
     peer_port: int  # peer listener (/v1/sign from the other nodes)
     admin_port: int  # admin listener (/healthz, /metrics)
     env_for: Callable[["OracleNodeProcess"], dict] = field(repr=False)
-    address: str = ""
+    address: str = ""  # the attestation signing key's
+    transmitter: str = ""  # the key that sends the node's transactions and pays their gas
     proc: subprocess.Popen | None = None
     starts: int = 0  # how many times this node was started (restarts count)
 
@@ -111,6 +119,10 @@ class OracleNodeProcess:
     @property
     def keystore(self) -> Path:
         return self.workdir / "keystore.json"
+
+    @property
+    def transmitter_keystore(self) -> Path:
+        return self.workdir / "transmitter.json"
 
     @property
     def store(self) -> Path:
@@ -207,13 +219,22 @@ class LocalOracleCluster:
 
     # --- set-up ---------------------------------------------------------------------------------
     def create_keys(self) -> list[str]:
-        """One encrypted keystore per node (light scrypt: local demo keys, thrown away after)."""
+        """Two encrypted keystores per node (light scrypt: local demo keys, thrown away after):
+        the attestation signing key, and the transmitter key that sends and pays gas (fund
+        `transmitters()`; the signing key never needs ETH). Returns the signing addresses."""
         for node in self.nodes:
             node.workdir.mkdir(parents=True, exist_ok=True)
-            if node.keystore.exists():
-                node.keystore.unlink()
+            for path in (node.keystore, node.transmitter_keystore):
+                if path.exists():
+                    path.unlink()
             node.address = keys.create_keystore(node.keystore, self._password, kdf_light=True)
+            node.transmitter = keys.create_keystore(node.transmitter_keystore, self._password,
+                                                    kdf_light=True)
         return [node.address for node in self.nodes]
+
+    def transmitters(self) -> list[str]:
+        """The nodes' transmitter addresses (the accounts to fund), by node index."""
+        return [node.transmitter for node in self.nodes]
 
     def env(self, node: OracleNodeProcess) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORACLE_")}
@@ -226,6 +247,8 @@ class LocalOracleCluster:
             "ORACLE_LOAN_MANAGER_ADDRESS": self.addresses["loan_manager"],
             "ORACLE_KEYSTORE_PATH": str(node.keystore),
             "ORACLE_KEYSTORE_PASSWORD": self._password,
+            "ORACLE_TRANSMITTER_KEYSTORE_PATH": str(node.transmitter_keystore),
+            "ORACLE_TRANSMITTER_KEYSTORE_PASSWORD": self._password,
             "ORACLE_STORE_PATH": str(node.store),
             "ORACLE_MODEL_PATH": str(self.model_path),
             "ORACLE_NODE_INDEX": str(node.index),

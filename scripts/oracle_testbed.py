@@ -36,9 +36,10 @@ from scripts.tcp_proxy import TcpProxy
 
 DEFAULT_PORTS = ((9100, 9199), (8700, 8799))
 
-#: node settings of the test bed: fast polling and failover, short timeouts and cool-downs
+#: node settings of the test bed: fast polling and failover, short timeouts and cool-downs; a
+#: block is final 8 blocks behind the head (the reorg tests go 5 deep)
 TEST_TIMINGS = {
-    "ORACLE_CONFIRMATIONS": 0, "ORACLE_POLL_INTERVAL_S": 0.2, "ORACLE_FAILOVER_BLOCKS": 3,
+    "ORACLE_CONFIRMATIONS": 0, "ORACLE_FINALITY_DEPTH": 8, "ORACLE_POLL_INTERVAL_S": 0.2, "ORACLE_FAILOVER_BLOCKS": 3,
     "ORACLE_PEER_TIMEOUT_S": 3, "ORACLE_RPC_TIMEOUT_S": 3, "ORACLE_BREAKER_COOLDOWN_S": 2,
     "ORACLE_REFRESH_BEFORE_S": 0, "ORACLE_MODEL_CHECK_TTL_S": 1, "ORACLE_LOG_LEVEL": "INFO",
     # every request of a test comes from 127.0.0.1: the flood test sets its own, low limit
@@ -134,14 +135,15 @@ class OracleTestbed:
                     content_id.uri(content_id.path_cid(self.model_path)), 1,
                     {"from": accounts[1]})
         mr.approve(self.model.model_id, {"from": accounts[2]})
-        for s in signers:  # gas money for the nodes
-            admin.transfer(s, "10 ether")
+        for t in self.cluster.transmitters():  # gas money for the nodes' transmitter keys only
+            admin.transfer(t, "10 ether")
         self.borrowers = self.new_borrowers(n_borrowers)
         self.rows = write_features_csv(self.workdir / "features.csv", self.model.schema,
                                        [b.address for b in self.borrowers], seed=n_borrowers)
         self.start_block = web3.eth.block_number
         self._recorded: list[tuple[str, int]] = []
         self._recorded_to = self.start_block - 1
+        self._recorded_to_hash: bytes | None = None
         self.cluster.addresses = self.system.addresses()
         self.cluster.extra_env = {**TEST_TIMINGS, "ORACLE_START_BLOCK": self.start_block,
                                   **(settings or {})}
@@ -251,8 +253,11 @@ class OracleTestbed:
         bottleneck of a long backlog."""
         reg = self.system.score_registry
         head = web3.eth.block_number
-        if head < self._recorded_to:  # the chain went back (revert): read everything again
+        if head < self._recorded_to or (self._recorded_to_hash is not None and bytes(
+                web3.eth.get_block(self._recorded_to)["hash"]) != self._recorded_to_hash):
+            # the chain went back (revert) or a reorg replaced blocks read: read everything again
             self._recorded, self._recorded_to = [], self.start_block - 1
+            self._recorded_to_hash = None
         if head > self._recorded_to:
             logs = web3.provider.make_request("eth_getLogs", [{
                 "address": reg.address, "fromBlock": hex(self._recorded_to + 1),
@@ -261,6 +266,7 @@ class OracleTestbed:
                 borrower = web3.to_checksum_address("0x" + log["topics"][1][-40:])
                 self._recorded.append((borrower, int(log["blockNumber"], 16)))
             self._recorded_to = head
+            self._recorded_to_hash = bytes(web3.eth.get_block(head)["hash"])
         return list(self._recorded)
 
     def wait_recorded(self, borrowers, timeout: float = 60, mine: bool = True) -> dict:
@@ -279,6 +285,38 @@ class OracleTestbed:
             time.sleep(0.3)
         logs = "\n\n".join(f"node {n.index}:\n{n.log_tail(15)}" for n in self.nodes)
         raise TimeoutError(f"not recorded: {sorted(want - set(got))}\n{logs}")
+
+    def open_work(self) -> list[dict]:
+        """Per node: requests not yet `done` (pending or recorded but not final) and transactions
+        not yet final (unstarted, in flight or confirmed), read from its store."""
+        import sqlite3
+
+        out = []
+        for node in self.nodes:
+            db = sqlite3.connect(node.store)
+            try:
+                out.append({
+                    "requests": dict(db.execute("SELECT status, COUNT(*) FROM requests WHERE "
+                                                "status != 'done' GROUP BY status").fetchall()),
+                    "transactions": dict(db.execute(
+                        "SELECT status, COUNT(*) FROM submissions WHERE status IN "
+                        "('unstarted', 'inflight', 'confirmed') GROUP BY status").fetchall())})
+            finally:
+                db.close()
+        return out
+
+    def wait_settled(self, timeout: float = 60) -> list[dict]:
+        """Mine blocks until every node has no open work (everything final); returns the last
+        `open_work`."""
+        deadline = time.time() + timeout
+        while True:
+            left = self.open_work()
+            if all(not w["requests"] and not w["transactions"] for w in left):
+                return left
+            if time.time() > deadline:
+                return left
+            chain.mine()
+            time.sleep(0.3)
 
     def stop(self) -> None:
         try:

@@ -19,7 +19,17 @@ def test_free_port_never_hands_out_a_port_twice_and_skips_bound_ones():
         busy = taken.getsockname()[1]
         got = [free_port(busy, busy + 20) for _ in range(2)]  # the bound port comes first
     assert busy not in got and len(set(got)) == 2
-    assert set(got) <= oracle_cluster._HANDED_OUT
+    assert set(got) <= set(oracle_cluster._HANDED_OUT)
+
+
+def test_free_port_reuses_the_oldest_ports_once_the_range_is_used_up():
+    """A long session starts more listeners than a range holds: ports handed out long ago (their
+    nodes stopped) come back, the most recent ones do not, and a bound one never does."""
+    lo = free_port(20000, 60000)
+    first = [free_port(lo, lo + 3) for _ in range(3)]  # lo itself was handed out already
+    assert sorted(first) == [lo + 1, lo + 2, lo + 3]
+    again = free_port(lo, lo + 3)  # all four handed out: the older half (lo, lo+1) is forgotten
+    assert again == lo
 
 
 def test_free_port_says_when_the_range_is_used_up():

@@ -4,7 +4,7 @@ import json
 import time
 
 import requests
-from brownie import accounts, chain
+from brownie import accounts, chain, web3
 
 from models.schema import validate_row
 from scripts.oracle_cluster import run_cli
@@ -24,6 +24,18 @@ def test_three_nodes_post_every_requested_score_exactly_once(make_cluster):
         # the request advanced the nonce once (voiding older attestations), the record once more
         assert reg.nonces(b) == rec["nonce"] == 1 == c.system.loan_manager.getLoan(loan_id)["scoreNonce"]
         assert not reg.scoreRequested(b)  # the request's one score is in
+    # the transactions came from the transmitter keys; the signing keys sent nothing, hold nothing
+    senders = {web3.eth.get_transaction(tx)["from"] for tx in _record_txs(c)}
+    assert senders and senders <= set(c.cluster.transmitters())
+    for node in c.nodes:
+        assert web3.eth.get_transaction_count(node.address) == 0
+        assert web3.eth.get_balance(node.address) == 0
+
+
+def _record_txs(c):
+    ours = {b.address for b in c.borrowers}
+    events = c.system.score_registry.events.get_sequence(from_block=0, event_type="ScoreRecorded")
+    return {"0x" + bytes(e.transactionHash).hex() for e in events if e.args.borrower in ours}
 
 
 def test_posted_transactions_verify_with_the_cli(make_cluster):

@@ -12,9 +12,11 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from brownie import chain, web3
 
-from oracle.chain import SCORE_RECORDED_TOPIC
+from oracle import faults
+from oracle.chain import SCORE_RECORDED_TOPIC, SCORE_SKIPPED_TOPIC
 from oracle.store import Store
 
 
@@ -98,28 +100,11 @@ def test_kill9_mid_batch_loses_nothing_and_posts_nothing_twice(make_cluster):
     assert kills >= 3
     counts = _counts(c)
     assert all(counts[b.address] == 1 for b in c.borrowers), counts
-    # every node's checkpoint ends with every loan request `done` and nothing in flight
-    deadline = time.time() + 20
-    while True:
-        left = [_open_work(n) for n in c.nodes]
-        if all(x == (0, 0) for x in left) or time.time() > deadline:
-            break
-        chain.mine()
-        time.sleep(0.5)
-    _record(test, c, kills=kills, waves=len(waves),
-            open_work_per_node=[{"pending": p, "inflight": i} for p, i in left])
-    assert all(x == (0, 0) for x in left), left
-
-
-def _open_work(node):
-    db = sqlite3.connect(node.workdir / "oracle.db")
-    try:
-        pending = db.execute("SELECT COUNT(*) FROM requests WHERE status='pending'").fetchone()[0]
-        inflight = db.execute(
-            "SELECT COUNT(*) FROM submissions WHERE status='inflight'").fetchone()[0]
-    finally:
-        db.close()
-    return pending, inflight
+    # every node's checkpoint ends with every loan request `done` (its record final) and no
+    # transaction short of final
+    left = c.wait_settled(timeout=40)
+    _record(test, c, kills=kills, waves=len(waves), open_work_per_node=left)
+    assert all(not w["requests"] and not w["transactions"] for w in left), left
 
 
 def test_rpc_outage_is_survived_without_intervention(make_cluster):
@@ -239,3 +224,62 @@ def test_nothing_is_posted_when_k_cannot_be_reached(make_cluster):
     assert c.system.score_registry.nonces(c.borrowers[0]) == 1  # advanced by the request only
     assert any(e.get("msg") == "not enough signatures; not posting"
                for n in c.nodes[:2] for e in n.log_lines())
+
+
+def _supervise(c, until, timeout: float) -> bool:
+    """Restart every node that died (an injected fault kills it), mine a block, until
+    `until()` or the timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for n in c.nodes:
+            if not n.alive():
+                try:
+                    n.start().wait_ready()
+                except RuntimeError:
+                    pass  # died again before it answered: restarted next round
+        if until():
+            return True
+        chain.mine()
+        time.sleep(0.3)
+    return False
+
+
+def _events_per_borrower(c, topic, borrower_topic_index):
+    logs = web3.eth.get_logs({"address": c.system.score_registry.address,
+                              "fromBlock": c.start_block, "toBlock": "latest",
+                              "topics": [topic]})
+    out = {}
+    for log in logs:
+        b = web3.to_checksum_address("0x" + bytes(log["topics"][borrower_topic_index])[-20:].hex())
+        out[b] = out.get(b, 0) + 1
+    return out
+
+
+@pytest.mark.parametrize("point", faults.POINTS)
+def test_kill9_at_each_write_ahead_edge_loses_nothing_and_submits_once(make_cluster, point):
+    """Every node dies (SIGKILL) with probability 1/2 each time it reaches `point`, and is
+    restarted: every request is recorded exactly once, every checkpoint ends settled, and the
+    ScoreSkipped events (a second submission of an entry: wasted gas) are counted."""
+    c = make_cluster(n=3, k=2, n_borrowers=15, settings={
+        "ORACLE_BATCH_SIZE": 3, "ORACLE_CHAIN_ID": web3.eth.chain_id,
+        "ORACLE_FAULTS": f"{point}:0.5"}).start()
+    for i in range(0, 15, 5):
+        c.request_loans_raw(c.borrowers[i:i + 5])
+        _supervise(c, lambda: False, timeout=3)
+    everyone = {b.address for b in c.borrowers}
+    recorded_all = _supervise(c, lambda: everyone <= set(_counts(c)), timeout=150)
+    settled = _supervise(c, lambda: all(not w["requests"] and not w["transactions"]
+                                        for w in c.open_work()), timeout=90)
+    time.sleep(1)
+    recorded = _events_per_borrower(c, SCORE_RECORDED_TOPIC, 1)
+    skipped = _events_per_borrower(c, SCORE_SKIPPED_TOPIC, 2)
+    kills = sum(1 for n in c.nodes for e in n.log_lines()
+                if e.get("msg") == "fault injected" and e.get("point") == point)
+    test = f"kill9_at_{point}"
+    _record(test, c, point=point, kills=kills, recorded_all=recorded_all, settled=settled,
+            submissions_per_request=sorted(recorded.get(b, 0) + skipped.get(b, 0)
+                                           for b in everyone),
+            score_skipped=sum(skipped.values()), open_work_per_node=c.open_work())
+    assert kills >= 2, f"the point was hit {kills} times"
+    assert recorded_all and all(recorded.get(b, 0) == 1 for b in everyone), recorded
+    assert settled, c.open_work()

@@ -7,6 +7,7 @@ from web3 import Web3
 from oracle.abi import load_abi
 from oracle.chain import (NONCES_SELECTOR_HEX, SCORE_RECORDED_TOPIC, SCORE_REQUESTED_TOPIC,
                           SCORE_SKIPPED_TOPIC, _address_word, _decode_recorded, encode_submit)
+from oracle.chain.codec import SCORE_REQUESTED_SELECTOR_HEX
 from oracle.typed_data import ScoreAttestation
 
 REG = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -35,6 +36,8 @@ def test_calldata_equals_web3_encoding():
 def test_nonces_calldata_equals_web3_encoding(borrower):
     c = Web3().eth.contract(address=REG, abi=load_abi("CreditScoreRegistry"))
     assert NONCES_SELECTOR_HEX + _address_word(borrower) == c.encode_abi("nonces", args=[borrower])
+    assert SCORE_REQUESTED_SELECTOR_HEX + _address_word(borrower) == c.encode_abi(
+        "scoreRequested", args=[borrower])
 
 
 def test_nonces_calldata_refuses_a_malformed_address():

@@ -1,5 +1,5 @@
 """A node that leads a request but finds it already recorded on chain stands down: it marks the
-request done, posts nothing and counts the stand-down in oracle_failover_stand_downs_total."""
+request recorded (done once final), posts nothing and counts the stand-down in oracle_failover_stand_downs_total."""
 
 from types import SimpleNamespace
 
@@ -16,7 +16,8 @@ REQUEST_BLOCK, HEAD = 10, 12
 
 def event(block, log_index, borrower=BORROWER):
     return SimpleNamespace(args=SimpleNamespace(borrower=borrower), blockNumber=block,
-                           logIndex=log_index)
+                           logIndex=log_index, blockHash="0x" + "bb" * 32,
+                           transactionHash=bytes(32))
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_leader_stands_down_and_counts_it_when_the_score_is_already_recorded(set
     d, store, metrics, posted = setup([event(REQUEST_BLOCK + 1, 3)])
     d.work(HEAD)
     assert posted == []
-    assert store.request_status(7) == "done"
+    assert store.request_status(7) == "recorded"
     assert stand_downs(metrics) == 1
 
 

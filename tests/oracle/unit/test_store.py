@@ -101,7 +101,7 @@ def test_checkpoint_requests_are_satisfied_only_by_later_records(tmp_path):
     store.record_events([(3, A, 11, 0, "0x02")], [(A, 12, 3, 150, 250, 1)], cursor=12)
     assert store.get_cursor() == 12
     assert [r["loan_id"] for r in store.pending_requests()] == [2]
-    assert store.request_status(1) == "done" and store.request_status(3) == "done"
+    assert store.request_status(1) == "recorded" and store.request_status(3) == "recorded"
 
 
 def test_submissions_survive_reopen_and_siblings_are_replaced(tmp_path):
@@ -113,10 +113,10 @@ def test_submissions_survive_reopen_and_siblings_are_replaced(tmp_path):
     store.close()
     store = Store.open(path)
     assert [s.tx_hash for s in store.inflight()] == ["0xaa", "0xbb"]
-    store.set_submission_status("0xbb", "mined", 9, nonce_siblings=True)
+    store.set_submission_status("0xbb", "confirmed", 9, nonce_siblings=True)
     assert store.inflight() == []
     assert {s["tx_hash"]: s["status"] for s in store.submissions()} == {
-        "0xaa": "replaced", "0xbb": "mined"}
+        "0xaa": "replaced", "0xbb": "confirmed"}
 
 
 def test_a_feature_read_does_not_wait_for_a_writer_holding_the_store(tmp_path, schema, good_row):

@@ -1,0 +1,97 @@
+"""Calldata and log codec of the Scorechain contracts, by hand (web3's encoders and event
+decoders re-resolve the ABI and format every field: ~ms per call, the largest cost under load).
+`tests/oracle/unit/test_chain_codec.py` checks every function here against web3 and the ABI."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from eth_abi import encode as abi_encode
+from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
+
+from oracle.typed_data import ATTESTATION_FIELDS, ScoreAttestation, checksum
+
+SCORE_REQUESTED_TOPIC = "0x" + keccak(
+    b"ScoreRequested(uint256,address,uint256,uint16,uint64)").hex()
+SCORE_RECORDED_TOPIC = "0x" + keccak(
+    b"ScoreRecorded(address,bytes32,bytes32,uint16,uint16,uint32,uint64,uint64,uint256,bytes32)").hex()
+SCORE_SKIPPED_TOPIC = "0x" + keccak(b"ScoreSkipped(uint256,address,uint256,bytes)").hex()
+_ATT_TUPLE = "(" + ",".join(t for _, t in ATTESTATION_FIELDS) + ")"
+NONCES_SELECTOR_HEX = "0x" + keccak(b"nonces(address)")[:4].hex()
+SCORE_REQUESTED_SELECTOR_HEX = "0x" + keccak(b"scoreRequested(address)")[:4].hex()
+SUBMIT_SELECTOR = keccak(f"submit({_ATT_TUPLE},bytes[])".encode())[:4]
+SUBMIT_BATCH_SELECTOR = keccak(f"submitBatch({_ATT_TUPLE}[],bytes[][])".encode())[:4]
+
+
+def _hex(value: Any) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+def _address_word(address: str) -> str:
+    """An address as one 32-byte ABI word, hex without 0x."""
+    raw = bytes.fromhex(address.removeprefix("0x"))
+    if len(raw) != 20:
+        raise ValueError(f"not a 20-byte address: {address!r}")
+    return raw.rjust(32, b"\0").hex()
+
+
+def _block_param(block: int | str) -> str:
+    return hex(block) if isinstance(block, int) else block
+
+
+def _bytes(value: Any) -> bytes:
+    """Raw JSON-RPC hex strings and web3's HexBytes alike (receipts come through web3)."""
+    return bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
+
+
+def _int(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def _topic_address(topic: Any) -> str:
+    return checksum("0x" + _bytes(topic)[-20:].hex())
+
+
+def _event(log: Any, **args: Any) -> SimpleNamespace:
+    block_hash = log.get("blockHash")
+    return SimpleNamespace(args=SimpleNamespace(**args), blockNumber=_int(log["blockNumber"]),
+                           logIndex=_int(log["logIndex"]),
+                           transactionHash=_bytes(log["transactionHash"]),
+                           blockHash=_hex(block_hash).lower() if block_hash else None)
+
+
+def _decode_recorded(log: Any) -> SimpleNamespace:
+    data = _bytes(log["data"])
+    w = [data[i:i + 32] for i in range(0, 8 * 32, 32)]
+    n = [int.from_bytes(x, "big") for x in w]
+    return _event(log, borrower=_topic_address(log["topics"][1]),
+                  modelId=_bytes(log["topics"][2]), featuresHash=w[0], pdBps=n[1], score=n[2],
+                  reasonCodes=n[3], issuedAt=n[4], validUntil=n[5], nonce=n[6],
+                  extensionHash=w[7])
+
+
+def encode_submit(atts: list[ScoreAttestation], sigs: list[list[bytes]]) -> bytes:
+    """Calldata of submit (one entry) or submitBatch, encoded with eth_abi directly (web3's
+    encode_abi validates and normalises every value again: ~10x slower for big batches)."""
+    if len(atts) == 1:
+        return SUBMIT_SELECTOR + abi_encode([_ATT_TUPLE, "bytes[]"],
+                                            [atts[0].as_tuple(), sigs[0]])
+    return SUBMIT_BATCH_SELECTOR + abi_encode([_ATT_TUPLE + "[]", "bytes[][]"],
+                                              [[a.as_tuple() for a in atts], sigs])
+
+
+def _decode_raw(raw: bytes) -> dict:
+    """Fields of a signed type-2 transaction, to re-sign with new fees."""
+    from eth_account.typed_transactions import TypedTransaction
+    from hexbytes import HexBytes
+
+    tx = TypedTransaction.from_bytes(HexBytes(raw))  # the checkpoint stores plain bytes
+    d = tx.as_dict()
+    out = {
+        "type": 2, "chainId": d["chainId"], "nonce": d["nonce"], "to": to_checksum_address(d["to"]),
+        "data": "0x" + bytes(d["data"]).hex(), "value": d["value"], "gas": d["gas"],
+        "maxFeePerGas": d["maxFeePerGas"], "maxPriorityFeePerGas": d["maxPriorityFeePerGas"],
+    }
+    return out

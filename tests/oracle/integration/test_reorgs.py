@@ -1,0 +1,123 @@
+"""Reorgs of depth 1 to 5 in the middle of a batch, on anvil (`anvil_reorg`): the chain drops the
+last `depth` blocks — the oracle transactions in them with it, which the nodes must re-broadcast —
+and mines `depth` new ones, into which the removed loan requests are replayed in reverse order, so
+a loan id can now belong to another borrower. Afterwards every request on the canonical chain is
+recorded exactly once, every node's checkpoint holds exactly the canonical requests, all `done`,
+and no transaction short of final.
+
+With SCORECHAIN_RELIABILITY_DIR set, each run writes what it observed to
+<dir>/faults/reorg_depth_<d>.json (see test_faults)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from brownie import web3
+
+from oracle.chain import SCORE_RECORDED_TOPIC, SCORE_REQUESTED_TOPIC, SCORE_SKIPPED_TOPIC
+
+
+def _logs(address, topic, from_block, to_block="latest"):
+    return web3.provider.make_request("eth_getLogs", [{
+        "address": address, "fromBlock": hex(from_block),
+        "toBlock": to_block if isinstance(to_block, str) else hex(to_block),
+        "topics": [topic]}])["result"]
+
+
+def _rpc(method, params):
+    r = web3.provider.make_request(method, params)
+    assert "error" not in r, r
+    return r.get("result")
+
+
+def _wait_for_record_at_head(c, timeout=60):
+    """Until the head block holds a ScoreRecorded (a batch just landed); the requests are then
+    still being worked by the other nodes. Automine is switched off there, so the blocks the
+    reorg removes are the ones inspected, and the nodes get a moment (7 polls) to scan the head
+    and see their receipts: the reorg then takes back blocks they have read and transactions
+    they hold confirmed."""
+    reg = c.system.score_registry.address
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        head = web3.eth.block_number
+        if _logs(reg, SCORE_RECORDED_TOPIC, head, head):
+            _rpc("evm_setAutomine", [False])
+            time.sleep(1.5)
+            return web3.eth.block_number
+        time.sleep(0.02)
+    raise TimeoutError("no batch landed")
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
+def test_reorg_mid_batch_loses_nothing_and_records_nothing_twice(make_cluster, depth):
+    c = make_cluster(n=3, k=2, n_borrowers=8, settings={"ORACLE_BATCH_SIZE": 3}).start()
+    raws = c.sign_requests(c.borrowers)
+    by_hash = {}
+    for raw in raws:
+        by_hash["0x" + bytes(web3.eth.send_raw_transaction(raw)).hex()] = raw
+    try:
+        head = _wait_for_record_at_head(c)
+        lm, reg = c.system.loan_manager.address, c.system.score_registry.address
+        first_removed = head - depth + 1
+        removed_requests = [entry for entry in _logs(lm, SCORE_REQUESTED_TOPIC, first_removed, head)]
+        removed_records = _logs(reg, SCORE_RECORDED_TOPIC, first_removed, head)
+        before = {e["transactionHash"]: int(e["topics"][1], 16)
+                  for e in _logs(lm, SCORE_REQUESTED_TOPIC, c.start_block, head)}
+        # the removed requests come back in reverse order, all in the first new block
+        replay = [["0x" + by_hash[e["transactionHash"]].hex(), 0]
+                  for e in reversed(removed_requests)]
+        _rpc("anvil_reorg", [depth, replay])
+    finally:
+        _rpc("evm_setAutomine", [True])
+    # requests that were sent but not yet mined when automine stopped are in the pool still
+    c.wait_recorded(c.borrowers, timeout=120)
+    left = c.wait_settled(timeout=60)
+    time.sleep(1)  # a duplicate that was on its way lands now
+    c.wait_settled(timeout=10)
+
+    requests = _logs(lm, SCORE_REQUESTED_TOPIC, c.start_block)
+    canonical = {(e["transactionHash"], int(e["logIndex"], 16)) for e in requests}
+    after = {e["transactionHash"]: int(e["topics"][1], 16) for e in requests}
+    moved = sum(1 for tx, loan in after.items() if tx in before and before[tx] != loan)
+    counts = {}
+    for b, _ in c.recorded():
+        counts[b] = counts.get(b, 0) + 1
+    skipped = len(_logs(reg, SCORE_SKIPPED_TOPIC, c.start_block))
+    stores = []
+    for node in c.nodes:
+        db = sqlite3.connect(node.store)
+        try:
+            stores.append({(r[0], r[1]): r[2] for r in db.execute(
+                "SELECT tx_hash, log_index, status FROM requests")})
+        finally:
+            db.close()
+    reorged_tx = sum(1 for n in c.nodes for e in n.log_lines()
+                     if e.get("msg") == "tx receipt gone (reorg): back in flight")
+    rewinds = sum(1 for n in c.nodes for e in n.log_lines()
+                  if e.get("msg") == "reorg: rewound the scan")
+    observed = {
+        "test": f"reorg_depth_{depth}", "depth": depth, "borrowers": len(c.borrowers),
+        "removed_requests": len(removed_requests), "removed_records": len(removed_records),
+        "loan_ids_moved_to_another_request": moved, "records_per_borrower": sorted(
+            counts.get(b.address, 0) for b in c.borrowers),
+        "score_skipped": skipped, "node_scan_rewinds": rewinds,
+        "node_tx_back_in_flight": reorged_tx, "open_work_per_node": left}
+    base = os.environ.get("SCORECHAIN_RELIABILITY_DIR")
+    if base:
+        d = Path(base) / "faults"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"reorg_depth_{depth}.json").write_text(json.dumps(observed, indent=1) + "\n")
+
+    assert removed_records, "the reorg removed no record: it was not mid-batch"
+    assert rewinds >= 1 and reorged_tx >= 1, observed  # the reorg hit what the nodes had read
+    assert all(counts.get(b.address, 0) == 1 for b in c.borrowers), observed
+    assert len(canonical) == len(c.borrowers)
+    for store in stores:  # exactly the canonical requests, each done; nothing else
+        assert set(store) == canonical, observed
+        assert set(store.values()) == {"done"}, observed
+    assert all(not w["requests"] and not w["transactions"] for w in left), observed
