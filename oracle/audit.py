@@ -19,10 +19,16 @@ One named check each, pass or fail with a reason:
                           the first k signatures (k of that configuration) recover to distinct
                           signers of it, as the contract reads them
     model_registry        ModelRegistry holds the bundle's commitments (schema hash; metrics hash
-                          and data-set root where the bundle's card gives them) and had approved
-                          the model before the record's block
+                          and data-set root where the bundle's card gives them), had approved
+                          the model before the record's block, and its URI, if it records a CID
+                          (ipfs://<cid>), names the CID of the bundle directory given
     anchored_batch        the disclosure's proof puts (borrower, featuresHash) in a DataAnchor
-                          batch: the root computed here equals the batch's, and verifyRecord agrees
+                          batch: the root computed here equals the batch's, and verifyRecord
+                          agrees; given the batch's public document, its CID is the one the
+                          batch URI records and its leaves rebuild the batch's root
+
+A URI without a CID (recorded before content ids) is no failure: `info` says "no CID recorded"
+(`model_cid`, `batch_cid`), as it gives the CID checked or why none was.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.schema import FeatureValidationError, validate_row
-from oracle import commitment, keys, merkle, typed_data
+from oracle import batch_doc, commitment, content_id, keys, merkle, typed_data
 from oracle.disclosure import Disclosure
 from oracle.evidence import Evidence
 from oracle.provenance import MODEL_STATUS, metrics_hash, model_field
@@ -47,9 +53,12 @@ class Check:
     detail: str = ""
 
 
-def audit(ev: Evidence, disclosure: Disclosure, model: Any, card: dict | None = None) -> dict:
+def audit(ev: Evidence, disclosure: Disclosure, model: Any, card: dict | None = None, *,
+          bundle_cid: str | None = None, batch_document: bytes | None = None) -> dict:
     """Every check of one recorded score; `model` is an oracle.scoring.Model, `card` the bundle's
-    model_card.json (optional: the metrics and data-set commitments are checked if given)."""
+    model_card.json (optional: the metrics and data-set commitments are checked if given),
+    `bundle_cid` the CID of the bundle directory (oracle.content_id.path_cid: the caller reads
+    the files), `batch_document` the anchored batch's public document (oracle.batch_doc)."""
     att = ev.attestation
     out: list[Check] = []
 
@@ -119,8 +128,8 @@ def audit(ev: Evidence, disclosure: Disclosure, model: Any, card: dict | None = 
               f"{who} is {'a duplicate' if who in seen else 'not a signer of this configuration'}")
         seen.append(who)
 
-    _model_registry(ev, model, card, check)
-    _anchor(ev, disclosure, check)
+    model_cid = _model_registry(ev, model, card, bundle_cid, check)
+    batch_cid = _anchor(ev, disclosure, batch_document, check)
     return {
         "borrower": att.borrower, "nonce": att.nonce, "tx": ev.tx_hash,
         "ok": all(c.ok for c in out),
@@ -131,6 +140,7 @@ def audit(ev: Evidence, disclosure: Disclosure, model: Any, card: dict | None = 
                                               .get("dataset_root")),
                  "anchor_batch": ev.anchor_batch[0] if ev.anchor_batch else None,
                  "anchor_provider": ev.anchor_batch[2] if ev.anchor_batch else None,
+                 "model_cid": model_cid, "batch_cid": batch_cid,
                  "notes": list(ev.notes)},
     }
 
@@ -152,13 +162,17 @@ def _vector(model: Any, disclosure: Disclosure, check) -> Any:
         return None
 
 
-def _model_registry(ev: Evidence, model: Any, card: dict | None, check) -> None:
+def _model_registry(ev: Evidence, model: Any, card: dict | None, bundle_cid: str | None,
+                    check) -> str | None:
     r = ev.model_record  # IModelRegistry.Model, in the struct's order
     status, approved_at = int(model_field(r, "status")), int(model_field(r, "approvedAt"))
     if status == 0:
         check("model_registry", False, f"model {model.model_id_hex} is not registered")
-        return
+        return None
     problems = []
+    model_cid, problem = content_id.compare_uri(str(model_field(r, "uri")), bundle_cid)
+    if problem:
+        problems.append(f"bundle directory: {problem}")
     schema_hash = bytes(model_field(r, "featureSchemaHash")).hex()
     if schema_hash != model.schema_hash:
         problems.append(f"featureSchemaHash 0x{schema_hash} != bundle's 0x{model.schema_hash}")
@@ -172,22 +186,42 @@ def _model_registry(ev: Evidence, model: Any, card: dict | None, check) -> None:
         problems.append(f"not approved before the record's block ({MODEL_STATUS[status]}, "
                         f"approvedAt {approved_at})")
     check("model_registry", not problems, "; ".join(problems))
+    return model_cid
 
 
-def _anchor(ev: Evidence, disclosure: Disclosure, check) -> None:
+def _anchor(ev: Evidence, disclosure: Disclosure, document: bytes | None, check) -> str | None:
     proof = disclosure.anchor
     if proof is None:
         check("anchored_batch", False, "the disclosure carries no anchor proof")
-        return
+        return None
     att = ev.attestation
     computed = merkle.process_proof(merkle.leaf(att.borrower, att.featuresHash), list(proof.proof))
     if computed != proof.root:
         check("anchored_batch", False, "the proof does not lead from (borrower, featuresHash) to "
                                        "the disclosed root")
-    elif ev.anchor_batch is None:
+        return None
+    if ev.anchor_batch is None:
         check("anchored_batch", False, "; ".join(ev.notes) or "no anchored batch found")
-    else:
-        batch_id, root, _ = ev.anchor_batch
-        check("anchored_batch", root == computed and ev.anchor_verified_on_chain is True,
-              f"batch {batch_id}'s root 0x{root.hex()} != 0x{computed.hex()}"
-              if root != computed else "DataAnchor.verifyRecord returned false")
+        return None
+    batch_id, root, _ = ev.anchor_batch
+    problems = []
+    if root != computed:
+        problems.append(f"batch {batch_id}'s root 0x{root.hex()} != 0x{computed.hex()}")
+    elif ev.anchor_verified_on_chain is not True:
+        problems.append("DataAnchor.verifyRecord returned false")
+    batch_cid = None
+    if ev.anchor_uri is not None:
+        doc_cid = content_id.bytes_cid(document) if document is not None else None
+        batch_cid, problem = content_id.compare_uri(ev.anchor_uri, doc_cid)
+        if problem:
+            problems.append(f"batch document: {problem}")
+        if document is not None:
+            try:
+                doc_root, _ = batch_doc.parse(document)
+                if doc_root != root:
+                    problems.append(f"the batch document's root 0x{doc_root.hex()} is not batch "
+                                    f"{batch_id}'s")
+            except batch_doc.BatchDocError as exc:
+                problems.append(f"batch document: {exc}")
+    check("anchored_batch", not problems, "; ".join(problems))
+    return batch_cid

@@ -163,11 +163,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _verify_disclosure(args: argparse.Namespace) -> int:
     """An auditor's check from a disclosure, the public chain and the bundle: no store, no key."""
+    from oracle import content_id
     from oracle import disclosure as disc
     from oracle.audit import audit
     from oracle.chain import Chain
     from oracle.evidence import EvidenceError, gather
-    from oracle.scoring import load_model
+    from oracle.scoring import bundle_paths, load_model
     from oracle.settings import redact_url
 
     if args.target and not (args.target.startswith("0x") and len(args.target) == 66):
@@ -184,8 +185,22 @@ def _verify_disclosure(args: argparse.Namespace) -> int:
     if s.registry_address is None and hint:  # the disclosure's hint, said so in the output
         s = _settings(args, registry_address=hint)
     model = load_model(args.model or s.model_path)
-    card_path = model.path / "model_card.json"
+    # the directory given, not model.path: load_model reuses a model loaded from another copy
+    # of the same bundle id, and the card and the CID are of the files given here
+    bundle_dir, _ = bundle_paths(args.model or s.model_path)
+    card_path = bundle_dir / "model_card.json"
     card = json.loads(card_path.read_text()) if card_path.is_file() else None
+    try:  # the bundle as a directory, what its registered ipfs:// URI addresses
+        bundle_cid = content_id.path_cid(bundle_dir)
+    except content_id.ContentIdError as exc:
+        raise CliError(f"model bundle: {exc}") from None
+    batch_document = None
+    if args.batch_doc:
+        try:
+            batch_document = Path(args.batch_doc).read_bytes()
+        except OSError as exc:
+            raise CliError(f"cannot read the batch document {args.batch_doc}: "
+                           f"{exc.strerror}") from None
     chain = Chain(s)
     try:
         ev = gather(chain, d, args.target, data_anchor=args.data_anchor,
@@ -195,10 +210,23 @@ def _verify_disclosure(args: argparse.Namespace) -> int:
     except Exception as exc:  # RPC failures: their text can carry the RPC URL (provider keys)
         raise CliError(f"cannot read the chain at {redact_url(s.rpc_url)} "
                        f"({type(exc).__name__})") from None
-    report = audit(ev, d, model, card)
+    report = audit(ev, d, model, card, bundle_cid=bundle_cid, batch_document=batch_document)
     report["registry"] = ev.registry
     print(json.dumps(report, indent=2))
     return 0 if report["ok"] else 1
+
+
+# --- cid ---------------------------------------------------------------------------------------
+def cmd_cid(args: argparse.Namespace) -> int:
+    """The IPFS CIDv1 of each path, as `ipfs add --cid-version 1 -r` prints it (no daemon)."""
+    from oracle import content_id
+
+    try:
+        out = {p: content_id.path_cid(p) for p in args.paths}
+    except content_id.ContentIdError as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps(out, indent=2))
+    return 0
 
 
 # --- disclose -----------------------------------------------------------------------------------
@@ -269,6 +297,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--registry", help="CreditScoreRegistry address (default "
                     "ORACLE_REGISTRY_ADDRESS, then the disclosure's hint)")
     sp.add_argument("--data-anchor", help="DataAnchor address (default: the disclosure's)")
+    sp.add_argument("--batch-doc", help="the anchored batch's public document (its leaf hashes, "
+                    "what the batch's ipfs:// URI addresses): its CID and root are checked too")
     sp.add_argument("--from-block", type=int, default=0,
                     help="oldest block any log search looks at (searches run newest first in "
                          "windows of ORACLE_MAX_BLOCK_RANGE blocks)")
@@ -305,6 +335,12 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--key-file", help="file holding the hex private key "
                             "(default: ORACLE_IMPORT_PRIVATE_KEY)")
         sp.set_defaults(fn=fn)
+
+    sp = sub.add_parser("cid", help="print the IPFS CIDv1 of files or directories (a model "
+                        "bundle, a batch's public document), as `ipfs add --cid-version 1 -r` "
+                        "would, without IPFS")
+    sp.add_argument("paths", nargs="+")
+    sp.set_defaults(fn=cmd_cid)
 
     fp = sub.add_parser("features", help="manage the feature store")
     fsub = fp.add_subparsers(dest="features_command", required=True)

@@ -164,11 +164,7 @@ def anchor_proof(schema: Mapping[str, Any], batch_csv: str | Path, borrower: str
                  batch_id: int | None = None, data_anchor: str | None = None) -> AnchorProof:
     """The proof of `borrower`'s record in the batch a data provider anchored from `batch_csv`
     (leaf = (borrower, featuresHash), as scripts/03_onboard_borrowers.py builds it)."""
-    store = _import_csv(schema, batch_csv)
-    try:
-        records = [(a, store.get_features(a).features_hash) for a in store.borrowers()]
-    finally:
-        store.close()
+    records = _batch_records(schema, batch_csv)
     borrower = checksum(borrower)
     index = next((i for i, (a, _) in enumerate(records) if a == borrower), None)
     if index is None:
@@ -176,6 +172,20 @@ def anchor_proof(schema: Mapping[str, Any], batch_csv: str | Path, borrower: str
     tree = MerkleTree.build([leaf(a, h) for a, h in records])
     return AnchorProof(tree.root, tuple(tree.proof(index)), batch_id,
                        checksum(data_anchor) if data_anchor else None)
+
+
+def batch_tree(schema: Mapping[str, Any], batch_csv: str | Path) -> MerkleTree:
+    """The Merkle tree a data provider anchored from `batch_csv` (its public document is
+    oracle.batch_doc.build of it)."""
+    return MerkleTree.build([leaf(a, h) for a, h in _batch_records(schema, batch_csv)])
+
+
+def _batch_records(schema: Mapping[str, Any], batch_csv: str | Path) -> list[tuple[str, bytes]]:
+    store = _import_csv(schema, batch_csv)
+    try:
+        return [(a, store.get_features(a).features_hash) for a in store.borrowers()]
+    finally:
+        store.close()
 
 
 def write(disclosure: Disclosure, path: str | Path) -> None:

@@ -22,6 +22,10 @@ from oracle.disclosure import Disclosure
 from oracle.typed_data import ATTESTATION_FIELDS, ENTRY_FIELDS, ScoreAttestation, checksum
 
 
+# IDataAnchor.Batch's fields in the struct's order (checked against the ABI by a test)
+BATCH_FIELDS = ("root", "provider", "anchoredAt", "recordCount", "uri")
+
+
 class EvidenceError(Exception):
     """The chain does not hold what the disclosure points to (no such transaction, no score)."""
 
@@ -47,6 +51,8 @@ class Evidence:
     model_approved_now: bool
     anchor_batch: tuple[int, bytes, str] | None = None  # (batch id, root, provider)
     anchor_verified_on_chain: bool | None = None
+    anchor_uri: str | None = None                     # the batch's URI (ipfs://<cid> of its
+                                                      # public document, or older)
     notes: list[str] = field(default_factory=list)
 
 
@@ -146,6 +152,7 @@ def gather(chain: Any, disclosure: Disclosure, tx_hash: str | None = None, *,
             try:
                 b = anchor.functions.getBatch(batch_id).call()
                 ev.anchor_batch = (batch_id, bytes(b[0]), checksum(b[1]))
+                ev.anchor_uri = str(b[BATCH_FIELDS.index("uri")])
                 ev.anchor_verified_on_chain = bool(anchor.functions.verifyRecord(
                     batch_id, list(proof.proof), borrower, att.featuresHash).call())
             except Exception as exc:  # DataAnchorUnknownBatch

@@ -14,6 +14,11 @@
 
 So an auditor holding the public data set can prove that a row was (or was not) in a model's
 training data, and that the card's metrics are the ones registered.
+
+The registration's URI is ``ipfs://<cid>``: the IPFS CIDv1 of the whole bundle directory
+(``oracle.content_id``, as `ipfs add --cid-version 1 -r` gives it), so the published bundle,
+card included, can be fetched and checked by address; the approver refuses a registration whose
+URI names another CID. Registrations from before content ids have another URI ("no CID recorded").
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from eth_hash.auto import keccak
 
+from oracle import content_id
 from oracle.merkle import MerkleTree, leaf
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -43,6 +49,7 @@ class ModelCommitments:
     dataset_root: bytes
     version: int
     uri: str
+    bundle_cid: str  # IPFS CIDv1 of the bundle directory
 
     def register_args(self) -> tuple:
         """Arguments of ModelRegistry.register, in order."""
@@ -94,6 +101,7 @@ def model_commitments(bundle_dir: str | Path, *, uri: str | None = None,
     ONNX file from its card or reference.json, or the schema from reference.json: an edited
     reference.json, reason table or schema cannot be registered under an id that hides it.
     A bundle trained on a user's CSV needs that file (`data_csv`) for its training-data root.
+    The URI defaults to ``ipfs://`` + the bundle directory's CID.
     """
     from models import manifest
     from models.schema import schema_hash
@@ -116,6 +124,14 @@ def model_commitments(bundle_dir: str | Path, *, uri: str | None = None,
     schema_sha = schema_hash(json.loads(files.schema))
     if schema_sha != ref["feature_schema_sha256"]:
         raise ProvenanceError("feature schema hash differs from reference.json")
+    if data_csv is not None and bundle_dir.resolve() in Path(data_csv).resolve().parents:
+        # the registered URI publishes the whole directory; training rows are personal data
+        raise ProvenanceError(f"the training CSV {data_csv} is inside the bundle directory, "
+                              "whose content id is published: keep it outside")
+    try:
+        bundle_cid = content_id.path_cid(bundle_dir)
+    except content_id.ContentIdError as exc:
+        raise ProvenanceError(f"model bundle {bundle_dir}: {exc}") from None
     training = card["training_data"]
     card_root = training.get("dataset_root")
     if card_root is not None:
@@ -134,7 +150,8 @@ def model_commitments(bundle_dir: str | Path, *, uri: str | None = None,
         metrics_hash=metrics_hash(card),
         dataset_root=root,
         version=int(card["version"]),
-        uri=uri or f"scorechain://models/{card['name']}/v{card['version']}/{manifest.MANIFEST_FILE}",
+        uri=uri or content_id.uri(bundle_cid),
+        bundle_cid=bundle_cid,
     )
 
 
@@ -159,7 +176,8 @@ def model_field(record, name: str):
 def registration_mismatches(record, commitments: ModelCommitments) -> list[str]:
     """What differs between ModelRegistry.getModel(modelId) (a tuple in the struct's order, or an
     object with its field names) and a bundle's recomputed commitments; [] if they agree.
-    Version and URI are labels, not commitments, and are not compared."""
+    The version is a label and not compared; the URI is compared only when it records a CID
+    (``ipfs://<cid>``), which must be the bundle directory's."""
     if int(model_field(record, "status")) == 0:
         return [f"model 0x{commitments.model_id.hex()} is not registered"]
     out = []
@@ -169,4 +187,7 @@ def registration_mismatches(record, commitments: ModelCommitments) -> list[str]:
         have = bytes(model_field(record, name))
         if have != want:
             out.append(f"registered {name} 0x{have.hex()} != bundle's 0x{want.hex()}")
+    _, problem = content_id.compare_uri(str(model_field(record, "uri")), commitments.bundle_cid)
+    if problem:
+        out.append(f"bundle: {problem}")
     return out

@@ -15,7 +15,10 @@ Three roles act here, each off chain first and then on chain:
 * the data provider writes the borrowers' features, each with a per-borrower salt, to a CSV that
   every oracle node imports into its own feature store (`oracle features import`);
 * the data provider anchors the Merkle root of the batch's feature commitments in DataAnchor, so
-  the `featuresHash` of any later score can be proven to come from an anchored batch.
+  the `featuresHash` of any later score can be proven to come from an anchored batch. The batch's
+  URI is `ipfs://<cid>` of its public document (`batch-public.json` beside the CSV: the leaf
+  hashes and root only, oracle/batch_doc.py), which may be published; the CSV holds personal data
+  (features, salts) and is never content-addressed for publication.
 
 On local chains the borrowers are fresh accounts whose features are rows of the real Give Me Some
 Credit holdout (models' frozen split). On live networks pass SCORECHAIN_BORROWERS_CSV: a CSV with
@@ -35,6 +38,7 @@ import numpy as np
 from brownie import chain
 from eth_hash.auto import keccak
 
+from oracle import batch_doc, content_id
 from oracle.commitment import features_hash
 from oracle.merkle import MerkleTree, leaf
 
@@ -49,6 +53,7 @@ from .scorechain_deploy import jurisdiction_bytes
 
 YEAR = 365 * 24 * 3600
 DEFAULT_WORKDIR = Path(".scorechain/demo")
+BATCH_DOCUMENT = "batch-public.json"  # the anchored batch's public part (ipfs:// in its URI)
 
 
 @dataclass
@@ -175,24 +180,30 @@ def register_borrowers(system, records: list[BorrowerRecord], *, kyc_valid_secon
     return waiting
 
 
-def anchor_features(system, records: list[BorrowerRecord], schema: dict, uri: str):
-    """Commit every record's features (as the oracle will) and anchor the batch's Merkle root."""
+def anchor_features(system, records: list[BorrowerRecord], schema: dict, document: Path):
+    """Commit every record's features (as the oracle will), write the batch's public document to
+    `document` and anchor the batch's Merkle root under the document's ipfs:// URI."""
     from models.schema import schema_hash, validate_row
 
     shash = schema_hash(schema)
     for r in records:
         r.features_hash = features_hash(shash, r.salt, validate_row(schema, r.features))
     tree = MerkleTree.build([leaf(r.address, r.features_hash) for r in records])
+    data = batch_doc.build(tree)
+    document.parent.mkdir(parents=True, exist_ok=True)
+    document.write_bytes(data)
+    uri = content_id.uri(content_id.bytes_cid(data))
     tx = require_success(system.data_anchor.anchor(tree.root, uri, len(records),
                                                    tx_params("data_provider")))
     return tx.events["BatchAnchored"]["batchId"], tree
 
 
 def onboard(system, records: list[BorrowerRecord], schema: dict, workdir: Path = DEFAULT_WORKDIR):
-    """Register, write the oracle's features CSV and anchor it; returns (csv path, batch id, tree)."""
+    """Register, write the oracle's features CSV and anchor it; returns (csv path, batch id, tree).
+    The batch's public document is written to `workdir`/batch-public.json."""
     register_borrowers(system, records)
     features_csv = write_features_csv(workdir / "features.csv", records, schema)
-    batch_id, tree = anchor_features(system, records, schema, uri=f"file://{features_csv.resolve()}")
+    batch_id, tree = anchor_features(system, records, schema, workdir / BATCH_DOCUMENT)
     return features_csv, batch_id, tree
 
 
@@ -210,8 +221,9 @@ def main():
     else:
         raise SystemExit("set SCORECHAIN_BORROWERS_CSV to onboard borrowers on a live network")
     features_csv, batch_id, tree = onboard(system, records, schema)
-    print(f"{len(records)} borrowers registered; features in {features_csv}; "
-          f"batch {batch_id} anchored with root 0x{tree.root.hex()}")
+    print(f"{len(records)} borrowers registered; features in {features_csv} (personal data); "
+          f"batch {batch_id} anchored with root 0x{tree.root.hex()}, public document "
+          f"{features_csv.parent / BATCH_DOCUMENT}")
     waiting = [r.address for r in records if r.account is None]
     if waiting:
         print(f"{len(waiting)} borrowers must now consent from their own wallets: "

@@ -162,6 +162,7 @@ def audit_one(system, cluster, records, runs, tree, batch_id) -> dict:
     """An auditor's check of one recorded score, twice: `oracle verify <tx>` on a node (its own
     store), and `oracle verify --disclosure` as an outsider holding only the borrower's disclosure
     (exported by the node, with the data provider's anchor proof), the RPC and the bundle."""
+    from oracle import batch_doc
     from oracle import disclosure as disc
 
     run = next(r for r in runs if r.decision == "approved")
@@ -191,10 +192,15 @@ def audit_one(system, cluster, records, runs, tree, batch_id) -> dict:
         env.update({k: node_env[k] for k in ("ORACLE_RPC_URL", "ORACLE_REGISTRY_ADDRESS",
                                               "ORACLE_MODEL_PATH")})
         env["ORACLE_STORE_PATH"] = str(cluster.workdir / "audit" / "no-store.db")  # never opened
-        checked = _cli(["verify", "--disclosure", str(path)], env)
+        # the batch's public document (what its ipfs:// URI addresses), as 03 published it
+        document = cluster.workdir / "audit" / "batch-public.json"
+        document.write_bytes(batch_doc.build(tree))
+        checked = _cli(["verify", "--disclosure", str(path), "--batch-doc", str(document)], env)
         outsider = json.loads(checked.stdout) if checked.stdout.strip().startswith("{") else {}
+        info = outsider.get("info", {})
         outsider = {"ok": bool(outsider.get("ok")), "exit_code": checked.returncode,
-                    "failed": [k for k, v in outsider.get("checks", {}).items() if v != "pass"]}
+                    "failed": [k for k, v in outsider.get("checks", {}).items() if v != "pass"],
+                    "model_cid": info.get("model_cid"), "batch_cid": info.get("batch_cid")}
     return {"loan_id": run.loan_id, "tx_hash": tx_hash,
             "verified": bool(verdict.get("ok")) and outsider["ok"],
             "verify_exit_code": done.returncode, "anchored": bool(anchored), "batch_id": batch_id,

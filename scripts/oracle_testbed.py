@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from brownie import accounts, chain, web3
 
+from oracle import content_id
 from oracle.chain import SCORE_RECORDED_TOPIC
 from oracle.provenance import metrics_hash
 from scripts.oracle_cluster import LocalOracleCluster, free_port
@@ -128,8 +129,10 @@ class OracleTestbed:
         # the card's real metrics hash (what `oracle verify --disclosure` checks); the data-set
         # root is left zero here (computing it takes seconds; scripts/02 registers the real one)
         card = json.loads((self.model_path / "model_card.json").read_text())
+        # under the bundle directory's ipfs:// URI, as scripts/02 registers it
         mr.register(self.model.model_id, metrics_hash(card), b"\x00" * 32,
-                    bytes.fromhex(self.model.schema_hash), "models/default", 1,
+                    bytes.fromhex(self.model.schema_hash),
+                    content_id.uri(content_id.path_cid(self.model_path)), 1,
                     {"from": accounts[1]})
         mr.approve(self.model.model_id, {"from": accounts[2]})
         for t in self.cluster.transmitters():  # gas money for the nodes' transmitter keys only

@@ -267,13 +267,16 @@ def role_err(account, role) -> str:
 
 def audit_case(model, row: dict, *, borrower: str | None = None, k: int = 2, n_signers: int = 3,
                batch_size: int = 64, block_timestamp: int = 1_700_000_000, seed: int = 0,
-               report_with: int = 0):
+               report_with: int = 0, documents: bool = False):
     """A recorded score as `oracle verify --disclosure` sees it, built locally with no chain: a
     (Disclosure, Evidence) pair that passes every check of oracle.audit — signed by `k` of
     `n_signers` local keys, recorded, its model registered and approved, its features in an
     anchored batch of `batch_size` records. With `report_with=n`, it was posted as a ScoreReport
     of n+1 entries (one signature set over the report). Tests alter one part to see one check
-    fail; the verify benchmark times the checks on it."""
+    fail; the verify benchmark times the checks on it. With `documents=True` the model and the
+    batch are registered under ``ipfs://<cid>`` URIs (the bundle directory's, the batch public
+    document's) and a fourth item is returned: audit's `bundle_cid` and `batch_document` kwargs;
+    otherwise the URIs are of the kind recorded before content ids."""
     import random
     from types import SimpleNamespace
 
@@ -334,4 +337,14 @@ def audit_case(model, row: dict, *, borrower: str | None = None, k: int = 2, n_s
         latest_nonce=1, config=([s.address for s in signers], k), model_record=model_record,
         model_approved_now=True, anchor_batch=(1, tree.root, provider),
         anchor_verified_on_chain=True)
-    return disclosure, evidence, card
+    if not documents:
+        return disclosure, evidence, card
+    from dataclasses import replace as _replace
+
+    from oracle import batch_doc, content_id
+
+    bundle_cid = content_id.path_cid(model.path)
+    document = batch_doc.build(tree)
+    evidence = _replace(evidence, model_record=model_record[:-1] + (content_id.uri(bundle_cid),),
+                        anchor_uri=content_id.uri(content_id.bytes_cid(document)))
+    return disclosure, evidence, card, {"bundle_cid": bundle_cid, "batch_document": document}

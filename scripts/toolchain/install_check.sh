@@ -3,8 +3,9 @@
 # runtime dependencies and package data declared in pyproject.toml), then, from a directory
 # outside the checkout so nothing is imported from the source tree:
 #   1. `oracle --help` / `--version`, every node module imports, and brownie is absent;
-#   2. the packaged default bundle checks against its manifest and scores a row exactly as the
-#      checkout does (the development venv computes the same row for comparison);
+#   2. the packaged default bundle checks against its manifest, its directory has the checkout's
+#      IPFS CID (the registered URI), and it scores a row exactly as the checkout does (the
+#      development venv computes the same for comparison);
 #   3. `oracle disclose --csv` (a real command: bundle, schema, CSV parsing, a 0600 file);
 #   4. with a chain (SCORECHAIN_INSTALL_CHECK_NETWORK=<brownie network>): the installed `oracle
 #      verify --disclosure` against scores that oracle nodes recorded on a local anvil
@@ -47,6 +48,12 @@ installed_id="$("$V/python" -m models manifest "$bundle" --check)"
 checkout_id="$(sha256sum "$ROOT/models/default/manifest.json" | cut -d' ' -f1)"
 [ "$installed_id" = "$checkout_id" ] || { echo "[install-check] bundle id $installed_id != $checkout_id" >&2; exit 1; }
 log "packaged bundle $installed_id checks against its manifest"
+# The packaged directory is the one registered (ipfs://<cid>): every bundle file must be shipped.
+CID='import sys; from oracle.content_id import path_cid; print(path_cid(sys.argv[1]))'
+installed_cid="$("$V/python" -c "$CID" "$bundle")"
+checkout_cid="$(cd "$ROOT" && "$DEV" -c "$CID" models/default)"
+[ "$installed_cid" = "$checkout_cid" ] || { echo "[install-check] bundle CID $installed_cid != $checkout_cid" >&2; exit 1; }
+log "packaged bundle directory has the checkout's IPFS CID $installed_cid"
 
 SCORE='
 import json

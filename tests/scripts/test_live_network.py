@@ -94,6 +94,7 @@ def test_deploy_register_and_onboard_on_a_live_style_network(live_chain, tmp_pat
     record = json.loads(deployments.read_text())
     assert record["network"] == "scorechain-live" and record["chain_id"] == 31337
     contracts = record["contracts"]
+    _assert_content_ids_recorded(contracts)
     # Every transaction was signed by the environment's keys: the chain's nonces say how many.
     assert int(_rpc("eth_getTransactionCount", [deployer.address, "latest"]), 16) > 10
     assert int(_rpc("eth_getTransactionCount", [approver.address, "latest"]), 16) == 1  # approve
@@ -120,6 +121,30 @@ def test_deploy_register_and_onboard_on_a_live_style_network(live_chain, tmp_pat
         assert eligible(key.address) == 1
     deployments.unlink()
     _forget_brownie_deployments(31337)
+
+
+def _assert_content_ids_recorded(contracts: dict) -> None:
+    """02 registered the bundle under its directory's IPFS CID and 03 anchored the batch under
+    its public document's (written beside the features CSV, which gets none)."""
+    import hashlib
+
+    from web3 import Web3
+
+    from oracle import content_id
+    from oracle.abi import load_abi
+    from oracle.evidence import BATCH_FIELDS
+    from oracle.provenance import MODEL_FIELDS
+
+    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{PORT}"))
+    models = w3.eth.contract(address=contracts["model_registry"], abi=load_abi("ModelRegistry"))
+    model_id = hashlib.sha256((ROOT / "models/default/manifest.json").read_bytes()).digest()
+    model = models.functions.getModel(model_id).call()
+    assert model[MODEL_FIELDS.index("uri")] == "ipfs://" + content_id.path_cid(
+        ROOT / "models/default")
+    anchor = w3.eth.contract(address=contracts["data_anchor"], abi=load_abi("DataAnchor"))
+    batch = anchor.functions.getBatch(anchor.functions.batchCount().call()).call()
+    document = (ROOT / ".scorechain/demo/batch-public.json").read_bytes()
+    assert batch[BATCH_FIELDS.index("uri")] == "ipfs://" + content_id.bytes_cid(document)
 
 
 def _forget_brownie_deployments(chain_id: int) -> None:

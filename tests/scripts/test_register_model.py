@@ -10,7 +10,8 @@ import pytest
 from brownie import accounts
 
 from models.manifest import write as write_manifest
-from oracle.provenance import ProvenanceError, model_commitments
+from oracle import content_id
+from oracle.provenance import MODEL_FIELDS, ProvenanceError, model_commitments
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "models" / "default"
@@ -84,6 +85,28 @@ def test_a_registration_with_other_commitments_is_refused(system, tmp_path):
     with pytest.raises(governance.ApprovalRefused, match="featureSchemaHash"):
         governance.approve_model(system, str(other))
     assert not system.model_registry.isApproved(c.model_id)
+
+
+def test_the_bundle_is_registered_under_its_directorys_ipfs_cid(system, registered):
+    cid = content_id.path_cid(DEFAULT)
+    assert cid.startswith("bafy") and registered.bundle_cid == cid
+    record = system.model_registry.getModel(registered.model_id)
+    assert record[MODEL_FIELDS.index("uri")] == f"ipfs://{cid}"
+
+
+def test_a_bundle_whose_directory_cid_differs_from_the_registered_uri_is_not_approved(
+        system, registered, tmp_path):
+    """model_card.md is outside the manifest, so the model id is the registered one: only the
+    registered CID shows the approver that the directory under review is not the one registered."""
+    copy = tmp_path / "copy"
+    shutil.copytree(DEFAULT, copy)
+    card = bytearray((copy / "model_card.md").read_bytes())
+    card[-2] ^= 0x01
+    (copy / "model_card.md").write_bytes(bytes(card))
+    assert model_commitments(copy).model_id == registered.model_id
+    with pytest.raises(governance.ApprovalRefused, match="differs from the recorded ipfs://"):
+        governance.approve_model(system, str(copy))
+    assert not system.model_registry.isApproved(registered.model_id)
 
 
 def test_the_reviewed_bundle_is_approved(system, registered):

@@ -11,7 +11,8 @@ import subprocess
 
 import pytest
 
-from oracle.disclosure import anchor_proof
+from oracle import batch_doc, content_id
+from oracle.disclosure import anchor_proof, batch_tree
 from scripts.oracle_cluster import ROOT, run_cli
 
 CHECKS = {"tx_status", "on_chain_record", "features_commitment", "model_bundle", "pd_bps",
@@ -29,7 +30,12 @@ def scored(tmp_path_factory, model_path):
     try:
         batch = d / "features.csv"  # the file the nodes import, as the data provider anchors it
         root = anchor_proof(c.model.schema, batch, c.borrowers[0].address).root
-        c.system.data_anchor.anchor(root, "file://features.csv", 3, {"from": c.admin})
+        # anchored under the CID of its public document, as scripts/03 does
+        document = batch_doc.build(batch_tree(c.model.schema, batch))
+        (d / "batch-public.json").write_bytes(document)
+        assert batch_doc.parse(document)[0] == root
+        c.system.data_anchor.anchor(root, content_id.uri(content_id.bytes_cid(document)), 3,
+                                    {"from": c.admin})
         c.start()
         for b in c.borrowers:
             c.request_loan(b)
@@ -79,13 +85,47 @@ def test_a_recorded_score_verifies_from_a_disclosure_alone(scored, tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == 0o600  # personal data
     # a narrow log window forces the bounded, newest-first search over many ranges
     env = _auditor_env(c, ORACLE_MAX_BLOCK_RANGE="3")
-    r = _verify(["verify", "--disclosure", str(out)], env, tmp_path)
+    document = batch.parent / "batch-public.json"
+    r = _verify(["verify", "--disclosure", str(out), "--batch-doc", str(document)], env, tmp_path)
     report = json.loads(r.stdout)
     assert r.returncode == 0 and report["ok"], r.stdout + r.stderr
     assert set(report["checks"]) == CHECKS
     assert all(v == "pass" for v in report["checks"].values())
     assert report["info"]["anchor_batch"] == 1 and len(report["info"]["signers"]) == 2
+    assert report["info"]["model_cid"] == content_id.path_cid(c.model_path)
+    assert report["info"]["batch_cid"] == content_id.bytes_cid(document.read_bytes())
     assert not (c.workdir / "auditor-has-no-store").exists()
+
+
+def test_a_changed_byte_in_the_bundle_or_batch_document_fails_its_cid_check(scored, tmp_path):
+    """model_card.md is outside the manifest (the model id does not cover it): only the bundle
+    directory's CID, registered in the URI, catches an edit to it."""
+    c, batch = scored
+    out = tmp_path / "d.json"
+    _disclose(c, batch, out)
+    bundle = tmp_path / "bundle"
+    shutil.copytree(c.model_path, bundle)
+    card = bytearray((bundle / "model_card.md").read_bytes())
+    card[100] ^= 0x01
+    (bundle / "model_card.md").write_bytes(bytes(card))
+    r = _verify(["verify", "--disclosure", str(out)],
+                _auditor_env(c, ORACLE_MODEL_PATH=str(bundle)), tmp_path)
+    report = json.loads(r.stdout)
+    assert r.returncode == 1 and not report["ok"]
+    assert {k for k, v in report["checks"].items() if v != "pass"} == {"model_registry"}
+    assert "differs from the recorded ipfs://" in report["checks"]["model_registry"]
+    document = bytearray((batch.parent / "batch-public.json").read_bytes())
+    # the root's last hex digit (the document ends '…<digit>"}\n'): still JSON, another CID
+    document[-4] = ord("0") if document[-4] != ord("0") else ord("1")
+    edited = tmp_path / "batch-public.json"
+    edited.write_bytes(bytes(document))
+    r = _verify(["verify", "--disclosure", str(out), "--batch-doc", str(edited)],
+                _auditor_env(c), tmp_path)
+    report = json.loads(r.stdout)
+    assert r.returncode == 1
+    assert {k for k, v in report["checks"].items() if v != "pass"} == {"anchored_batch"}
+    assert "batch document: CID" in report["checks"]["anchored_batch"]
+    assert "leaves give root" in report["checks"]["anchored_batch"]
 
 
 def test_the_borrowers_own_export_equals_the_nodes(scored, tmp_path):

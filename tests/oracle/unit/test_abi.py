@@ -39,3 +39,11 @@ def test_model_fields_follow_the_registry_struct():
 
     (fn,) = [e for e in load_abi("ModelRegistry") if e.get("name") == "getModel"]
     assert tuple(c["name"] for c in fn["outputs"][0]["components"]) == MODEL_FIELDS
+
+
+def test_batch_fields_follow_the_data_anchor_struct():
+    """evidence.BATCH_FIELDS names getBatch's tuple positions (the URI read for its CID)."""
+    from oracle.evidence import BATCH_FIELDS
+
+    (fn,) = [e for e in load_abi("DataAnchor") if e.get("name") == "getBatch"]
+    assert tuple(c["name"] for c in fn["outputs"][0]["components"]) == BATCH_FIELDS

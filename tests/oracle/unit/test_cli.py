@@ -119,3 +119,15 @@ def test_serve_with_an_invalid_setting_is_a_one_line_error(env, names):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("oracle: error: invalid settings: ") and names in lines[0]
+
+
+def test_cid_prints_each_paths_ipfs_cid_and_refuses_a_missing_one(tmp_path, capsys):
+    from oracle.content_id import bytes_cid, path_cid
+
+    doc = tmp_path / "batch-public.json"
+    doc.write_bytes(b"{}\n")
+    assert main(["cid", str(BUNDLE), str(doc)]) == 0
+    assert json.loads(capsys.readouterr().out) == {str(BUNDLE): path_cid(BUNDLE),
+                                                  str(doc): bytes_cid(b"{}\n")}
+    assert main(["cid", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err

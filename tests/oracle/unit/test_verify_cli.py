@@ -68,3 +68,17 @@ def test_the_store_based_verify_hides_the_url_secrets_too(env, capsys):
     out = capsys.readouterr()
     assert "cannot read the chain at http://127.0.0.1:9" in out.err
     assert "SECRETKEY123" not in out.out + out.err and "hunter2" not in out.out + out.err
+
+
+def test_a_missing_batch_document_and_a_link_inside_the_bundle_are_clear_errors(
+        env, disclosure_file, tmp_path, capsys):
+    import shutil
+
+    assert main(["verify", "--disclosure", str(disclosure_file),
+                 "--batch-doc", str(tmp_path / "nope.json")]) == 2
+    assert "cannot read the batch document" in capsys.readouterr().err
+    bundle = tmp_path / "bundle"
+    shutil.copytree(BUNDLE, bundle)
+    (bundle / "notes").symlink_to("/etc/hostname")  # outside the bundle: never followed
+    assert main(["verify", "--disclosure", str(disclosure_file), "--model", str(bundle)]) == 2
+    assert "model bundle:" in capsys.readouterr().err
