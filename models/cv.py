@@ -12,7 +12,8 @@ from tqdm import tqdm
 from . import metrics as M
 from .calibration import crossfit_brier
 from .data import Dataset, Splits
-from .families import FAMILIES, MAX_TRAIN_ROWS, RESAMPLE_RATIO, RESAMPLERS, build_pipeline
+from .families import (FAMILIES, MAX_TRAIN_ROWS, RESAMPLE_RATIO, RESAMPLERS, build_pipeline,
+                       supports)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def compare(ds: Dataset, splits: Splits, out_json: Path, families=FAMILIES,
             resamplers=RESAMPLERS, params_by_family: dict | None = None, seed: int = 0) -> dict:
     results = json.loads(out_json.read_text()) if out_json.exists() else {}
     ytr = ds.y[splits.train_idx]
-    combos = [(f, r) for f in families for r in resamplers]
+    combos = [(f, r) for f in families for r in resamplers if supports(f, r)]
     for fam, rs in tqdm(combos, desc=f"compare {ds.name}"):
         key = f"{fam}/{rs}"
         params = (params_by_family or {}).get(fam, {})

@@ -1,0 +1,218 @@
+"""The scorecard family: ONNX parity with optbinning, points, PDO scaling, reasons, compare, CLI."""
+import copy
+import json
+import math
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from models import scorecard as S
+from models.calibration import ScoreCalibrated
+from models.data import Dataset, make_splits
+from models.families import build_pipeline
+from models.onnx_export import to_onnx
+from models.serving import load_bundle, pd_to_bps, rank_reasons, reason_codes, score_from_pd
+from models.train import PARITY_TOL
+
+INCOME, DEPENDENTS = 4, 9  # GMSC features with missing values
+
+
+@pytest.fixture(scope="module")
+def gmsc_scorecard(gmsc):
+    """A scorecard fitted on 20,000 GMSC training rows (missing incomes included)."""
+    ds, sp = gmsc
+    rng = np.random.default_rng(1)
+    idx = np.sort(rng.choice(sp.train_idx, 20000, replace=False))
+    model = ScoreCalibrated(build_pipeline("scorecard", ds.schema), method="none", cv=3)
+    model.fit(ds.X[idx], ds.y[idx])
+    return model, ds.X[idx]
+
+
+def _onnx_proba(model, X):
+    onx = to_onnx(model, X.shape[1])
+    sess = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(["probabilities"], {"features": np.ascontiguousarray(X, np.float32)})[0]
+
+
+def _edge_rows(model, base_row):
+    """Rows that put each numeric feature exactly on, and one float32 step below, every bin
+    edge, plus values far outside the training range (the open outer bins)."""
+    woe = model.estimator_.named_steps["woe"]
+    rows = []
+    for j, lk in enumerate(woe.lookup_):
+        for s, t in zip(lk["splits"], lk["thresholds"]):
+            # the edge itself, a float32 step below, and the float32 nearest the float64 split
+            # (below it when rounding went down: a naive float32 threshold misbins that one)
+            for v in (t, np.nextafter(t, np.float32(-np.inf)), np.float32(s)):
+                r = base_row.copy()
+                r[j] = v
+                rows.append(r)
+        for v in (-1e9, 1e9):
+            r = base_row.copy()
+            r[j] = v
+            rows.append(r)
+    return np.array(rows, dtype=np.float32)
+
+
+def test_scorecard_onnx_gives_the_optbinning_pd_on_real_rows_missing_and_edge_values(
+        gmsc, gmsc_scorecard):
+    ds, sp = gmsc
+    model, _ = gmsc_scorecard
+    Xh = ds.X[sp.holdout_idx]
+    missing = np.isnan(Xh).any(axis=1)
+    assert missing.sum() > 1000  # real unreported incomes / dependents are in the check
+    X = np.vstack([Xh[:5000], Xh[missing][:2000], _edge_rows(model, Xh[0])])
+    p_skl = model.predict_proba(X)[:, 1]
+    p_onnx = _onnx_proba(model, X)[:, 1]
+    assert np.max(np.abs(p_onnx - p_skl)) <= PARITY_TOL
+    # The lookup the graph is built from equals optbinning's own transform, bin for bin.
+    woe = model.estimator_.named_steps["woe"]
+    assert np.array_equal(woe.woe_lookup(X), woe.transform(X))
+
+
+def test_a_missing_value_takes_the_missing_bin_not_the_median(gmsc_scorecard):
+    model, Xtr = gmsc_scorecard
+    woe = model.estimator_.named_steps["woe"]
+    x = Xtr[:1].copy()
+    x[0, INCOME] = np.nan
+    tbl = woe.binning_.get_binned_variable("MonthlyIncome").binning_table.build()
+    empirical = float(tbl.loc[tbl["Bin"] == "Missing", "WoE"].iloc[0])
+    assert woe.transform(x)[0, INCOME] == pytest.approx(empirical, abs=1e-12)
+    assert empirical != 0.0  # GMSC's unreported incomes form a bin of their own
+    p = _onnx_proba(model, x)[0, 1]
+    assert abs(p - model.predict_proba(x)[0, 1]) <= PARITY_TOL
+
+
+def test_points_of_a_rows_bins_add_up_to_its_score(gmsc, gmsc_scorecard):
+    ds, sp = gmsc
+    model, _ = gmsc_scorecard
+    table = S.points_table(model, ds.schema)
+    X = ds.X[sp.holdout_idx][:3000]
+    total = S.row_points(table, X).sum(axis=1)
+    p = model.predict_proba(X)[:, 1]
+    assert np.max(np.abs(total - (S.OFFSET + S.FACTOR * np.log((1 - p) / p)))) < 1e-6
+    # The served score is the same scale: it differs from the points only by the PD's rounding
+    # to basis points (and the rounding of the score itself).
+    p32 = _onnx_proba(model, X)[:, 1]
+    for t, q in zip(total[:500], p32[:500]):
+        bps = pd_to_bps(float(q))
+        slack = S.FACTOR * abs(math.log((10000 - bps) / bps) - math.log((1 - q) / q)) + 0.5
+        assert abs(score_from_pd(bps) - t) <= slack + 1e-3
+
+
+def test_adding_pdo_points_doubles_the_odds(gmsc, gmsc_scorecard):
+    ds, sp = gmsc
+    model, _ = gmsc_scorecard
+    assert S.score_from_points(600) == pytest.approx(19)
+    for s in (450.0, 600.0, 713.5):
+        assert S.score_from_points(s + S.PDO) == pytest.approx(2 * S.score_from_points(s))
+    # The model's own PDs follow the scale: a gap of g points is an odds ratio of 2 ** (g / 40).
+    table = S.points_table(model, ds.schema)
+    X = ds.X[sp.holdout_idx][:400]
+    total = S.row_points(table, X).sum(axis=1)
+    p = model.predict_proba(X)[:, 1]
+    odds = (1 - p) / p
+    ratio = odds[1:] / odds[:-1]
+    assert np.allclose(ratio, 2.0 ** ((total[1:] - total[:-1]) / S.PDO), rtol=1e-9)
+    # ... and it is the serving scale: odds 19 -> 600, twice the odds -> 640.
+    assert score_from_pd(500) == 600
+    assert score_from_pd(pd_to_bps(1 / 39)) == 640
+
+
+def test_bins_follow_the_direction_a_schema_declares(gmsc):
+    ds, sp = gmsc
+    schema = copy.deepcopy(ds.schema)
+    for f in schema["features"]:
+        if f["name"] == "age":
+            f["monotone"] = "decreasing"     # PD falls with age
+        if f["name"] == "MonthlyIncome":
+            f["monotone"] = "decreasing"
+        if f["name"] == "NumberOfTimes90DaysLate":
+            f["monotone"] = "increasing"
+    rng = np.random.default_rng(2)
+    idx = np.sort(rng.choice(sp.train_idx, 20000, replace=False))
+    pipe = build_pipeline("scorecard", schema).fit(ds.X[idx], ds.y[idx])
+    table = S.points_table(pipe, schema)
+    pts = {f["name"]: [b["points"] for b in f["bins"]] for f in table["features"]}
+    for name in ("age", "MonthlyIncome"):
+        assert len(pts[name]) > 2 and np.all(np.diff(pts[name]) > 0), name
+    assert len(pts["NumberOfTimes90DaysLate"]) > 1
+    assert np.all(np.diff(pts["NumberOfTimes90DaysLate"]) < 0)
+
+
+def test_scorecard_takes_no_resampler(gmsc):
+    ds, _ = gmsc
+    with pytest.raises(ValueError, match="no resampler"):
+        build_pipeline("scorecard", ds.schema, resampler="smote")
+
+
+def test_scorecard_competes_in_compare_on_the_shared_folds(gmsc, tmp_path):
+    from models.cv import compare
+    ds, _ = gmsc
+    rng = np.random.default_rng(3)
+    idx = np.sort(rng.choice(len(ds.y), 4000, replace=False))
+    small = Dataset("gmsc", ds.schema, ds.X[idx], ds.y[idx], ds.groups.iloc[idx])
+    sp = make_splits(small.y, small.X, n_folds=3)
+    res = compare(small, sp, tmp_path / "cmp.json", families=("logreg", "scorecard"),
+                  resamplers=("none", "smote"))
+    assert set(res) == {"logreg/none", "logreg/smote", "scorecard/none"}
+    sc, lr = res["scorecard/none"], res["logreg/none"]
+    assert len(sc["fold_auc"]) == len(lr["fold_auc"]) == 3
+    assert 0.75 < sc["auc_mean"] < 1.0
+    assert set(sc["brier_crossfit"]) == set(lr["brier_crossfit"])
+
+
+@pytest.fixture(scope="module")
+def german_bundle(tmp_path_factory):
+    """``python -m models train german --family scorecard`` into a temporary directory."""
+    from models.__main__ import main
+    base = tmp_path_factory.mktemp("scorecard")
+    rc = main(["train", "german", "--family", "scorecard", "--out", str(base / "bundle"),
+               "--reports", str(base / "reports"), "--n-boot", "20"])
+    assert rc == 0
+    return base / "bundle"
+
+
+def test_train_family_scorecard_writes_a_bundle_that_serving_loads(german, german_bundle):
+    ds, sp = german
+    b = load_bundle(german_bundle)
+    ref = json.loads((german_bundle / "reference.json").read_text())
+    card = json.loads((german_bundle / "model_card.json").read_text())
+    assert card["details"]["family"] == "scorecard" and card["details"]["calibration"] == "none"
+    assert card["scorecard"] == ref["scorecard"]
+    md = (german_bundle / "model_card.md").read_text()
+    assert "## Scorecard points" in md and "40 points double the odds" in md
+    # The points in the bundle describe the served model: they add up to its PD's score.
+    Xh = ds.X[sp.holdout_idx]
+    p = b.session.run(["probabilities"], {"features": Xh})[0][:, 1].astype(np.float64)
+    total = S.row_points(ref["scorecard"], Xh).sum(axis=1)
+    assert np.max(np.abs(total - (S.OFFSET + S.FACTOR * np.log((1 - p) / p)))) < 1e-3
+
+
+def test_scorecard_reasons_are_the_features_furthest_below_their_maximum(german, german_bundle):
+    ds, sp = german
+    b = load_bundle(german_bundle)
+    table = json.loads((german_bundle / "reference.json").read_text())["scorecard"]
+    maxima = np.array([f["max_points"] for f in table["features"]])
+    checked = 0
+    for x in ds.X[sp.holdout_idx][:100]:
+        shortfall = maxima - S.row_points(table, x)[0]
+        expected = [b.feature_codes[i] for i in rank_reasons(shortfall / 1e3)]
+        expected += [0] * (4 - len(expected))
+        assert reason_codes(b, x) == tuple(expected)
+        checked += bool(expected[0])
+    assert checked > 50
+
+
+def test_train_family_refuses_the_committed_default_and_search_options(tmp_path, capsys):
+    from models.__main__ import main
+    from models.serving import DEFAULT_BUNDLE
+    before = {p.name: p.read_bytes() for p in DEFAULT_BUNDLE.iterdir() if p.is_file()}
+    assert main(["train", "german", "--family", "scorecard", "--out",
+                 str(DEFAULT_BUNDLE)]) == 2
+    assert "committed default model" in capsys.readouterr().err
+    assert main(["train", "german", "--family", "scorecard", "--search", "hgb",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert main(["train", "german", "--family", "nosuch"]) == 2
+    assert {p.name: p.read_bytes() for p in DEFAULT_BUNDLE.iterdir() if p.is_file()} == before
