@@ -120,8 +120,11 @@ def suggest_params(trial, family: str) -> dict:
 
 def make_classifier(family: str, params: dict, seed: int):
     p = {**DEFAULTS[family], **params}
-    if family in ("logreg", "scorecard"):
+    if family == "logreg":
         return LogisticRegression(C=p["C"], max_iter=2000)
+    if family == "scorecard":
+        from .scorecard import SignedLogistic
+        return SignedLogistic(C=p["C"], max_iter=2000)
     if family == "rf":
         return RandomForestClassifier(n_estimators=p["n_estimators"], max_depth=p["max_depth"],
                                       min_samples_leaf=p["min_samples_leaf"],

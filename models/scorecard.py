@@ -22,6 +22,13 @@ features, the usual convention), so the points of a row's bins sum to its unroun
 unclamped score. Served scores come from the PD in basis points, so they can differ from the
 rounded points sum by the bps rounding (under a point above PD 1 %).
 
+**Coefficient signs.** WoE is ``ln(share of goods / share of bads)`` of a bin, so every
+coefficient of the log-odds of default must be <= 0: a positive one (collinear characteristics,
+e.g. Taiwan's six monthly bill amounts) would give *more* points to the riskier bin and reverse
+the monotone bins. :class:`SignedLogistic` drops such characteristics one at a time (the most
+positive first) and refits, the usual scorecard practice; a dropped characteristic keeps a
+coefficient of 0 (the same points in every bin) and is listed in the card.
+
 **Reasons: points below the maximum.** The bundle's reference value of each feature is a
 training value in its highest-points bin (NaN when the missing bin scores highest). Serving's
 reason codes rank ``PD(x) - PD(x with feature i at its reference)``; for an additive logit that
@@ -36,8 +43,11 @@ import numpy as np
 import onnx
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 from skl2onnx import update_registered_converter
+from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+from skl2onnx.operator_converters.linear_classifier import convert_sklearn_linear_classifier
 from skl2onnx.algebra.onnx_ops import (OnnxAdd, OnnxCast, OnnxEqual, OnnxGather,
                                        OnnxGreaterOrEqual, OnnxIsNaN, OnnxMatMul, OnnxWhere)
 from skl2onnx.common.data_types import FloatTensorType
@@ -138,6 +148,34 @@ class WoEBinning(TransformerMixin, BaseEstimator):
                                       default=0.0)
             out[np.isnan(x), j] = lk["missing"]
         return out
+
+
+class SignedLogistic(LogisticRegression):
+    """Logistic regression on WoE columns whose coefficients are all <= 0: characteristics with
+    a positive coefficient are dropped one at a time (most positive first) and the rest refitted.
+    ``coef_`` keeps one entry per column (0 = dropped), so prediction and the ONNX conversion
+    are those of ``LogisticRegression``."""
+
+    def fit(self, X, y, sample_weight=None):
+        X = np.asarray(X, dtype=np.float64)
+        keep = np.ones(X.shape[1], bool)
+        while True:
+            super().fit(X[:, keep], y, sample_weight=sample_weight)
+            c = self.coef_[0]
+            if c.max() <= 0 or keep.sum() == 1:
+                break
+            keep[np.flatnonzero(keep)[int(np.argmax(c))]] = False
+        coef = np.zeros((1, X.shape[1]))
+        coef[0, keep] = self.coef_[0]
+        self.coef_, self.n_features_in_, self.dropped_ = coef, X.shape[1], np.flatnonzero(~keep)
+        return self
+
+
+update_registered_converter(SignedLogistic, "ScorechainSignedLogistic",
+                            calculate_linear_classifier_output_shapes,
+                            convert_sklearn_linear_classifier,
+                            options={"zipmap": [False, True], "nocl": [False, True],
+                                     "raw_scores": [False, True]})
 
 
 # ---- ONNX: a per-feature piecewise-constant lookup with GreaterOrEqual / Equal + MatMul ------
@@ -243,7 +281,8 @@ def points_table(model, schema: dict) -> dict:
             for c, w in zip(lk["codes"], lk["woe"]):
                 bins.append({"bin": str(f["categories"][int(c)]), "code": int(c),
                              "woe": float(w), "points": pts(w)})
-        entry = {"name": f["name"], "coefficient": float(coef[j]), "bins": bins,
+        entry = {"name": f["name"], "coefficient": float(coef[j]),
+                 "dropped_for_sign": bool(j in set(getattr(clf, "dropped_", ()))), "bins": bins,
                  "missing": {"woe": float(lk["missing"]), "points": pts(lk["missing"])}}
         cands = [b["points"] for b in bins] + (
             [entry["missing"]["points"]] if f.get("missing") == "impute" else [])

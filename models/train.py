@@ -223,6 +223,8 @@ def write_card(outdirs: list[Path], ds: Dataset, splits: Splits, cfg: dict, expo
     }
     if scorecard is not None:
         card["scorecard"] = scorecard
+        card["features"] = [{"name": f["name"], "missing": f.get("missing", "reject")}
+                            for f in ds.schema["features"]]
     md = card_markdown(card)
     for d in outdirs:
         write_json(d / "model_card.json", card)
@@ -284,14 +286,14 @@ def card_markdown(card: dict) -> str:
                          f"{r['approval_rate']:.4f} | {_fmt(r['auc'])} |")
         lines.append("")
     if "scorecard" in card:
-        lines += scorecard_markdown(card["scorecard"])
+        lines += scorecard_markdown(card["scorecard"], card.get("features", []))
     lines += ["## Risks and limits", ""] + [f"- {x}" for x in card["risks_and_limits"]]
     if card["plots"]:
         lines += ["", "## Plots", ""] + [f"- {p}" for p in card["plots"]]
     return "\n".join(lines) + "\n"
 
 
-def scorecard_markdown(sc: dict) -> list[str]:
+def scorecard_markdown(sc: dict, schema_features: list) -> list[str]:
     """The card's points table: feature, bin, WoE, points (and the PDO scaling)."""
     lines = ["## Scorecard points", "",
              f"PDO scaling: {sc['pdo']} points double the odds (good:bad); {sc['base_score']} "
@@ -303,11 +305,17 @@ def scorecard_markdown(sc: dict) -> list[str]:
              "computed from the PD in basis points, so it can differ from the rounded sum by the "
              "bps rounding. Reasons: " + sc["reason_method"] + ".", "",
              "| feature | bin | WoE | points |", "|---|---|---|---|"]
+    imputed = {f["name"] for f in schema_features if f.get("missing") == "impute"}
     for f in sc["features"]:
         for b in f["bins"]:
             lines.append(f"| {f['name']} | {b['bin']} | {b['woe']:+.4f} | {b['points']:.1f} |")
-        lines.append(f"| {f['name']} | missing | {f['missing']['woe']:+.4f} | "
-                     f"{f['missing']['points']:.1f} |")
+        if f["name"] in imputed:  # other features cannot be missing: validation rejects them
+            lines.append(f"| {f['name']} | missing | {f['missing']['woe']:+.4f} | "
+                         f"{f['missing']['points']:.1f} |")
+    dropped = [f["name"] for f in sc["features"] if f.get("dropped_for_sign")]
+    if dropped:
+        lines += ["", "Dropped for a positive coefficient on WoE (collinear with other "
+                  "characteristics; same points in every bin): " + ", ".join(dropped) + "."]
     return lines + [""]
 
 

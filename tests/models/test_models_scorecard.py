@@ -141,6 +141,23 @@ def test_bins_follow_the_direction_a_schema_declares(gmsc):
     assert np.all(np.diff(pts["NumberOfTimes90DaysLate"]) < 0)
 
 
+def test_every_coefficient_gives_more_points_to_the_safer_bin(taiwan):
+    """Taiwan's collinear monthly bill amounts take positive coefficients in a plain logistic
+    fit (measured: 5 of 21); the scorecard drops them, so points rise with WoE everywhere."""
+    from sklearn.linear_model import LogisticRegression
+    ds, sp = taiwan
+    pipe = build_pipeline("scorecard", ds.schema).fit(ds.X[sp.train_idx], ds.y[sp.train_idx])
+    woe = pipe.named_steps["woe"].transform(ds.X[sp.train_idx])
+    plain = LogisticRegression(max_iter=2000).fit(woe, ds.y[sp.train_idx])
+    assert (plain.coef_[0] > 0).sum() >= 2  # the case the constraint exists for
+    table = S.points_table(pipe, ds.schema)
+    assert all(f["coefficient"] <= 0 for f in table["features"])
+    assert any(f["dropped_for_sign"] for f in table["features"])
+    for f in table["features"]:
+        order = np.argsort([b["woe"] for b in f["bins"]], kind="stable")
+        assert np.all(np.diff([f["bins"][i]["points"] for i in order]) >= -1e-9), f["name"]
+
+
 def test_scorecard_takes_no_resampler(gmsc):
     ds, _ = gmsc
     with pytest.raises(ValueError, match="no resampler"):
@@ -183,6 +200,9 @@ def test_train_family_scorecard_writes_a_bundle_that_serving_loads(german, germa
     assert card["scorecard"] == ref["scorecard"]
     md = (german_bundle / "model_card.md").read_text()
     assert "## Scorecard points" in md and "40 points double the odds" in md
+    first = card["scorecard"]["features"][0]
+    assert f"| {first['name']} | {first['bins'][0]['bin']} | {first['bins'][0]['woe']:+.4f} | " \
+           f"{first['bins'][0]['points']:.1f} |" in md
     # The points in the bundle describe the served model: they add up to its PD's score.
     Xh = ds.X[sp.holdout_idx]
     p = b.session.run(["probabilities"], {"features": Xh})[0][:, 1].astype(np.float64)
