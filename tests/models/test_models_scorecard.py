@@ -143,7 +143,7 @@ def test_bins_follow_the_direction_a_schema_declares(gmsc):
 
 def test_every_coefficient_gives_more_points_to_the_safer_bin(taiwan):
     """Taiwan's collinear monthly bill amounts take positive coefficients in a plain logistic
-    fit (measured: 5 of 21); the scorecard drops them, so points rise with WoE everywhere."""
+    fit (measured: 6 of 21 features); the scorecard drops them, so points rise with WoE."""
     from sklearn.linear_model import LogisticRegression
     ds, sp = taiwan
     pipe = build_pipeline("scorecard", ds.schema).fit(ds.X[sp.train_idx], ds.y[sp.train_idx])
