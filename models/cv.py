@@ -77,7 +77,11 @@ def comparison_markdown(ds: Dataset, splits: Splits, results: dict) -> str:
              + ", ".join(f"{k} {v} rows" for k, v in MAX_TRAIN_ROWS.items())
              + "; validation always uses the whole validation fold.",
              "Brier (raw) is the uncalibrated fold-model PD; Brier (cal) is after the best of "
-             "none/sigmoid/isotonic calibration cross-fitted on the out-of-fold scores.", "",
+             "none/sigmoid/isotonic calibration cross-fitted on the out-of-fold scores.",
+             *(["The scorecard (optbinning WoE bins + sign-constrained logistic regression) "
+                "takes no resampler and is exported uncalibrated, so its points add up to its "
+                "score."] if any(r["family"] == "scorecard" for r in results.values()) else []),
+             "",
              "| family | resampler | params | AUC mean ± sd | OOF AUC | H | KS | Brier raw | "
              "Brier cal (method) | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results.values(), key=lambda r: -r["auc_mean"]):

@@ -290,3 +290,24 @@ def test_a_winning_scorecard_is_exported_uncalibrated_with_its_points(gmsc, tmp_
     total = S.row_points(card["scorecard"], Xh).sum(axis=1)
     # a hundredth of a point: the served PD is float32 (1 - p loses digits for PD near 1)
     assert np.max(np.abs(total - (S.OFFSET + S.FACTOR * np.log((1 - p) / p)))) < 1e-2
+
+
+def test_a_users_csv_with_text_categories_and_gaps_trains_a_scorecard(unseen_csv, unseen_schema,
+                                                                      tmp_path):
+    """The scorecard on data the code has never seen: categories from text, unreported
+    balances (a missing bin), percent strings; the export's parity check runs on its holdout."""
+    from models.__main__ import main
+    path, _ = unseen_csv
+    (tmp_path / "s.json").write_text(json.dumps(unseen_schema))
+    assert main(["train", "--csv", str(path), "--schema", str(tmp_path / "s.json"),
+                 "--budget", "ci", "--families", "scorecard", "--search", "",
+                 "--out", str(tmp_path / "b"), "--reports", str(tmp_path / "r")]) == 0
+    card = json.loads((tmp_path / "b" / "model_card.json").read_text())
+    assert card["details"]["family"] == "scorecard"
+    assert card["details"]["onnx"]["parity_max_abs_diff"] <= PARITY_TOL
+    feats = {f["name"]: f for f in card["scorecard"]["features"]}
+    cats = [f for f in unseen_schema["features"] if f["type"] == "category"]
+    assert cats and all("code" in feats[f["name"]]["bins"][0] for f in cats)
+    gappy = [f["name"] for f in unseen_schema["features"] if f.get("missing") == "impute"]
+    assert gappy and any(feats[n]["missing"]["woe"] != 0 for n in gappy)
+    load_bundle(tmp_path / "b")
