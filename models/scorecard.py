@@ -94,15 +94,19 @@ class WoEBinning(TransformerMixin, BaseEstimator):
         return pd.DataFrame(np.asarray(X, dtype=np.float32).astype(np.float64),
                             columns=list(self.names))
 
-    def fit(self, X, y):
+    def binning_process(self):
+        """The (unfitted) optbinning ``BinningProcess`` these settings describe."""
         from optbinning import BinningProcess
         trends = {n: {"monotonic_trend": TRENDS.get((self.monotone or {}).get(n),
                                                     "auto_asc_desc")}
                   for n in self.names if n not in self.categorical}
-        self.binning_ = BinningProcess(
+        return BinningProcess(
             list(self.names), categorical_variables=list(self.categorical) or None,
             max_n_bins=self.max_n_bins, min_bin_size=self.min_bin_size,
-            binning_fit_params=trends, n_jobs=1).fit(self._frame(X), np.asarray(y))
+            binning_fit_params=trends, n_jobs=1)
+
+    def fit(self, X, y):
+        self.binning_ = self.binning_process().fit(self._frame(X), np.asarray(y))
         self.lookup_ = [self._lookup(j) for j in range(len(self.names))]
         self.n_features_in_ = len(self.names)
         return self

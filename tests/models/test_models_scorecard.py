@@ -101,6 +101,28 @@ def test_points_of_a_rows_bins_add_up_to_its_score(gmsc, gmsc_scorecard):
         assert abs(score_from_pd(bps) - t) <= slack + 1e-3
 
 
+def test_points_equal_optbinnings_own_scorecard_with_the_same_scaling(gmsc, gmsc_scorecard):
+    """optbinning's ``Scorecard`` (pdo_odds: PDO 40, odds 19, 600 points), fitted with the same
+    binning settings and estimator, gives the same points per bin and the same scores."""
+    from optbinning import Scorecard
+    ds, sp = gmsc
+    model, Xtr = gmsc_scorecard
+    woe = model.estimator_.named_steps["woe"]
+    rng = np.random.default_rng(1)
+    idx = np.sort(rng.choice(sp.train_idx, 20000, replace=False))  # the fixture's rows
+    assert np.array_equal(ds.X[idx], Xtr, equal_nan=True)
+    ref = Scorecard(binning_process=woe.binning_process(),
+                    estimator=S.SignedLogistic(C=1.0, max_iter=2000),
+                    scaling_method="pdo_odds",
+                    scaling_method_params={"pdo": S.PDO, "odds": S.BASE_ODDS,
+                                           "scorecard_points": S.BASE_SCORE})
+    ref.fit(woe._frame(Xtr), ds.y[idx], metric_missing="empirical")
+    Xh = ds.X[sp.holdout_idx][:3000]
+    table = S.points_table(model.estimator_, ds.schema)
+    ours = S.row_points(table, Xh).sum(axis=1)
+    assert np.max(np.abs(ref.score(woe._frame(Xh)) - ours)) < 1e-6
+
+
 def test_adding_pdo_points_doubles_the_odds(gmsc, gmsc_scorecard):
     ds, sp = gmsc
     model, _ = gmsc_scorecard
