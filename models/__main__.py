@@ -57,6 +57,8 @@ def cmd_train(a):
     if not a.dataset:
         raise CliError("train needs a data set (gmsc, taiwan, german) or --csv FILE --schema "
                        "FILE")
+    if a.family:
+        return cmd_train_family(a)
     csv_only = [f"--{k.replace('_', '-')}" for k in CSV_ONLY
                 if getattr(a, k) not in (None, "", False, "full")]
     if csv_only:
@@ -69,6 +71,43 @@ def cmd_train(a):
 
 CSV_ONLY = ("time_column", "out", "reports", "force", "drop_invalid", "budget", "families",
             "resamplers", "folds", "n_boot")
+
+
+def cmd_train_family(a):
+    """``train DATASET --family F``: export that family as the bundle even when another wins."""
+    import shlex
+
+    from .families import FAMILIES
+    from .select import train_family
+    from .train import DEFAULT_DIR, ROOT
+    fam = _names(a.family, FAMILIES, "family")
+    if len(fam) != 1:
+        raise CliError("--family takes one family")
+    other = [f"--{k.replace('_', '-')}" for k in CSV_ONLY if k not in FAMILY_OPTS
+             and getattr(a, k) not in (None, "", False, "full")]
+    if other or a.search or a.trials:
+        raise CliError(f"{', '.join(other) or '--search/--trials'} do not apply with --family")
+    base = ROOT / "build" / "models" / f"{a.dataset}-{fam[0]}"
+    out = Path(a.out) if a.out else base / "bundle"
+    reports = Path(a.reports) if a.reports else base / "reports"
+    for d in (out, reports):
+        if d.resolve() == DEFAULT_DIR.resolve() and not a.force:
+            raise CliError(f"{d} is the committed default model; pass --force to replace it")
+        if d.is_dir() and any(d.iterdir()) and not a.force:
+            raise CliError(f"{d} is not empty; pass --force or choose another directory")
+    ds, sp = _ds(a.dataset)
+    r = train_family(ds, sp, fam[0], outdir=out, reports=reports,
+                     n_boot=_or(a.n_boot, 1000), version=a.version,
+                     command=f"{PROG} {shlex.join(a.argv)}")
+    e = r["evaluation"]
+    print(json.dumps({"bundle": str(out), "bundle_id": r["card"]["bundle_id"],
+                      "family": fam[0], "cv_auc_mean": r["card"]["evaluation"]["cv"]["auc_mean"],
+                      "holdout_auc": e["auc"], "brier": e["brier"],
+                      "parity": r["export"]["parity_max_abs_diff"]}, indent=1))
+
+
+# Options of --csv that also apply to --family.
+FAMILY_OPTS = ("out", "reports", "force", "n_boot")
 
 
 def _or(value, default):
@@ -213,7 +252,7 @@ def main(argv=None):
                                             "explain.")
     p.add_argument("--version", action="version", version=f"models {package_version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("train", help="compare six families x 3 resamplers on the shared folds, "
+    s = sub.add_parser("train", help="compare seven families x 3 resamplers on the shared folds, "
                                      "Optuna-tune, select, calibrate, export and report; a "
                                      "registered data set or --csv FILE --schema FILE")
     s.add_argument("dataset", nargs="?", choices=DATASETS)
@@ -224,6 +263,10 @@ def main(argv=None):
     s.add_argument("--search-folds", type=int, default=None,
                    help="CV folds used while searching (default 3)")
     s.add_argument("--version", default="1")
+    s.add_argument("--family", default="",
+                   help="export this family as the bundle even if another wins the comparison "
+                        "(e.g. scorecard, for its transparency); --out/--reports default to "
+                        "build/models/<dataset>-<family>/")
     g = s.add_argument_group("your own CSV")
     g.add_argument("--csv", default="", help="data file (any CSV)")
     g.add_argument("--schema", default="", help="its feature schema (python -m models schema "
@@ -241,7 +284,7 @@ def main(argv=None):
                    help="drop rows that violate the schema (counted in the card) instead of "
                         "stopping at the first column with bad rows")
     g.add_argument("--budget", choices=("full", "ci"), default="full",
-                   help="full: 6 families x 3 resamplers, 5 folds, 10 trials; ci: logreg and "
+                   help="full: 7 families x 3 resamplers, 5 folds, 10 trials; ci: logreg and "
                         "hgb, no resampling, 3 folds, 2 trials (tests); flags below override")
     g.add_argument("--families", default=None, help="families to compare (comma list)")
     g.add_argument("--resamplers", default=None, help="resamplers to compare (comma list)")

@@ -12,7 +12,8 @@ from tqdm import tqdm
 from . import metrics as M
 from .calibration import crossfit_brier
 from .data import Dataset, Splits
-from .families import FAMILIES, MAX_TRAIN_ROWS, RESAMPLE_RATIO, RESAMPLERS, build_pipeline
+from .families import (FAMILIES, MAX_TRAIN_ROWS, RESAMPLE_RATIO, RESAMPLERS, build_pipeline,
+                       supports)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def compare(ds: Dataset, splits: Splits, out_json: Path, families=FAMILIES,
             resamplers=RESAMPLERS, params_by_family: dict | None = None, seed: int = 0) -> dict:
     results = json.loads(out_json.read_text()) if out_json.exists() else {}
     ytr = ds.y[splits.train_idx]
-    combos = [(f, r) for f in families for r in resamplers]
+    combos = [(f, r) for f in families for r in resamplers if supports(f, r)]
     for fam, rs in tqdm(combos, desc=f"compare {ds.name}"):
         key = f"{fam}/{rs}"
         params = (params_by_family or {}).get(fam, {})
@@ -76,7 +77,11 @@ def comparison_markdown(ds: Dataset, splits: Splits, results: dict) -> str:
              + ", ".join(f"{k} {v} rows" for k, v in MAX_TRAIN_ROWS.items())
              + "; validation always uses the whole validation fold.",
              "Brier (raw) is the uncalibrated fold-model PD; Brier (cal) is after the best of "
-             "none/sigmoid/isotonic calibration cross-fitted on the out-of-fold scores.", "",
+             "none/sigmoid/isotonic calibration cross-fitted on the out-of-fold scores.",
+             *(["The scorecard (optbinning WoE bins + sign-constrained logistic regression) "
+                "takes no resampler and is exported uncalibrated, so its points add up to its "
+                "score."] if any(r["family"] == "scorecard" for r in results.values()) else []),
+             "",
              "| family | resampler | params | AUC mean ± sd | OOF AUC | H | KS | Brier raw | "
              "Brier cal (method) | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results.values(), key=lambda r: -r["auc_mean"]):

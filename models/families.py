@@ -1,7 +1,9 @@
-"""The six model families, their default and search-space hyper-parameters, and pipeline builder.
+"""The model families, their default and search-space hyper-parameters, and pipeline builder.
 
 Every family is an imbalanced-learn ``Pipeline``:
-``[subsample] -> TabularPrep -> [scaler] -> [resampler] -> classifier``. Samplers act only in
+``[subsample] -> TabularPrep -> [scaler] -> [resampler] -> classifier``, except the scorecard
+(:mod:`models.scorecard`): ``[subsample] -> WoEBinning -> LogisticRegression`` on the raw schema
+vector, whose missing values get their own bin. Samplers act only in
 ``fit``; :func:`models.export_utils.strip_samplers` gives the scikit-learn pipeline that is exported.
 
 Slow families are trained on a stratified subsample of each training fold (``MAX_TRAIN_ROWS``) so
@@ -23,11 +25,15 @@ from sklearn.svm import SVC
 from .preprocess import TabularPrep
 from .resampling import NeighbourhoodInterpolation, Standardized
 
-FAMILIES = ("logreg", "rf", "svm", "hgb", "mlp", "dbn")
+FAMILIES = ("logreg", "rf", "svm", "hgb", "mlp", "dbn", "scorecard")
 RESAMPLERS = ("none", "smote", "nia")
 TREE_FAMILIES = {"rf", "hgb"}
 # Per-family cap on training rows (stratified subsample of each training fold).
 MAX_TRAIN_ROWS = {"svm": 6000, "mlp": 20000, "dbn": 20000}
+# Families that take no resampler: the scorecard bins raw values with missing values (which
+# SMOTE/NIA cannot interpolate), and synthetic rows would distort the WoE event rates it is
+# read by.
+NO_RESAMPLING = {"scorecard"}
 # Minority/majority ratio after resampling, the same for SMOTE and NIA.
 RESAMPLE_RATIO = 0.5
 
@@ -62,7 +68,14 @@ DEFAULTS = {
             "l2_regularization": 0.0},
     "mlp": {"hidden": 64, "layers": 2, "alpha": 1e-4, "learning_rate_init": 1e-3},
     "dbn": {"n1": 64, "n2": 32, "rbm_lr": 0.001, "rbm_iter": 20, "top_hidden": 32, "alpha": 1e-4},
+    # At most 8 bins of at least 5% of the rows each: the usual scorecard granularity.
+    "scorecard": {"C": 1.0, "max_n_bins": 8, "min_bin_size": 0.05},
 }
+
+
+def supports(family: str, resampler: str) -> bool:
+    """Whether the family can be combined with the resampler (compare skips other pairs)."""
+    return resampler == "none" or family not in NO_RESAMPLING
 
 
 def suggest_params(trial, family: str) -> dict:
@@ -98,6 +111,10 @@ def suggest_params(trial, family: str) -> dict:
                 "rbm_iter": 20,
                 "top_hidden": trial.suggest_categorical("top_hidden", [16, 32, 64]),
                 "alpha": trial.suggest_float("alpha", 1e-5, 1e-1, log=True)}
+    if family == "scorecard":
+        return {"C": trial.suggest_float("C", 1e-2, 1e2, log=True),
+                "max_n_bins": trial.suggest_int("max_n_bins", 4, 10),
+                "min_bin_size": trial.suggest_float("min_bin_size", 0.02, 0.1)}
     raise ValueError(family)
 
 
@@ -105,6 +122,9 @@ def make_classifier(family: str, params: dict, seed: int):
     p = {**DEFAULTS[family], **params}
     if family == "logreg":
         return LogisticRegression(C=p["C"], max_iter=2000)
+    if family == "scorecard":
+        from .scorecard import SignedLogistic
+        return SignedLogistic(C=p["C"], max_iter=2000)
     if family == "rf":
         return RandomForestClassifier(n_estimators=p["n_estimators"], max_depth=p["max_depth"],
                                       min_samples_leaf=p["min_samples_leaf"],
@@ -151,10 +171,18 @@ def build_pipeline(family: str, schema: dict, params: dict | None = None,
     p = {**DEFAULTS[family], **params}
     if max_train_rows == -1:
         max_train_rows = MAX_TRAIN_ROWS.get(family)
+    if not supports(family, resampler):
+        raise ValueError(f"family {family} takes no resampler (got {resampler})")
     tree = family in TREE_FAMILIES
     steps = []
     if max_train_rows:
         steps.append(("subsample", Subsample(max_train_rows, random_state=seed)))
+    if family == "scorecard":
+        from .scorecard import WoEBinning
+        steps += [("woe", WoEBinning.from_schema(schema, max_n_bins=p["max_n_bins"],
+                                                 min_bin_size=p["min_bin_size"])),
+                  ("clf", make_classifier(family, params, seed))]
+        return ImbPipeline(steps)
     steps.append(("prep", TabularPrep.from_schema(schema, one_hot=not tree, clip=not tree,
                                                   log=not tree)))
     if family == "dbn":

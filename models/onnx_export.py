@@ -18,7 +18,8 @@ covers this hash (:mod:`models.manifest`).
 
 Custom converters registered here: :class:`models.preprocess.TabularPrep` and
 ``sklearn.neural_network.BernoulliRBM`` (which has no skl2onnx converter: ``transform`` is
-``sigmoid(X @ W.T + b_hidden)``).
+``sigmoid(X @ W.T + b_hidden)``); the scorecard's :class:`models.scorecard.WoEBinning` registers
+its own (a WoE lookup from ``GreaterOrEqual``/``Equal`` and ``MatMul``) when imported here.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from skl2onnx.algebra.onnx_ops import (OnnxAbs, OnnxAdd, OnnxCast, OnnxConcat, O
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.neural_network import BernoulliRBM
 
+from . import scorecard  # noqa: F401  (registers the WoEBinning converter)
 from .preprocess import TabularPrep
 
 TARGET_OPSET = 17

@@ -92,8 +92,12 @@ def schema_reason_codes(schema: dict) -> dict:
 
 
 def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict,
-                  outdir: Path) -> dict:
-    """Write ONNX + feature schema + reference.json to ``outdir``; check parity on the holdout."""
+                  outdir: Path, scorecard: dict | None = None) -> dict:
+    """Write ONNX + feature schema + reference.json to ``outdir``; check parity on the holdout.
+
+    A scorecard's points table goes into reference.json (covered by the bundle id), and its
+    reference values are training values in each feature's highest-points bin, so the serving
+    reason rule ranks features by points below the maximum (:mod:`models.scorecard`)."""
     import onnxruntime as ort
     outdir.mkdir(parents=True, exist_ok=True)
     schema = ds.schema
@@ -129,6 +133,13 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
            "reason_codes": reason_code_table(schema),
            "score_mapping": "score = 600 + 40/ln2 * ln(((10000-pd_bps)/pd_bps)/19), clamp 300..850",
            "onnx_input": "features", "onnx_output": "probabilities[:,1]"}
+    if scorecard is not None:
+        from .scorecard import best_bin_reference
+        ref["reference_kind"] = ("scorecard: a training value in each feature's highest-points "
+                                 "bin (null = the missing bin), so reasons rank points below "
+                                 "the maximum")
+        ref["reference_values"] = best_bin_reference(scorecard, ds.X[splits.train_idx])
+        ref["scorecard"] = scorecard
     write_json(outdir / "reference.json", ref)
     bundle_id = write_manifest(outdir)  # after every output-determining file is written
     return {"onnx_file": onnx_name, "model_sha256": model_sha, "bundle_id": bundle_id,
@@ -155,7 +166,7 @@ def evaluate_holdout(model: ScoreCalibrated, ds: Dataset, splits: Splits, outdir
 
 
 def write_card(outdirs: list[Path], ds: Dataset, splits: Splits, cfg: dict, export: dict,
-               evaluation: dict, cv: dict | None = None) -> dict:
+               evaluation: dict, cv: dict | None = None, scorecard: dict | None = None) -> dict:
     fam = cfg["family"]
     sub = cfg.get("max_train_rows", MAX_TRAIN_ROWS.get(fam))
     card = {
@@ -210,6 +221,10 @@ def write_card(outdirs: list[Path], ds: Dataset, splits: Splits, cfg: dict, expo
         ] + (["Trained on a stratified subsample of %d training rows." % sub] if sub else []),
         "plots": evaluation.get("plots", []),
     }
+    if scorecard is not None:
+        card["scorecard"] = scorecard
+        card["features"] = [{"name": f["name"], "missing": f.get("missing", "reject")}
+                            for f in ds.schema["features"]]
     md = card_markdown(card)
     for d in outdirs:
         write_json(d / "model_card.json", card)
@@ -270,10 +285,38 @@ def card_markdown(card: dict) -> str:
             lines.append(f"| {val} | {r['n']} | {r['default_rate']:.4f} | "
                          f"{r['approval_rate']:.4f} | {_fmt(r['auc'])} |")
         lines.append("")
+    if "scorecard" in card:
+        lines += scorecard_markdown(card["scorecard"], card.get("features", []))
     lines += ["## Risks and limits", ""] + [f"- {x}" for x in card["risks_and_limits"]]
     if card["plots"]:
         lines += ["", "## Plots", ""] + [f"- {p}" for p in card["plots"]]
     return "\n".join(lines) + "\n"
+
+
+def scorecard_markdown(sc: dict, schema_features: list) -> list[str]:
+    """The card's points table: feature, bin, WoE, points (and the PDO scaling)."""
+    lines = ["## Scorecard points", "",
+             f"PDO scaling: {sc['pdo']} points double the odds (good:bad); {sc['base_score']} "
+             f"points at odds {sc['base_odds']}:1 (PD 5 %), the same scale as the served score "
+             f"(`score = 600 + 40/ln2 * ln(odds/19)`), so a scorecard score and any model's "
+             f"score mean the same PD. factor = PDO/ln 2 = {sc['factor']:.4f}, offset = "
+             f"{sc['offset']:.4f}, logistic intercept {sc['intercept']:.6f}; {sc['points_rule']}. "
+             "The points of a borrower's bins add up to the unrounded score; the served score is "
+             "computed from the PD in basis points, so it can differ from the rounded sum by the "
+             "bps rounding. Reasons: " + sc["reason_method"] + ".", "",
+             "| feature | bin | WoE | points |", "|---|---|---|---|"]
+    imputed = {f["name"] for f in schema_features if f.get("missing") == "impute"}
+    for f in sc["features"]:
+        for b in f["bins"]:
+            lines.append(f"| {f['name']} | {b['bin']} | {b['woe']:+.4f} | {b['points']:.1f} |")
+        if f["name"] in imputed:  # other features cannot be missing: validation rejects them
+            lines.append(f"| {f['name']} | missing | {f['missing']['woe']:+.4f} | "
+                         f"{f['missing']['points']:.1f} |")
+    dropped = [f["name"] for f in sc["features"] if f.get("dropped_for_sign")]
+    if dropped:
+        lines += ["", "Dropped for a positive coefficient on WoE (collinear with other "
+                  "characteristics; same points in every bin): " + ", ".join(dropped) + "."]
+    return lines + [""]
 
 
 def train_and_export(cfg: dict, outdir: Path | None = None, n_boot: int = 1000,
@@ -289,8 +332,12 @@ def train_and_export(cfg: dict, outdir: Path | None = None, n_boot: int = 1000,
     if splits is None:
         splits = make_splits(ds.y, ds.X)
     model = fit_final(ds, splits, cfg)
+    sc = None
+    if cfg["family"] == "scorecard":
+        from .scorecard import points_table
+        sc = points_table(model, ds.schema)
     tmpdir = outdir or (reports / "_export_tmp")
-    export = export_bundle(model, ds, splits, cfg, tmpdir)
+    export = export_bundle(model, ds, splits, cfg, tmpdir, scorecard=sc)
     if export["parity_max_abs_diff"] > PARITY_TOL:
         raise RuntimeError(f"ONNX parity {export['parity_max_abs_diff']:.2e} > {PARITY_TOL}")
     if export["size_bytes"] > MAX_ONNX_BYTES:
@@ -298,7 +345,7 @@ def train_and_export(cfg: dict, outdir: Path | None = None, n_boot: int = 1000,
     report_dir = reports / export["model_sha256"]
     evaluation = evaluate_holdout(model, ds, splits, report_dir, n_boot=n_boot)
     card = write_card([report_dir] + ([outdir] if outdir else []), ds, splits, cfg, export,
-                      evaluation, cv)
+                      evaluation, cv, scorecard=sc)
     write_json(report_dir / "metrics.json", evaluation)
     write_json(report_dir / "train_config.json", cfg)
     if outdir is None:  # non-default exports: keep the ONNX next to its report

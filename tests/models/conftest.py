@@ -24,6 +24,12 @@ def german():
 
 
 @pytest.fixture(scope="session")
+def taiwan():
+    ds = load_dataset("taiwan")
+    return ds, make_splits(ds.y, ds.X)
+
+
+@pytest.fixture(scope="session")
 def gmsc():
     ds = load_dataset("gmsc")
     return ds, make_splits(ds.y, ds.X)
