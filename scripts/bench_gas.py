@@ -331,7 +331,7 @@ def main():
               "configuration read from code (Solady SSTORE2 at a CREATE3 address salted by the digest: "
               "one EXTCODECOPY instead of one cold SLOAD per signer; 3-of-5 update 72,630 -> about 67,770 (the "
               "block times in calldata move it by a few gas), "
-              "marginal signer 7,707 -> 5,976), and fixed keys and addresses in this benchmark. What "
+              "marginal signer 7,707 -> about 6,000), and fixed keys and addresses in this benchmark. What "
               "the remaining gap is made of (3-of-5 update): 21,000 intrinsic, ~7,700 calldata (a "
               "900-byte call), 9,000 for three ecrecovers, ~5,000 for the ModelRegistry call (cold "
               "account and slot), ~5,000 for the record slot, ~3,500 for the 8-word event, 2,100 for "
