@@ -4,7 +4,7 @@ VENV := .venv/bin
 BROWNIE := $(VENV)/brownie
 NETWORK ?= development
 
-.PHONY: setup demo demo-report test test-anvil test-ganache console fuzz-full bench reliability slither train-default clean
+.PHONY: setup demo demo-report test test-anvil test-ganache console fuzz-full bench reliability soak slither train-default clean
 
 setup:  ## install everything (venv, npm chains and compiler shim, brownie networks)
 	@bash scripts/toolchain/setup.sh
@@ -23,6 +23,9 @@ test-anvil: setup
 
 test-ganache: setup
 	@$(BROWNIE) test tests -m ganache --network ganache-cli
+
+soak: setup  ## 5 oracle nodes (k=3) under a steady request stream with RPC cuts, a kill and reorgs -> reports/soak.{md,json} (SOAK_MINUTES, default 60; not in CI)
+	@SCORECHAIN_SOAK_MINUTES=$(or $(SOAK_MINUTES),60) $(BROWNIE) run scripts/soak.py --network anvil-soak
 
 slither: setup  ## Slither over contracts/; fails on an untriaged High/Medium (reports/slither-triage.json)
 	@$(VENV)/python scripts/toolchain/slither.py

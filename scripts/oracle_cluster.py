@@ -208,6 +208,7 @@ class LocalOracleCluster:
     model_path: str = "models/default"
     extra_env: dict = field(default_factory=dict)  # ORACLE_* overrides, e.g. test timings
     http_ports: tuple[int, int] = DEMO_HTTP_PORTS
+    node_rpc: dict = field(default_factory=dict)  # node index -> its own RPC URL (e.g. a cuttable proxy)
     _password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
     def __post_init__(self) -> None:
@@ -241,7 +242,7 @@ class LocalOracleCluster:
         extra = os.environ.get("PYTHONPATH")
         env["PYTHONPATH"] = str(ROOT) + (os.pathsep + extra if extra else "")
         env.update({
-            "ORACLE_RPC_URL": self.rpc_url,
+            "ORACLE_RPC_URL": self.node_rpc.get(node.index, self.rpc_url),
             "ORACLE_REGISTRY_ADDRESS": self.addresses["score_registry"],
             "ORACLE_MODEL_REGISTRY_ADDRESS": self.addresses["model_registry"],
             "ORACLE_LOAN_MANAGER_ADDRESS": self.addresses["loan_manager"],

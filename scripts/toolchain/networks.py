@@ -23,6 +23,14 @@ DEV_NETWORKS = [
         "cmd_settings": {"port": 8555, "gas_limit": 30000000, "accounts": 10,
                          "evm_version": "shanghai", "mnemonic": "brownie"},
     },
+    {
+        # anvil on its own port for `make soak`, so an hour-long run leaves 8545 to the tests.
+        "name": "anvil on port 8565 (soak runs)",
+        "id": "anvil-soak",
+        "cmd": "anvil",
+        "host": "http://127.0.0.1",
+        "cmd_settings": {"port": 8565, "gas_limit": 30000000, "accounts": 10, "base_fee": 0},
+    },
 ]
 NETWORKS = [
     {

@@ -5,6 +5,7 @@ import brownie
 import pytest
 from brownie import TestStablecoin, accounts, chain
 from brownie.test import given, state_machine, strategy
+from hypothesis import HealthCheck
 
 RULE_CALLS = {"mint": 0, "transfer": 0}
 STEPS_PER_RUN: list[int] = []
@@ -80,7 +81,11 @@ def test_state_machine_runs_its_rules():
     # Hypothesis's first runs (up to max(10, max_examples // 10)) are zero-extended "small
     # examples" that often stop after a step or two; 20 examples go past that phase, and the
     # later runs draw up to stateful_step_count steps each.
-    state_machine(TokenMachine, token, settings={"max_examples": 20, "stateful_step_count": 10})
+    # Seeded (derandomize) so it cannot flake; four-address and 10**24 draws can overrun
+    # hypothesis's buffer now and then (a health check, not a failure of the machine).
+    state_machine(TokenMachine, token, settings={"max_examples": 20, "stateful_step_count": 10,
+                                                 "derandomize": True,
+                                                 "suppress_health_check": [HealthCheck.data_too_large]})
     # If brownie's stateful runner silently stopped running machines or their rules, this fails.
     calls = {rule: RULE_CALLS[rule] - before[rule] for rule in RULE_CALLS}
     assert calls["mint"] > 0 and calls["transfer"] > 0, calls
