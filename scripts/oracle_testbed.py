@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from brownie import accounts, chain, web3
+from brownie.exceptions import TransactionError
 
 from oracle import content_id
 from oracle.chain import SCORE_RECORDED_TOPIC
@@ -100,9 +101,6 @@ class OracleTestbed:
     def __init__(self, workdir: Path, model_path: Path, n: int = 3, k: int = 2,
                  n_borrowers: int = 6, proxy: bool = False, settings: dict | None = None) -> None:
         from oracle.scoring import load_model
-        # the contract containers it imports exist once brownie has loaded the project
-        from scripts.scorechain_deploy import deploy_system
-
         self.workdir = Path(workdir)
         # the nodes run a private copy of the bundle: the model under models/default may be
         # retrained while a run is in progress, and the nodes must load what was registered
@@ -121,9 +119,38 @@ class OracleTestbed:
                                           model_path=str(self.model_path), http_ports=http_ports)
         self.nodes = self.cluster.nodes
         signers = self.cluster.create_keys()
-        self.admin = admin = accounts[0]
+        self.admin = accounts[0]
+        # brownie's own bookkeeping sometimes reports one of these set-up transactions "dropped
+        # without known replacement" right after a kill -9 or reorg test, though the chain mined
+        # it (found in the head block when looked up after the error; seen in clean-clone CI,
+        # root cause not found). Nothing of the oracle runs yet, so a fresh deployment is a clean
+        # retry; a second failure in a row is raised.
+        for attempt in range(2):
+            try:
+                self._deploy(signers, k)
+                break
+            except TransactionError as exc:
+                if attempt or "dropped without known replacement" not in str(exc):
+                    raise
+                time.sleep(2)
+        self.borrowers = self.new_borrowers(n_borrowers)
+        self.rows = write_features_csv(self.workdir / "features.csv", self.model.schema,
+                                       [b.address for b in self.borrowers], seed=n_borrowers)
+        self.start_block = web3.eth.block_number
+        self._recorded: list[tuple[str, int]] = []
+        self._recorded_to = self.start_block - 1
+        self._recorded_to_hash: bytes | None = None
+        self.cluster.addresses = self.system.addresses()
+        self.cluster.extra_env = {**TEST_TIMINGS, "ORACLE_START_BLOCK": self.start_block,
+                                  **(settings or {})}
+        self.cluster.import_features(self.workdir / "features.csv")
+
+    def _deploy(self, signers: list[str], k: int) -> None:
+        # the contract containers it imports exist once brownie has loaded the project
+        from scripts.scorechain_deploy import deploy_system
+
         self.system = deploy_system(
-            admin, oracle_signers=signers, threshold=k,
+            self.admin, oracle_signers=signers, threshold=k,
             roles={"model_registrar": accounts[1], "model_approver": accounts[2]})
         mr = self.system.model_registry
         # the card's real metrics hash (what `oracle verify --disclosure` checks); the data-set
@@ -136,18 +163,7 @@ class OracleTestbed:
                     {"from": accounts[1]})
         mr.approve(self.model.model_id, {"from": accounts[2]})
         for t in self.cluster.transmitters():  # gas money for the nodes' transmitter keys only
-            admin.transfer(t, "10 ether")
-        self.borrowers = self.new_borrowers(n_borrowers)
-        self.rows = write_features_csv(self.workdir / "features.csv", self.model.schema,
-                                       [b.address for b in self.borrowers], seed=n_borrowers)
-        self.start_block = web3.eth.block_number
-        self._recorded: list[tuple[str, int]] = []
-        self._recorded_to = self.start_block - 1
-        self._recorded_to_hash: bytes | None = None
-        self.cluster.addresses = self.system.addresses()
-        self.cluster.extra_env = {**TEST_TIMINGS, "ORACLE_START_BLOCK": self.start_block,
-                                  **(settings or {})}
-        self.cluster.import_features(self.workdir / "features.csv")
+            self.admin.transfer(t, "10 ether")
 
     def new_borrower(self):
         return self.new_borrowers(1)[0]
