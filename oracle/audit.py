@@ -117,16 +117,7 @@ def audit(ev: Evidence, disclosure: Disclosure, model: Any, card: dict | None = 
     signers, k = (set(ev.config[0]), ev.config[1]) if ev.config else \
         (set(), max(1, len(ev.signatures)))
     check("threshold", len(ev.signatures) >= k, f"{len(ev.signatures)} signatures < k={k}")
-    seen: list[str] = []
-    for i, sig in enumerate(ev.signatures[:k]):
-        try:
-            who = keys.recover(digest, sig)
-        except ValueError as exc:
-            check(f"signature_{i}", False, str(exc))
-            continue
-        check(f"signature_{i}", who in signers and who not in seen,
-              f"{who} is {'a duplicate' if who in seen else 'not a signer of this configuration'}")
-        seen.append(who)
+    seen = keys.check_first_k(digest, ev.signatures, signers, k, check)
 
     model_cid = _model_registry(ev, model, card, bundle_cid, check)
     batch_cid = _anchor(ev, disclosure, batch_document, check)

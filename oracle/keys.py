@@ -215,3 +215,21 @@ class RemoteSigner:
 
 def public_key_of(private_key: bytes) -> str:
     return eth_keys.PrivateKey(private_key).public_key.to_checksum_address()
+
+
+def check_first_k(digest: bytes, signatures: list, signers: set, k: int, check,
+                  unknown: str = "not a signer of this configuration") -> list[str]:
+    """As CreditScoreRegistry reads signatures: the first k must each recover to a distinct member
+    of `signers`; any after them are not read. Reports `signature_<i>` through `check(name, ok,
+    why)` and returns the signers recovered, in order."""
+    seen: list[str] = []
+    for i, sig in enumerate(signatures[:k]):
+        try:
+            who = recover(digest, sig)
+        except ValueError as exc:
+            check(f"signature_{i}", False, str(exc))
+            continue
+        check(f"signature_{i}", who in signers and who not in seen,
+              f"{who} is {'a duplicate' if who in seen else unknown}")
+        seen.append(who)
+    return seen

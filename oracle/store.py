@@ -135,6 +135,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE requests ADD COLUMN next_try_at REAL;
     ALTER TABLE requests ADD COLUMN last_error TEXT;
     """,
+    # 6: the latest-score table only drove the refresh of expiring scores, which is gone (the
+    # registry records one score per loan request): nothing reads it any more
+    """
+    DROP TABLE scores;
+    """,
 )
 
 
@@ -400,15 +405,8 @@ class Store:
                 "block_hash, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (tx_hash, log_index, loan_id, borrower, block, block_hash, now),
             )
-        for borrower, block, log_index, issued_at, valid_until, nonce, *rest in recorded:
+        for borrower, block, log_index, _issued_at, _valid_until, _nonce, *rest in recorded:
             block_hash, tx_hash = (rest + [None, None])[:2]
-            self._conn.execute(
-                "INSERT INTO scores VALUES (?, ?, ?, ?, ?) ON CONFLICT(borrower) DO UPDATE "
-                "SET issued_at = excluded.issued_at, valid_until = excluded.valid_until, "
-                "nonce = excluded.nonce, block = excluded.block "
-                "WHERE excluded.nonce >= scores.nonce",
-                (borrower, issued_at, valid_until, nonce, block),
-            )
             self._mark_recorded(borrower, block, log_index, block_hash, tx_hash)
 
     def _mark_recorded(self, borrower: str, block: int, log_index: int, block_hash: str | None,
@@ -459,7 +457,6 @@ class Store:
                     "UPDATE requests SET status = 'pending', done_block = NULL, done_hash = NULL, "
                     "done_tx = NULL WHERE status = 'recorded' AND done_block > ?",
                     (fork_block,)).rowcount
-                self._conn.execute("DELETE FROM scores WHERE block > ?", (fork_block,))
                 self._conn.execute("DELETE FROM blocks WHERE number > ?", (fork_block,))
                 self._conn.execute("UPDATE cursor SET block = ? WHERE name = ? AND block > ?",
                                    (fork_block, name, fork_block))

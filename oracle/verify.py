@@ -79,17 +79,8 @@ def verify_attestation(ctx: Any, att: ScoreAttestation, signatures: list[bytes],
     checks["config_is_current"] = ctx.chain.config_digest() == att.configDigest
     # As the contract reads them: the first k signatures must each be valid, registered and
     # distinct; any after them are not read (reported, never counted).
-    seen: list[str] = []
     check("threshold", len(signatures) >= k, f"{len(signatures)} signatures < k={k}")
-    for i, sig in enumerate(signatures[:k]):
-        try:
-            who = keys.recover(digest, sig)
-        except ValueError as exc:
-            check(f"signature_{i}", False, str(exc))
-            continue
-        check(f"signature_{i}", who in registered and who not in seen,
-              f"{who} is {'a duplicate' if who in seen else 'not a registered signer'}")
-        seen.append(who)
+    seen = keys.check_first_k(digest, signatures, registered, k, check, "not a registered signer")
     checks["signers"] = seen
     checks["signatures_not_read"] = max(0, len(signatures) - k)
 

@@ -73,11 +73,15 @@ checkout="$(cd "$ROOT" && "$DEV" -c "$SCORE")"
 [ "$installed" = "$checkout" ] || { echo "[install-check] installed $installed != checkout $checkout" >&2; exit 1; }
 log "scores a row as the checkout does: $installed"
 
-cat > row.csv <<'EOF'
+# A made-up borrower and a public, fixed features-commitment salt (32 bytes of 0x22): test data
+# for the disclosure export, not a key.
+BORROWER="0x$(printf '11%.0s' $(seq 20))"
+SALT="0x$(printf '22%.0s' $(seq 32))"
+cat > row.csv <<EOF
 borrower,salt,RevolvingUtilizationOfUnsecuredLines,age,NumberOfTime30-59DaysPastDueNotWorse,DebtRatio,MonthlyIncome,NumberOfOpenCreditLinesAndLoans,NumberOfTimes90DaysLate,NumberRealEstateLoansOrLines,NumberOfTime60-89DaysPastDueNotWorse,NumberOfDependents
-0x1111111111111111111111111111111111111111,0x2222222222222222222222222222222222222222222222222222222222222222,0.8,41,1,0.45,3200,7,0,1,0,
+$BORROWER,$SALT,0.8,41,1,0.45,3200,7,0,1,0,
 EOF
-env -u ORACLE_MODEL_PATH "$V/oracle" disclose 0x1111111111111111111111111111111111111111 --csv row.csv --out d.json > /dev/null
+env -u ORACLE_MODEL_PATH "$V/oracle" disclose "$BORROWER" --csv row.csv --out d.json > /dev/null
 [ "$(stat -c %a d.json)" = "600" ] || { echo "[install-check] disclosure is not mode 600" >&2; exit 1; }
 log "oracle disclose --csv wrote a disclosure (mode 600)"
 
