@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 from brownie import accounts, chain, web3
-from brownie.exceptions import TransactionError
 
 from oracle import content_id
 from oracle.chain import SCORE_RECORDED_TOPIC
@@ -120,19 +119,7 @@ class OracleTestbed:
         self.nodes = self.cluster.nodes
         signers = self.cluster.create_keys()
         self.admin = accounts[0]
-        # brownie's own bookkeeping sometimes reports one of these set-up transactions "dropped
-        # without known replacement" right after a kill -9 or reorg test, though the chain mined
-        # it (found in the head block when looked up after the error; seen in clean-clone CI,
-        # root cause not found). Nothing of the oracle runs yet, so a fresh deployment is a clean
-        # retry; a second failure in a row is raised.
-        for attempt in range(2):
-            try:
-                self._deploy(signers, k)
-                break
-            except TransactionError as exc:
-                if attempt or "dropped without known replacement" not in str(exc):
-                    raise
-                time.sleep(2)
+        self._deploy(signers, k)  # a false "dropped" verdict is re-checked: scripts.brownie_rpc_quirks
         self.borrowers = self.new_borrowers(n_borrowers)
         self.rows = write_features_csv(self.workdir / "features.csv", self.model.schema,
                                        [b.address for b in self.borrowers], seed=n_borrowers)
