@@ -293,6 +293,17 @@ class Daemon:
                     "borrower": borrower, "loan_id": first["loan_id"], "attempt": attempt})
                 continue
             mine.append((borrower, reqs))
+        # The chain's own word before asking peers: a borrower with no open request would be
+        # refused by every peer ("no open loan request") on every step. Its record may simply lie
+        # past `head` (the next step's stand-down finds it), or the request is one this node
+        # holds but the chain no longer does: a failure either way, so it backs off and is
+        # dead-lettered after `dead_letter_after` instead of being retried for ever.
+        is_open = self.chain.scores_requested([b for b, _ in mine]) if mine else {}
+        for borrower, reqs in [m for m in mine if not is_open[m[0]]]:
+            log.warning("no open request on chain; not signing", extra={
+                "borrower": borrower, "loan_ids": [r["loan_id"] for r in reqs]})
+            self.fail(borrower, "the chain shows no open loan request for the borrower")
+        mine = [m for m in mine if is_open[m[0]]]
         # The nonce is bound to the request: the borrower's nonce right after the request's
         # block, which — no record having followed the request up to `head` — is its nonce at
         # `head`. Every node derives the same one, so two nodes racing (failover, or a restart)

@@ -10,6 +10,13 @@ with SIGKILL and restarted 20 s later; the chain is reorganised (anvil_reorg, 1 
 removed loan requests replayed) every 3 minutes (a twentieth of the run if shorter). Then the
 stream stops and the harness waits for every request to be recorded and every node to settle.
 
+Blocks: automine is off for the run and the harness mines a block every `BLOCK_TIME_S`, in the
+same thread as its reorgs. anvil 1.7.1 corrupts its chain when `anvil_reorg` runs while it mines
+transactions arriving concurrently (measured: blocks missing by number, and headers listing a
+transaction whose state change is gone); an earlier soak run lost 3 requests to exactly that (all
+five nodes saw a request whose loan id the chain then gave to another borrower). With every block
+mined by the harness, reorgs and blocks are serialised, as on a real chain.
+
 Measured and written to reports/soak.json and reports/soak.md (only by this command): requests
 sent and recorded, request-to-record latency (wall clock from sending the request to the harness
 seeing its ScoreRecorded; polled every 0.5 s) p50/p95/max, requests never recorded (missed
@@ -42,6 +49,7 @@ KILLED_NODE = 1
 N_BORROWERS = 40
 REQUEST_GAP_S = 2.0
 MEMORY_EVERY_S = 30.0
+BLOCK_TIME_S = 0.5
 
 
 def _rpc(method: str, params: list):
@@ -121,6 +129,13 @@ class Soak:
     # ------------------------------------------------------------------ the run
     def run(self) -> dict:
         self.bed.start()
+        _rpc("evm_setAutomine", [False])  # every block from here on is the harness's: see above
+        try:
+            return self._run()
+        finally:
+            _rpc("evm_setAutomine", [True])
+
+    def _run(self) -> dict:
         self.started = time.time()
         rnd = random.Random(1)
         d = self.duration
@@ -158,9 +173,9 @@ class Soak:
             if now >= next_reorg:
                 self.reorg(rnd.randint(1, 3))
                 next_reorg = now + self.reorg_every
-            if now >= next_mine:  # failover counts blocks; anvil mines only on transactions
+            if now >= next_mine:
                 _rpc("evm_mine", [])
-                next_mine = now + 1.0
+                next_mine = now + BLOCK_TIME_S
             if now >= next_memory:
                 self.sample_memory()
                 next_memory = now + MEMORY_EVERY_S

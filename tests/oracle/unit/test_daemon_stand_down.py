@@ -22,15 +22,16 @@ def event(block, log_index, borrower=BORROWER):
 
 @pytest.fixture
 def setup():
-    def make(recorded_after_cursor):
+    def make(recorded_after_cursor, open_on_chain=True):
         store = Store.open(":memory:")
         # The scan saw the request (loan 7) and moved its cursor to the request's block.
         store.record_events([(7, BORROWER, REQUEST_BLOCK, 0, "0x" + "aa" * 32)], [],
                             cursor=REQUEST_BLOCK)
         chain = SimpleNamespace(block_gas_limit=lambda: 30_000_000,
                                 score_recorded=lambda start, end: recorded_after_cursor,
-                                nonces_at=lambda pairs: [0] * len(pairs))
-        s = load_settings(None, env={"ORACLE_REFRESH_BEFORE_S": "0"})  # one node: always leader
+                                nonces_at=lambda pairs: [0] * len(pairs),
+                                scores_requested=lambda bs: {b: open_on_chain for b in bs})
+        s = load_settings(None, env={"ORACLE_DEAD_LETTER_AFTER": "2"})  # one node: always leader
         metrics = Metrics()
         d = Daemon(settings=s, node=None, chain=chain, sender=None, store=store, metrics=metrics)
         posted = []
@@ -59,3 +60,17 @@ def test_leader_posts_and_counts_no_stand_down_when_nothing_is_recorded(setup):
     assert [[(b, loans) for b, loans, _ in due] for due in posted] == [[(BORROWER, [7])]]
     assert store.request_status(7) == "pending"
     assert stand_downs(metrics) == 0
+
+
+def test_leader_backs_off_then_dead_letters_a_request_the_chain_shows_no_longer_open(setup):
+    # the node holds a request the chain does not (or its record lies past the head): peers would
+    # refuse it on every step ("no open loan request"); the leader itself stops asking
+    d, store, metrics, posted = setup([], open_on_chain=False)
+    d.work(HEAD)
+    assert posted == []
+    assert store.request_status(7) == "pending"  # backed off, not dropped: a record may follow
+    assert store.pending_requests() == []  # not due again before the back-off
+    store._conn.execute("UPDATE requests SET next_try_at = 0")
+    d.work(HEAD)
+    assert store.request_status(7) == "dead"
+    assert "no open loan request" in store.dead_letters()[0]["last_error"]
