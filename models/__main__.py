@@ -167,6 +167,16 @@ def cmd_schema_infer(a):
     print(out)
 
 
+def cmd_reason_codes(a):
+    from .reasons import TABLE_FILE, published_table, write_published_table
+    if a.check:
+        if json.loads(TABLE_FILE.read_text()) != published_table():
+            raise SystemExit(f"{TABLE_FILE} is out of date: run python -m models reason-codes")
+        print(f"{TABLE_FILE}: up to date")
+        return
+    print(write_published_table())
+
+
 def cmd_train_default(a):
     from .train import train_default
     r = train_default(n_boot=a.n_boot)
@@ -188,13 +198,19 @@ def cmd_evaluate(a):
     import numpy as np
 
     from . import metrics as M
-    from .serving import load_bundle, predict_pd
+    from .serving import favourable_row, is_elderly, load_bundle, predict_pd
     b = load_bundle(a.bundle)
     ds, sp = _ds(b.schema["name"])
     Xh, yh = ds.X[sp.holdout_idx], ds.y[sp.holdout_idx]
-    p = predict_pd(b, Xh).astype(np.float64)
+    # as served: an elderly applicant's row at their most favourable age (models.serving)
+    old = [i for i, x in enumerate(Xh) if is_elderly(b, x)]
+    Xs = Xh.copy()
+    for i in old:
+        Xs[i] = favourable_row(b, Xh[i])
+    p = predict_pd(b, Xs).astype(np.float64)
     m = M.all_metrics(yh, p, n_boot=a.n_boot)
-    print(json.dumps({"model_id": b.model_id, **{k: m[k] for k in
+    print(json.dumps({"model_id": b.model_id, "bundle_id": b.bundle_id,
+                      "elderly_rows_rescored": len(old), **{k: m[k] for k in
                       ("auc", "auc_ci95", "h_measure", "brier", "ks", "ece")}}, indent=1))
 
 
@@ -305,6 +321,10 @@ def main(argv=None):
                                              "the CSV)")
     s.add_argument("--force", action="store_true", help="overwrite an existing draft")
     s.set_defaults(func=cmd_schema_infer)
+    s = sub.add_parser("reason-codes", help="regenerate models/reason_codes.json from the "
+                                            "committed schemas (--check: only compare)")
+    s.add_argument("--check", action="store_true")
+    s.set_defaults(func=cmd_reason_codes)
     s = sub.add_parser("compare", help="only the family x resampler comparison table")
     s.add_argument("dataset", choices=DATASETS)
     s.add_argument("--families", default="")

@@ -24,10 +24,15 @@ from sklearn.svm import SVC
 
 from .preprocess import TabularPrep
 from .resampling import NeighbourhoodInterpolation, Standardized
+from .schema import SchemaInfo
 
 FAMILIES = ("logreg", "rf", "svm", "hgb", "mlp", "dbn", "scorecard")
 RESAMPLERS = ("none", "smote", "nia")
 TREE_FAMILIES = {"rf", "hgb"}
+# Families trained under the schema's declared monotone directions (the tree ensembles through
+# scikit-learn's `monotonic_cst`, the scorecard through monotone bins and signed coefficients).
+# The others cannot be constrained and pass the ICE gate (models.gates) only by chance.
+MONOTONE_FAMILIES = {"rf", "hgb", "scorecard"}
 # Per-family cap on training rows (stratified subsample of each training fold).
 MAX_TRAIN_ROWS = {"svm": 6000, "mlp": 20000, "dbn": 20000}
 # Families that take no resampler: the scorecard bins raw values with missing values (which
@@ -202,5 +207,19 @@ def build_pipeline(family: str, schema: dict, params: dict | None = None,
         # For the DBN the resampler must act before the (unsupervised) RBMs see the data.
         pos = 2 + (1 if max_train_rows else 0) if family == "dbn" else len(steps)
         steps.insert(pos, ("resample", sampler))
-    steps.append(("clf", make_classifier(family, params, seed)))
+    clf = make_classifier(family, params, seed)
+    if tree:
+        clf.set_params(monotonic_cst=monotonic_cst(schema))
+    steps.append(("clf", clf))
     return ImbPipeline(steps)
+
+
+def monotonic_cst(schema: dict) -> list[int]:
+    """scikit-learn's `monotonic_cst` for a tree model behind `TabularPrep` (trees: numeric
+    values as given, median-imputed, then the missing indicators, then category codes): +1 / -1
+    for a numeric feature declared increasing / decreasing, 0 for everything else."""
+    info = SchemaInfo.from_schema(schema)
+    feats = schema["features"]
+    sign = {"increasing": 1, "decreasing": -1}
+    return ([sign.get(feats[i].get("monotone"), 0) for i in info.numeric_idx]
+            + [0] * (len(info.impute_idx) + len(info.category_idx)))

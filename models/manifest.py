@@ -29,7 +29,8 @@ REFERENCE_FILE = "reference.json"
 FORMAT = "scorechain-bundle/1"
 # Names the scoring rules of models.serving (reason-code quantum and ranking, PD -> bps -> score).
 # A change to those rules must change this string, so old bundle ids cannot claim the new rules.
-SERVING_RULES = "scorechain-serving/1"
+# /2: the elderly rule and reason codes by direction (models.serving docstring).
+SERVING_RULES = "scorechain-serving/2"
 
 
 class BundleIntegrityError(RuntimeError):

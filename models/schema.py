@@ -31,6 +31,12 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 FEATURE_TYPES = ("float", "int", "category")
 MISSING_POLICIES = ("reject", "impute")
 NUMBER_FORMATS = (None, "percent")
+# "increasing": the PD may only rise with the value (e.g. times 90 days late); "decreasing": only
+# fall (e.g. income). Models are constrained to it and gated on it (models.gates).
+MONOTONE = (None, "increasing", "decreasing")
+# Adverse-action texts a feature may declare: its value too high, too low, not reported, or (a
+# category) its category. Defaults in models.reasons.
+REASON_KINDS = ("high", "low", "missing", "category")
 
 
 class FeatureValidationError(ValueError):
@@ -89,6 +95,20 @@ def check_schema(schema: Mapping[str, Any]) -> None:
             # How a CSV writes the number (models.parse); serving always takes the number itself.
             if f.get("format") not in NUMBER_FORMATS:
                 raise SchemaError(f"{name}: format must be one of {NUMBER_FORMATS[1:]} or absent")
+        if f.get("monotone") not in MONOTONE:
+            raise SchemaError(f"{name}: monotone must be one of {MONOTONE[1:]} or absent")
+        if f.get("monotone") and f["type"] == "category":
+            raise SchemaError(f"{name}: a category feature has no order to be monotone in")
+        reasons = f.get("reasons", {})
+        if not isinstance(reasons, dict) or set(reasons) - set(REASON_KINDS) or not all(
+                isinstance(t, str) and t for t in reasons.values()):
+            raise SchemaError(f"{name}: reasons must map some of {REASON_KINDS} to texts")
+        if "elderly_from" in f:
+            if f["type"] != "int" or isinstance(f["elderly_from"], bool) or not isinstance(
+                    f["elderly_from"], int):
+                raise SchemaError(f"{name}: elderly_from needs an int age feature and an int age")
+    if sum("elderly_from" in f for f in feats) > 1:
+        raise SchemaError("elderly_from may be set on one (age) feature only")
 
 
 def load_schema(name_or_path: str | Path) -> dict:

@@ -11,6 +11,17 @@ oracle nodes running the same bundle and library versions produce byte-identical
   the lower feature index;
 * PD -> basis points and basis points -> score use exact decimal arithmetic.
 
+Serving rules (``scorechain-serving/2``, named in every manifest):
+
+* **Elderly rule** (Regulation B, 12 CFR 1002.6(b)(2)): if the schema marks an age feature with
+  ``elderly_from`` (62), an applicant of that age or older is scored at the age, among every whole
+  age seen in training (``reference.json`` ``elderly_rule.grid``), that gives the lowest PD, and
+  age is never among their reasons: their age can only help them.
+* **Reasons** (:func:`reason_codes`): the features whose value raises the PD most against the
+  bundle's reference row, each coded by direction (too high / too low / not reported / category;
+  :mod:`models.reasons`). The reference is the median of the training applicants at or just above
+  the approval cut-off (a scorecard: each feature's highest-points bin).
+
 Scorecard mapping (:func:`score_from_pd`): ``score = 600 + 40/ln 2 * ln(odds / 19)`` with
 ``odds = (10000 - pd_bps) / pd_bps`` (good:bad), i.e. 600 points at PD 5% and 40 points to double
 the odds; rounded half up and clamped to 300..850 (PD 0 -> 850, PD 100% -> 300).
@@ -42,6 +53,13 @@ _DEC = Context(prec=34)
 
 
 @dataclass(frozen=True)
+class ElderlyRule:
+    index: int                         # the age feature's position
+    start: int                         # applicants this old or older (62)
+    grid: np.ndarray = field(repr=False)  # float32: every whole age seen in training
+
+
+@dataclass(frozen=True)
 class ModelBundle:
     path: Path
     session: ort.InferenceSession = field(repr=False)
@@ -50,11 +68,13 @@ class ModelBundle:
     model_id: str                      # SHA-256 (hex) of the ONNX file bytes
     bundle_id: str                     # SHA-256 (hex) of manifest.json: the on-chain model id
     version: str
-    reference: np.ndarray = field(repr=False)   # float32 [d], population medians
-    feature_codes: tuple[int, ...]
-    missing_codes: tuple[int, ...]
+    reference: np.ndarray = field(repr=False)   # float32 [d], the reasons' reference row
+    high_codes: tuple[int, ...]        # per feature: code when its value is above the reference
+    low_codes: tuple[int, ...]         # ... below it (0: that direction never counts against)
+    missing_codes: tuple[int, ...]     # ... not reported (imputed)
     metadata: dict = field(repr=False)
     input_name: str = "features"
+    elderly: ElderlyRule | None = None
 
     @property
     def n_features(self) -> int:
@@ -75,15 +95,17 @@ def _session(model_bytes: bytes) -> ort.InferenceSession:
     return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
 
 
-def load_bundle(path: str | Path = DEFAULT_BUNDLE) -> ModelBundle:
-    """Load a model bundle directory (``reference.json`` names the ONNX and schema files)."""
-    return bundle_from_files(path, read_files(path))
+def load_bundle(path: str | Path = DEFAULT_BUNDLE, *, ungated: bool = False) -> ModelBundle:
+    """Load a model bundle directory (``reference.json`` names the ONNX and schema files).
+    ``ungated`` only for the export, which measures the gates on the bundle it is writing."""
+    return bundle_from_files(path, read_files(path), ungated=ungated)
 
 
-def bundle_from_files(path: str | Path, files: BundleFiles) -> ModelBundle:
+def bundle_from_files(path: str | Path, files: BundleFiles, *, ungated: bool = False) -> ModelBundle:
     """A bundle built from bytes read once (the session runs the very bytes that were hashed).
 
-    Raises :class:`BundleIntegrityError` if any file differs from ``manifest.json``, if the ONNX
+    Raises :class:`BundleIntegrityError` if any file differs from ``manifest.json``, if its
+    reference.json does not record passed gates (:mod:`models.gates`), if the ONNX
     file's SHA-256 differs from the one recorded in ``reference.json``, or if the schema hash
     differs between schema file, ONNX metadata and reference.
     """
@@ -93,6 +115,11 @@ def bundle_from_files(path: str | Path, files: BundleFiles) -> ModelBundle:
         schema = json.loads(files.schema)
     except ValueError as exc:
         raise BundleIntegrityError(f"bundle JSON is malformed: {exc}") from None
+    gates = ref.get("gates") or {}
+    if not ungated and gates.get("passed") is not True:
+        raise BundleIntegrityError(
+            "the model has not passed its fair-lending gates (models.gates): "
+            + ("; ".join(gates.get("failures", [])) or "no gate results in reference.json"))
     model_bytes = files.onnx
     model_id = hashlib.sha256(model_bytes).hexdigest()
     if model_id != ref["model_sha256"]:
@@ -114,12 +141,25 @@ def bundle_from_files(path: str | Path, files: BundleFiles) -> ModelBundle:
         raise BundleIntegrityError("reference.json has a reference value count that differs "
                                    "from the schema's features")
     codes = ref["reason_codes"]
+    high = {**codes["high"], **codes["category"]}
+    low = {**codes["low"], **codes["category"]}
+    elderly = None
+    ages = [f for f in schema["features"] if "elderly_from" in f]
+    if ages:
+        rule = ref.get("elderly_rule") or {}
+        if rule.get("feature") != ages[0]["name"] or rule.get("from") != ages[0]["elderly_from"] \
+                or not rule.get("grid"):
+            raise BundleIntegrityError("the schema sets elderly_from but reference.json has no "
+                                       "matching elderly_rule (feature, from, grid)")
+        elderly = ElderlyRule(index=names.index(rule["feature"]), start=int(rule["from"]),
+                              grid=np.array(rule["grid"], dtype=np.float32))
     return ModelBundle(
         path=Path(path), session=sess, schema=schema, schema_sha256=sha, model_id=model_id,
         bundle_id=bundle_id, version=meta.get("model_version", ""), reference=refvals,
-        feature_codes=tuple(int(codes["features"][n]) for n in names),
+        high_codes=tuple(int(high.get(n, 0)) for n in names),
+        low_codes=tuple(int(low.get(n, 0)) for n in names),
         missing_codes=tuple(int(codes["missing"].get(n, 0)) for n in names),
-        metadata=meta, input_name=sess.get_inputs()[0].name)
+        metadata=meta, input_name=sess.get_inputs()[0].name, elderly=elderly)
 
 
 def predict_pd(bundle: ModelBundle, X: np.ndarray) -> np.ndarray:
@@ -134,26 +174,59 @@ def predict_pd(bundle: ModelBundle, X: np.ndarray) -> np.ndarray:
     return proba[:, 1].astype(np.float32)
 
 
-def contributions(bundle: ModelBundle, x: np.ndarray) -> tuple[float, np.ndarray]:
-    """PD(x) and, per feature i, PD(x) - PD(x with feature i set to its reference value).
+def is_elderly(bundle: ModelBundle, x: np.ndarray) -> bool:
+    rule = bundle.elderly
+    return rule is not None and not np.isnan(x[rule.index]) and x[rule.index] >= rule.start
 
-    One batched ONNX call with d+1 rows. A feature already at its reference value contributes 0.
+
+def favourable_row(bundle: ModelBundle, x: np.ndarray) -> np.ndarray:
+    """The row the applicant is scored on: ``x`` itself, or for an elderly applicant ``x`` with
+    the age of the grid that gives the lowest PD (their own if none is strictly lower)."""
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    if not is_elderly(bundle, x):
+        return x
+    rule = bundle.elderly
+    batch = np.repeat(x.reshape(1, -1), len(rule.grid), axis=0)
+    batch[:, rule.index] = rule.grid
+    pds = predict_pd(bundle, batch)
+    j = int(np.argmin(pds))
+    if pds[j] >= predict_pd(bundle, x)[0]:
+        return x
+    out = x.copy()
+    out[rule.index] = rule.grid[j]
+    return out
+
+
+def served_pd(bundle: ModelBundle, x: np.ndarray) -> float:
+    """The PD the oracle signs for one validated row (one-row ONNX call, elderly rule applied)."""
+    return float(predict_pd(bundle, favourable_row(bundle, x))[0])
+
+
+def contributions(bundle: ModelBundle, x: np.ndarray) -> tuple[float, np.ndarray]:
+    """PD of the scored row and, per feature i, PD(row) - PD(row with feature i set to its
+    reference value), the row being :func:`favourable_row`.
+
+    One batched ONNX call with d+1 rows. A feature already at its reference value contributes 0,
+    and so does an elderly applicant's age.
     """
     x = np.asarray(x, dtype=np.float32).reshape(-1)
     d = bundle.n_features
     if x.shape[0] != d:
         raise ValueError(f"expected {d} features, got {x.shape[0]}")
-    batch = np.repeat(x.reshape(1, -1), d + 1, axis=0)
+    row = favourable_row(bundle, x)
+    batch = np.repeat(row.reshape(1, -1), d + 1, axis=0)
     idx = np.arange(d)
     batch[idx + 1, idx] = bundle.reference
     pd = predict_pd(bundle, batch).astype(np.float64)
     contrib = pd[0] - pd[1:]
-    same = (x == bundle.reference) | (np.isnan(x) & np.isnan(bundle.reference))
+    same = (row == bundle.reference) | (np.isnan(row) & np.isnan(bundle.reference))
     contrib[same] = 0.0
+    if is_elderly(bundle, x):
+        contrib[bundle.elderly.index] = 0.0
     return float(pd[0]), contrib
 
 
-def rank_reasons(contrib: np.ndarray, k: int = N_REASONS) -> list[int]:
+def rank_reasons(contrib: np.ndarray, k: int | None = N_REASONS) -> list[int]:
     """Indices of the (up to) ``k`` largest positive contributions after quantisation to
     :data:`CONTRIBUTION_QUANTUM`; ties broken by lower feature index. Pure."""
     q = np.rint(np.asarray(contrib, dtype=np.float64) / CONTRIBUTION_QUANTUM).astype(np.int64)
@@ -162,16 +235,24 @@ def rank_reasons(contrib: np.ndarray, k: int = N_REASONS) -> list[int]:
     return cand[:k]
 
 
+def reason_code(bundle: ModelBundle, row: np.ndarray, i: int) -> int:
+    """Feature i's code for this row's value against the reference: too high, too low, not
+    reported, or its category; 0 if that direction never counts against anyone."""
+    v, ref = row[i], bundle.reference[i]
+    if np.isnan(v):
+        return bundle.missing_codes[i]
+    if np.isnan(ref) or v > ref:  # a reference "not reported" (a scorecard's best bin): reported
+        return bundle.high_codes[i] or bundle.low_codes[i]
+    return bundle.low_codes[i]
+
+
 def reason_codes(bundle: ModelBundle, x: np.ndarray) -> tuple[int, int, int, int]:
     """Up to four reason codes for one validated row, most important first, 0-padded."""
     x = np.asarray(x, dtype=np.float32).reshape(-1)
     _, contrib = contributions(bundle, x)
-    out = []
-    for i in rank_reasons(contrib):
-        code = bundle.missing_codes[i] if np.isnan(x[i]) and bundle.missing_codes[i] else \
-            bundle.feature_codes[i]
-        out.append(code)
-    out += [0] * (N_REASONS - len(out))
+    row = favourable_row(bundle, x)
+    out = [c for c in (reason_code(bundle, row, i) for i in rank_reasons(contrib, None)) if c]
+    out = out[:N_REASONS] + [0] * (N_REASONS - min(len(out), N_REASONS))
     return tuple(out)  # type: ignore[return-value]
 
 
@@ -240,7 +321,7 @@ def score_band(score: int) -> str:
 def score_row(bundle: ModelBundle, row: Mapping[str, Any]) -> dict:
     """Validate a raw feature mapping and return everything the oracle signs."""
     x = validate_row(bundle.schema, row)
-    pd_, contrib = contributions(bundle, x)
+    pd_ = served_pd(bundle, x)
     codes = reason_codes(bundle, x)
     bps = pd_to_bps(pd_)
     score = score_from_pd(bps)
@@ -253,10 +334,8 @@ def score_row(bundle: ModelBundle, row: Mapping[str, Any]) -> dict:
 
 def describe_reason_codes(packed: int, schema_name: str = "gmsc") -> list[str]:
     """Texts of a packed reason-code word, most important first (code 0 = none is skipped),
-    from the documented table in models/reason_codes.json."""
-    table = json.loads((Path(__file__).resolve().parent / "reason_codes.json").read_text())
-    entries = table["schemas"][schema_name]
-    by_code = {e["code"]: e["text"] for group in ("features", "missing")
-               for e in entries.get(group, {}).values()}
+    from the published table in models/reason_codes.json."""
+    from .reasons import texts
+    by_code = texts(schema_name)
     return [by_code.get(code, f"unknown code {code}")
             for code in unpack_reason_codes(packed) if code]

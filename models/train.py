@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -19,10 +20,18 @@ from .onnx_export import ML_OPSET, TARGET_OPSET, save_onnx, standard_metadata, t
 from .schema import schema_hash
 
 log = logging.getLogger(__name__)
+
+
+class GateFailure(RuntimeError):
+    """An exported model failed a fair-lending gate (models.gates): it must not be served."""
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports" / "models"
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
-REASON_CODES = Path(__file__).resolve().parent / "reason_codes.json"
+# Reasons are measured against applicants at or just above this approval cut-off unless the
+# training configuration names another (`reason_cutoff_pd_bps`): scripts/01_deploy.py's maxPdBps.
+DEFAULT_CUTOFF_BPS = 2500
+CUTOFF_BAND_POINTS = 20
+CUTOFF_MIN_ROWS = 500
 PARITY_TOL = 1e-5
 MAX_ONNX_BYTES = 2_000_000
 PARITY_ROWS = 12_000
@@ -52,14 +61,14 @@ def fit_final(ds: Dataset, splits: Splits, cfg: dict) -> ScoreCalibrated:
         return model.fit(ds.X[splits.train_idx], ds.y[splits.train_idx])
 
 
-def reference_values(ds: Dataset, splits: Splits) -> list:
-    """Population reference per feature on the training split: median of observed values
-    (mode for category codes). Used by reason codes."""
-    X = ds.X[splits.train_idx].astype(np.float64)
+def _typical(X: np.ndarray, schema: dict) -> list:
+    """Median of observed values per feature (mode for category codes; None if none observed)."""
     out = []
-    for j, f in enumerate(ds.schema["features"]):
-        col = X[:, j][~np.isnan(X[:, j])]
-        if f["type"] == "category":
+    for j, f in enumerate(schema["features"]):
+        col = X[:, j][~np.isnan(X[:, j])].astype(np.float64)
+        if not len(col):
+            out.append(None)
+        elif f["type"] == "category":
             vals, counts = np.unique(col, return_counts=True)
             out.append(float(vals[np.argmax(counts)]))
         else:
@@ -67,28 +76,51 @@ def reference_values(ds: Dataset, splits: Splits) -> list:
     return out
 
 
+def reference_values(ds: Dataset, splits: Splits) -> list:
+    """Population reference per feature on the training split: median of observed values
+    (mode for category codes)."""
+    return _typical(ds.X[splits.train_idx], ds.schema)
+
+
+def cutoff_reference(pd_train: np.ndarray, ds: Dataset, splits: Splits,
+                     cutoff_bps: int) -> tuple[list, dict]:
+    """The reasons' reference row: per feature the median (mode) of the training applicants at
+    or just above the approval cut-off, i.e. approved with a score within `CUTOFF_BAND_POINTS`
+    of the cut-off score (Regulation B commentary 1002.9(b)(2)-5, first method). At least
+    `CUTOFF_MIN_ROWS` rows: the nearest approved ones are added if the band holds fewer."""
+    from .serving import pd_to_bps, score_from_pd
+    scores = np.array([score_from_pd(pd_to_bps(p)) for p in pd_train])
+    cut = score_from_pd(cutoff_bps)
+    approved = np.flatnonzero(scores >= cut)
+    if not len(approved):
+        raise ValueError(f"no training applicant is approved at the cut-off PD {cutoff_bps} bps")
+    near = approved[np.argsort(scores[approved] - cut, kind="stable")]
+    in_band = int(np.sum(scores[approved] <= cut + CUTOFF_BAND_POINTS))
+    rows = near[:max(in_band, min(CUTOFF_MIN_ROWS, len(near)))]
+    X = ds.X[splits.train_idx][rows]
+    return _typical(X, ds.schema), {
+        "kind": "median (mode for categories) of the training applicants at or just above the "
+                "approval cut-off", "cutoff_pd_bps": cutoff_bps, "cutoff_score": cut,
+        "band_points": CUTOFF_BAND_POINTS, "rows": int(len(rows)),
+        "score_range": [int(scores[rows].min()), int(scores[rows].max())]}
+
+
+def elderly_rule(ds: Dataset, splits: Splits) -> dict | None:
+    """The schema's elderly rule with its grid: every whole age from the youngest to the oldest
+    training applicant."""
+    ages = [(j, f) for j, f in enumerate(ds.schema["features"]) if "elderly_from" in f]
+    if not ages:
+        return None
+    j, f = ages[0]
+    col = ds.X[splits.train_idx][:, j]
+    col = col[~np.isnan(col)]
+    return {"feature": f["name"], "from": f["elderly_from"],
+            "grid": [float(a) for a in range(int(col.min()), int(col.max()) + 1)]}
+
+
 def reason_code_table(schema: dict) -> dict:
-    table = json.loads(REASON_CODES.read_text())["schemas"].get(schema["name"])
-    if table is None or set(table["features"]) != {f["name"] for f in schema["features"]}:
-        table = schema_reason_codes(schema)
-    return {"features": {n: v["code"] for n, v in table["features"].items()},
-            "missing": {n: v["code"] for n, v in table["missing"].items()},
-            "text": {str(v["code"]): v["text"] for part in ("features", "missing")
-                     for v in table[part].values()}}
-
-
-def schema_reason_codes(schema: dict) -> dict:
-    """Codes for a schema without a table in reason_codes.json (a user's CSV): feature i gets
-    code i + 1 and, if imputed, condition code 100 + i; the text is the feature's description or
-    name. A reviewer can replace the texts; the codes must fit the 1..99 / 100..199 ranges."""
-    feats = schema["features"]
-    if len(feats) > 99:
-        raise ValueError(f"{len(feats)} features: reason codes name at most 99 (one byte each, "
-                         "100..199 are the not-reported conditions)")
-    return {"features": {f["name"]: {"code": i + 1, "text": f.get("description", f["name"])}
-                         for i, f in enumerate(feats)},
-            "missing": {f["name"]: {"code": 100 + i, "text": f"{f['name']} not reported"}
-                        for i, f in enumerate(feats) if f.get("missing") == "impute"}}
+    from .reasons import reason_table
+    return reason_table(schema)
 
 
 def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict,
@@ -128,11 +160,19 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
     ref = {"onnx_file": onnx_name, "schema_file": "feature_schema.json",
            "model_sha256": model_sha, "feature_schema_sha256": sha_schema,
            "model_version": version, "feature_order": ds.feature_names,
-           "reference_kind": "training-split median per feature (mode for categories)",
-           "reference_values": reference_values(ds, splits),
            "reason_codes": reason_code_table(schema),
            "score_mapping": "score = 600 + 40/ln2 * ln(((10000-pd_bps)/pd_bps)/19), clamp 300..850",
            "onnx_input": "features", "onnx_output": "probabilities[:,1]"}
+    cutoff_bps = int(cfg.get("reason_cutoff_pd_bps", DEFAULT_CUTOFF_BPS))
+    if scorecard is None:
+        values, how = cutoff_reference(model.predict_proba(ds.X[splits.train_idx])[:, 1], ds,
+                                       splits, cutoff_bps)
+        ref["reference_kind"] = how["kind"]
+        ref["reference_values"] = values
+        ref["reference_rows"] = how
+    rule = elderly_rule(ds, splits)
+    if rule is not None:
+        ref["elderly_rule"] = rule
     if scorecard is not None:
         from .scorecard import best_bin_reference
         ref["reference_kind"] = ("scorecard: a training value in each feature's highest-points "
@@ -140,9 +180,21 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
                                  "the maximum")
         ref["reference_values"] = best_bin_reference(scorecard, ds.X[splits.train_idx])
         ref["scorecard"] = scorecard
+    # The gates run on the bundle as served; their results join reference.json (covered by the
+    # bundle id) and a bundle that fails them is refused by models.serving.
+    write_json(outdir / "reference.json", {**ref, "gates": {"passed": False, "provisional": True}})
+    write_manifest(outdir)
+    from . import gates
+    from .serving import load_bundle
+    ref["gates"] = gates.run(load_bundle(outdir, ungated=True), Xh, cutoff_bps)
     write_json(outdir / "reference.json", ref)
     bundle_id = write_manifest(outdir)  # after every output-determining file is written
+    if not ref["gates"]["passed"]:
+        raise GateFailure(f"{outdir}: the model fails its fair-lending gates: "
+                          + "; ".join(ref["gates"]["failures"]))
     return {"onnx_file": onnx_name, "model_sha256": model_sha, "bundle_id": bundle_id,
+            "gates": ref["gates"], "reason_reference": ref.get("reference_rows"),
+            "elderly_rule": {k: v for k, v in ref.get("elderly_rule", {}).items() if k != "grid"},
             "size_bytes": size,
             "parity_max_abs_diff": parity, "parity_rows": int(len(Xh)),
             "feature_schema_sha256": sha_schema, "opset": {"ai.onnx": TARGET_OPSET,
@@ -215,12 +267,18 @@ def write_card(outdirs: list[Path], ds: Dataset, splits: Splits, cfg: dict, expo
             "Group columns are reported, not used to correct the model; AUC and approval-rate "
             "gaps by group are listed and must be monitored.",
             "Age is a model feature in the data sets that contain it; check local rules.",
-            "Reason codes are one-at-a-time substitutions against the population median: "
+            "Reason codes are one-at-a-time substitutions against the reference row "
+            "(applicants at or just above the approval cut-off; a scorecard: the best bin): "
             "they ignore interactions and are not causal.",
             "Past-due counts of 96/98 in Give Me Some Credit are source codes, kept as values.",
         ] + (["Trained on a stratified subsample of %d training rows." % sub] if sub else []),
         "plots": evaluation.get("plots", []),
+        "fair_lending_gates": export.get("gates"),
+        "reason_reference": export.get("reason_reference"),
+        "elderly_rule": export.get("elderly_rule") or None,
     }
+    card["details"]["onnx"] = {k: v for k, v in export.items()
+                               if k not in ("gates", "reason_reference", "elderly_rule")}
     if scorecard is not None:
         card["scorecard"] = scorecard
         card["features"] = [{"name": f["name"], "missing": f.get("missing", "reject")}
@@ -285,12 +343,47 @@ def card_markdown(card: dict) -> str:
             lines.append(f"| {val} | {r['n']} | {r['default_rate']:.4f} | "
                          f"{r['approval_rate']:.4f} | {_fmt(r['auc'])} |")
         lines.append("")
+    lines += gates_markdown(card)
     if "scorecard" in card:
         lines += scorecard_markdown(card["scorecard"], card.get("features", []))
     lines += ["## Risks and limits", ""] + [f"- {x}" for x in card["risks_and_limits"]]
     if card["plots"]:
         lines += ["", "## Plots", ""] + [f"- {p}" for p in card["plots"]]
     return "\n".join(lines) + "\n"
+
+
+def gates_markdown(card: dict) -> list[str]:
+    g = card.get("fair_lending_gates")
+    if not g:
+        return []
+    rule, ref = card.get("elderly_rule"), card.get("reason_reference")
+    lines = ["## Fair-lending gates (models.gates; a failing model is not served)", "",
+             f"**{'passed' if g['passed'] else 'FAILED: ' + '; '.join(g['failures'])}**", "",
+             "| gate | measured | required |", "|---|---|---|"]
+    for k, n in g["ice_monotonicity_violations"].items():
+        lines.append(f"| ICE monotonicity, {k} (rows against the declared direction) | {n} | 0 |")
+    e = g["elderly_rule"]
+    if e["applicable"]:
+        lines.append(f"| elderly rule (age {e['from']}+: age a reason or not the most favourable "
+                     f"age), of {e['rows']} rows | {e['violations']} | 0 |")
+        lines.append(f"| (not a gate) elderly applicants whose PD the rule lowered, of {e['rows']} "
+                     f"| {e.get('pd_lowered_rows', 0)} (mean {e.get('pd_lowered_mean', 0):.4f}) | — |")
+    dwr = g["declined_without_reason"]
+    lines.append(f"| declined (PD > {dwr['cutoff_pd_bps']} bps) without a reason, of "
+                 f"{dwr['declined']} declined in {dwr['rows']} rows | {dwr['without_reason']} | 0 |")
+    for k, share in g["top_reason_flip_at_2pct"].items():
+        lines.append(f"| top reason changes when {k} moves ±2 % | {share:.1%} | "
+                     f"≤ {g['max_top_reason_flip']:.0%} |")
+    lines.append("")
+    if rule:
+        lines += [f"Elderly rule: applicants aged {rule['from']} or over are scored at the whole "
+                  f"age (of those seen in training) that gives them the lowest PD, and {rule['feature']} "
+                  "is never their reason.", ""]
+    if ref:
+        lines += [f"Reasons compare with the {ref['rows']} training applicants scoring "
+                  f"{ref['score_range'][0]}–{ref['score_range'][1]} (cut-off PD "
+                  f"{ref['cutoff_pd_bps']} bps = score {ref['cutoff_score']}).", ""]
+    return lines
 
 
 def scorecard_markdown(sc: dict, schema_features: list) -> list[str]:
@@ -336,12 +429,25 @@ def train_and_export(cfg: dict, outdir: Path | None = None, n_boot: int = 1000,
     if cfg["family"] == "scorecard":
         from .scorecard import points_table
         sc = points_table(model, ds.schema)
-    tmpdir = outdir or (reports / "_export_tmp")
-    export = export_bundle(model, ds, splits, cfg, tmpdir, scorecard=sc)
-    if export["parity_max_abs_diff"] > PARITY_TOL:
-        raise RuntimeError(f"ONNX parity {export['parity_max_abs_diff']:.2e} > {PARITY_TOL}")
-    if export["size_bytes"] > MAX_ONNX_BYTES:
-        raise RuntimeError(f"ONNX file {export['size_bytes']} bytes > {MAX_ONNX_BYTES}")
+    # Staged beside its destination and moved in only once parity, size and the gates pass, so
+    # a failed export never leaves a half-written bundle (or a replaced default) behind.
+    tmpdir = (outdir.parent / f".{outdir.name}.staging") if outdir else (reports / "_export_tmp")
+    if tmpdir.exists():
+        shutil.rmtree(tmpdir)
+    try:
+        export = export_bundle(model, ds, splits, cfg, tmpdir, scorecard=sc)
+        if export["parity_max_abs_diff"] > PARITY_TOL:
+            raise RuntimeError(f"ONNX parity {export['parity_max_abs_diff']:.2e} > {PARITY_TOL}")
+        if export["size_bytes"] > MAX_ONNX_BYTES:
+            raise RuntimeError(f"ONNX file {export['size_bytes']} bytes > {MAX_ONNX_BYTES}")
+    except BaseException:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise
+    if outdir:
+        outdir.mkdir(parents=True, exist_ok=True)
+        for f in tmpdir.iterdir():
+            f.replace(outdir / f.name)
+        tmpdir.rmdir()
     report_dir = reports / export["model_sha256"]
     evaluation = evaluate_holdout(model, ds, splits, report_dir, n_boot=n_boot)
     card = write_card([report_dir] + ([outdir] if outdir else []), ds, splits, cfg, export,

@@ -14,18 +14,15 @@ from dataclasses import dataclass, field
 
 from brownie import chain
 
+from oracle.adverse_action import RULE_REASONS
+
 from .network_context import is_local, require_success
 
 DAY = 24 * 3600
 USD = 10**6
 
-#: IComplianceRules.Reason, in enum order.
-REASONS = (
-    "None", "RulesNotSet", "BorrowerIneligible", "JurisdictionNotAllowed", "TermTooShort",
-    "TermTooLong", "AprTooHigh", "TooManyActiveLoans", "CoolOffActive", "NoScore", "ScoreExpired",
-    "ScoreStale", "ModelNotApproved", "PdTooHigh", "ScoreBelowMinimum", "PrincipalTooHigh",
-    "ScoreBeforeRequest", "Delinquent",
-)
+#: IComplianceRules.Reason names, in enum order (texts for notices: oracle.adverse_action).
+REASONS = tuple(r.name for r in RULE_REASONS)
 #: ILoanManager.LoanState, in enum order.
 STATES = ("None", "Requested", "Approved", "Rejected", "Cancelled", "Funded", "Repaid",
           "Defaulted", "WrittenOff", "Expired")

@@ -156,6 +156,20 @@ def explain(att: typed_data.ScoreAttestation) -> None:
 def approve(system, run) -> None:
     _loans.decide(system.loan_manager, run)
     print(f"loan {run.loan_id}: {run.decision}{' (' + run.reason + ')' if run.reason else ''}")
+    if run.decision == "rejected":
+        notice(system, run)
+
+
+def notice(system, run) -> None:
+    """The adverse-action reasons of a declined loan: the rule's, then (a score-based decline)
+    the score's own (oracle.adverse_action), from the borrower's latest score: the one the
+    decision read unless a newer request has been scored since."""
+    from oracle.adverse_action import principal_reasons
+
+    loan = system.loan_manager.getLoan(run.loan_id)
+    packed = system.score_registry.latestScore(loan["borrower"])["reasonCodes"]
+    for rank, text in enumerate(principal_reasons(loan["rejectReason"], packed), start=1):
+        print(f"principal reason {rank}: {text}")
 
 
 def fund(system, run, lender=None) -> None:

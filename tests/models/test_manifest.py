@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from models import manifest, serving
+from models import manifest, reasons, serving
 
 DEFAULT = Path(serving.__file__).resolve().parent / "default"
 
@@ -112,7 +112,8 @@ def test_models_cli_writes_and_checks_a_manifest(bundle, capsys):
 def test_the_serving_rules_named_in_manifests_are_the_ones_serving_implements():
     """A change to these constants changes every signed output of every bundle: it must come with
     a new models.manifest.SERVING_RULES (and so new bundle ids), which this test then pins."""
-    assert manifest.SERVING_RULES == "scorechain-serving/1"
+    assert manifest.SERVING_RULES == "scorechain-serving/2"  # /2: elderly rule, reason directions
+    assert (reasons.LOW_OFFSET, reasons.MISSING_OFFSET) == (50, 100)
     assert (serving.N_REASONS, serving.CONTRIBUTION_QUANTUM) == (4, 1e-6)
     assert (serving.SCORE_MIN, serving.SCORE_MAX, serving.SCORE_BASE, serving.SCORE_BASE_ODDS,
             serving.SCORE_PDO) == (300, 850, 600, 19, 40)

@@ -12,7 +12,8 @@ from models.calibration import ScoreCalibrated
 from models.data import Dataset, make_splits
 from models.families import build_pipeline
 from models.onnx_export import to_onnx
-from models.serving import load_bundle, pd_to_bps, rank_reasons, reason_codes, score_from_pd
+from models.serving import (favourable_row, is_elderly, load_bundle, pd_to_bps, rank_reasons,
+                            reason_code, reason_codes, score_from_pd)
 from models.train import PARITY_TOL
 
 INCOME, DEPENDENTS = 4, 9  # GMSC features with missing values
@@ -241,7 +242,8 @@ def test_scorecard_reasons_are_the_features_furthest_below_their_maximum(german,
     checked = 0
     for x in ds.X[sp.holdout_idx][:100]:
         shortfall = maxima - S.row_points(table, x)[0]
-        expected = [b.feature_codes[i] for i in rank_reasons(shortfall / 1e3)]
+        expected = [c for c in (reason_code(b, x, i) for i in rank_reasons(shortfall / 1e3, None))
+                    if c][:4]
         expected += [0] * (4 - len(expected))
         assert reason_codes(b, x) == tuple(expected)
         checked += bool(expected[0])
@@ -274,9 +276,13 @@ def test_reasons_with_missing_values_follow_points_below_the_maximum(gmsc, gmsc_
     Xh = ds.X[sp.holdout_idx]
     rows = np.vstack([Xh[:200], Xh[np.isnan(Xh).any(axis=1)][:200]])
     for x in rows:
-        shortfall = maxima - S.row_points(table, x)[0]
-        expected = [b.missing_codes[i] if np.isnan(x[i]) and b.missing_codes[i]
-                    else b.feature_codes[i] for i in rank_reasons(shortfall / 1e3)]
+        # an elderly applicant is scored at their most favourable age, and age is no reason
+        row = favourable_row(b, x)
+        shortfall = maxima - S.row_points(table, row)[0]
+        if is_elderly(b, x):
+            shortfall[b.elderly.index] = 0
+        expected = [c for c in (reason_code(b, row, i) for i in rank_reasons(shortfall / 1e3, None))
+                    if c][:4]
         assert reason_codes(b, x) == tuple(expected + [0] * (4 - len(expected)))
 
 

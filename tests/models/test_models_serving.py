@@ -72,20 +72,34 @@ def test_predict_pd_checks_shape_and_returns_probabilities(bundle, gmsc):
         S.predict_pd(bundle, np.zeros((2, 3), np.float32))
 
 
-def test_reason_codes_are_the_top_positive_contributions(bundle, gmsc):
+def test_reason_codes_are_the_top_positive_contributions_coded_by_direction(bundle, gmsc):
     ds, sp = gmsc
-    feats = bundle.feature_codes
-    for x in ds.X[sp.holdout_idx[:40]]:
+    checked = 0
+    for x in ds.X[sp.holdout_idx[:60]]:
         codes = S.reason_codes(bundle, x)
         assert codes == S.reason_codes(bundle, x.copy())  # deterministic
         _, contrib = S.contributions(bundle, x)
+        row = S.favourable_row(bundle, x)
         q = np.rint(contrib / S.CONTRIBUTION_QUANTUM)
-        expected = sorted([i for i in range(len(q)) if q[i] > 0], key=lambda i: (-q[i], i))[:4]
+        ranked = sorted([i for i in range(len(q)) if q[i] > 0], key=lambda i: (-q[i], i))
         got = [c for c in codes if c]
-        assert len(got) == len(expected)
-        for c, i in zip(got, expected):
-            assert c in (feats[i], bundle.missing_codes[i])
         assert codes[len(got):] == (0,) * (4 - len(got))
+        # each code names its feature's value as too high (above the reference), too low
+        # (below it) or not reported, in contribution order
+        pos = []
+        for c in got:
+            i = next(i for i in ranked if c in (bundle.high_codes[i], bundle.low_codes[i],
+                                                 bundle.missing_codes[i]))
+            pos.append(ranked.index(i))
+            if c == bundle.missing_codes[i]:
+                assert np.isnan(row[i])
+            elif c == bundle.high_codes[i] and c != bundle.low_codes[i]:
+                assert row[i] > bundle.reference[i]
+            elif c == bundle.low_codes[i] and c != bundle.high_codes[i]:
+                assert row[i] < bundle.reference[i]
+            checked += 1
+        assert pos == sorted(pos)
+    assert checked > 60
 
 
 def test_contribution_is_pd_change_when_feature_set_to_reference(bundle, gmsc):
@@ -111,8 +125,10 @@ def test_missing_income_maps_to_its_condition_code(bundle):
            "NumberOfTimes90DaysLate": 0, "NumberRealEstateLoansOrLines": 0,
            "NumberOfTime60-89DaysPastDueNotWorse": 0, "NumberOfDependents": 0}
     out = S.score_row(bundle, row)
-    feats = set(bundle.feature_codes)
-    assert all(c == 0 or c in feats or c in bundle.missing_codes for c in out["reason_codes"])
+    income = bundle.feature_names.index("MonthlyIncome")
+    known = set(bundle.high_codes) | set(bundle.low_codes) | set(bundle.missing_codes)
+    assert all(c == 0 or c in known for c in out["reason_codes"])
+    assert bundle.low_codes[income] not in out["reason_codes"]  # unreported is not "too low"
     assert S.unpack_reason_codes(out["reason_codes_packed"]) == out["reason_codes"]
 
 

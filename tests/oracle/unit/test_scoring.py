@@ -34,7 +34,7 @@ def test_model_id_is_sha256_of_the_bundle_manifest(model):
 
 @pytest.mark.parametrize("edit, file", [
     (lambda ref, schema: ref["reference_values"].__setitem__(0, 0.5), "reference.json"),
-    (lambda ref, schema: ref["reason_codes"]["features"].__setitem__("age", 9), "reference.json"),
+    (lambda ref, schema: ref["reason_codes"]["high"].__setitem__("age", 9), "reference.json"),
     (lambda ref, schema: schema["features"][1].__setitem__("max", 99), "feature_schema.json"),
 ])
 def test_an_edited_bundle_file_is_refused_even_after_the_bundle_was_loaded(model, tmp_path,
