@@ -75,6 +75,7 @@ class ModelBundle:
     metadata: dict = field(repr=False)
     input_name: str = "features"
     elderly: ElderlyRule | None = None
+    monitoring: dict | None = field(default=None, repr=False)  # models.monitoring reference
 
     @property
     def n_features(self) -> int:
@@ -159,7 +160,8 @@ def bundle_from_files(path: str | Path, files: BundleFiles, *, ungated: bool = F
         high_codes=tuple(int(high.get(n, 0)) for n in names),
         low_codes=tuple(int(low.get(n, 0)) for n in names),
         missing_codes=tuple(int(codes["missing"].get(n, 0)) for n in names),
-        metadata=meta, input_name=sess.get_inputs()[0].name, elderly=elderly)
+        metadata=meta, input_name=sess.get_inputs()[0].name, elderly=elderly,
+        monitoring=ref.get("monitoring"))
 
 
 def predict_pd(bundle: ModelBundle, X: np.ndarray) -> np.ndarray:

@@ -118,6 +118,23 @@ def elderly_rule(ds: Dataset, splits: Splits) -> dict | None:
             "grid": [float(a) for a in range(int(col.min()), int(col.max()) + 1)]}
 
 
+def served_scores(bundle, X: np.ndarray) -> np.ndarray:
+    """Scores as served (elderly rule applied) for many rows: one batched ONNX call."""
+    from .serving import favourable_row, is_elderly, pd_to_bps, predict_pd, score_from_pd
+    Xs = np.array([favourable_row(bundle, x) if is_elderly(bundle, x) else x for x in X],
+                  dtype=np.float32)
+    return np.array([score_from_pd(pd_to_bps(p)) for p in predict_pd(bundle, Xs)], dtype=np.float64)
+
+
+def monitoring_reference(bundle, X_train: np.ndarray, schema: dict) -> dict:
+    """models.monitoring's reference distributions on (up to 20,000, evenly spaced) training rows."""
+    from . import monitoring
+    pick = np.unique(np.linspace(0, len(X_train) - 1,
+                                 num=min(monitoring.REFERENCE_ROWS, len(X_train))).astype(int))
+    X = X_train[pick]
+    return monitoring.reference(X, served_scores(bundle, X), schema)
+
+
 def reason_code_table(schema: dict) -> dict:
     from .reasons import reason_table
     return reason_table(schema)
@@ -186,7 +203,9 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
     write_manifest(outdir)
     from . import gates
     from .serving import load_bundle
-    ref["gates"] = gates.run(load_bundle(outdir, ungated=True), Xh, cutoff_bps)
+    served = load_bundle(outdir, ungated=True)
+    ref["gates"] = gates.run(served, Xh, cutoff_bps)
+    ref["monitoring"] = monitoring_reference(served, ds.X[splits.train_idx], schema)
     write_json(outdir / "reference.json", ref)
     bundle_id = write_manifest(outdir)  # after every output-determining file is written
     if not ref["gates"]["passed"]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from oracle import attest, keys
 from oracle.chain import Chain, ChainError, TxSender
+from oracle.drift import DriftMonitor
 from oracle.metrics import Metrics
 from oracle.node import OracleNode
 from oracle.scoring import Model, ModelGuard, ModelLoadError, ModelNotApproved, load_model
@@ -74,7 +75,9 @@ def build(s: Settings, *, signer: keys.DigestSigner | None = None) -> Context:
     peers = s.nodes[s.node_index + 1:] + s.nodes[:s.node_index]
     node = OracleNode(signer=signer, store=store, model=model, guard=guard, chain=chain,
                       policy=policy_of(s), peers=peers, peer_timeout_s=s.peer_timeout_s,
-                      metrics=metrics)
+                      metrics=metrics, drift=DriftMonitor(window=s.drift_window,
+                                                          min_rows=s.drift_min_rows,
+                                                          metrics=metrics))
     return Context(s, signer, store, model, chain, node, metrics)
 
 

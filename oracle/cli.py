@@ -264,6 +264,45 @@ def cmd_disclose(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- drift --------------------------------------------------------------------------------------
+def cmd_drift(args: argparse.Namespace) -> int:
+    """PSI of the score and CSI of each feature of the stored borrowers, scored now by the
+    served model, against the model's training reference (models.monitoring)."""
+    import numpy as np
+
+    from models import monitoring
+    from oracle.scoring import load_model
+    from oracle.store import Store
+
+    s = _settings(args)
+    model = load_model(args.model or s.model_path)
+    spec = model.bundle.monitoring
+    if not spec:
+        raise CliError(f"model {model.model_id_hex} carries no reference distributions "
+                       "(exported before monitoring): retrain it")
+    store = Store.open(args.store or s.store_path)
+    try:
+        rows = [store.get_features(a) for a in store.borrowers()]
+    finally:
+        store.close()
+    rows = [r for r in rows if r.schema_hash == model.schema_hash]
+    if not rows:
+        raise CliError("no stored borrower's features follow the model's schema")
+    X = np.stack([r.vector for r in rows])
+    scores = np.array([model.predict(x).score for x in X], dtype=np.float64)
+    names = [f["name"] for f in model.schema["features"]]
+    out = {"model_id": model.model_id_hex, **monitoring.report(spec, X, scores, names)}
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        print(f"model {out['model_id']}: {out['rows']} stored borrowers; level {out['level']} "
+              f"(warn at {monitoring.PSI_WARN}, alert at {monitoring.PSI_ALERT})")
+        print(f"  {'score':<40} PSI {out['score']['psi']:.4f}  {out['score']['level']}")
+        for name, f in out["features"].items():
+            print(f"  {name:<40} CSI {f['psi']:.4f}  {f['level']}")
+    return 0 if out["level"] != "alert" else 3
+
+
 # --- parser -------------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -303,6 +342,14 @@ def parser() -> argparse.ArgumentParser:
                     help="oldest block any log search looks at (searches run newest first in "
                          "windows of ORACLE_MAX_BLOCK_RANGE blocks)")
     sp.set_defaults(fn=cmd_verify)
+
+    sp = sub.add_parser("drift", help="population stability report: PSI of the score and CSI "
+                        "of each feature of the stored borrowers against the model's training "
+                        "reference (exit 3 at the alert level, 0.25)")
+    sp.add_argument("--store", help="store path (default: ORACLE_STORE_PATH)")
+    sp.add_argument("--model", help="bundle directory (default: ORACLE_MODEL_PATH)")
+    sp.add_argument("--json", action="store_true", help="the report as JSON")
+    sp.set_defaults(fn=cmd_drift)
 
     sp = sub.add_parser("disclose", help="export a borrower's disclosure for an auditor: "
                         "features, salt, and optionally the recording tx and the anchor proof "

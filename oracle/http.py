@@ -20,7 +20,8 @@ signed by a registered signer's node key (`oracle.auth.verify_peer`); answers ``
 only if its borrower has an open loan request and this node's own recomputation gives the
 identical attestation.
 
-Admin listener: ``GET /healthz`` (503 when the daemon loop is unhealthy), ``GET /metrics``.
+Admin listener: ``GET /healthz`` (503 when the daemon loop is unhealthy), ``GET /metrics``,
+``GET /drift`` (population stability of what the node scored, oracle.drift).
 
 No answer or log line carries a score unless it is the authorised borrower's own result, nor an
 RPC URL or a secret (chain errors are reported by kind only).
@@ -266,6 +267,15 @@ def create_admin_app(node: OracleNode, *, metrics: Any | None = None, daemon: An
             info["settings"] = settings_public
         info["status"] = "ok" if ok else "degraded"
         return JSONResponse(info, status_code=200 if ok else 503)
+
+    @app.get("/drift")
+    def drift() -> JSONResponse:
+        """PSI / CSI of the current drift window (oracle.drift); 404 before any scored row."""
+        report = node.drift.report() if node.drift is not None else None
+        if report is None:
+            return JSONResponse({"error": "nothing scored under the current model yet"},
+                                status_code=404)
+        return JSONResponse(report)
 
     @app.get("/metrics")
     def prometheus() -> PlainTextResponse:

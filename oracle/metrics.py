@@ -48,6 +48,11 @@ class Metrics:
             "body_too_large, busy)", ["reason"], registry=r)
         self.pulls_served = Counter("oracle_pulls_served_total", "Authorised pulls answered, by "
                                     "source (cache/gathered)", ["source"], registry=r)
+        self.drift_psi = Gauge("oracle_drift_psi", "PSI of the score / CSI of a feature over the "
+                               "drift window against the model's training reference (warn 0.10, "
+                               "alert 0.25)", ["what"], registry=r)
+        self.drift_rows = Gauge("oracle_drift_window_rows", "Scores in the drift window",
+                                registry=r)
         self.score_latency = Histogram(
             "oracle_score_sign_seconds", "Feature read + inference + signature", registry=r,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5))

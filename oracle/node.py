@@ -60,8 +60,9 @@ class OracleNode:
     def __init__(self, *, signer: keys.DigestSigner, store: Store, model: Model, guard: ModelGuard,
                  chain: Any, policy: attest.Policy, peers: list[str] | None = None,
                  peer_timeout_s: float = 5.0, signer_set_ttl_s: float = 10.0,
-                 metrics: Any | None = None) -> None:
+                 metrics: Any | None = None, drift: Any | None = None) -> None:
         self.signer = signer
+        self.drift = drift  # oracle.drift.DriftMonitor: counts what this node scores
         self.store = store
         self.model = model
         self.guard = guard
@@ -139,6 +140,8 @@ class OracleNode:
         except ModelNotApproved as exc:
             raise Refusal(str(exc), status=409) from None
         pred = model.predict(feats.vector)
+        if self.drift is not None:
+            self.drift.observe(model, feats.vector, pred.score)
         if nonce is None:
             nonce = self.chain.nonce_of(feats.address)
         if now is None:

@@ -128,6 +128,10 @@ class Settings(BaseModel):
     retry_backoff_s: float = Field(30.0, gt=0, description="first pause after a request fails "
                                    "(no features, schema mismatch, revert); doubles each time")
     dead_letter_after: int = Field(5, ge=1, description="failures before a request is dead")
+    drift_window: int = Field(5000, ge=100, description="scores in the drift monitor's sliding "
+                              "window (oracle.drift)")
+    drift_min_rows: int = Field(500, ge=50, description="scores in the window before PSI is "
+                                "judged")
     low_balance_eth: float = Field(0.1, ge=0, description="warn when the transmitter holds less")
     breaker_failures: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(30.0, ge=0)

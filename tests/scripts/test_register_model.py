@@ -38,7 +38,7 @@ def _edited_copy(tmp_path: Path) -> Path:
     dst = tmp_path / "edited"
     shutil.copytree(DEFAULT, dst)
     ref = json.loads((dst / "reference.json").read_text())
-    ref["reason_codes"]["features"]["age"] = 42  # a reason-code table edit
+    ref["reason_codes"]["high"]["age"] = 42  # a reason-code table edit
     (dst / "reference.json").write_text(json.dumps(ref, indent=1))
     return dst
 

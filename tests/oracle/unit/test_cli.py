@@ -131,3 +131,42 @@ def test_cid_prints_each_paths_ipfs_cid_and_refuses_a_missing_one(tmp_path, caps
                                                   str(doc): bytes_cid(b"{}\n")}
     assert main(["cid", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def _store_with_holdout_borrowers(path, n, transform=None):
+    from eth_account import Account
+
+    from models.data import load_dataset, make_splits
+    from models.schema import decode_row
+    from oracle.scoring import load_model
+    from oracle.store import Store
+
+    model = load_model(BUNDLE)
+    ds = load_dataset("gmsc")
+    sp = make_splits(ds.y, ds.X)
+    store = Store.open(path)
+    try:
+        for i, x in enumerate(ds.X[sp.holdout_idx[:n]]):
+            row = decode_row(model.schema, x)
+            if transform:
+                row = transform(row)
+            store.put_features(model.schema, Account.create().address, row, salt=bytes([i % 256]) * 32)
+    finally:
+        store.close()
+
+
+def test_drift_report_of_the_stored_borrowers(tmp_path, capsys):
+    _store_with_holdout_borrowers(tmp_path / "ok.db", 600)
+    assert main(["drift", "--store", str(tmp_path / "ok.db"), "--model", str(BUNDLE),
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == 600 and out["level"] == "ok"
+
+    def poorer(row):
+        if row["MonthlyIncome"] is not None:
+            row["MonthlyIncome"] = row["MonthlyIncome"] / 2
+        return row
+    _store_with_holdout_borrowers(tmp_path / "poor.db", 600, poorer)
+    assert main(["drift", "--store", str(tmp_path / "poor.db"), "--model", str(BUNDLE)]) == 3
+    text = capsys.readouterr().out
+    assert "level alert" in text and "MonthlyIncome" in text
