@@ -122,6 +122,11 @@ def test_sigterm_shuts_down_cleanly_and_metrics_are_served(make_cluster):
             break
         time.sleep(0.2)
     assert "oracle_scores_recorded_total 1.0" in m
+    # the drift window counted that score (admin listener only; too few rows for a level yet)
+    drift = requests.get(c.nodes[0].admin_url + "/drift", timeout=5)
+    assert drift.status_code == 200 and drift.json()["rows"] >= 1
+    assert drift.json()["model_id"] == c.nodes[0].healthz()[1]["model_id"]
+    assert requests.get(c.nodes[0].url + "/drift", timeout=5).status_code == 404
     status, health = c.nodes[0].healthz()
     assert status == 200 and health["status"] == "ok"
     assert "keystore_password" in health["settings"]
