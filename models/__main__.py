@@ -167,6 +167,23 @@ def cmd_schema_infer(a):
     print(out)
 
 
+def cmd_goals(a):
+    from .goals import measure
+    from .train import REPORTS
+    out = measure(a.bundle, a.dataset, n_boot=a.n_boot)
+    path = REPORTS / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    entry = summary.setdefault(a.dataset, {})
+    if entry.get("bundle_id") not in (None, out["bundle_id"]):
+        raise CliError(f"summary.json describes bundle {entry['bundle_id']} for {a.dataset}, not "
+                       f"{out['bundle_id']}: train it first")
+    entry["paired_goals"] = out
+    for stale in ("goal_auc", "goal_auc_met"):  # the absolute goals these replace
+        entry.pop(stale, None)
+    path.write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(out, indent=1))
+
+
 def cmd_reason_codes(a):
     from .reasons import TABLE_FILE, published_table, write_published_table
     if a.check:
@@ -321,6 +338,13 @@ def main(argv=None):
                                              "the CSV)")
     s.add_argument("--force", action="store_true", help="overwrite an existing draft")
     s.set_defaults(func=cmd_schema_infer)
+    s = sub.add_parser("goals", help="paired goals of a bundle against untuned HGB (CV "
+                                     "fold-paired, holdout paired bootstrap, calibration) -> "
+                                     "reports/models/summary.json")
+    s.add_argument("dataset", choices=DATASETS)
+    s.add_argument("--bundle", default=str(Path(__file__).resolve().parent / "default"))
+    s.add_argument("--n-boot", type=int, default=2000)
+    s.set_defaults(func=cmd_goals)
     s = sub.add_parser("reason-codes", help="regenerate models/reason_codes.json from the "
                                             "committed schemas (--check: only compare)")
     s.add_argument("--check", action="store_true")
