@@ -35,6 +35,26 @@ def resampling_effect(cmp: dict) -> list[str]:
     return lines
 
 
+def goals_cell(s: dict) -> str:
+    """Paired goals against untuned HGB (models.goals) if measured, else the old absolute one."""
+    g = s.get("paired_goals")
+    if not g:
+        if "goal_auc" in s:
+            return (f"absolute AUC ≥ {s['goal_auc']} ({'met' if s['goal_auc_met'] else 'NOT met'}; "
+                    "paired goals not measured for this model)")
+        return "not measured"
+    met = {k: "met" if v["met"] else "NOT met" for k, v in g["goals"].items()}
+    a, br, ci = g["cv_delta_auc_vs_untuned_hgb"], g["cv_delta_brier_vs_untuned_hgb"], \
+        g["holdout_delta_auc_ci95"]
+    return (f"paired vs untuned HGB: CV ΔAUC {a['mean']:+.4f} ± {a['sd']:.4f} "
+            f"({g['goals']['cv_delta_auc']['target']}: {met['cv_delta_auc']}), CV ΔBrier "
+            f"{br['mean']:+.4f} ({met['cv_delta_brier']}), holdout ΔAUC "
+            f"{g['holdout_delta_auc']:+.4f} [{ci[0]:+.4f}, {ci[1]:+.4f}] (non-inferior: "
+            f"{met['holdout_noninferiority']}; looked at {g['holdout_looked_at']}), calibration "
+            f"slope {g['calibration_slope']:.3f} / intercept {g['calibration_intercept']:+.3f} "
+            f"({met['calibration']})")
+
+
 def main():
     summ = _load("summary.json") or {}
     lines = ["# Model reports", "",
@@ -42,16 +62,21 @@ def main():
              "and shared CV folds; regenerate with the commands in `models/README.md`.", "",
              "## Selected models (frozen 20% holdout)", "",
              "| data set | model id | family / resampler / calibration | AUC [95% CI] | Brier | "
-             "KS | H | ECE | goal AUC | untuned HGB AUC / Brier |", "|---|---|---|---|---|---|---|"
+             "KS | H | ECE | goals | untuned HGB AUC / Brier |", "|---|---|---|---|---|---|---|"
              "---|---|---|"]
+    notes = []
     for d, s in summ.items():
         b = s["untuned_hgb_holdout"]
+        brier_gap = s["brier"] - b["brier"]
         lines.append(f"| {d} | `{s['model_id'][:16]}…` | {s['family']} / {s['resampler']} / "
                      f"{s['calibration']} | {s['auc']:.4f} [{s['auc_ci95'][0]:.4f}, "
                      f"{s['auc_ci95'][1]:.4f}] | {s['brier']:.4f} | {s['ks']:.4f} | "
-                     f"{s['h_measure']:.4f} | {s['ece']:.4f} | ≥ {s['goal_auc']} "
-                     f"({'met' if s['goal_auc_met'] else 'NOT met'}) | {b['auc']:.4f} / "
-                     f"{b['brier']:.4f} (Brier {'no worse' if s['brier_not_worse_than_untuned_hgb'] else 'WORSE'}) |")
+                     f"{s['h_measure']:.4f} | {s['ece']:.4f} | {goals_cell(s)} | {b['auc']:.4f} / "
+                     f"{b['brier']:.4f} (Brier "
+                     f"{'no worse' if brier_gap <= 0 else f'{brier_gap:.4f} worse'}) |")
+        if s.get("note"):
+            notes.append(f"{d}: {s['note']}.")
+    lines += [""] + notes if notes else []
     for d in ("gmsc", "taiwan"):
         cmp = _load(f"comparison_{d}.json")
         if not cmp:

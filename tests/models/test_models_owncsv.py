@@ -122,6 +122,11 @@ def test_pipeline_steps_ran_and_wrote_only_under_the_chosen_dirs(trained):
     assert json.loads((reports / "search_loans_hgb.json").read_text())["n_trials"] == 2
     summary = json.loads((reports / "summary.json").read_text())["loans"]
     assert summary["model_id"] == printed["model_id"] and summary["untuned_hgb_holdout"]["auc"]
+    goals = summary["paired_goals"]  # paired against untuned HGB, not an absolute AUC
+    assert len(goals["cv_delta_auc_vs_untuned_hgb"]["folds"]) == 3
+    lo, hi = goals["holdout_delta_auc_ci95"]
+    assert lo <= goals["holdout_delta_auc"] <= hi and goals["holdout_bootstrap_resamples"] >= 200
+    assert "goal_auc" not in summary
     assert 0.6 < printed["holdout_auc"] < 0.9  # a real, not a leaked, signal (leaks left out)
     assert _tree_digest(PROTECTED_TREES) == before
 
