@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def cv_oof(ds: Dataset, splits: Splits, family: str, params: dict | None = None,
-           resampler: str = "none", seed: int = 0, folds: list[int] | None = None) -> dict:
+           resampler: str = "none", seed: int = 0, folds: list[int] | None = None,
+           monotone: bool = True) -> dict:
     """Out-of-fold PDs on the training split (only the listed folds are filled)."""
     Xtr, ytr = ds.X[splits.train_idx], ds.y[splits.train_idx]
     oof = np.full(len(ytr), np.nan)
@@ -27,7 +28,7 @@ def cv_oof(ds: Dataset, splits: Splits, family: str, params: dict | None = None,
     for k, (tr, va) in enumerate(splits.folds):
         if folds is not None and k not in folds:
             continue
-        pipe = build_pipeline(family, ds.schema, params, resampler, seed=seed)
+        pipe = build_pipeline(family, ds.schema, params, resampler, seed=seed, monotone=monotone)
         pipe.fit(Xtr[tr], ytr[tr])
         oof[va] = pipe.predict_proba(Xtr[va])[:, 1]
         fold_auc.append(M.auc(ytr[va], oof[va]))

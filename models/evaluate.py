@@ -25,6 +25,8 @@ def group_metrics(y, p, groups: pd.DataFrame, threshold: float) -> dict:
             yy, pp = y[idx], p[idx]
             r = {"n": int(len(idx)), "default_rate": float(np.mean(yy)),
                  "approval_rate": float(np.mean(pp < threshold)), "mean_pd": float(np.mean(pp))}
+            # calibration within the group: predicted over observed defaults (1 = calibrated)
+            r["calibration_ratio"] = float(np.mean(pp) / np.mean(yy)) if yy.any() else None
             r["auc"] = M.auc(yy, pp) if len(idx) >= MIN_GROUP and 0 < yy.sum() < len(yy) else None
             rows[str(val)] = r
         aucs = [r["auc"] for r in rows.values() if r["auc"] is not None]
@@ -35,6 +37,44 @@ def group_metrics(y, p, groups: pd.DataFrame, threshold: float) -> dict:
                     "approval_rate_ratio_min_max": (float(min(appr) / max(appr))
                                                     if len(appr) > 1 and max(appr) > 0 else None)}
     return out
+
+
+def gains_table(y, p) -> list[dict]:
+    """Per score band (A best .. F): rows, share, bads, bad rate, PD range, and the share of all
+    bads captured by this band and the worse ones (cumulative from F)."""
+    from .serving import pd_to_bps, score_band, score_from_pd, SCORE_BANDS
+    y, p = np.asarray(y), np.asarray(p, dtype=np.float64)
+    bands = np.array([score_band(score_from_pd(pd_to_bps(v))) for v in p])
+    total_bad, rows, captured = max(1, int(y.sum())), [], 0
+    for band, _ in reversed(SCORE_BANDS):  # F first, so the capture accumulates from the worst
+        m = bands == band
+        bads = int(y[m].sum())
+        captured += bads
+        rows.append({"band": band, "n": int(m.sum()), "share": float(m.mean()), "bads": bads,
+                     "bad_rate": float(y[m].mean()) if m.any() else None,
+                     "pd_min": float(p[m].min()) if m.any() else None,
+                     "pd_max": float(p[m].max()) if m.any() else None,
+                     "cumulative_bad_capture": captured / total_bad})
+    return rows[::-1]
+
+
+def swap_set(y, p_model, p_base, cutoff_pd: float) -> dict:
+    """Who the model approves (PD at or under the cut-off) that the baseline declines, and the
+    reverse, with their observed bad rates: what changes for applicants if the model replaces it."""
+    y = np.asarray(y)
+    a, b = np.asarray(p_model) <= cutoff_pd, np.asarray(p_base) <= cutoff_pd
+
+    def cell(m):
+        return {"n": int(m.sum()), "bad_rate": float(y[m].mean()) if m.any() else None}
+    return {"cutoff_pd": cutoff_pd, "both_approve": cell(a & b), "swap_in": cell(a & ~b),
+            "swap_out": cell(~a & b), "both_decline": cell(~a & ~b)}
+
+
+def duplicates_across_split(X_train: np.ndarray, X_holdout: np.ndarray) -> dict:
+    """Holdout rows whose feature vector also occurs in the training split (exact match)."""
+    seen = {r.tobytes() for r in np.ascontiguousarray(X_train, dtype=np.float32)}
+    dup = sum(r.tobytes() in seen for r in np.ascontiguousarray(X_holdout, dtype=np.float32))
+    return {"holdout_rows": int(len(X_holdout)), "also_in_training": int(dup)}
 
 
 def plots(y, p, outdir: Path, importances: dict | None = None, title: str = "") -> list[str]:

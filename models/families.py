@@ -170,8 +170,10 @@ def make_resampler(name: str, seed: int):
 
 
 def build_pipeline(family: str, schema: dict, params: dict | None = None,
-                   resampler: str = "none", seed: int = 0, max_train_rows: int | None = -1):
-    """imbalanced-learn pipeline for a family. ``max_train_rows=-1`` uses the family default."""
+                   resampler: str = "none", seed: int = 0, max_train_rows: int | None = -1,
+                   monotone: bool = True):
+    """imbalanced-learn pipeline for a family. ``max_train_rows=-1`` uses the family default.
+    ``monotone=False`` ignores the schema's directions (the untuned-HGB baseline of the goals)."""
     params = params or {}
     p = {**DEFAULTS[family], **params}
     if max_train_rows == -1:
@@ -208,7 +210,7 @@ def build_pipeline(family: str, schema: dict, params: dict | None = None,
         pos = 2 + (1 if max_train_rows else 0) if family == "dbn" else len(steps)
         steps.insert(pos, ("resample", sampler))
     clf = make_classifier(family, params, seed)
-    if tree:
+    if tree and monotone:
         clf.set_params(monotonic_cst=monotonic_cst(schema))
     steps.append(("clf", clf))
     return ImbPipeline(steps)

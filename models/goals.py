@@ -2,7 +2,7 @@
 
 Absolute AUC goals invite tuning to the holdout. Instead, a model is judged against the simplest
 strong baseline, untuned ``HistGradientBoostingClassifier`` (scikit-learn defaults, no resampling,
-no calibration), on the same rows:
+no calibration, no monotone constraints), on the same rows:
 
 * **in cross-validation** (where selection happens): the fold-paired difference of AUC and Brier
   on the shared folds, mean ± SD over folds. Targets: ΔAUC ≥ +0.003 (GMSC), ≥ +0.005 (Taiwan),
@@ -110,8 +110,8 @@ def measure(bundle_dir, dataset: str, n_boot: int = N_BOOT, ds=None, sp=None,
     with threadpool_limits(1):
         mine = cv_oof(ds, sp, cfg["family"], cfg.get("params", {}), cfg.get("resampler", "none"),
                       seed=cfg.get("seed", 0))
-        base = cv_oof(ds, sp, "hgb", {}, "none", seed=0)
-        pipe = build_pipeline("hgb", ds.schema, {}, "none", seed=0)
+        base = cv_oof(ds, sp, "hgb", {}, "none", seed=0, monotone=False)
+        pipe = build_pipeline("hgb", ds.schema, {}, "none", seed=0, monotone=False)
         pipe.fit(ds.X[sp.train_idx], ytr)
     folds = [va for _, va in sp.folds]
     # the bundle's calibration, cross-fitted over the folds (fitted on the other folds' OOF PDs)

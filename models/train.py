@@ -13,7 +13,8 @@ import numpy as np
 from . import metrics as M
 from .calibration import ScoreCalibrated
 from .data import Dataset, Splits, load_dataset, make_splits
-from .evaluate import group_metrics, permutation_importance_auc, plots, write_json
+from .evaluate import (duplicates_across_split, gains_table, group_metrics,
+                       permutation_importance_auc, plots, swap_set, write_json)
 from .families import MAX_TRAIN_ROWS, build_pipeline
 from .manifest import write as write_manifest
 from .onnx_export import ML_OPSET, TARGET_OPSET, save_onnx, standard_metadata, to_onnx
@@ -221,7 +222,8 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
 
 
 def evaluate_holdout(model: ScoreCalibrated, ds: Dataset, splits: Splits, outdir: Path,
-                     n_boot: int = 1000) -> dict:
+                     n_boot: int = 1000, cfg: dict | None = None) -> dict:
+    cfg = cfg or {}
     Xh, yh = ds.X[splits.holdout_idx], ds.y[splits.holdout_idx]
     ph = model.predict_proba(Xh)[:, 1]
     thr = M.best_f1_threshold(ds.y[splits.train_idx], model.oof_)
@@ -233,6 +235,14 @@ def evaluate_holdout(model: ScoreCalibrated, ds: Dataset, splits: Splits, outdir
                                      ds.feature_names)
     res["permutation_importance"] = imp
     res["plots"] = plots(yh, ph, outdir, imp, title=ds.name)
+    res["gini"] = 2 * res["auc"] - 1
+    res["gains_by_band"] = gains_table(yh, ph)
+    # what changes for applicants against untuned HGB (the goals' baseline) at the cut-off
+    from .select import untuned_hgb
+    base = untuned_hgb(ds, splits).predict_proba(Xh)[:, 1]
+    cutoff = int(cfg.get("reason_cutoff_pd_bps", DEFAULT_CUTOFF_BPS)) / 10_000
+    res["swap_set_vs_untuned_hgb"] = swap_set(yh, ph, base, cutoff)
+    res["holdout_duplicates"] = duplicates_across_split(ds.X[splits.train_idx], Xh)
     return res
 
 
@@ -342,7 +352,9 @@ def card_markdown(card: dict) -> str:
                 if "data_file" in t else []),
               "", "## Evaluation (frozen holdout)", "",
               "| metric | value |", "|---|---|"]
-    for k in ("auc", "auc_ci95", "h_measure", "brier", "ks", "ece"):
+    for k in ("auc", "auc_ci95", "gini", "h_measure", "brier", "ks", "ece"):
+        if k not in h:
+            continue
         v = h[k]
         lines.append(f"| {k} | {_fmt(v) if not isinstance(v, list) else '[' + ', '.join(_fmt(x) for x in v) + ']'} |")
     for key in ("at_0.5", "at_threshold"):
@@ -352,23 +364,77 @@ def card_markdown(card: dict) -> str:
                          f"{c['precision']:.4f}, rec {c['recall']:.4f}, F1 {c['f1']:.4f} |")
     if card["evaluation"].get("cv"):
         lines += ["", f"Cross-validation: `{json.dumps(card['evaluation']['cv'])}`"]
-    lines += ["", "## Groups (holdout; approval = PD below the chosen threshold)", ""]
+    if h.get("gains_by_band"):
+        lines += ["", "## Gains by score band (holdout)", "",
+                  "| band | rows | share | bads | bad rate | PD range | bads captured (this band and worse) |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in h["gains_by_band"]:
+            rng = (f"{r['pd_min']:.4f}–{r['pd_max']:.4f}" if r["n"] else "—")
+            lines.append(f"| {r['band']} | {r['n']} | {r['share']:.3f} | {r['bads']} | "
+                         f"{_fmt(r['bad_rate'])} | {rng} | {r['cumulative_bad_capture']:.3f} |")
+    sw = h.get("swap_set_vs_untuned_hgb")
+    if sw:
+        lines += ["", f"## Swap set against untuned HGB (approve at PD ≤ {sw['cutoff_pd']:.2f})", "",
+                  "| | rows | bad rate |", "|---|---|---|"]
+        for k, label in (("both_approve", "both approve"), ("swap_in", "this model approves, HGB "
+                         "declines"), ("swap_out", "this model declines, HGB approves"),
+                         ("both_decline", "both decline")):
+            lines.append(f"| {label} | {sw[k]['n']} | {_fmt(sw[k]['bad_rate'])} |")
+    lines += ["", "## Groups (holdout; approval = PD below the chosen threshold)", "",
+              "Adverse impact ratio: the lowest group approval rate over the highest (0.8 is the "
+              "four-fifths rule of thumb). Calibration within a group: mean PD over its observed "
+              "default rate (1 = calibrated).", ""]
     for g, info in card["groups"].items():
         lines += [f"### {g}", "", f"AUC gap {_fmt(info['auc_gap'])}, approval-rate gap "
-                  f"{_fmt(info['approval_rate_gap'])}, min/max approval ratio "
+                  f"{_fmt(info['approval_rate_gap'])}, adverse impact ratio "
                   f"{_fmt(info['approval_rate_ratio_min_max'])}", "",
-                  "| group | n | default rate | approval rate | AUC |", "|---|---|---|---|---|"]
+                  "| group | n | default rate | mean PD | calibration | approval rate | AUC |",
+                  "|---|---|---|---|---|---|---|"]
         for val, r in info["groups"].items():
-            lines.append(f"| {val} | {r['n']} | {r['default_rate']:.4f} | "
-                         f"{r['approval_rate']:.4f} | {_fmt(r['auc'])} |")
+            lines.append(f"| {val} | {r['n']} | {r['default_rate']:.4f} | {r['mean_pd']:.4f} | "
+                         f"{_fmt(r.get('calibration_ratio'))} | {r['approval_rate']:.4f} | "
+                         f"{_fmt(r['auc'])} |")
         lines.append("")
     lines += gates_markdown(card)
     if "scorecard" in card:
         lines += scorecard_markdown(card["scorecard"], card.get("features", []))
+    lines += sr117_markdown(card)
     lines += ["## Risks and limits", ""] + [f"- {x}" for x in card["risks_and_limits"]]
     if card["plots"]:
         lines += ["", "## Plots", ""] + [f"- {p}" for p in card["plots"]]
     return "\n".join(lines) + "\n"
+
+
+def sr117_markdown(card: dict) -> list[str]:
+    """The model-risk summary a bank's validation team asks for (Federal Reserve SR 11-7)."""
+    t, d = card["training_data"], card["details"]
+    dup = card["evaluation"]["holdout"].get("holdout_duplicates")
+    src = t.get("source") or {}
+    lineage = (f"{src.get('package')}:{src.get('path')}" if src.get("package")
+               else (t.get("data_file") or {}).get("name", "a user's CSV"))
+    lines = ["## Model risk (SR 11-7)", "",
+             f"- **Conceptual soundness.** A {d['family']} default-probability model of a booked "
+             "population's serious delinquency, chosen on cross-validation against untuned "
+             "HistGradientBoosting on shared folds; monotone in the directions the schema "
+             "declares; reasons and the elderly rule built into serving and gated "
+             "(models/README.md).",
+             f"- **Data lineage.** {lineage}, read in place; schema SHA-256 "
+             f"`{t['feature_schema_sha256']}`; holdout fingerprint "
+             f"`{t['holdout_fingerprint_sha256']}`; rows dropped by the schema: "
+             f"{t['rows_dropped_by_schema']}.",
+             "- **Booked accounts only.** The data hold the outcomes of loans that were granted; "
+             "applicants declined at the time are absent and no reject inference was done, so "
+             "the PDs of applicants unlike those booked are extrapolations.",
+             *([f"- **Duplicates.** {dup['also_in_training']} of {dup['holdout_rows']} holdout "
+                "rows have a feature vector that also occurs in training (public data sets repeat "
+                "rows; the holdout figures include them)."] if dup else []),
+             "- **Limits.** See below; the model is for the population and period of its data.",
+             "- **Monitoring plan.** The oracle computes PSI of the score and CSI per feature "
+             "against this bundle's training distributions (warn 0.10, alert 0.25; "
+             "oracle/README.md \"Population drift\"); realised default rates per band and group "
+             "are to be compared with the tables above as outcomes arrive; a model review on an "
+             "alert, a failed gate, or a year in service.", ""]
+    return lines
 
 
 def gates_markdown(card: dict) -> list[str]:
@@ -468,7 +534,7 @@ def train_and_export(cfg: dict, outdir: Path | None = None, n_boot: int = 1000,
             f.replace(outdir / f.name)
         tmpdir.rmdir()
     report_dir = reports / export["model_sha256"]
-    evaluation = evaluate_holdout(model, ds, splits, report_dir, n_boot=n_boot)
+    evaluation = evaluate_holdout(model, ds, splits, report_dir, n_boot=n_boot, cfg=cfg)
     card = write_card([report_dir] + ([outdir] if outdir else []), ds, splits, cfg, export,
                       evaluation, cv, scorecard=sc)
     write_json(report_dir / "metrics.json", evaluation)
