@@ -150,10 +150,24 @@ def best_f1_threshold(y, p) -> float:
     return float(ps[j])
 
 
+def hmeasure_default_prior(y) -> tuple[float, float]:
+    """The prior of the `hmeasure` packages' default (Hand & Anagnostopoulos 2014): severity
+    ratio n1/n0, i.e. Beta(2, 1 + n0/n1). Our h_measure with it equals hmeasure 0.1.6's
+    `h_score(y, s)` (checked in tests/models/test_models_metrics.py)."""
+    n1 = int(np.sum(y))
+    return 2.0, 1.0 + (len(y) - n1) / n1
+
+
 def all_metrics(y, p, threshold: float | None = None, n_boot: int = 1000, seed: int = 0) -> dict:
     lo, hi = bootstrap_auc_ci(y, p, n_boot=n_boot, seed=seed)
+    a, b = hmeasure_default_prior(y)
     out = {"n": int(len(y)), "positives": int(np.sum(y)), "auc": auc(y, p),
-           "auc_ci95": [lo, hi], "h_measure": h_measure(y, p), "brier": brier(y, p),
+           "auc_ci95": [lo, hi], "h_measure": h_measure(y, p),
+           "h_measure_prior": "Beta(2, 2) (severity ratio 1)",
+           "h_measure_hmeasure_default": h_measure(y, p, a, b),
+           "h_measure_hmeasure_default_prior": f"Beta(2, {b:.2f}) (the hmeasure package's "
+                                               "default: severity ratio n1/n0)",
+           "brier": brier(y, p),
            "ks": ks_statistic(y, p), "ece": expected_calibration_error(y, p),
            "at_0.5": confusion_metrics(y, p, 0.5)}
     if threshold is not None:

@@ -352,11 +352,15 @@ def card_markdown(card: dict) -> str:
                 if "data_file" in t else []),
               "", "## Evaluation (frozen holdout)", "",
               "| metric | value |", "|---|---|"]
-    for k in ("auc", "auc_ci95", "gini", "h_measure", "brier", "ks", "ece"):
+    for k in ("auc", "auc_ci95", "gini", "h_measure", "h_measure_hmeasure_default", "brier", "ks",
+              "ece"):
         if k not in h:
             continue
         v = h[k]
-        lines.append(f"| {k} | {_fmt(v) if not isinstance(v, list) else '[' + ', '.join(_fmt(x) for x in v) + ']'} |")
+        label = {"h_measure": f"h_measure, {h.get('h_measure_prior', 'Beta(2, 2)')}",
+                 "h_measure_hmeasure_default": "h_measure, "
+                 + str(h.get("h_measure_hmeasure_default_prior"))}.get(k, k)
+        lines.append(f"| {label} | {_fmt(v) if not isinstance(v, list) else '[' + ', '.join(_fmt(x) for x in v) + ']'} |")
     for key in ("at_0.5", "at_threshold"):
         if key in h:
             c = h[key]

@@ -71,3 +71,18 @@ def test_confusion_metrics_and_best_threshold():
     assert m["precision"] == 0.75 and m["recall"] == 1.0
     t = M.best_f1_threshold(y, p)
     assert M.confusion_metrics(y, p, t)["f1"] >= m["f1"]
+
+
+def test_h_measure_matches_the_hmeasure_package_for_both_priors():
+    # reference values from hmeasure 0.1.6 (PyPI; Python port of the R package) on these rows:
+    # h_score(y, s) with its default severity ratio n1/n0, and with severity_ratio=1.0
+    rng = np.random.default_rng(7)
+    y = (rng.random(2000) < 0.08).astype(int)
+    s = 1 / (1 + np.exp(-(y * 1.5 + rng.normal(0, 1, 2000) - 2)))
+    a, b = M.hmeasure_default_prior(y)
+    assert (a, b) == (2.0, 1 + (len(y) - y.sum()) / y.sum())
+    assert M.h_measure(y, s, a, b) == pytest.approx(0.37158432514821893, abs=1e-12)
+    assert M.h_measure(y, s) == pytest.approx(0.18546356709419998, abs=1e-12)
+    out = M.all_metrics(y, s, n_boot=10)
+    assert out["h_measure_hmeasure_default"] == pytest.approx(0.37158432514821893, abs=1e-12)
+    assert out["h_measure_prior"].startswith("Beta(2, 2)")
