@@ -51,6 +51,9 @@ def _protected(name: str) -> bool:
     return any(t in PROTECTED for t in _tokens(name)) or "nationalorigin" in joined
 
 
+ELDERLY_FROM = 62
+
+
 def _is_age(name: str) -> bool:
     return "age" in _tokens(name)
 
@@ -169,6 +172,9 @@ def infer(df: pd.DataFrame, target: str, positive: list[str], *, name: str,
         if _is_age(col):
             groups.append({"name": f"{col}_band", "column": col, "bins": AGE_BINS,
                            "labels": AGE_LABELS})
+            if whole and not any("elderly_from" in f for f in features[:-1]):
+                # Regulation B's elderly rule, built into serving (models/README.md)
+                features[-1]["elderly_from"] = ELDERLY_FROM
     suspects = leakage.flags(numeric, text, date_days, y)
     for col, why in suspects.items():
         excluded[col] = "leakage suspect: " + "; ".join(why)
@@ -186,6 +192,12 @@ def infer(df: pd.DataFrame, target: str, positive: list[str], *, name: str,
         features=features, groups=groups,
         dates={c: {"format": f} for c, f in date_formats.items()},
         review={"status": "draft: not reviewed",
+                "fair_lending": ("declare each feature's known direction as \"monotone\": "
+                                 "\"increasing\" (the PD may only rise with it: past-due counts, "
+                                 "utilisation) or \"decreasing\" (income, limits, amounts repaid), "
+                                 "and its adverse-action texts under \"reasons\"; an age column "
+                                 "carries elderly_from (62) so age never counts against an elderly "
+                                 "applicant (models/README.md, Adverse-action reasons)"),
                 "time_column_suggestion": app,
                 "leakage_suspects": suspects,
                 "excluded": excluded,

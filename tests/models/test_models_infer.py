@@ -28,6 +28,8 @@ def test_draft_types_ranges_categories_and_missing_policy(unseen_schema, unseen_
     assert edu["categories"] == sorted(frame["education_level"].unique())
     age = _feature(s, "applicant_age")
     assert age["type"] == "int" and age["min"] == 0 and age["max"] == frame["applicant_age"].max()
+    assert age["elderly_from"] == 62  # Regulation B's elderly rule, on by default for an age
+    assert "monotone" in s["review"]["fair_lending"]
     status = _feature(s, "repayment_status_m1")
     assert status["min"] == frame["repayment_status_m1"].min() < 0   # negatives kept as seen
     assert _feature(s, "statement_balance")["missing"] == "impute"   # it has empty cells
