@@ -4,6 +4,10 @@ a steady stream of loan requests, and chaos while it runs.
     make soak                                   60 minutes (SOAK_MINUTES=N to change)
     brownie run scripts/soak.py --network anvil-soak      (SCORECHAIN_SOAK_MINUTES, default 60)
 
+The nodes run this checkout's code and listen on SCORECHAIN_TEST_PORTS (scripts/oracle_testbed.py):
+do not edit the checkout while it runs (the killed node restarts from it), and give it a port range
+of its own if other oracle tests run meanwhile (a restarted node that cannot bind is a dead node).
+
 Chaos, scheduled as fractions of the run: the RPC of nodes 3 and 4 (through cuttable TCP proxies)
 is cut twice, each time for 5 minutes (a tenth of the run if that is shorter); node 1 is killed
 with SIGKILL and restarted 20 s later; the chain is reorganised (anvil_reorg, 1 to 3 blocks, the
