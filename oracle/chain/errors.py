@@ -22,5 +22,8 @@ class EstimateReverted(ChainError):
     """eth_estimateGas says the transaction would revert; `data` is the revert data if any."""
 
     def __init__(self, message: str, data: object = None) -> None:
-        super().__init__(message)
+        from oracle.chain.revert_reasons import decode
+
+        self.reason = decode(data)  # e.g. "CreditScoreNoOpenRequest(borrower=0x…)", or None
+        super().__init__(f"{self.reason}: {message}" if self.reason else message)  # first: logs cut
         self.data = data
