@@ -215,16 +215,12 @@ def cmd_evaluate(a):
     import numpy as np
 
     from . import metrics as M
-    from .serving import favourable_row, is_elderly, load_bundle, predict_pd
+    from .serving import is_elderly, load_bundle, served_pds
     b = load_bundle(a.bundle)
     ds, sp = _ds(b.schema["name"])
     Xh, yh = ds.X[sp.holdout_idx], ds.y[sp.holdout_idx]
-    # as served: an elderly applicant's row at their most favourable age (models.serving)
     old = [i for i, x in enumerate(Xh) if is_elderly(b, x)]
-    Xs = Xh.copy()
-    for i in old:
-        Xs[i] = favourable_row(b, Xh[i])
-    p = predict_pd(b, Xs).astype(np.float64)
+    p = served_pds(b, Xh).astype(np.float64)  # as served: the elderly rule applied
     m = M.all_metrics(yh, p, n_boot=a.n_boot)
     print(json.dumps({"model_id": b.model_id, "bundle_id": b.bundle_id,
                       "elderly_rows_rescored": len(old), **{k: m[k] for k in

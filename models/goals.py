@@ -98,7 +98,7 @@ def measure(bundle_dir, dataset: str, n_boot: int = N_BOOT, ds=None, sp=None,
     from .data import load_dataset, make_splits
     from .families import build_pipeline
     from .calibration import apply_calibrator, fit_calibrator
-    from .serving import favourable_row, is_elderly, load_bundle, predict_pd
+    from .serving import load_bundle, served_pds
 
     bundle = load_bundle(bundle_dir)
     if cfg is None:
@@ -125,9 +125,7 @@ def measure(bundle_dir, dataset: str, n_boot: int = N_BOOT, ds=None, sp=None,
                         [M.brier(ytr[va], base["oof"][va]) for va in folds])
     auc = fold_paired(mine["fold_auc"], base["fold_auc"])
     Xh, yh = ds.X[sp.holdout_idx], ds.y[sp.holdout_idx]
-    Xs = np.array([favourable_row(bundle, x) if is_elderly(bundle, x) else x for x in Xh],
-                  dtype=np.float32)
-    p_model = predict_pd(bundle, Xs).astype(np.float64)
+    p_model = served_pds(bundle, Xh).astype(np.float64)
     p_base = pipe.predict_proba(Xh)[:, 1]
     out = judge(dataset, auc, brier, paired_bootstrap_delta_auc(yh, p_model, p_base, n_boot),
                 calibration_slope_intercept(yh, p_model))

@@ -204,6 +204,36 @@ def served_pd(bundle: ModelBundle, x: np.ndarray) -> float:
     return float(predict_pd(bundle, favourable_row(bundle, x))[0])
 
 
+def served_pds(bundle: ModelBundle, X: np.ndarray) -> np.ndarray:
+    """PDs as served for many rows (elderly rule applied), in one batched ONNX call: for
+    reports and gates; the oracle scores one row at a time (see oracle.scoring)."""
+    X = np.asarray(X, dtype=np.float32)
+    rows = np.array([favourable_row(bundle, x) if is_elderly(bundle, x) else x for x in X],
+                    dtype=np.float32).reshape(X.shape)
+    return predict_pd(bundle, rows)
+
+
+def _contributions_at(bundle: ModelBundle, row: np.ndarray, elderly: bool
+                      ) -> tuple[float, np.ndarray]:
+    batch = np.repeat(row.reshape(1, -1), bundle.n_features + 1, axis=0)
+    idx = np.arange(bundle.n_features)
+    batch[idx + 1, idx] = bundle.reference
+    pd = predict_pd(bundle, batch).astype(np.float64)
+    contrib = pd[0] - pd[1:]
+    same = (row == bundle.reference) | (np.isnan(row) & np.isnan(bundle.reference))
+    contrib[same] = 0.0
+    if elderly:
+        contrib[bundle.elderly.index] = 0.0
+    return float(pd[0]), contrib
+
+
+def _checked(bundle: ModelBundle, x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    if x.shape[0] != bundle.n_features:
+        raise ValueError(f"expected {bundle.n_features} features, got {x.shape[0]}")
+    return x
+
+
 def contributions(bundle: ModelBundle, x: np.ndarray) -> tuple[float, np.ndarray]:
     """PD of the scored row and, per feature i, PD(row) - PD(row with feature i set to its
     reference value), the row being :func:`favourable_row`.
@@ -211,21 +241,8 @@ def contributions(bundle: ModelBundle, x: np.ndarray) -> tuple[float, np.ndarray
     One batched ONNX call with d+1 rows. A feature already at its reference value contributes 0,
     and so does an elderly applicant's age.
     """
-    x = np.asarray(x, dtype=np.float32).reshape(-1)
-    d = bundle.n_features
-    if x.shape[0] != d:
-        raise ValueError(f"expected {d} features, got {x.shape[0]}")
-    row = favourable_row(bundle, x)
-    batch = np.repeat(row.reshape(1, -1), d + 1, axis=0)
-    idx = np.arange(d)
-    batch[idx + 1, idx] = bundle.reference
-    pd = predict_pd(bundle, batch).astype(np.float64)
-    contrib = pd[0] - pd[1:]
-    same = (row == bundle.reference) | (np.isnan(row) & np.isnan(bundle.reference))
-    contrib[same] = 0.0
-    if is_elderly(bundle, x):
-        contrib[bundle.elderly.index] = 0.0
-    return float(pd[0]), contrib
+    x = _checked(bundle, x)
+    return _contributions_at(bundle, favourable_row(bundle, x), is_elderly(bundle, x))
 
 
 def rank_reasons(contrib: np.ndarray, k: int | None = N_REASONS) -> list[int]:
@@ -248,14 +265,25 @@ def reason_code(bundle: ModelBundle, row: np.ndarray, i: int) -> int:
     return bundle.low_codes[i]
 
 
+def _codes(bundle: ModelBundle, row: np.ndarray, contrib: np.ndarray) -> tuple[int, int, int, int]:
+    out = [c for c in (reason_code(bundle, row, i) for i in rank_reasons(contrib, None)) if c]
+    return tuple(out[:N_REASONS] + [0] * (N_REASONS - min(len(out), N_REASONS)))  # type: ignore[return-value]
+
+
 def reason_codes(bundle: ModelBundle, x: np.ndarray) -> tuple[int, int, int, int]:
     """Up to four reason codes for one validated row, most important first, 0-padded."""
-    x = np.asarray(x, dtype=np.float32).reshape(-1)
-    _, contrib = contributions(bundle, x)
+    x = _checked(bundle, x)
     row = favourable_row(bundle, x)
-    out = [c for c in (reason_code(bundle, row, i) for i in rank_reasons(contrib, None)) if c]
-    out = out[:N_REASONS] + [0] * (N_REASONS - min(len(out), N_REASONS))
-    return tuple(out)  # type: ignore[return-value]
+    return _codes(bundle, row, _contributions_at(bundle, row, is_elderly(bundle, x))[1])
+
+
+def explain(bundle: ModelBundle, x: np.ndarray) -> tuple[float, tuple[int, int, int, int]]:
+    """The signed PD (as :func:`served_pd`) and reason codes (as :func:`reason_codes`) of one
+    validated row, the elderly search done once."""
+    x = _checked(bundle, x)
+    row = favourable_row(bundle, x)
+    _, contrib = _contributions_at(bundle, row, is_elderly(bundle, x))
+    return float(predict_pd(bundle, row)[0]), _codes(bundle, row, contrib)
 
 
 def pack_reason_codes(codes) -> int:
@@ -323,8 +351,7 @@ def score_band(score: int) -> str:
 def score_row(bundle: ModelBundle, row: Mapping[str, Any]) -> dict:
     """Validate a raw feature mapping and return everything the oracle signs."""
     x = validate_row(bundle.schema, row)
-    pd_ = served_pd(bundle, x)
-    codes = reason_codes(bundle, x)
+    pd_, codes = explain(bundle, x)
     bps = pd_to_bps(pd_)
     score = score_from_pd(bps)
     return {"model_id": bundle.model_id, "bundle_id": bundle.bundle_id,

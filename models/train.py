@@ -17,6 +17,7 @@ from .evaluate import (duplicates_across_split, gains_table, group_metrics,
                        permutation_importance_auc, plots, swap_set, write_json)
 from .families import MAX_TRAIN_ROWS, build_pipeline
 from .manifest import write as write_manifest
+from .reasons import reason_table
 from .onnx_export import ML_OPSET, TARGET_OPSET, save_onnx, standard_metadata, to_onnx
 from .schema import schema_hash
 
@@ -77,12 +78,6 @@ def _typical(X: np.ndarray, schema: dict) -> list:
     return out
 
 
-def reference_values(ds: Dataset, splits: Splits) -> list:
-    """Population reference per feature on the training split: median of observed values
-    (mode for category codes)."""
-    return _typical(ds.X[splits.train_idx], ds.schema)
-
-
 def cutoff_reference(pd_train: np.ndarray, ds: Dataset, splits: Splits,
                      cutoff_bps: int) -> tuple[list, dict]:
     """The reasons' reference row: per feature the median (mode) of the training applicants at
@@ -120,11 +115,9 @@ def elderly_rule(ds: Dataset, splits: Splits) -> dict | None:
 
 
 def served_scores(bundle, X: np.ndarray) -> np.ndarray:
-    """Scores as served (elderly rule applied) for many rows: one batched ONNX call."""
-    from .serving import favourable_row, is_elderly, pd_to_bps, predict_pd, score_from_pd
-    Xs = np.array([favourable_row(bundle, x) if is_elderly(bundle, x) else x for x in X],
-                  dtype=np.float32)
-    return np.array([score_from_pd(pd_to_bps(p)) for p in predict_pd(bundle, Xs)], dtype=np.float64)
+    """Scores as served (elderly rule applied) for many rows."""
+    from .serving import pd_to_bps, score_from_pd, served_pds
+    return np.array([score_from_pd(pd_to_bps(p)) for p in served_pds(bundle, X)], dtype=np.float64)
 
 
 def monitoring_reference(bundle, X_train: np.ndarray, schema: dict) -> dict:
@@ -134,11 +127,6 @@ def monitoring_reference(bundle, X_train: np.ndarray, schema: dict) -> dict:
                                  num=min(monitoring.REFERENCE_ROWS, len(X_train))).astype(int))
     X = X_train[pick]
     return monitoring.reference(X, served_scores(bundle, X), schema)
-
-
-def reason_code_table(schema: dict) -> dict:
-    from .reasons import reason_table
-    return reason_table(schema)
 
 
 def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict,
@@ -178,7 +166,7 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
     ref = {"onnx_file": onnx_name, "schema_file": "feature_schema.json",
            "model_sha256": model_sha, "feature_schema_sha256": sha_schema,
            "model_version": version, "feature_order": ds.feature_names,
-           "reason_codes": reason_code_table(schema),
+           "reason_codes": reason_table(schema),
            "score_mapping": "score = 600 + 40/ln2 * ln(((10000-pd_bps)/pd_bps)/19), clamp 300..850",
            "onnx_input": "features", "onnx_output": "probabilities[:,1]"}
     cutoff_bps = int(cfg.get("reason_cutoff_pd_bps", DEFAULT_CUTOFF_BPS))

@@ -1,7 +1,8 @@
 """Live population-stability monitoring of what this node scores (issue 13).
 
 Every score the node computes (its own and the ones it recomputes to co-sign) is counted into the
-served model's reference buckets (`reference.json` `monitoring`, see `models.monitoring`) over a
+served model's reference buckets, once per (borrower, nonce) in the window, so retries, co-signs
+and a borrower pulling the same score over and over cannot tilt it, (`reference.json` `monitoring`, see `models.monitoring`) over a
 sliding window of the last `window` scores. Every `every` scores, once `min_rows` are in the
 window, the PSI of the score and the CSI of each feature are computed, exposed as
 `oracle_drift_psi{what="score"|"feature:<name>"}`, and a change of level is logged: a warning at
@@ -32,7 +33,9 @@ class DriftMonitor:
         self._model_id: bytes | None = None
         self._spec: dict | None = None
         self._names: list[str] = []
-        self._rows: deque = deque()
+        self._rows: deque = deque()  # (key, bucket indices) of each counted score
+        self._keys: set = set()      # the keys in the window
+        self._specs: list[dict] = []
         self._counts: list[np.ndarray] = []
         self._seen = 0
         self._level = "ok"
@@ -43,29 +46,32 @@ class DriftMonitor:
         self._spec = getattr(model.bundle, "monitoring", None)
         self._names = [f["name"] for f in model.schema["features"]]
         self._rows.clear()
+        self._keys.clear()
         self._seen, self._level, self.last = 0, "ok", None
         if self._spec:
-            specs = [self._spec["score"]] + [self._spec["features"][n] for n in self._names]
-            self._counts = [np.zeros(monitoring.n_buckets(s), dtype=np.int64) for s in specs]
+            self._specs = [self._spec["score"]] + [self._spec["features"][n] for n in self._names]
+            self._counts = [np.zeros(monitoring.n_buckets(s), dtype=np.int64) for s in self._specs]
 
-    def _specs(self) -> list[dict]:
-        return [self._spec["score"]] + [self._spec["features"][n] for n in self._names]
-
-    def observe(self, model: Any, vector: np.ndarray, score: int) -> None:
-        """Count one scored row (bucket indices only)."""
+    def observe(self, model: Any, vector: np.ndarray, score: int, key: Any = None) -> None:
+        """Count one scored row (bucket indices only), unless `key` (the borrower and nonce) is
+        already in the window."""
         with self._lock:
             if model.model_id != self._model_id:
                 self._reset(model)
-            if not self._spec:
+            if not self._spec or (key is not None and key in self._keys):
                 return
             values = np.concatenate([[float(score)], np.asarray(vector, dtype=np.float64)])
             idx = tuple(int(monitoring.buckets(s, np.array([v]))[0])
-                        for s, v in zip(self._specs(), values))
-            self._rows.append(idx)
+                        for s, v in zip(self._specs, values))
+            self._rows.append((key, idx))
+            if key is not None:
+                self._keys.add(key)
             for c, i in zip(self._counts, idx):
                 c[i] += 1
             if len(self._rows) > self.window:
-                for c, i in zip(self._counts, self._rows.popleft()):
+                old_key, old_idx = self._rows.popleft()
+                self._keys.discard(old_key)
+                for c, i in zip(self._counts, old_idx):
                     c[i] -= 1
             self._seen += 1
             due = self._seen % self.every == 0 and len(self._rows) >= self.min_rows
@@ -74,8 +80,7 @@ class DriftMonitor:
             self._publish(report)
 
     def _report_locked(self) -> dict:
-        specs = self._specs()
-        values = [monitoring.psi(s["expected"], c) for s, c in zip(specs, self._counts)]
+        values = [monitoring.psi(s["expected"], c) for s, c in zip(self._specs, self._counts)]
         feats = {n: {"psi": round(v, 4), "level": monitoring.level(v)}
                  for n, v in zip(self._names, values[1:])}
         worst = max(values)

@@ -140,10 +140,10 @@ class OracleNode:
         except ModelNotApproved as exc:
             raise Refusal(str(exc), status=409) from None
         pred = model.predict(feats.vector)
-        if self.drift is not None:
-            self.drift.observe(model, feats.vector, pred.score)
         if nonce is None:
             nonce = self.chain.nonce_of(feats.address)
+        if self.drift is not None:  # once per request, however often it is recomputed
+            self.drift.observe(model, feats.vector, pred.score, key=(feats.address, nonce))
         if now is None:
             now = self.chain.now()
         att = attest.build_attestation(

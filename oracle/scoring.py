@@ -84,10 +84,10 @@ class Model:
         # PDs moved by up to 9e-8 in batches of 50+), so a batched node could disagree with its
         # peers and with `oracle verify` by one basis point or one reason code.
         x = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        pd = serving.served_pd(self.bundle, x[0])  # the elderly rule applied
+        pd, codes = serving.explain(self.bundle, x[0])  # the elderly rule applied
         pd_bps = int(serving.pd_to_bps(pd))
         score, band = _score_and_band(pd_bps)
-        codes = tuple(int(c) for c in serving.reason_codes(self.bundle, x[0]))
+        codes = tuple(int(c) for c in codes)
         packed = int(serving.pack_reason_codes(codes))
         return Prediction(pd, pd_bps, score, band, codes, packed)
 

@@ -265,7 +265,8 @@ def write_report(summary: dict, path: Path) -> None:
         f"{summary['chain_id']}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Every figure "
         "below was read from the chain or the oracle nodes' metrics and logs during this run.",
         "",
-        f"- model v1: `{summary['model_v1']}` (models/default)",
+        f"- model v1: bundle id `{summary['model_v1'][:18]}…` (the SHA-256 of "
+        "models/default/manifest.json: `sha256sum models/default/manifest.json` prints it whole)",
         f"- loans: {len(summary['loans'])} requested, {decisions['approved']} approved, "
         f"{decisions['rejected']} rejected ({', '.join(f'{k}: {v}' for k, v in rejections.most_common())})",
         f"- scoring: every request scored by a 2-of-3 attestation in {summary['scoring_seconds']} s",
@@ -282,7 +283,8 @@ def write_report(summary: dict, path: Path) -> None:
     if "model_update" in summary:
         mu = summary["model_update"]
         lines += [
-            f"- model update: v2 `{mu['model_v2']}` registered and approved; nodes rolled over "
+            f"- model update: v2 (bundle id `{mu['model_v2'][:18]}…`, the SHA-256 of "
+            ".scorechain/models/gmsc-v2/manifest.json) registered and approved; nodes rolled over "
             f"without restarting ({mu['rollover_seconds']} s); v1 revoked; compliance on a v1 score "
             f"now says `{mu['v1_check_reason']}`; {mu['approved_after']} of {mu['requested_after']} "
             "new loans approved on v2 scores",

@@ -51,3 +51,6 @@ def test_report_shows_the_stand_down_count(tmp_path):
     assert "7 attestation batches posted and 6 mined, 3 failover stand-downs" in paragraph
     assert "1 failed daemon steps" in paragraph and "/metrics of 2 of 3 nodes" in paragraph
     assert "1 error log lines, 3 log lines in all" in paragraph
+    # a bundle id is shown by its prefix and named as a hash (never a bare 32-byte hex value)
+    assert "bundle id `0xabababababababab…` (the SHA-256 of models/default/manifest.json" in text
+    assert "ab" * 32 not in text

@@ -127,6 +127,7 @@ def test_sigterm_shuts_down_cleanly_and_metrics_are_served(make_cluster):
     assert drift.status_code == 200 and drift.json()["rows"] >= 1
     assert drift.json()["model_id"] == c.nodes[0].healthz()[1]["model_id"]
     assert requests.get(c.nodes[0].url + "/drift", timeout=5).status_code == 404
+    assert requests.get(c.nodes[0].peer_url + "/drift", timeout=5).status_code in (401, 404)
     status, health = c.nodes[0].healthz()
     assert status == 200 and health["status"] == "ok"
     assert "keystore_password" in health["settings"]

@@ -56,3 +56,23 @@ def test_a_model_without_reference_distributions_is_not_monitored():
     mon = DriftMonitor()
     feed(mon, model(spec=None), 10, 1.0, 700)
     assert mon.report() is None
+
+
+def test_the_same_request_recomputed_is_counted_once():
+    # a griefer pulling their own score, a leader retrying, peers co-signing: one request
+    mon = DriftMonitor(window=200, min_rows=100, every=10)
+    for _ in range(500):
+        mon.observe(model(), np.array([1.0], np.float32), 700, key=("0xB0", 3))
+    assert mon.report()["rows"] == 1
+    mon.observe(model(), np.array([1.0], np.float32), 700, key=("0xB0", 4))  # the next request
+    assert mon.report()["rows"] == 2
+
+
+def test_a_key_counts_again_once_it_has_left_the_window():
+    mon = DriftMonitor(window=3, min_rows=1, every=1)
+    for k in ["a", "b", "c", "d"]:
+        mon.observe(model(), np.array([1.0], np.float32), 700, key=k)
+    mon.observe(model(), np.array([1.0], np.float32), 700, key="a")  # "a" left with the 4th
+    assert mon.report()["rows"] == 3
+    mon.observe(model(), np.array([1.0], np.float32), 700, key="d")  # still in the window
+    assert mon.report()["rows"] == 3
