@@ -197,6 +197,13 @@ contract BorrowerRegistry is IBorrowerRegistry, ScorechainAccess {
         return s == LinkStatus.Enrolled || s == LinkStatus.Unlinked ? link.identity : bytes32(0);
     }
 
+    /// @notice The identity the KYC provider linked `account` to, whatever the link's status
+    /// (pending consent, enrolled or unlinked); zero if never linked. One SLOAD: LoanManager's
+    /// self-funding check, where the link alone says who a lender is.
+    function linkedIdentity(address account) external view returns (bytes32) {
+        return _links[account].identity;
+    }
+
     /// @notice `borrower`'s view: its identity's record and its own link status (all zero if unknown).
     function getBorrower(address borrower) external view returns (Borrower memory b) {
         Link storage link = _links[borrower];

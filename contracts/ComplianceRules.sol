@@ -25,13 +25,40 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
     /// @notice Upper bound of requestTtlSeconds and fundingWindowSeconds: deadlines are stored as
     /// uint40 times, and a window of years would be no deadline at all.
     uint256 public constant MAX_WINDOW = 365 days;
+    /// @notice Upper bound of the number of score bands (they are stored in fixed arrays).
+    uint256 public constant MAX_BANDS = 16;
 
     IBorrowerRegistry private immutable _borrowers;
     ICreditScoreRegistry private immutable _scores;
     IModelRegistry private immutable _models;
 
-    RuleSet private _rules;
-    uint256 private _version;
+    // The rule set as stored (ruleSet() returns it as RuleSet): the scalars and the version in two
+    // slots and the bands in fixed arrays (no length slots), so check() reads four slots of its
+    // own where RuleSet's layout took nine (gas, reports/gas.md). The bounds setRuleSet enforces
+    // make the narrower types exact.
+    struct StoredRules {
+        // slot 0
+        uint16 maxPdBps;
+        uint16 maxAprBps;
+        uint8 maxActiveLoans;
+        uint16 lateInterestPremiumBps;
+        uint8 bandCount;
+        uint32 publicDefaultDelaySeconds;
+        uint64 minTermSeconds;
+        uint64 maxTermSeconds;
+        uint32 version;
+        // slot 1
+        uint64 maxScoreAgeSeconds;
+        uint64 coolOffSeconds;
+        uint64 requestTtlSeconds;
+        uint64 fundingWindowSeconds;
+        // slot 2
+        uint16[16] bandMinScores;
+        // slots 3-18
+        uint256[16] bandMaxPrincipal;
+    }
+
+    StoredRules private _rules;
     mapping(bytes2 jurisdiction => bool) private _jurisdictionAllowed;
 
     constructor(
@@ -55,7 +82,7 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
     /// @notice Replaces the rule set and bumps the version.
     /// @dev REGULATOR_ROLE. maxPdBps, maxAprBps <= 10000, 1 <= maxActiveLoans <= MAX_ACTIVE_LOANS,
     /// maxScoreAge, requestTtl and fundingWindow non-zero, requestTtl and fundingWindow <= MAX_WINDOW,
-    /// minTerm <= maxTerm, bands non-empty,
+    /// minTerm <= maxTerm, bands non-empty and at most MAX_BANDS,
     /// equal length, bandMinScores strictly ascending, lateInterestPremiumBps <= maxAprBps,
     /// 0 < publicDefaultDelaySeconds <= MAX_PUBLIC_DEFAULT_DELAY. Emits ComplianceRuleSetUpdated(newVersion, rules).
     function setRuleSet(RuleSet calldata rules) external onlyRole(REGULATOR_ROLE) {
@@ -90,23 +117,28 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
             revert ComplianceBandsLengthMismatch(bands, rules.bandMaxPrincipal.length);
         }
         if (bands == 0) revert ComplianceBandsEmpty();
+        if (bands > MAX_BANDS) revert ComplianceTooManyBands(bands, MAX_BANDS);
         for (uint256 i = 1; i < bands; ++i) {
             if (rules.bandMinScores[i] <= rules.bandMinScores[i - 1]) revert ComplianceBandsNotAscending(i);
         }
-        _rules.maxPdBps = rules.maxPdBps;
-        _rules.maxAprBps = rules.maxAprBps;
-        _rules.maxActiveLoans = rules.maxActiveLoans;
-        _rules.minTermSeconds = rules.minTermSeconds;
-        _rules.maxTermSeconds = rules.maxTermSeconds;
-        _rules.maxScoreAgeSeconds = rules.maxScoreAgeSeconds;
-        _rules.coolOffSeconds = rules.coolOffSeconds;
-        _rules.requestTtlSeconds = rules.requestTtlSeconds;
-        _rules.fundingWindowSeconds = rules.fundingWindowSeconds;
-        _rules.lateInterestPremiumBps = rules.lateInterestPremiumBps;
-        _rules.publicDefaultDelaySeconds = rules.publicDefaultDelaySeconds;
-        _rules.bandMinScores = rules.bandMinScores;
-        _rules.bandMaxPrincipal = rules.bandMaxPrincipal;
-        uint256 newVersion = ++_version;
+        StoredRules storage r = _rules;
+        r.maxPdBps = rules.maxPdBps;
+        r.maxAprBps = rules.maxAprBps;
+        r.maxActiveLoans = rules.maxActiveLoans;
+        r.lateInterestPremiumBps = rules.lateInterestPremiumBps;
+        r.bandCount = uint8(bands);
+        r.publicDefaultDelaySeconds = uint32(rules.publicDefaultDelaySeconds);
+        r.minTermSeconds = rules.minTermSeconds;
+        r.maxTermSeconds = rules.maxTermSeconds;
+        r.maxScoreAgeSeconds = rules.maxScoreAgeSeconds;
+        r.coolOffSeconds = rules.coolOffSeconds;
+        r.requestTtlSeconds = rules.requestTtlSeconds;
+        r.fundingWindowSeconds = rules.fundingWindowSeconds;
+        for (uint256 i = 0; i < bands; ++i) {
+            r.bandMinScores[i] = rules.bandMinScores[i];
+            r.bandMaxPrincipal[i] = rules.bandMaxPrincipal[i];
+        }
+        uint256 newVersion = ++r.version;
         emit ComplianceRuleSetUpdated(newVersion, rules);
     }
 
@@ -114,7 +146,7 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
     /// @dev REGULATOR_ROLE. Emits ComplianceJurisdictionSet(newVersion, jurisdiction, allowed).
     function setJurisdictionAllowed(bytes2 jurisdiction, bool allowed) external onlyRole(REGULATOR_ROLE) {
         _jurisdictionAllowed[jurisdiction] = allowed;
-        uint256 newVersion = ++_version;
+        uint256 newVersion = ++_rules.version;
         emit ComplianceJurisdictionSet(newVersion, jurisdiction, allowed);
     }
 
@@ -128,7 +160,7 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
         uint64 termSeconds,
         LoanHistory calldata history
     ) external view returns (bool ok, Reason reason, ICreditScoreRegistry.ScoreRecord memory score) {
-        if (_version == 0 || _rules.bandMinScores.length == 0) return (false, Reason.RulesNotSet, score);
+        if (_rules.bandCount == 0) return (false, Reason.RulesNotSet, score);
         (bool eligible, bytes2 jurisdiction) = _borrowers.eligibility(borrower);
         if (!eligible) return (false, Reason.BorrowerIneligible, score);
         if (!_jurisdictionAllowed[jurisdiction]) return (false, Reason.JurisdictionNotAllowed, score);
@@ -172,18 +204,36 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
             uint64 publicDefaultDelaySeconds
         )
     {
-        RuleSet storage r = _rules;
+        StoredRules storage r = _rules;
         return (r.fundingWindowSeconds, r.maxAprBps, r.lateInterestPremiumBps, r.publicDefaultDelaySeconds);
     }
 
     /// @notice The current rule set.
-    function ruleSet() external view returns (RuleSet memory) {
-        return _rules;
+    function ruleSet() external view returns (RuleSet memory rules) {
+        StoredRules storage r = _rules;
+        uint256 bands = r.bandCount;
+        rules.maxPdBps = r.maxPdBps;
+        rules.maxAprBps = r.maxAprBps;
+        rules.maxActiveLoans = r.maxActiveLoans;
+        rules.minTermSeconds = r.minTermSeconds;
+        rules.maxTermSeconds = r.maxTermSeconds;
+        rules.maxScoreAgeSeconds = r.maxScoreAgeSeconds;
+        rules.coolOffSeconds = r.coolOffSeconds;
+        rules.requestTtlSeconds = r.requestTtlSeconds;
+        rules.fundingWindowSeconds = r.fundingWindowSeconds;
+        rules.lateInterestPremiumBps = r.lateInterestPremiumBps;
+        rules.publicDefaultDelaySeconds = r.publicDefaultDelaySeconds;
+        rules.bandMinScores = new uint16[](bands);
+        rules.bandMaxPrincipal = new uint256[](bands);
+        for (uint256 i = 0; i < bands; ++i) {
+            rules.bandMinScores[i] = r.bandMinScores[i];
+            rules.bandMaxPrincipal[i] = r.bandMaxPrincipal[i];
+        }
     }
 
     /// @notice The current rules version (0 = never set; bumped by every change).
     function version() external view returns (uint256) {
-        return _version;
+        return _rules.version;
     }
 
     /// @notice True if borrowers from `jurisdiction` may borrow.
@@ -211,7 +261,7 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
         view
         returns (Reason)
     {
-        RuleSet storage r = _rules;
+        StoredRules storage r = _rules;
         if (termSeconds < r.minTermSeconds) return Reason.TermTooShort;
         if (termSeconds > r.maxTermSeconds) return Reason.TermTooLong;
         if (aprBps > r.maxAprBps) return Reason.AprTooHigh;
@@ -228,16 +278,15 @@ contract ComplianceRules is IComplianceRules, ScorechainAccess {
         view
         returns (Reason)
     {
-        RuleSet storage r = _rules;
+        StoredRules storage r = _rules;
         if (score.issuedAt == 0) return Reason.NoScore;
         if (score.nonce < minScoreNonce) return Reason.ScoreBeforeRequest;
         if (score.validUntil <= block.timestamp) return Reason.ScoreExpired;
         if (block.timestamp - score.issuedAt > r.maxScoreAgeSeconds) return Reason.ScoreStale;
         if (!_models.isApproved(score.modelId)) return Reason.ModelNotApproved;
         if (score.pdBps > r.maxPdBps) return Reason.PdTooHigh;
-        uint16[] storage mins = r.bandMinScores;
-        uint256 i = mins.length;
-        while (i > 0 && score.score < mins[i - 1]) --i;
+        uint256 i = r.bandCount;
+        while (i > 0 && score.score < r.bandMinScores[i - 1]) --i;
         if (i == 0) return Reason.ScoreBelowMinimum;
         if (principal > r.bandMaxPrincipal[i - 1]) return Reason.PrincipalTooHigh;
         return Reason.None;

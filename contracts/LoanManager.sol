@@ -10,6 +10,8 @@ import {ILoanManager} from "../interfaces/ILoanManager.sol";
 import {IBorrowerRegistry} from "../interfaces/IBorrowerRegistry.sol";
 import {IComplianceRules} from "../interfaces/IComplianceRules.sol";
 import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
+import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @title LoanManager
 /// @notice ERC-20 loans from request to repayment or default.
@@ -83,29 +85,78 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     uint256 private constant _BPS = 10_000;
     uint256 private constant _YEAR_SECONDS = 365 days;
 
+    // One slot per person. Funded loans form a list threaded through the loans (head here,
+    // LoanSlots.nextFunded there), walked to find one past due: funding and repayment write slots
+    // they touch anyway instead of pushing to and popping from an array (two fresh slots each).
     struct BorrowerBook {
-        uint64 activeLoans; // Approved or Funded
-        uint64 lastDefaultAt;
-        uint64 unresolvedDefaults; // Defaulted, neither recovered in full nor written off
+        uint8 activeLoans; // Approved or Funded, <= ComplianceRules.MAX_ACTIVE_LOANS
+        uint40 lastDefaultAt;
+        uint32 unresolvedDefaults; // Defaulted, neither recovered in full nor written off
+        uint64 fundedHead; // a Funded loan of this person (0 = none), the list's head
+        bool approvedBefore; // set at the first approval and kept, so the slot never empties again
+    }
+
+    // A loan as stored; getLoan() returns it as ILoanManager.Loan. Packed by when each field is
+    // first written, so each step writes at most one fresh slot (gas, reports/gas.md): the request
+    // slots 0-1, approval (or rejection) slot 2, funding slot 3; slots 4-5 only on the servicing
+    // exceptions (impairment, recovery, late fees, a second funded loan of the same person). The
+    // deciding model is kept as its ModelRegistry index.
+    struct LoanSlots {
+        // slot 0: request
+        address borrower;
+        uint16 aprBps;
+        LoanState state;
+        uint8 installments;
+        uint40 requestedAt;
+        IComplianceRules.Reason rejectReason;
+        // slot 1: request
+        uint96 principal;
+        uint96 totalDue;
+        uint32 termSeconds;
+        uint32 scoreNonce;
+        // slot 2: decision (fundedAt at funding)
+        uint16 modelIndex;
+        uint16 pdBps;
+        uint16 score;
+        uint40 scoreIssuedAt;
+        uint40 decidedAt;
+        uint40 fundBy;
+        uint16 lateRateBps;
+        uint32 publicDefaultDelay;
+        uint40 fundedAt;
+        // slot 3: funding
+        address lender;
+        uint96 repaid;
+        // slot 4: servicing
+        uint40 impairedAt;
+        uint40 lateAccruedTo;
+        uint96 recovered;
+        uint64 nextFunded;
+        // slot 5: late fees
+        uint96 lateFeeAccrued;
+        uint96 lateFeePaid;
     }
 
     IERC20 private immutable _token;
     IBorrowerRegistry private immutable _borrowers;
     IComplianceRules private immutable _compliance;
     ICreditScoreRegistry private immutable _scores;
+    IModelRegistry private immutable _models;
     uint64 private immutable _gracePeriodSeconds;
 
-    mapping(uint256 loanId => Loan) private _loans;
+    mapping(uint256 loanId => LoanSlots) private _loans;
     // The borrower book is kept per person (BorrowerRegistry.identityOf, which never changes once
     // an address is enrolled), so limits, cool-offs and delinquency follow them across addresses.
     mapping(bytes32 identity => BorrowerBook) private _books;
-    // Funded loans per person (at most ComplianceRules.MAX_ACTIVE_LOANS), walked to find one past due.
-    mapping(bytes32 identity => uint256[] loanIds) private _fundedLoans;
-    mapping(address lender => uint256 amount) private _claimable;
+    // The claimable balance plus one once a lender has been paid: a claim leaves 1, so a repeat
+    // lender's next payment updates a live slot instead of paying for a fresh one.
+    mapping(address lender => uint256 amountPlusOne) private _claimable;
     mapping(uint256 loanId => address newLender) private _pendingLenders;
-    uint256 private _loanCount;
-    uint256 private _totalOutstandingPrincipal;
-    uint256 private _totalClaimable;
+    // One slot, non-zero from the first request on: the totals never pay for a fresh slot again
+    // when the market empties and refills. uint104 holds 2e31 units (2e13 tokens of 18 decimals).
+    uint48 private _loanCount;
+    uint104 private _totalOutstandingPrincipal;
+    uint104 private _totalClaimable;
 
     /// @dev The compliance rules must read the given borrower and score registries (wiring is
     /// checked, not assumed); 0 < grace period <= MAX_GRACE_PERIOD_SECONDS.
@@ -133,6 +184,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         _borrowers = borrowers_;
         _compliance = compliance_;
         _scores = scores_;
+        _models = IModelRegistry(compliance_.modelRegistry());
         _gracePeriodSeconds = gracePeriodSeconds_;
     }
 
@@ -140,7 +192,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
 
     /// @notice Requests a loan; the caller is the borrower.
     /// @dev Caller must be eligible in the borrower registry; 0 < principal and totalDue fit in
-    /// uint96; 1 <= installments <= termSeconds. Not when paused. Advances the borrower's
+    /// uint96; 1 <= installments <= termSeconds < 2**32 (136 years). Not when paused. Advances the borrower's
     /// attestation nonce (voiding scores signed before) and records it as the loan's scoreNonce.
     /// Emits ScoreRequested (and the score registry's ScoreNonceAdvanced).
     function request(uint256 principal, uint16 aprBps, uint64 termSeconds, uint8 installments)
@@ -149,21 +201,23 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         returns (uint256 loanId)
     {
         if (!_borrowers.isEligible(msg.sender)) revert LoanBorrowerIneligible(msg.sender);
-        if (installments == 0 || termSeconds < installments) revert LoanInvalidTerm(termSeconds, installments);
+        if (installments == 0 || termSeconds < installments || termSeconds > type(uint32).max) {
+            revert LoanInvalidTerm(termSeconds, installments);
+        }
         uint256 totalDue = principal + (principal * aprBps * termSeconds) / (_BPS * _YEAR_SECONDS);
         if (principal == 0 || totalDue > type(uint96).max) revert LoanInvalidPrincipal(principal);
         loanId = ++_loanCount;
-        Loan storage l = _loans[loanId];
+        LoanSlots storage l = _loans[loanId];
         l.borrower = msg.sender;
         l.aprBps = aprBps;
         l.state = LoanState.Requested;
         l.installments = installments;
-        l.termSeconds = termSeconds;
+        l.requestedAt = uint40(block.timestamp);
+        l.termSeconds = uint32(termSeconds);
         l.principal = uint96(principal);
         l.totalDue = uint96(totalDue);
-        l.requestedAt = uint40(block.timestamp);
-        // The score registry's nonce count cannot reach 2**64.
-        l.scoreNonce = uint64(_scores.advanceNonce(msg.sender));
+        // 2**32 requests of one borrower would cost more gas than a chain mines in years.
+        l.scoreNonce = SafeCast.toUint32(_scores.advanceNonce(msg.sender));
         emit ScoreRequested(loanId, msg.sender, principal, aprBps, termSeconds);
     }
 
@@ -175,7 +229,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// public default delay) or rejects (recording the reason).
     /// Emits LoanApproved or LoanRejected. Returns true if approved.
     function approve(uint256 loanId) external whenNotPaused returns (bool approved) {
-        Loan storage l = _loanIn(loanId, LoanState.Requested);
+        LoanSlots storage l = _loanIn(loanId, LoanState.Requested);
         address borrower = l.borrower;
         if (msg.sender != borrower) revert LoanNotBorrower(loanId, msg.sender);
         bytes32 person = _borrowers.identityOf(borrower);
@@ -189,7 +243,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
                 activeLoans: book.activeLoans,
                 lastDefaultAt: book.lastDefaultAt,
                 minScoreNonce: l.scoreNonce,
-                delinquent: _isDelinquent(person, book)
+                delinquent: _isDelinquent(book)
             })
         );
         if (!ok && _isDeferred(reason)) revert LoanNotDecidable(loanId, reason);
@@ -202,12 +256,14 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
             return false;
         }
         l.state = LoanState.Approved;
-        l.modelId = score.modelId;
+        // check() passed, so the model is approved and has an index (1..2**16-1).
+        l.modelIndex = uint16(_models.approvedIndex(score.modelId));
         l.pdBps = score.pdBps;
         l.score = score.score;
-        l.scoreIssuedAt = score.issuedAt;
+        l.scoreIssuedAt = uint40(score.issuedAt);
         _snapshotServicingTerms(l);
         book.activeLoans += 1;
+        book.approvedBefore = true;
         emit LoanApproved(loanId, borrower, score.modelId, score.pdBps, score.score, score.issuedAt, ruleVersion);
         return true;
     }
@@ -221,21 +277,22 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// delinquent (else LoanNotFundable).
     /// Not when paused. Emits LoanFunded.
     function fund(uint256 loanId) external whenNotPaused nonReentrant {
-        Loan storage l = _loanIn(loanId, LoanState.Approved);
+        LoanSlots storage l = _loanIn(loanId, LoanState.Approved);
         address borrower = l.borrower;
         bytes32 person = _notSelfFunded(loanId, borrower, msg.sender);
         if (block.timestamp > l.fundBy) revert LoanApprovalExpired(loanId, l.fundBy);
-        IComplianceRules.Reason reason = _compliance.checkFunding(borrower, l.modelId);
+        IComplianceRules.Reason reason = _compliance.checkFunding(borrower, _models.modelIdAt(l.modelIndex));
         if (reason != IComplianceRules.Reason.None) revert LoanNotFundable(loanId, reason);
-        if (_isDelinquent(person, _books[person])) {
-            revert LoanNotFundable(loanId, IComplianceRules.Reason.Delinquent);
-        }
+        BorrowerBook storage book = _books[person];
+        if (_isDelinquent(book)) revert LoanNotFundable(loanId, IComplianceRules.Reason.Delinquent);
         uint256 principal = l.principal;
         l.state = LoanState.Funded;
-        l.fundedAt = uint64(block.timestamp);
+        l.fundedAt = uint40(block.timestamp);
         l.lender = msg.sender;
-        _fundedLoans[person].push(loanId);
-        _totalOutstandingPrincipal += principal;
+        uint64 head = book.fundedHead;
+        if (head != 0) l.nextFunded = head;
+        book.fundedHead = uint64(loanId);
+        _totalOutstandingPrincipal += uint104(principal);
         emit LoanFunded(loanId, msg.sender, borrower, principal, l.totalDue, uint64(block.timestamp));
         _token.safeTransferFrom(msg.sender, borrower, principal);
     }
@@ -248,7 +305,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// taken; totalRepaid counts towards totalDue only), and LoanFullyRepaid when nothing is left
     /// owing (state Repaid).
     function repay(uint256 loanId, uint256 amount) external nonReentrant {
-        Loan storage l = _loanIn(loanId, LoanState.Funded);
+        LoanSlots storage l = _loanIn(loanId, LoanState.Funded);
         uint256 paidBefore = l.repaid;
         // An unpaid fee exists only on a loan overdue now (payments clear the fee first).
         uint256 feeDue = paidBefore < _repaidRequired(l, 0) ? _accrueLateFee(l, loanId) : 0;
@@ -257,7 +314,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         (amount, feePart, remaining) = _takePayment(l, loanId, amount, paidBefore, feeDue);
         uint256 paidAfter = paidBefore + amount - feePart;
         l.repaid = uint96(paidAfter);
-        _totalOutstandingPrincipal -= _principalShare(l, paidAfter) - _principalShare(l, paidBefore);
+        _totalOutstandingPrincipal -= uint104(_principalShare(l, paidAfter) - _principalShare(l, paidBefore));
         emit LoanRepaid(loanId, msg.sender, amount, paidAfter, remaining - amount);
         // Paying what the impairment called due (the next installment at impairment) cures it, as
         // in Maple v2: a lender cannot keep a borrower who pays delinquent, nor default them.
@@ -267,10 +324,10 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         }
         if (remaining == amount) {
             address borrower = l.borrower;
-            bytes32 person = _borrowers.identityOf(borrower);
+            BorrowerBook storage book = _books[_borrowers.identityOf(borrower)];
             l.state = LoanState.Repaid;
-            _books[person].activeLoans -= 1;
-            _dropFunded(person, loanId);
+            book.activeLoans -= 1;
+            _dropFunded(book, l, loanId);
             emit LoanFullyRepaid(loanId, borrower);
         }
         _token.safeTransferFrom(msg.sender, address(this), amount);
@@ -285,7 +342,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// Charges the late fee up to now (fixed from then on). Emits LoanDefaulted and
     /// LoanDefaultMarkedBy. Starts the borrower's cool-off.
     function markDefault(uint256 loanId) external whenNotPaused {
-        Loan storage l = _loanIn(loanId, LoanState.Funded);
+        LoanSlots storage l = _loanIn(loanId, LoanState.Funded);
         bool privileged = msg.sender == l.lender || hasRole(SERVICER_ROLE, msg.sender);
         bool publicWindow = _publiclyDefaultable(l);
         if (!publicWindow) {
@@ -295,12 +352,11 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         uint256 feeDue = l.repaid < _repaidRequired(l, 0) ? _accrueLateFee(l, loanId) : 0;
         address borrower = l.borrower;
         l.state = LoanState.Defaulted;
-        bytes32 person = _borrowers.identityOf(borrower);
-        BorrowerBook storage book = _books[person];
+        BorrowerBook storage book = _books[_borrowers.identityOf(borrower)];
         book.activeLoans -= 1;
         book.unresolvedDefaults += 1;
-        book.lastDefaultAt = uint64(block.timestamp);
-        _dropFunded(person, loanId);
+        book.lastDefaultAt = uint40(block.timestamp);
+        _dropFunded(book, l, loanId);
         emit LoanDefaulted(loanId, borrower, l.repaid, l.totalDue - l.repaid + feeDue);
         emit LoanDefaultMarkedBy(loanId, msg.sender, publicWindow && !privileged);
     }
@@ -310,7 +366,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// @dev Lender of the loan or SERVICER_ROLE; not already impaired. Works while paused.
     /// Emits LoanImpaired.
     function impairLoan(uint256 loanId) external {
-        Loan storage l = _servicedLoan(loanId);
+        LoanSlots storage l = _servicedLoan(loanId);
         if (l.impairedAt != 0) revert LoanAlreadyImpaired(loanId);
         l.impairedAt = uint40(block.timestamp);
         emit LoanImpaired(loanId, msg.sender, uint40(block.timestamp));
@@ -320,7 +376,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// @dev Lender of the loan or SERVICER_ROLE; the loan Funded and impaired. Works while paused.
     /// Emits LoanImpairmentRemoved.
     function removeLoanImpairment(uint256 loanId) external {
-        Loan storage l = _servicedLoan(loanId);
+        LoanSlots storage l = _servicedLoan(loanId);
         if (l.impairedAt == 0) revert LoanNotImpaired(loanId);
         l.impairedAt = 0;
         emit LoanImpairmentRemoved(loanId, msg.sender);
@@ -329,13 +385,13 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// @notice Writes off a Defaulted loan: its remaining principal leaves the outstanding total.
     /// @dev Lender of the loan or REGULATOR_ROLE. Emits LoanWrittenOff.
     function writeOff(uint256 loanId) external {
-        Loan storage l = _loanIn(loanId, LoanState.Defaulted);
+        LoanSlots storage l = _loanIn(loanId, LoanState.Defaulted);
         if (msg.sender != l.lender && !hasRole(REGULATOR_ROLE, msg.sender)) revert LoanUnauthorized(loanId, msg.sender);
         uint256 paid = uint256(l.repaid) + l.recovered;
         uint256 principalLeft = l.principal - _principalShare(l, paid);
         l.state = LoanState.WrittenOff;
         if (paid < l.totalDue) _books[_borrowers.identityOf(l.borrower)].unresolvedDefaults -= 1;
-        _totalOutstandingPrincipal -= principalLeft;
+        _totalOutstandingPrincipal -= uint104(principalLeft);
         emit LoanWrittenOff(loanId, msg.sender, principalLeft);
     }
 
@@ -346,7 +402,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// counts towards totalDue only), LoanLateFeePaid for a fee part, and LoanFullyRecovered when the
     /// debt (late fee included) is paid in full, Defaulted or WrittenOff.
     function recover(uint256 loanId, uint256 amount) external nonReentrant {
-        Loan storage l = _requireLoan(loanId);
+        LoanSlots storage l = _requireLoan(loanId);
         LoanState state = l.state;
         if (state != LoanState.Defaulted && state != LoanState.WrittenOff) revert LoanInvalidState(loanId, state);
         uint256 paidBefore = uint256(l.repaid) + l.recovered;
@@ -358,7 +414,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         l.recovered = uint96(recovered);
         emit LoanRecovered(loanId, msg.sender, amount, recovered);
         if (state == LoanState.Defaulted) {
-            _totalOutstandingPrincipal -= _principalShare(l, paidBefore + toDebt) - _principalShare(l, paidBefore);
+            _totalOutstandingPrincipal -= uint104(_principalShare(l, paidBefore + toDebt) - _principalShare(l, paidBefore));
             if (remaining == amount) _books[_borrowers.identityOf(l.borrower)].unresolvedDefaults -= 1;
         }
         if (remaining == amount) emit LoanFullyRecovered(loanId, l.borrower);
@@ -368,7 +424,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// @notice Cancels a Requested or Approved (unfunded) loan.
     /// @dev Borrower only. Emits LoanCancelled.
     function cancel(uint256 loanId) external {
-        Loan storage l = _requireLoan(loanId);
+        LoanSlots storage l = _requireLoan(loanId);
         address borrower = l.borrower;
         if (msg.sender != borrower) revert LoanNotBorrower(loanId, msg.sender);
         LoanState state = l.state;
@@ -383,7 +439,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// @dev Anyone, also while paused. Reverts LoanNotExpired before `expiresAt(loanId)`.
     /// Emits LoanExpired.
     function expire(uint256 loanId) external {
-        Loan storage l = _requireLoan(loanId);
+        LoanSlots storage l = _requireLoan(loanId);
         LoanState state = l.state;
         if (state != LoanState.Requested && state != LoanState.Approved) revert LoanInvalidState(loanId, state);
         uint256 at = _expiresAt(l);
@@ -399,10 +455,11 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// receive the token at their own address claims to another. Emits LenderClaimed.
     function claim(address to) external nonReentrant returns (uint256 amount) {
         if (to == address(0)) revert LoanZeroAddress();
-        amount = _claimable[msg.sender];
-        if (amount == 0) revert LoanNothingToClaim(msg.sender);
-        _claimable[msg.sender] = 0;
-        _totalClaimable -= amount;
+        uint256 stored = _claimable[msg.sender];
+        if (stored <= 1) revert LoanNothingToClaim(msg.sender);
+        amount = stored - 1;
+        _claimable[msg.sender] = 1;
+        _totalClaimable -= uint104(amount);
         emit LenderClaimed(msg.sender, to, amount);
         _token.safeTransfer(to, amount);
     }
@@ -412,7 +469,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// the borrower or an address of the borrower's identity. A new offer replaces a pending one.
     /// Emits LoanPositionTransferStarted.
     function transferPosition(uint256 loanId, address newLender) external {
-        Loan storage l = _requireLoan(loanId);
+        LoanSlots storage l = _requireLoan(loanId);
         if (l.lender == address(0) || msg.sender != l.lender) revert LoanNotLender(loanId, msg.sender);
         if (newLender == address(0)) revert LoanZeroAddress();
         _notSelfFunded(loanId, l.borrower, newLender);
@@ -425,7 +482,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// borrower's address or an address of the borrower's identity, checked again at acceptance;
     /// what accrued before stays claimable by the previous lender. Emits LoanPositionTransferred.
     function acceptPosition(uint256 loanId) external {
-        Loan storage l = _requireLoan(loanId);
+        LoanSlots storage l = _requireLoan(loanId);
         if (msg.sender != _pendingLenders[loanId]) revert LoanNotPendingLender(loanId, msg.sender);
         // Checked again: the new lender may have been linked to the borrower's identity since the offer.
         _notSelfFunded(loanId, l.borrower, msg.sender);
@@ -450,8 +507,36 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     // ---------------------------------------------------------------- views
 
     /// @notice The stored loan (all zero if unknown).
-    function getLoan(uint256 loanId) external view returns (Loan memory) {
-        return _loans[loanId];
+    function getLoan(uint256 loanId) external view returns (Loan memory loan) {
+        LoanSlots storage l = _loans[loanId];
+        loan = Loan({
+            borrower: l.borrower,
+            aprBps: l.aprBps,
+            state: l.state,
+            installments: l.installments,
+            termSeconds: l.termSeconds,
+            principal: l.principal,
+            totalDue: l.totalDue,
+            fundedAt: l.fundedAt,
+            lender: l.lender,
+            repaid: l.repaid,
+            modelId: l.modelIndex == 0 ? bytes32(0) : _models.modelIdAt(l.modelIndex),
+            pdBps: l.pdBps,
+            score: l.score,
+            scoreIssuedAt: l.scoreIssuedAt,
+            decidedAt: l.decidedAt,
+            rejectReason: l.rejectReason,
+            recovered: l.recovered,
+            scoreNonce: l.scoreNonce,
+            requestedAt: l.requestedAt,
+            fundBy: l.fundBy,
+            lateRateBps: l.lateRateBps,
+            publicDefaultDelay: l.publicDefaultDelay,
+            impairedAt: l.impairedAt,
+            lateFeeAccrued: l.lateFeeAccrued,
+            lateFeePaid: l.lateFeePaid,
+            lateAccruedTo: l.lateAccruedTo
+        });
     }
 
     /// @notice Number of loans ever requested (ids run 1..loanCount).
@@ -462,7 +547,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// @notice What is still owed on a Funded, Defaulted or WrittenOff loan, late fee included
     /// (0 otherwise): what a repay or recover of any larger amount takes right now.
     function amountOwed(uint256 loanId) external view returns (uint256) {
-        Loan storage l = _loans[loanId];
+        LoanSlots storage l = _loans[loanId];
         LoanState s = l.state;
         if (s != LoanState.Funded && s != LoanState.Defaulted && s != LoanState.WrittenOff) return 0;
         return uint256(l.totalDue) - l.repaid - l.recovered + _lateFeeOwed(l);
@@ -471,7 +556,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// @notice Late fee charged or accruing and not yet paid (Funded: up to now; Defaulted or
     /// WrittenOff: fixed at default; 0 otherwise).
     function lateFeeOwed(uint256 loanId) external view returns (uint256) {
-        Loan storage l = _loans[loanId];
+        LoanSlots storage l = _loans[loanId];
         LoanState s = l.state;
         if (s != LoanState.Funded && s != LoanState.Defaulted && s != LoanState.WrittenOff) return 0;
         return _lateFeeOwed(l);
@@ -479,7 +564,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
 
     /// @notice Due date of installment `installment` (1..n) of a funded loan.
     function dueDate(uint256 loanId, uint256 installment) external view returns (uint256) {
-        Loan storage l = _requireLoan(loanId);
+        LoanSlots storage l = _requireLoan(loanId);
         if (l.fundedAt == 0) revert LoanInvalidState(loanId, l.state);
         if (installment == 0 || installment > l.installments) revert LoanInvalidInstallment(loanId, installment);
         return uint256(l.fundedAt) + (uint256(l.termSeconds) * installment) / l.installments;
@@ -497,19 +582,19 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
 
     /// @notice True if `markDefault(loanId)` by the lender or a servicer would succeed now (ignoring pause).
     function isDefaultable(uint256 loanId) external view returns (bool) {
-        Loan storage l = _loans[loanId];
+        LoanSlots storage l = _loans[loanId];
         return l.state == LoanState.Funded && (_defaultableByLender(l) || _publiclyDefaultable(l));
     }
 
     /// @notice True if `markDefault(loanId)` by anyone would succeed now (ignoring pause).
     function isPubliclyDefaultable(uint256 loanId) external view returns (bool) {
-        Loan storage l = _loans[loanId];
+        LoanSlots storage l = _loans[loanId];
         return l.state == LoanState.Funded && _publiclyDefaultable(l);
     }
 
     /// @notice Principal not yet repaid on a Funded or Defaulted loan (0 otherwise).
     function outstandingPrincipal(uint256 loanId) external view returns (uint256) {
-        Loan storage l = _loans[loanId];
+        LoanSlots storage l = _loans[loanId];
         if (l.state != LoanState.Funded && l.state != LoanState.Defaulted) return 0;
         return l.principal - _principalShare(l, uint256(l.repaid) + l.recovered);
     }
@@ -534,13 +619,13 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// that is impaired or has an unpaid installment past its due date, or a defaulted loan
     /// neither recovered in full nor written off.
     function isDelinquent(address borrower) external view returns (bool) {
-        bytes32 person = _borrowers.identityOf(borrower);
-        return _isDelinquent(person, _books[person]);
+        return _isDelinquent(_books[_borrowers.identityOf(borrower)]);
     }
 
     /// @notice Payments accrued to `lender` and not yet claimed.
     function claimable(address lender) external view returns (uint256) {
-        return _claimable[lender];
+        uint256 stored = _claimable[lender];
+        return stored == 0 ? 0 : stored - 1;
     }
 
     /// @notice Sum of claimable balances (the tokens this contract holds for lenders).
@@ -555,7 +640,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
 
     /// @notice When a Requested or Approved loan may be expired (after this second; 0 otherwise).
     function expiresAt(uint256 loanId) external view returns (uint256) {
-        Loan storage l = _loans[loanId];
+        LoanSlots storage l = _loans[loanId];
         if (l.state != LoanState.Requested && l.state != LoanState.Approved) return 0;
         return _expiresAt(l);
     }
@@ -587,12 +672,12 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
 
     // ---------------------------------------------------------------- internals
 
-    function _requireLoan(uint256 loanId) private view returns (Loan storage l) {
+    function _requireLoan(uint256 loanId) private view returns (LoanSlots storage l) {
         l = _loans[loanId];
         if (l.state == LoanState.None) revert LoanNotFound(loanId);
     }
 
-    function _loanIn(uint256 loanId, LoanState expected) private view returns (Loan storage l) {
+    function _loanIn(uint256 loanId, LoanState expected) private view returns (LoanSlots storage l) {
         l = _requireLoan(loanId);
         if (l.state != expected) revert LoanInvalidState(loanId, l.state);
     }
@@ -600,7 +685,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// @dev Cuts `amount` to what remains owed (totalDue - paidBefore + feeDue; reverting on zero
     /// or nothing owed), pays the late fee first (LoanLateFeePaid), credits the lender's claimable
     /// balance and returns (amount taken, the part that paid the fee, remaining before this payment).
-    function _takePayment(Loan storage l, uint256 loanId, uint256 amount, uint256 paidBefore, uint256 feeDue)
+    function _takePayment(LoanSlots storage l, uint256 loanId, uint256 amount, uint256 paidBefore, uint256 feeDue)
         private
         returns (uint256 taken, uint256 feePart, uint256 remaining)
     {
@@ -613,30 +698,31 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
             l.lateFeePaid = uint96(feePaid);
             emit LoanLateFeePaid(loanId, msg.sender, feePart, feePaid);
         }
-        _claimable[l.lender] += taken;
-        _totalClaimable += taken;
+        uint256 stored = _claimable[l.lender];
+        _claimable[l.lender] = (stored == 0 ? 1 : stored) + taken;
+        _totalClaimable += SafeCast.toUint104(taken);
     }
 
     /// @dev The Funded loan `loanId` if the caller is its lender or a SERVICER_ROLE.
-    function _servicedLoan(uint256 loanId) private view returns (Loan storage l) {
+    function _servicedLoan(uint256 loanId) private view returns (LoanSlots storage l) {
         l = _loanIn(loanId, LoanState.Funded);
         if (msg.sender != l.lender && !hasRole(SERVICER_ROLE, msg.sender)) revert LoanUnauthorized(loanId, msg.sender);
     }
 
     /// @dev Lender's window: a late installment not covered, or impaired for longer than grace.
-    function _defaultableByLender(Loan storage l) private view returns (bool) {
+    function _defaultableByLender(LoanSlots storage l) private view returns (bool) {
         uint256 impairedAt = l.impairedAt;
         if (impairedAt != 0 && block.timestamp > impairedAt + _gracePeriodSeconds) return true;
         return l.repaid < _minimumRepaid(l);
     }
 
     /// @dev Public window: an installment past due + grace + publicDefaultDelay not covered.
-    function _publiclyDefaultable(Loan storage l) private view returns (bool) {
+    function _publiclyDefaultable(LoanSlots storage l) private view returns (bool) {
         return l.repaid < _repaidRequired(l, uint256(_gracePeriodSeconds) + l.publicDefaultDelay);
     }
 
     /// @dev Charges the late fee up to now and returns what of it is unpaid.
-    function _accrueLateFee(Loan storage l, uint256 loanId) private returns (uint256 feeDue) {
+    function _accrueLateFee(LoanSlots storage l, uint256 loanId) private returns (uint256 feeDue) {
         uint256 fee = _lateFeeSinceAccrual(l);
         uint256 accrued = l.lateFeeAccrued;
         l.lateAccruedTo = uint40(block.timestamp);
@@ -650,7 +736,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     }
 
     /// @dev Unpaid late fee, including what has accrued since the last charge while Funded.
-    function _lateFeeOwed(Loan storage l) private view returns (uint256) {
+    function _lateFeeOwed(LoanSlots storage l) private view returns (uint256) {
         uint256 owed = uint256(l.lateFeeAccrued) - l.lateFeePaid;
         if (l.state == LoanState.Funded) owed += _lateFeeSinceAccrual(l);
         return owed;
@@ -658,7 +744,7 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
 
     /// @dev The late fee on overdue principal from the last charge (or funding) to now, as the
     /// contract notes define it (repaid constant over the interval).
-    function _lateFeeSinceAccrual(Loan storage l) private view returns (uint256) {
+    function _lateFeeSinceAccrual(LoanSlots storage l) private view returns (uint256) {
         uint256 rate = l.lateRateBps;
         uint256 fundedAt = l.fundedAt;
         if (rate == 0 || fundedAt == 0) return 0;
@@ -681,19 +767,19 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
         return (overdueSeconds * l.principal * rate) / (totalDue * _BPS * _YEAR_SECONDS);
     }
 
-    function _expiresAt(Loan storage l) private view returns (uint256) {
+    function _expiresAt(LoanSlots storage l) private view returns (uint256) {
         if (l.state == LoanState.Approved) return l.fundBy;
         return uint256(l.requestedAt) + _compliance.requestTtlSeconds();
     }
 
     /// @dev Past due: an installment whose due date (grace not counted) has passed and that the
     /// repaid total does not cover.
-    function _isDelinquent(bytes32 person, BorrowerBook storage book) private view returns (bool) {
+    function _isDelinquent(BorrowerBook storage book) private view returns (bool) {
         if (book.unresolvedDefaults != 0) return true;
-        uint256[] storage ids = _fundedLoans[person];
-        for (uint256 i = 0; i < ids.length; ++i) {
-            Loan storage l = _loans[ids[i]];
+        for (uint256 id = book.fundedHead; id != 0;) {
+            LoanSlots storage l = _loans[id];
             if (l.impairedAt != 0 || l.repaid < _repaidRequired(l, 0)) return true;
+            id = l.nextFunded;
         }
         return false;
     }
@@ -704,46 +790,49 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     function _notSelfFunded(uint256 loanId, address borrower, address lender) private view returns (bytes32 person) {
         if (lender == borrower) revert LoanSelfFunding(loanId);
         person = _borrowers.identityOf(borrower);
-        bytes32 theirs = _borrowers.getLink(lender).identity;
+        bytes32 theirs = _borrowers.linkedIdentity(lender);
         if (theirs != bytes32(0) && theirs == person) revert LoanLenderSameIdentity(loanId, lender, person);
     }
 
     /// @dev At approval: the funding deadline, the late rate and the public default delay in force.
-    function _snapshotServicingTerms(Loan storage l) private {
+    function _snapshotServicingTerms(LoanSlots storage l) private {
         (uint64 fundingWindow, uint16 maxAprBps, uint16 premiumBps, uint64 publicDelay) = _compliance.servicingTerms();
         l.fundBy = uint40(block.timestamp + fundingWindow);
         // check() passed, so aprBps <= maxAprBps: the late rate fills at most the room under the cap.
         uint16 room = maxAprBps - l.aprBps;
         l.lateRateBps = premiumBps < room ? premiumBps : room;
-        l.publicDefaultDelay = uint40(publicDelay);
+        // ComplianceRules bounds it by MAX_PUBLIC_DEFAULT_DELAY (365 days).
+        l.publicDefaultDelay = uint32(publicDelay);
     }
 
-    function _dropFunded(bytes32 person, uint256 loanId) private {
-        uint256[] storage ids = _fundedLoans[person];
-        uint256 last = ids.length - 1;
-        for (uint256 i = 0; i <= last; ++i) {
-            if (ids[i] == loanId) {
-                ids[i] = ids[last];
-                ids.pop();
-                return;
-            }
+    /// @dev Unlinks the Funded loan `loanId` (in `book`'s list, at most MAX_ACTIVE_LOANS long).
+    function _dropFunded(BorrowerBook storage book, LoanSlots storage l, uint256 loanId) private {
+        uint64 next = l.nextFunded;
+        uint256 id = book.fundedHead;
+        if (id == loanId) {
+            book.fundedHead = next;
+        } else {
+            LoanSlots storage prev = _loans[id];
+            while (prev.nextFunded != loanId) prev = _loans[prev.nextFunded];
+            prev.nextFunded = next;
         }
+        if (next != 0) l.nextFunded = 0;
     }
 
-    function _principalShare(Loan storage l, uint256 paid) private view returns (uint256) {
+    function _principalShare(LoanSlots storage l, uint256 paid) private view returns (uint256) {
         return (paid * l.principal) / l.totalDue;
     }
 
-    function _installmentsLate(Loan storage l) private view returns (uint256) {
+    function _installmentsLate(LoanSlots storage l) private view returns (uint256) {
         return _installmentsPast(l, _gracePeriodSeconds);
     }
 
-    function _minimumRepaid(Loan storage l) private view returns (uint256) {
+    function _minimumRepaid(LoanSlots storage l) private view returns (uint256) {
         return _repaidRequired(l, _gracePeriodSeconds);
     }
 
     /// @dev Installments whose due date plus `graceSeconds` has passed (0 if not funded).
-    function _installmentsPast(Loan storage l, uint256 graceSeconds) private view returns (uint256) {
+    function _installmentsPast(LoanSlots storage l, uint256 graceSeconds) private view returns (uint256) {
         uint256 fundedAt = l.fundedAt;
         if (fundedAt == 0 || block.timestamp <= fundedAt + graceSeconds) return 0;
         // Installment i is past iff fundedAt + floor(term * i / n) + grace < now
@@ -758,14 +847,14 @@ contract LoanManager is ILoanManager, ScorechainAccess, Pausable, ReentrancyGuar
     /// @dev What an impairment calls due: the cumulative amount of the installments due by
     /// impairedAt plus the next one (capped at the last): installment i is due by then iff
     /// floor(term * i / n) <= impairedAt - fundedAt  <=>  i <= ((t + 1) * n - 1) / term.
-    function _impairmentCure(Loan storage l) private view returns (uint256) {
+    function _impairmentCure(LoanSlots storage l) private view returns (uint256) {
         uint256 n = l.installments;
         uint256 k = ((uint256(l.impairedAt) - l.fundedAt + 1) * n - 1) / l.termSeconds;
         k = k < n ? k + 1 : n;
         return (uint256(l.totalDue) * k) / n;
     }
 
-    function _repaidRequired(Loan storage l, uint256 graceSeconds) private view returns (uint256) {
+    function _repaidRequired(LoanSlots storage l, uint256 graceSeconds) private view returns (uint256) {
         uint256 late = _installmentsPast(l, graceSeconds);
         return late == 0 ? 0 : (uint256(l.totalDue) * late) / l.installments;
     }

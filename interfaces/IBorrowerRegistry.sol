@@ -132,6 +132,7 @@ interface IBorrowerRegistry {
     function isEligible(address borrower) external view returns (bool);
     function eligibility(address borrower) external view returns (bool eligible, bytes2 jurisdiction);
     function identityOf(address account) external view returns (bytes32);
+    function linkedIdentity(address account) external view returns (bytes32);
     function getBorrower(address borrower) external view returns (Borrower memory);
     function getIdentity(bytes32 identity) external view returns (Identity memory);
     function getLink(address account) external view returns (Link memory);

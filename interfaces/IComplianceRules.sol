@@ -74,6 +74,7 @@ interface IComplianceRules {
     error ComplianceInvalidTermRange(uint64 minTermSeconds, uint64 maxTermSeconds);
     error ComplianceBandsLengthMismatch(uint256 scores, uint256 principals);
     error ComplianceBandsEmpty();
+    error ComplianceTooManyBands(uint256 bands, uint256 max);
     error ComplianceBandsNotAscending(uint256 index);
     error ComplianceInvalidMaxActiveLoans(uint256 value, uint256 cap);
     error ComplianceZeroDuration(string field);

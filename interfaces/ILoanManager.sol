@@ -22,7 +22,9 @@ interface ILoanManager {
         Expired
     }
 
-    /// @dev Seven slots. Amounts are uint96 (7.9e28 base units; ample for 6- and 18-decimal tokens).
+    /// @dev The loan as getLoan returns it; LoanManager stores it packed by when each field is first
+    /// written (LoanManager.LoanSlots: termSeconds and scoreNonce in 32 bits, times in 40, the model
+    /// as its registry index). Amounts are uint96 (7.9e28 base units; ample for 6- and 18-decimal tokens).
     /// scoreNonce: the nonce the request fixed; only a score record with at least this nonce (signed
     /// after the request) decides the loan. fundBy: the approval's funding deadline.
     /// Servicing (snapshotted at approval from the rule set): lateRateBps, the penalty rate on overdue
@@ -32,36 +34,29 @@ interface ILoanManager {
     /// repaid and recovered count payments towards totalDue; late fees are kept apart:
     /// lateFeeAccrued (charged so far), lateFeePaid, lateAccruedTo (the fee is charged up to here).
     struct Loan {
-        // slot 0
         address borrower;
         uint16 aprBps;
         LoanState state;
         uint8 installments;
         uint64 termSeconds;
-        // slot 1
         uint96 principal;
         uint96 totalDue;
         uint64 fundedAt;
-        // slot 2
         address lender;
         uint96 repaid;
-        // slot 3: score snapshot used on approval
         bytes32 modelId;
-        // slot 4
         uint16 pdBps;
         uint16 score;
         uint64 scoreIssuedAt;
         uint40 decidedAt;
         IComplianceRules.Reason rejectReason;
         uint96 recovered;
-        // slot 5
         uint64 scoreNonce;
         uint40 requestedAt;
         uint40 fundBy;
         uint16 lateRateBps;
         uint40 publicDefaultDelay;
         uint40 impairedAt;
-        // slot 6: late fees
         uint96 lateFeeAccrued;
         uint96 lateFeePaid;
         uint40 lateAccruedTo;
