@@ -1,14 +1,14 @@
 """Stateful fuzzing of the whole lending lifecycle against a ghost model kept in Python.
 
 Several borrowers and lenders, time travel, requests answered by the oracle, approvals asked by
-the borrower, funding, repayment, default, write-off, recovery, expiry, lender claims, rule
-changes, model revocations, borrower bans, oracle signer-set changes (rotation, threshold) with an
-attestation in flight, and scores posted as report-signed batches. One of the four borrower
-addresses is a second address of another's person: the ghost keeps limits, cool-off, delinquency,
-status and KYC per person, and the invariants read both addresses' books. Profiles (env SCORECHAIN_FUZZ_PROFILE): "ci"
-(default, seeded) runs at least 1,000 transitions and asserts that the request, score, decision,
-cancel and expiry edges happened (REQUIRED_EDGES says why not the deeper ones); "full"
-runs at least 20,000:
+the borrower, funding, repayment, impairment (and its cure), default, write-off, recovery, expiry,
+lender claims, rule changes, model revocations, borrower bans, oracle signer-set changes (rotation,
+threshold) with an attestation in flight, and scores posted as report-signed batches. One of the
+four borrower addresses is a second address of another's person: the ghost keeps limits, cool-off,
+delinquency, status and KYC per person, and the invariants read both addresses' books.
+Profiles (env SCORECHAIN_FUZZ_PROFILE): "ci"
+(default, seeded) runs at least 3,000 transitions and asserts that every lifecycle edge and every
+other kind of transition happened (REQUIRED_EDGES); "full" runs at least 20,000:
 
     SCORECHAIN_FUZZ_PROFILE=full brownie test tests/contracts/test_lifecycle_state_machine.py --network anvil-a
 
@@ -23,8 +23,8 @@ profile's hypothesis settings but asks for at least N steps; such a run writes i
 build/fuzz/fuzz_steps_<profile>_min<N>.json (or SCORECHAIN_FUZZ_REPORT) and never overwrites the
 profile's own record. The default profiles are unchanged.
 
-Speed (the CI profile's 1,001 transitions took 937 s through brownie's wrappers; about 1 min now on
-the same 2-core machine, with the same seeded runs and per-edge counts): the rules still drive the
+Speed (1,001 transitions once took 937 s through brownie's wrappers; the CI profile's 3,005 take
+about 1 min now on the same 2-core machine): the rules still drive the
 real contracts with the real Python formats (EIP-712 attestations built and signed by the test kit's
 Oracle, brownie's ABI encoding and event decoding, brownie.reverts on the exact custom error), but
 the transport is lean.
@@ -77,7 +77,7 @@ from scripts.scorechain_testkit import (
 # changed state: a lifecycle edge, a score, a claim, a rule or model change), per edge, and checked
 # against min_steps rather than assumed.
 PROFILES = {
-    "ci": {"max_examples": 20, "stateful_step_count": 50, "min_steps": 1_000},
+    "ci": {"max_examples": 20, "stateful_step_count": 50, "min_steps": 3_000},
     "full": {"max_examples": 300, "stateful_step_count": 50, "min_steps": 20_000},
 }
 # The CI profile is seeded (hypothesis draws each round's seed from one generator), so its runs
@@ -213,25 +213,44 @@ _GAS = 12_000_000  # the anvil networks' block gas limit, which brownie also sen
 
 STATE_NAMES = ("None", "Requested", "Approved", "Rejected", "Cancelled", "Funded", "Repaid", "Defaulted",
                "WrittenOff", "Expired")
-# Edges every profile run must have taken at least once (each was taken 14 to 432 times in a
-# 1,001-transition CI run). Deeper ones (funding: 4 times in that run; default, write-off,
-# recovery, approval expiry) need long runs with time travel that hypothesis rarely draws within
-# the CI budget: they are recorded per edge here, and the Foundry invariant suite
-# (tests/foundry/), which makes 128,000 calls per invariant in CI, asserts that each is reached.
-REQUIRED_EDGES = {"None->Requested", "score", "score without a request refused", "Requested->Approved", "Requested->Rejected", "Requested->Cancelled",
-                  "Requested->Expired", "score report", "oracle signer rotated", "oracle threshold changed"}
+# Edges every profile run must have taken at least once: every lifecycle edge and every other kind
+# of transition. The seeded CI profile takes the rarest of them (approval expiry, impairment cured)
+# 3 times in 3,005 transitions, the same on every run: the request terms and scores are mostly
+# drawn inside the rules (_mostly), a request is often decided and funded at once, and the
+# rarely useful rules (signer-set, model and rule changes, bans) act on a fraction of their calls.
+REQUIRED_EDGES = {f"{STATE_NAMES[a]}->{STATE_NAMES[b]}" for a, b in ALLOWED_EDGES} | {
+    "None->Requested", "score", "score report", "score without a request refused", "oracle signer rotated",
+    "oracle threshold changed", "repay (partial)", "impaired", "impairment removed", "impairment cured",
+    "recover", "claim", "borrower banned", "borrower reinstated", "model revoked", "model approved",
+    "rules changed"}
+
+
+def _mostly(draw: int, valid: tuple[int, int], invalid: tuple[int, int]) -> int:
+    """A value in `valid` (inclusive) for seven draws in eight, in `invalid` for the eighth: with five
+    such fields about half of the loans pass DEFAULT_RULES and go on to be funded, serviced,
+    defaulted and recovered, the rest exercise the rejections. Hypothesis favours 0 and the bounds,
+    so 0 maps to valid."""
+    lo, hi = valid if draw % 8 != 7 else invalid
+    return lo + (draw // 8) % (hi - lo + 1)
+
+
+def _scored(pd: int, score: int) -> tuple[int, int]:
+    """A score the oracle signs: mostly under DEFAULT_RULES' maximum PD and above the lowest band."""
+    return _mostly(pd, (0, 2_000), (2_001, 4_000)), _mostly(score, (300, 900), (200, 299))
 
 
 class LendingMachine:
     borrower_i = strategy("uint8", max_value=3)
     lender_i = strategy("uint8", max_value=1)
     loan_pick = strategy("uint16")
-    principal = strategy("uint256", min_value=1, max_value=60_000 * 10**6)
-    apr = strategy("uint16", max_value=4_000)
-    term_days = strategy("uint16", min_value=1, max_value=800)
+    # Raw draws, mapped by _mostly in the rules (DEFAULT_RULES' bounds: principal by band up to 50,000,
+    # APR 3,600, term 7 to 730 days, PD 2,000, score 300 and up).
+    principal = strategy("uint16")
+    apr = strategy("uint16")
+    term_days = strategy("uint16")
     installments = strategy("uint8", min_value=1, max_value=12)
-    pd = strategy("uint16", max_value=4_000)
-    score = strategy("uint16", min_value=200, max_value=900)
+    pd = strategy("uint16")
+    score = strategy("uint16")
     frac = strategy("uint16", min_value=1, max_value=10_000)
     sleep_hours = strategy("uint16", min_value=1, max_value=24 * 60)
     max_pd = strategy("uint16", min_value=500, max_value=4_000)
@@ -297,8 +316,17 @@ class LendingMachine:
         if self.unresolved[p]:
             return True
         return any(self.person[g["borrower"]] == p and g["state"] == FUNDED
-                   and g["repaid"] < minimum_repaid(t, g["funded_at"], g["term"], g["n"], 0, g["due"])
+                   and (g["impaired_at"] or g["repaid"] < minimum_repaid(t, g["funded_at"], g["term"], g["n"], 0,
+                                                                        g["due"]))
                    for g in self.loans.values())
+
+    @staticmethod
+    def _impairment_cure(g):
+        """What an impairment calls due (LoanManager notes): the installments due by impairedAt plus the next one."""
+        n = g["n"]
+        k = ((g["impaired_at"] - g["funded_at"] + 1) * n - 1) // g["term"]
+        k = k + 1 if k < n else n
+        return g["due"] * k // n
 
     def _compliance(self, loan, t):
         """Python twin of ComplianceRules.check (first failing reason), evaluated at time t."""
@@ -354,10 +382,15 @@ class LendingMachine:
     # ------------------------------------------------------------------ rules
 
     def rule_request(self, borrower_i, principal, apr, term_days, installments, pd, score):
-        """A borrower requests a loan and the oracle answers with a score signed after it."""
+        """A borrower requests a loan and the oracle answers with a score signed after it; two times in
+        three the borrower asks for the decision at once (and a lender may fund it), so short runs
+        reach servicing too."""
         _count("request")
         b = self.borrowers[borrower_i]
-        term = term_days * DAY
+        principal = _mostly(principal, (1, 1_000 * 10**6), (1_000 * 10**6 + 1, 60_000 * 10**6))
+        apr = _mostly(apr, (0, 3_600), (3_601, 4_000))
+        term_days = _mostly(term_days, (7, 120), (731, 806))
+        term = (term_days - 800 if term_days > 800 else term_days) * DAY  # 801-806: 1-6 days, too short
         ok = self._time_sensitive(lambda t: self._eligible(b, t))
         if ok is None:
             return
@@ -375,9 +408,11 @@ class LendingMachine:
                                "due": total_due(principal, apr, term), "state": REQUESTED, "repaid": 0,
                                "recovered": 0, "lender": None, "funded_at": 0, "approval_ok": False,
                                "score_nonce": nonce, "requested_at": tx.timestamp, "fund_by": 0,
-                               "decided_nonce": None}
+                               "decided_nonce": None, "impaired_at": 0}
         self.open[b] = True
         self.rule_score(borrower_i, pd, score)
+        if installments % 3:
+            self._approve(loan_id, then_fund=bool(installments % 2))
 
     def _newer_time(self, who):
         """The latest block time, moved on if needed so it is newer than every score of `who`."""
@@ -394,6 +429,7 @@ class LendingMachine:
         request, refused for a borrower with none (no score is published unasked)."""
         _count("score")
         b = self.borrowers[borrower_i]
+        pd, score = _scored(pd, score)
         if not self.models[self.current_model]:
             return
         reg = self.s.score_registry
@@ -412,8 +448,10 @@ class LendingMachine:
     def rule_approve(self, loan_pick):
         _count("approve")
         loan_id = self._pick(loan_pick, {REQUESTED})
-        if loan_id is None:
-            return
+        if loan_id is not None:
+            self._approve(loan_id, then_fund=False)
+
+    def _approve(self, loan_id, then_fund):
         loan = self.loans[loan_id]
         expected = self._time_sensitive(lambda t: self._compliance(loan, t))
         lm = self.s.loan_manager
@@ -437,6 +475,8 @@ class LendingMachine:
             loan["model"] = model
             loan["fund_by"] = tx.timestamp + self.rules["fundingWindowSeconds"]
             self.active[self.person[loan["borrower"]]] += 1
+            if then_fund:
+                self._fund(loan_id, loan_id % len(self.lenders))
         else:
             assert tx.events["LoanRejected"]["reason"] == expected
             self._move(loan_id, REJECTED)
@@ -444,8 +484,10 @@ class LendingMachine:
     def rule_fund(self, loan_pick, lender_i):
         _count("fund")
         loan_id = self._pick(loan_pick, {APPROVED})
-        if loan_id is None:
-            return
+        if loan_id is not None:
+            self._fund(loan_id, lender_i)
+
+    def _fund(self, loan_id, lender_i):
         loan, lender = self.loans[loan_id], self.lenders[lender_i]
 
         def refusal(t):
@@ -483,7 +525,8 @@ class LendingMachine:
             return
         loan = self.loans[loan_id]
         remaining = loan["due"] - loan["repaid"]
-        amount = max(1, remaining * frac // 10_000)
+        # One payment in four pays the loan off; the others a fraction of what is left.
+        amount = remaining if frac % 4 == 0 else max(1, remaining * frac // 10_000)
         payer = loan["borrower"]
         if self.balances[payer] < amount:
             return
@@ -496,12 +539,40 @@ class LendingMachine:
             tx = _send(lm.repay, (loan_id, amount), payer)
         loan["repaid"] += amount
         self._pay(payer, loan["lender"], amount)
+        if loan["impaired_at"] and loan["repaid"] >= self._impairment_cure(loan):
+            assert "LoanImpairmentRemoved" in tx.events  # paying what the impairment called due cures it
+            loan["impaired_at"] = 0
+            _did("impairment cured")
         if loan["repaid"] == loan["due"]:
             assert "LoanFullyRepaid" in tx.events
             self._move(loan_id, REPAID)
             self.active[self.person[payer]] -= 1
         else:
             _did("repay (partial)")
+
+    def rule_impair(self, loan_pick, frac):
+        """The lender impairs a funded loan (it counts as late from now) or lifts the impairment; the
+        borrower cannot."""
+        _count("impair")
+        loan_id = self._pick(loan_pick, {FUNDED})
+        if loan_id is None:
+            return
+        loan = self.loans[loan_id]
+        lm = self.s.loan_manager
+        if loan["impaired_at"]:
+            if frac % 3 == 1:
+                return  # keep some impairments until a payment cures them or a default follows
+            _send(lm.removeLoanImpairment, (loan_id,), loan["lender"])
+            loan["impaired_at"] = 0
+            _did("impairment removed")
+            return
+        if frac % 2:  # impairments are rarer than payments
+            return
+        borrower = loan["borrower"]
+        _refused(lm.impairLoan, (loan_id,), borrower, f"LoanUnauthorized: {loan_id}, {borrower.address.lower()}")
+        tx = _send(lm.impairLoan, (loan_id,), loan["lender"])
+        loan["impaired_at"] = tx.timestamp
+        _did("impaired")
 
     def rule_sleep(self, sleep_hours):
         _count("sleep")
@@ -515,8 +586,9 @@ class LendingMachine:
             return
         loan = self.loans[loan_id]
         due = self._time_sensitive(
-            lambda t: loan["repaid"] < minimum_repaid(t, loan["funded_at"], loan["term"], loan["n"], self.grace,
-                                                      loan["due"]))
+            lambda t: bool(loan["impaired_at"] and t > loan["impaired_at"] + self.grace)
+            or loan["repaid"] < minimum_repaid(t, loan["funded_at"], loan["term"], loan["n"], self.grace,
+                                               loan["due"]))
         if due is None:
             return
         lm = self.s.loan_manager
@@ -619,7 +691,7 @@ class LendingMachine:
 
     def rule_revoke_or_rotate_model(self, loan_pick):
         _count("model")
-        if loan_pick % 4:  # model changes are rarer than loans
+        if loan_pick % 8:  # model changes are rarer than loans
             return
         mr = self.s.model_registry
         if self.current_model == MODEL_ID and self.models[MODEL_ID]:
@@ -638,7 +710,7 @@ class LendingMachine:
         _count("ban")
         b = self.borrowers[borrower_i]
         p = self.person[b]  # a ban through either address of a person is the person's
-        if self.status[p] == "active" and frac % 3:  # bans are rarer than loans
+        if self.status[p] == "active" and frac % 8:  # bans are rarer than loans
             return
         br = self.s.borrower_registry
         if self.status[p] == "active":
@@ -654,6 +726,9 @@ class LendingMachine:
         """The oracle admin rotates a signer or changes the threshold while an attestation signed
         under the old configuration is in flight: it can no longer be recorded."""
         _count("oracle_config")
+        if frac % 4 != 1:  # signer-set changes are rarer than loans
+            return
+        frac //= 4
         b = self.borrowers[borrower_i]
         reg = self.s.score_registry
         t = chain[-1].timestamp
@@ -677,6 +752,7 @@ class LendingMachine:
         _count("score_report")
         if not self.models[self.current_model]:
             return
+        pd, score = _scored(pd, score)
         who = [b for i, b in enumerate(self.borrowers) if frac >> i & 1] or self.borrowers[:1]
         reg = self.s.score_registry
         t = self._newer_time(who)
@@ -746,6 +822,7 @@ class LendingMachine:
             g = self.loans[loan_id]
             assert onchain["state"] == g["state"]
             assert onchain["repaid"] == g["repaid"] and onchain["recovered"] == g["recovered"]
+            assert onchain["impairedAt"] == g["impaired_at"]
             assert onchain["repaid"] + onchain["recovered"] <= onchain["totalDue"] == g["due"]
             if g["state"] in (FUNDED, DEFAULTED):
                 expected = g["principal"] - principal_share(g["repaid"] + g["recovered"], g["principal"], g["due"])
