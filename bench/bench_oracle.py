@@ -12,7 +12,7 @@ Three figures, all measured here on this machine:
   the oracle nodes (default three, k=2, batch size B) are started and ready; N pre-signed loan
   requests are then mined at once (automine off while they are sent, then as many blocks as they
   fill) and the figure is N / (wall time from those blocks until the last ScoreRecorded is seen):
-  scan, scoring, peer co-signing over HTTP, submitBatch, mining.
+  scan, scoring, peer co-signing over HTTP, submitReport (or submitBatch), mining.
 * ``request_to_chain_blocks_p95`` — anvil switched to 1-second interval mining; requests are made
   one at a time, each waiting for its score; the figure is the 95th percentile of
   (block of ScoreRecorded − block of ScoreRequested).
@@ -151,7 +151,7 @@ def throughput(cluster, n_requests: int) -> dict:
     The requests are signed beforehand and sent with automine off, so neither the load generator
     nor node start-up (which takes seconds, and during which an early node could already work
     through a waiting backlog unobserved) is inside the window. The window holds scanning,
-    scoring, co-signing over HTTP, submitBatch and mining."""
+    scoring, co-signing over HTTP, submitReport (or submitBatch) and mining."""
     from brownie import web3
 
     backlog = cluster.borrowers[:n_requests]

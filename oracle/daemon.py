@@ -23,9 +23,13 @@ Loop (every `poll_interval_s`, until SIGTERM):
    there is one. (No refresh of expiring scores: the registry records a score only for an open
    loan request, so no score is published for a borrower who did not ask.) Entries already
    carried by an in-flight transaction of this node are never rebuilt. The leader computes and
-   signs, asks as many peers as k still needs to co-sign the batch (OracleNode.gather), and sends
-   one `submitBatch` (at most as many entries as the chain's block gas limit allows) with exactly
-   k signatures per entry. Nothing is posted for an entry that does not reach k.
+   signs, asks as many peers as k still needs to co-sign the batch (OracleNode.gather_report: the
+   first peers asked also sign the whole batch as one ScoreReport if they co-sign every entry),
+   and sends one transaction of at most as many entries as the chain's block gas limit allows:
+   `submitReport` with k signatures over the report when k signers signed it whole (the chain
+   checks k signatures once, not once per entry), else `submitBatch` with exactly k signatures
+   per entry (also when a report would revert as a whole, e.g. after a signer-set change).
+   Nothing is posted for an entry that does not reach k.
 
 Double posting: a request is only worked while `pending`; this node's own transactions are
 written to the checkpoint before broadcast and re-broadcast (never rebuilt) after a restart; and
@@ -206,8 +210,12 @@ class Daemon:
                 self.metrics.recorded.inc(len(recorded))
                 self.metrics.skipped.inc(len(skipped))
             if receipt["status"] != 1:
+                why = self.chain.revert_reason(sub.tx_hash, receipt["blockNumber"])
+                reason = f"transaction {sub.tx_hash} reverted" + (f": {why}" if why else "")
+                log.warning("transaction reverted", extra={"tx_hash": sub.tx_hash, "reason": why,
+                                                           "kind": sub.kind})
                 for a in sub.attestations:
-                    self.fail(a["borrower"], f"transaction {sub.tx_hash} reverted")
+                    self.fail(a["borrower"], reason)
             if skipped:
                 log.warning("batch entries skipped", extra={
                     "tx_hash": sub.tx_hash, "nonce": sub.account_nonce,
@@ -352,7 +360,10 @@ class Daemon:
             batch.append(signed)
             loans[signed.att.borrower] = loan_ids
         t_built = time.perf_counter()
-        ready = self.node.gather(batch)
+        if len(batch) > 1:
+            ready, report_sigs = self.node.gather_report(batch)
+        else:
+            ready, report_sigs = self.node.gather(batch), None
         t_gathered = time.perf_counter()
         _, k = self.node.signer_set()
         ready_ids = {id(s) for s in ready}
@@ -364,31 +375,43 @@ class Daemon:
         if not ready:
             return None
         loan_ids = [i for s in ready for i in loans[s.att.borrower]]
-        try:
-            tx_hash = self.sender.submit_batch([s.att for s in ready],
-                                               [s.ordered(k) for s in ready], loan_ids)
-        except EstimateReverted as exc:
-            # the chain says it would revert: nothing was signed or sent. A batch is tried again
-            # entry by entry, so one bad entry cannot hold back the others; an entry that would
-            # revert on its own counts a failure (backed off, dead-lettered after
-            # `dead_letter_after`)
-            log.warning("would revert; not sent", extra={"loan_ids": loan_ids,
-                                                          "reason": str(exc)[:300]})
-            if len(ready) == 1:
-                self.fail(ready[0].att.borrower, f"would revert: {exc}"[:500])
-                return None
-            sent = None
-            for s in ready:
-                try:
-                    sent = self.sender.submit_batch([s.att], [s.ordered(k)],
-                                                    loans[s.att.borrower])
-                except EstimateReverted as one:
-                    self.fail(s.att.borrower, f"would revert: {one}"[:500])
-            return sent
+        kind, tx_hash = "submitReport", None
+        if report_sigs is not None:  # k signers signed the whole batch as one report: cheaper
+            try:
+                tx_hash = self.sender.submit_report(ready[0].att.configDigest, [s.att for s in ready],
+                                                    report_sigs, loan_ids)
+            except EstimateReverted as exc:
+                # a report reverts as a whole (e.g. the signer set changed since it was signed);
+                # the entries' own signatures go by submitBatch, which skips entry by entry
+                log.info("report would revert; sending the entries' own signatures", extra={
+                    "loan_ids": loan_ids, "reason": str(exc)[:300]})
+        if tx_hash is None:
+            kind = "submitBatch"
+            try:
+                tx_hash = self.sender.submit_batch([s.att for s in ready],
+                                                   [s.ordered(k) for s in ready], loan_ids)
+            except EstimateReverted as exc:
+                # the chain says it would revert: nothing was signed or sent. A batch is tried
+                # again entry by entry, so one bad entry cannot hold back the others; an entry that
+                # would revert on its own counts a failure (backed off, dead-lettered after
+                # `dead_letter_after`)
+                log.warning("would revert; not sent", extra={"loan_ids": loan_ids,
+                                                              "reason": str(exc)[:300]})
+                if len(ready) == 1:
+                    self.fail(ready[0].att.borrower, f"would revert: {exc}"[:500])
+                    return None
+                sent = None
+                for s in ready:
+                    try:
+                        sent = self.sender.submit_batch([s.att], [s.ordered(k)],
+                                                        loans[s.att.borrower])
+                    except EstimateReverted as one:
+                        self.fail(s.att.borrower, f"would revert: {one}"[:500])
+                return sent
         if self.metrics:
             self.metrics.tx_sent.inc()
         log.info("batch posted", extra={
-            "tx_hash": tx_hash, "count": len(ready), "loan_ids": loan_ids,
+            "tx_hash": tx_hash, "kind": kind, "count": len(ready), "loan_ids": loan_ids,
             "nonces": [s.att.nonce for s in ready],
             "build_ms": round((t_built - t_start) * 1e3, 1),
             "gather_ms": round((t_gathered - t_built) * 1e3, 1),

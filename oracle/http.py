@@ -54,6 +54,8 @@ _REFUSAL_REASON = {401: "unauthenticated", 403: "forbidden", 409: "replayed", 50
 class SignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     attestations: list[dict[str, Any]] = Field(..., min_length=1, max_length=MAX_BATCH)
+    # Also sign the attestations, in this order, as one ScoreReport (only if every one is co-signed).
+    report: bool = False
 
 
 def _base_app(title: str) -> FastAPI:
@@ -188,7 +190,11 @@ def create_peer_app(node: OracleNode, s: Settings, *, metrics: Any | None = None
                 results.append({"error": f"malformed attestation: {exc}", "status": 422})
             except Refusal as exc:
                 results.append({"error": str(exc), "reasons": exc.reasons, "status": exc.status})
-        return JSONResponse({"results": results})
+        out: dict[str, Any] = {"results": results}
+        if req.report and all("signature" in r for r in results):
+            signed = [a for a in parsed if isinstance(a, ScoreAttestation)]  # all of them, here
+            out["report_signature"] = "0x" + node.sign_report(signed).hex()
+        return JSONResponse(out)
 
     return BodyLimit(PeerAuth(app, node, s, metrics), s.peer_max_body_bytes, metrics)
 

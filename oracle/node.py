@@ -217,37 +217,87 @@ class OracleNode:
         Asking every peer would cost n-1 recomputes per entry instead of k-1, and the recompute
         is the largest part of a node's CPU (profiled with py-spy under the throughput bench).
         `pool`: the threads that ask the peers (default: the daemon's)."""
+        return self._gather(batch, pool, report=False)[0]
+
+    def gather_report(self, batch: list[Signed],
+                      pool: ThreadPoolExecutor | None = None) -> tuple[list[Signed], list[bytes] | None]:
+        """As gather, and the first wave's peers also sign the whole batch as one ScoreReport
+        (a peer does so only if it co-signs every entry). Returns (the entries that reached k,
+        k report signatures in signer order over every entry of `batch`, or None if fewer than
+        k signers signed the whole batch: then only submitBatch can carry it)."""
+        return self._gather(batch, pool, report=True)
+
+    def sign_report(self, atts: list[ScoreAttestation]) -> bytes:
+        """This node's signature over the ScoreReport of `atts` (their configDigest is the report's)."""
+        return self.signer.sign_digest(
+            typed_data.report_digest(atts[0].configDigest, atts, self.separator))
+
+    def _gather(self, batch: list[Signed], pool: ThreadPoolExecutor | None,
+                report: bool) -> tuple[list[Signed], list[bytes] | None]:
         if not batch:
-            return []
+            return [], None
         signers, k = self.signer_set()
         if self.signer.address not in signers:
             raise Refusal(f"this node's key {self.signer.address} is not a registered signer",
                           status=503)
+        atts = [s.att for s in batch]
+        report_digest = None
+        reports: dict[str, bytes] = {}
+        if report:
+            try:
+                report_digest = typed_data.report_digest(atts[0].configDigest, atts, self.separator)
+                reports[self.signer.address] = self.signer.sign_digest(report_digest)
+            except typed_data.AttestationError:  # entries under different config digests
+                report_digest = None
         need = [s for s in batch if len(s.signatures) < k]
         queue = list(self.peers)
         while need and queue:
             missing = max(k - len(s.signatures) for s in need)
             wave, queue = queue[:missing], queue[missing:]
-            body = {"attestations": [s.att.to_json() for s in need]}
+            body: dict[str, Any] = {"attestations": [s.att.to_json() for s in need]}
+            whole = report_digest is not None and len(need) == len(batch)
+            if whole:
+                body["report"] = True
             futures = [(pool or self._pool).submit(self._ask_peer, url, body) for url in wave]
             for url, fut in zip(wave, futures):
                 try:
-                    results = fut.result(timeout=self.peer_timeout_s + 1)
+                    answer = fut.result(timeout=self.peer_timeout_s + 1)
                 except Exception as exc:
                     log.warning("peer unavailable", extra={"peer": url, "error": str(exc)})
                     if self.metrics:
                         self.metrics.peer_errors.inc()
                     continue
+                results = answer.get("results") if isinstance(answer, dict) else None
                 if not isinstance(results, list) or len(results) != len(need):
                     log.warning("peer answered malformed", extra={"peer": url})
                     continue
                 for entry, res in zip(need, results):
                     self._accept(entry, res, signers, url)
+                if whole and answer.get("report_signature"):
+                    self._accept_report(reports, report_digest, answer["report_signature"], signers, url)
             need = [s for s in need if len(s.signatures) < k]
-        return [s for s in batch if len(s.signatures) >= k]
+        ready = [s for s in batch if len(s.signatures) >= k]
+        if len(reports) < k or len(ready) < len(batch):
+            return ready, None
+        return ready, [reports[a] for a in sorted(reports, key=lambda s: int(s, 16))[:k]]
 
-    def _ask_peer(self, url: str, body: dict) -> list:
-        """POST the batch to a peer's listener, signed with this node's key (oracle.auth)."""
+    def _accept_report(self, reports: dict[str, bytes], digest: bytes, raw: Any,
+                       signers: frozenset[str], url: str) -> None:
+        try:
+            sig = bytes.fromhex(str(raw).removeprefix("0x"))
+            who = keys.recover(digest, sig)
+        except ValueError as exc:
+            log.warning("peer sent a bad report signature", extra={"peer": url, "error": str(exc)})
+            return
+        if who in signers and who not in reports:
+            reports[who] = sig
+        else:
+            log.warning("report signature from an unregistered or repeated signer",
+                        extra={"peer": url, "signer": who})
+
+    def _ask_peer(self, url: str, body: dict) -> dict:
+        """POST the batch to a peer's listener, signed with this node's key (oracle.auth); its
+        answer: {"results": [...], "report_signature"?: ...}."""
         data = json.dumps(body, separators=(",", ":")).encode()
         headers = {"content-type": "application/json",
                    **auth.peer_headers(self.signer, self.request_separator, data,
@@ -255,7 +305,7 @@ class OracleNode:
         r = self._http.post(url.rstrip("/") + auth.SIGN_PATH, data=data, headers=headers,
                             timeout=self.peer_timeout_s)
         r.raise_for_status()
-        return r.json()["results"]
+        return r.json()
 
     def _accept(self, entry: Signed, res: Any, signers: frozenset[str], url: str) -> None:
         if not isinstance(res, dict) or "signature" not in res:

@@ -9,10 +9,12 @@ from oracle.chain.codec import (
     SCORE_REQUESTED_TOPIC,
     SCORE_SKIPPED_TOPIC,
     SUBMIT_BATCH_SELECTOR,
+    SUBMIT_REPORT_SELECTOR,
     SUBMIT_SELECTOR,
     _address_word,
     _decode_raw,
     _decode_recorded,
+    encode_report,
     encode_submit,
 )
 from oracle.chain.errors import ChainError, CircuitOpen, EstimateReverted, SendError
@@ -22,7 +24,7 @@ from oracle.chain.txm import CircuitBreaker, NonceAllocator, TxSender
 
 __all__ = [
     "NONCES_SELECTOR_HEX", "SCORE_RECORDED_TOPIC", "SCORE_REQUESTED_TOPIC", "SCORE_SKIPPED_TOPIC",
-    "SUBMIT_BATCH_SELECTOR", "SUBMIT_SELECTOR", "Chain", "ChainError", "CircuitBreaker",
+    "SUBMIT_BATCH_SELECTOR", "SUBMIT_REPORT_SELECTOR", "SUBMIT_SELECTOR", "Chain", "ChainError", "CircuitBreaker",
     "CircuitOpen", "EstimateReverted", "Fees", "GasStrategy", "NonceAllocator", "SendError", "TxSender", "_address_word",
-    "_decode_raw", "_decode_recorded", "encode_submit", "retry",
+    "_decode_raw", "_decode_recorded", "encode_report", "encode_submit", "retry",
 ]

@@ -11,7 +11,7 @@ from eth_abi import encode as abi_encode
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from oracle.typed_data import ATTESTATION_FIELDS, ScoreAttestation, checksum
+from oracle.typed_data import ATTESTATION_FIELDS, ENTRY_FIELDS, ScoreAttestation, checksum
 
 SCORE_REQUESTED_TOPIC = "0x" + keccak(
     b"ScoreRequested(uint256,address,uint256,uint16,uint64)").hex()
@@ -19,10 +19,12 @@ SCORE_RECORDED_TOPIC = "0x" + keccak(
     b"ScoreRecorded(address,bytes32,bytes32,uint16,uint16,uint32,uint64,uint64,uint256,bytes32)").hex()
 SCORE_SKIPPED_TOPIC = "0x" + keccak(b"ScoreSkipped(uint256,address,uint256,bytes)").hex()
 _ATT_TUPLE = "(" + ",".join(t for _, t in ATTESTATION_FIELDS) + ")"
+_ENTRY_TUPLE = "(" + ",".join(t for _, t in ENTRY_FIELDS) + ")"
 NONCES_SELECTOR_HEX = "0x" + keccak(b"nonces(address)")[:4].hex()
 SCORE_REQUESTED_SELECTOR_HEX = "0x" + keccak(b"scoreRequested(address)")[:4].hex()
 SUBMIT_SELECTOR = keccak(f"submit({_ATT_TUPLE},bytes[])".encode())[:4]
 SUBMIT_BATCH_SELECTOR = keccak(f"submitBatch({_ATT_TUPLE}[],bytes[][])".encode())[:4]
+SUBMIT_REPORT_SELECTOR = keccak(f"submitReport(bytes32,{_ENTRY_TUPLE}[],bytes[])".encode())[:4]
 
 
 def _hex(value: Any) -> str:
@@ -80,6 +82,12 @@ def encode_submit(atts: list[ScoreAttestation], sigs: list[list[bytes]]) -> byte
                                             [atts[0].as_tuple(), sigs[0]])
     return SUBMIT_BATCH_SELECTOR + abi_encode([_ATT_TUPLE + "[]", "bytes[][]"],
                                               [[a.as_tuple() for a in atts], sigs])
+
+
+def encode_report(config_digest: bytes, atts: list[ScoreAttestation], sigs: list[bytes]) -> bytes:
+    """Calldata of submitReport: k signatures over the ScoreReport of every entry."""
+    return SUBMIT_REPORT_SELECTOR + abi_encode(["bytes32", _ENTRY_TUPLE + "[]", "bytes[]"],
+                                               [config_digest, [a.entry_tuple() for a in atts], sigs])
 
 
 def _decode_raw(raw: bytes) -> dict:

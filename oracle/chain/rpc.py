@@ -36,6 +36,7 @@ from oracle.chain.codec import (
     _topic_address,
 )
 from oracle.chain.errors import ChainError, EstimateReverted
+from oracle.chain.revert_reasons import decode as decode_revert
 from oracle.rpc_quirks import ReceiptRaceRetry
 from oracle.settings import Settings
 from oracle.typed_data import ScoreAttestation, checksum
@@ -397,6 +398,22 @@ class Chain:
 
         return retry(run, attempts=3, what="eth_estimateGas",
                      retry_if=lambda e: not isinstance(e, EstimateReverted))
+
+    def revert_reason(self, tx_hash: str, block: int) -> str | None:
+        """Why a mined transaction reverted, in words (oracle.chain.revert_reasons), or None.
+
+        Replayed with eth_call on the state before its block (earlier transactions of the same
+        block are not applied, so this is the likely reason, not a proof); None when the replay
+        does not revert, the data is unknown or the node cannot answer (best effort: a log line)."""
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)
+            call = {"from": tx["from"], "to": tx["to"], "data": _hex(tx["input"]), "gas": hex(tx["gas"]),
+                    "value": hex(tx.get("value", 0))}
+            r = self.w3.provider.make_request("eth_call", [call, hex(max(0, block - 1))])
+        except Exception:  # noqa: BLE001 - a missing reason must not stop the resolve step
+            return None
+        error = r.get("error") if isinstance(r, dict) else None
+        return decode_revert(error.get("data")) if isinstance(error, dict) else None
 
     def balance(self, address: str) -> int:
         return int(self._r(lambda: self.w3.eth.get_balance(address), "eth_getBalance"))

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from eth_account import Account
 
-from oracle.chain.codec import _decode_raw, _hex, encode_submit
+from oracle.chain.codec import _decode_raw, _hex, encode_report, encode_submit
 from oracle.chain.fees import Fees, GasStrategy
 from oracle import faults
 from oracle.chain import send_errors
@@ -134,10 +134,20 @@ class TxSender:
     # --- build + send ---------------------------------------------------------------------------
     def submit_batch(self, atts: list[ScoreAttestation], sigs: list[list[bytes]],
                      loan_ids: list[int]) -> str:
+        """submit (one entry) or submitBatch: k signatures per entry."""
+        fn = "submit" if len(atts) == 1 else "submitBatch"
+        return self._submit(fn, encode_submit(atts, sigs), atts, loan_ids)
+
+    def submit_report(self, config_digest: bytes, atts: list[ScoreAttestation], sigs: list[bytes],
+                      loan_ids: list[int]) -> str:
+        """submitReport: k signatures over one ScoreReport carry every entry (the chain checks k
+        signatures once instead of once per entry)."""
+        return self._submit("submitReport", encode_report(config_digest, atts, sigs), atts, loan_ids)
+
+    def _submit(self, fn: str, calldata: bytes, atts: list[ScoreAttestation], loan_ids: list[int]) -> str:
         if not self.breaker.allow():
             raise CircuitOpen("circuit breaker open: not sending")
-        fn = "submit" if len(atts) == 1 else "submitBatch"
-        data = "0x" + encode_submit(atts, sigs).hex()
+        data = "0x" + calldata.hex()
         to = self.chain.registry.address
         # the chain's own estimate (a revert here raises: nothing is signed or sent)
         gas = self.gas.gas_limit(

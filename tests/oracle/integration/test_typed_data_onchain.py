@@ -121,3 +121,21 @@ def test_chain_finds_the_signer_set_a_digest_names_by_walking_config_set_events(
     assert c.config_at(third) == ([s.address for s in signers] + [extra.address], 3)
     assert c.config_at(b"\x00" * 32) is None
     assert c.signer_config() == (registry.signers(), 3, third)
+
+
+def test_chain_replays_a_mined_reverted_transaction_for_its_reason(registry):
+    """A transaction that reverted on chain (sent with a fixed gas limit, so no estimate stopped
+    it) is replayed on its parent block's state and its custom error decoded; one that succeeded
+    has no reason."""
+    from oracle.chain import Chain
+    from oracle.settings import load_settings
+
+    c = Chain(load_settings(env={}, registry_address=registry.address), w3=web3)
+    config = bytes(registry.configDigest())
+    sent = web3.eth.send_transaction({"from": accounts[0].address, "to": registry.address, "gas": 300_000,
+                                      "data": registry.submitReport.encode_input(config, [], [])})
+    receipt = web3.eth.wait_for_transaction_receipt(sent)
+    assert receipt["status"] == 0
+    assert c.revert_reason("0x" + bytes(sent).hex(), receipt["blockNumber"]) == "CreditScoreEmptyReport()"
+    ok = web3.eth.send_transaction({"from": accounts[0].address, "to": accounts[1].address, "value": 1})
+    assert c.revert_reason("0x" + bytes(ok).hex(), web3.eth.wait_for_transaction_receipt(ok)["blockNumber"]) is None

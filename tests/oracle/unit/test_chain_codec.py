@@ -6,7 +6,8 @@ from web3 import Web3
 
 from oracle.abi import load_abi
 from oracle.chain import (NONCES_SELECTOR_HEX, SCORE_RECORDED_TOPIC, SCORE_REQUESTED_TOPIC,
-                          SCORE_SKIPPED_TOPIC, _address_word, _decode_recorded, encode_submit)
+                          SCORE_SKIPPED_TOPIC, _address_word, _decode_recorded, encode_report,
+                          encode_submit)
 from oracle.chain.codec import SCORE_REQUESTED_SELECTOR_HEX
 from oracle.typed_data import ScoreAttestation
 
@@ -29,6 +30,9 @@ def test_calldata_equals_web3_encoding():
         "submitBatch", args=[[a.as_tuple() for a in atts], sigs])
     assert "0x" + encode_submit(atts[:1], sigs[:1]).hex() == c.encode_abi(
         "submit", args=[atts[0].as_tuple(), sigs[0]])
+    digest = b"\x00\x02" + b"\x09" * 30
+    assert "0x" + encode_report(digest, atts, sigs[0]).hex() == c.encode_abi(
+        "submitReport", args=[digest, [a.entry_tuple() for a in atts], sigs[0]])
 
 
 @pytest.mark.parametrize("borrower", ["0xA514f4E72BafCB5eB6ecFDE0D3aEFCC8eF226f5C",

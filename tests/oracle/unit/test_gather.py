@@ -1,5 +1,6 @@
 """OracleNode.gather asks only as many peers as it still needs, in ring order, and falls through
-to the next peers for entries that a peer refused or could not sign."""
+to the next peers for entries that a peer refused or could not sign; gather_report also returns
+k report signatures when k signers signed the whole batch, and none otherwise."""
 
 from types import SimpleNamespace
 
@@ -13,7 +14,8 @@ POLICY = attest.Policy(validity_s=86400, clock_tolerance_s=120)
 
 
 class ScriptedPeers(OracleNode):
-    """Peers answer from a script: "sign", "refuse <borrower index>", or "down"."""
+    """Peers answer from a script: "sign", "refuse <borrower index>", "down", or "stranger" (signs
+    entries, but the report with a key that is not registered)."""
 
     def __init__(self, k, behaviour):
         self.peer_keys = {f"http://peer{i}": keys.Signer(bytes([i + 2]) * 32)
@@ -43,7 +45,13 @@ class ScriptedPeers(OracleNode):
             else:
                 sig = self.peer_keys[url].sign_digest(typed_data.digest(att, self.separator))
                 out.append({"signature": "0x" + sig.hex()})
-        return out
+        answer = {"results": out}
+        if body.get("report") and all("signature" in r for r in out):
+            atts = [typed_data.ScoreAttestation.from_json(e) for e in body["attestations"]]
+            key = keys.Signer(b"\x99" * 32) if how == "stranger" else self.peer_keys[url]
+            answer["report_signature"] = "0x" + key.sign_digest(
+                typed_data.report_digest(atts[0].configDigest, atts, self.separator)).hex()
+        return answer
 
 
 def batch(node, n):
@@ -111,6 +119,39 @@ def test_nothing_reaches_k_without_enough_agreeing_peers(make, behaviour):
     assert entries[0] not in ready
     assert len(node.asked) == 2  # every peer was tried
 
+
+
+def _report_signers(node, entries, sigs):
+    digest = typed_data.report_digest(entries[0].att.configDigest, [e.att for e in entries], node.separator)
+    return [keys.recover(digest, sig) for sig in sigs]
+
+
+def test_k3_report_signed_whole_by_the_leader_and_the_two_peers_asked(make):
+    node = make(3, ["sign", "sign", "sign"])
+    entries = batch(node, 4)
+    ready, report = node.gather_report(entries)
+    assert ready == entries and len(report) == 3
+    who = _report_signers(node, entries, report)
+    expected = {node.signer.address, *(node.peer_keys[f"http://peer{i}"].address for i in (0, 1))}
+    assert set(who) == expected and who == sorted(who, key=lambda a: int(a, 16))  # signer order
+    assert sorted(node.asked) == [("http://peer0", 4), ("http://peer1", 4)]
+
+
+def test_no_report_when_a_peer_refused_an_entry_but_the_entries_still_reach_k(make):
+    node = make(2, ["refuse 0x" + f"{2:040x}", "sign"])
+    entries = batch(node, 3)
+    ready, report = node.gather_report(entries)
+    assert len(ready) == 3 and report is None  # peer0 did not sign the whole; peer1 saw one entry
+
+
+@pytest.mark.parametrize("behaviour", [["stranger", "sign"], ["down", "sign"]])
+def test_an_unregistered_or_missing_report_signature_leaves_no_report(make, behaviour):
+    node = make(2, behaviour)
+    ready, report = node.gather_report(batch(node, 2))
+    if behaviour[0] == "stranger":
+        assert len(ready) == 2 and report is None
+    else:  # peer1 answered the retry of the whole batch: its report counts
+        assert len(ready) == 2 and len(report) == 2
 
 
 def test_pulls_stuck_on_their_own_pool_do_not_hold_up_the_daemons_gather():

@@ -1,5 +1,6 @@
-"""The peer app with the node faked: authentication comes before anything else, and an entry
-is co-signed only for a borrower with an open loan request."""
+"""The peer app with the node faked: authentication comes before anything else, an entry is
+co-signed only for a borrower with an open loan request, and a report is signed only when every
+entry of it is."""
 
 import json
 import secrets
@@ -38,12 +39,21 @@ class FakeNode:
             raise Refusal("nonce differs", status=409)
         return b"\x01" * 65
 
+    def sign_report(self, atts):
+        return ME.sign_digest(typed_data.report_digest(atts[0].configDigest, atts, b"\x07" * 32))
 
-def body() -> bytes:
-    att = typed_data.ScoreAttestation(
-        borrower=BORROWER, modelId=b"\x11" * 32, featuresHash=b"\x33" * 32, pdBps=420,
-        score=640, reasonCodes=1, issuedAt=1, validUntil=86_401, nonce=1)
-    return json.dumps({"attestations": [att.to_json()]}).encode()
+
+def attestation(nonce=1, borrower=BORROWER):
+    return typed_data.ScoreAttestation(
+        borrower=borrower, modelId=b"\x11" * 32, featuresHash=b"\x33" * 32, pdBps=420,
+        score=640, reasonCodes=1, issuedAt=1, validUntil=86_401, nonce=nonce)
+
+
+def body(*atts, report=None) -> bytes:
+    out = {"attestations": [a.to_json() for a in atts or (attestation(),)]}
+    if report is not None:
+        out["report"] = report
+    return json.dumps(out).encode()
 
 
 def sign(node, data: bytes, signer=LEADER):
@@ -80,3 +90,17 @@ def test_a_stranger_gets_403_and_nothing_is_cosigned():
     node = FakeNode(True)
     status, out = sign(node, body(), signer=keys.Signer(secrets.token_bytes(32)))
     assert status == 403 and "not a registered signer" in out["error"] and node.cosigned == 0
+
+
+@pytest.mark.parametrize("nonces,report,signed", [
+    ((1, 1), True, True),     # every entry co-signed: the report too
+    ((1, 2), True, False),    # one refused: no report signature (the leader falls back)
+    ((1, 1), None, False),    # not asked for
+])
+def test_a_report_is_signed_only_when_asked_and_every_entry_is_cosigned(nonces, report, signed):
+    atts = [attestation(n, borrower="0x" + f"{i + 1:040x}") for i, n in enumerate(nonces)]
+    status, out = sign(FakeNode(True), body(*atts, report=report))
+    assert status == 200 and ("report_signature" in out) == signed
+    if signed:
+        digest = typed_data.report_digest(atts[0].configDigest, atts, b"\x07" * 32)
+        assert keys.recover(digest, bytes.fromhex(out["report_signature"][2:])) == ME.address
