@@ -103,6 +103,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(s)
 
 
+def cmd_explorer(args: argparse.Namespace) -> int:
+    import uvicorn
+    from web3 import HTTPProvider, Web3
+
+    from oracle.explorer.app import create_app
+    from oracle.explorer.view import ChainView
+
+    s = _settings(args)
+    logs.setup(s.log_level)
+    loan_manager = args.loan_manager or s.loan_manager_address
+    if not loan_manager:
+        raise CliError("the explorer needs the LoanManager's address: --loan-manager or ORACLE_LOAN_MANAGER_ADDRESS")
+    w3 = Web3(HTTPProvider(s.rpc_url, request_kwargs={"timeout": s.rpc_timeout_s}))
+    view = ChainView(w3, loan_manager, data_anchor=args.data_anchor, from_block=args.from_block)
+    print(f"explorer of LoanManager {view.loans.address} on {s.rpc_url}: http://{args.host}:{args.port}/",
+          flush=True)
+    uvicorn.run(create_app(view), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from oracle.app import build
 
@@ -319,6 +339,16 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, help="HTTP port (overrides ORACLE_HTTP_PORT)")
     sp.add_argument("--no-daemon", action="store_true", help="HTTP only (pull mode / peer)")
     sp.set_defaults(fn=cmd_serve)
+
+    sp = sub.add_parser("explorer", help="serve a read-only web view of a deployment (loans, scores, "
+                        "models, rules, signers, data batches) from public chain data")
+    sp.add_argument("--loan-manager", help="LoanManager address (default ORACLE_LOAN_MANAGER_ADDRESS); "
+                    "the other contracts are found from it")
+    sp.add_argument("--data-anchor", help="DataAnchor address, to list anchored batches")
+    sp.add_argument("--from-block", type=int, default=0, help="read events from this block on")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8700)
+    sp.set_defaults(fn=cmd_explorer)
 
     sp = sub.add_parser("score", help="score a borrower and print the signed attestation")
     sp.add_argument("address")

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CONTRACTS = ("CreditScoreRegistry", "ModelRegistry", "LoanManager", "DataAnchor")
+CONTRACTS = ("CreditScoreRegistry", "ModelRegistry", "LoanManager", "DataAnchor", "ComplianceRules")
 
 
 def load_abi(name: str, abi_dir: str | Path | None = None) -> list:

@@ -39,6 +39,12 @@ for m in (oracle, models):
     assert "site-packages" in m.__file__, f"{m.__name__} imported from {m.__file__}"
 # every module of the node imports with only the declared dependencies (serve: FastAPI, uvicorn)
 import oracle.app, oracle.audit, oracle.daemon, oracle.evidence, oracle.http, oracle.metrics  # noqa
+# the explorer's templates and stylesheet are package data: the installed app must find them
+import oracle.explorer.app as explorer
+from pathlib import Path
+assert (Path(explorer.HERE) / "templates" / "loan.html").is_file(), "explorer templates not installed"
+assert (Path(explorer.HERE) / "static" / "explorer.css").is_file(), "explorer stylesheet not installed"
+explorer.create_app  # noqa
 EOF
 "$V/oracle" --help > /dev/null
 log "$("$V/oracle" --version)"

@@ -1,0 +1,107 @@
+"""The explorer's routes: HTML pages (Jinja2 templates) and their JSON twins under /api/."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from oracle.explorer.view import ChainView
+
+HERE = Path(__file__).resolve().parent
+
+
+def _when(ts: int | None) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "—"
+
+
+def create_app(view: ChainView) -> FastAPI:
+    app = FastAPI(title="Scorechain explorer", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["when"] = _when
+    templates.env.filters["pct"] = lambda bps: f"{bps / 100:.2f} %"
+
+    def page(request: Request, name: str, **ctx: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, ctx)
+
+    def summary() -> dict:
+        return {"chain_id": view.w3.eth.chain_id, "block": view.w3.eth.block_number,
+                "loans": view.loan_count(), "models": len(view.model_list()), "signer_set": view.signer_set(),
+                "rules_version": view.rules()["version"],
+                "contracts": {"LoanManager": view.loans.address, "CreditScoreRegistry": view.registry.address,
+                              "ComplianceRules": view.compliance.address, "ModelRegistry": view.models.address,
+                              "DataAnchor": view.anchor.address if view.anchor else None}}
+
+    def one_loan(loan_id: int) -> dict:
+        loan = view.loan(loan_id)
+        if loan is None:
+            raise HTTPException(404, f"no loan {loan_id}")
+        return {"loan": loan, "history": view.loan_history(loan_id), "scores": view.scores(loan["borrower"])}
+
+    @app.get("/api/summary")
+    def api_summary() -> dict:
+        return summary()
+
+    @app.get("/api/loans")
+    def api_loans() -> list:
+        return view.loan_list()
+
+    @app.get("/api/loans/{loan_id}")
+    def api_loan(loan_id: int) -> dict:
+        return one_loan(loan_id)
+
+    @app.get("/api/scores")
+    def api_scores(borrower: str | None = None) -> list:
+        return view.scores(borrower)
+
+    @app.get("/api/models")
+    def api_models() -> list:
+        return view.model_list()
+
+    @app.get("/api/rules")
+    def api_rules() -> dict:
+        return view.rules()
+
+    @app.get("/api/signers")
+    def api_signers() -> dict:
+        return view.signer_set()
+
+    @app.get("/api/anchors")
+    def api_anchors() -> list:
+        return view.anchors()
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request) -> HTMLResponse:
+        return page(request, "index.html", s=summary())
+
+    @app.get("/loans", response_class=HTMLResponse)
+    def loans(request: Request) -> HTMLResponse:
+        return page(request, "loans.html", loans=view.loan_list())
+
+    @app.get("/loans/{loan_id}", response_class=HTMLResponse)
+    def loan(request: Request, loan_id: int) -> HTMLResponse:
+        return page(request, "loan.html", **one_loan(loan_id))
+
+    @app.get("/scores", response_class=HTMLResponse)
+    def scores(request: Request, borrower: str | None = None) -> HTMLResponse:
+        return page(request, "scores.html", scores=view.scores(borrower), borrower=borrower)
+
+    @app.get("/models", response_class=HTMLResponse)
+    def models(request: Request) -> HTMLResponse:
+        return page(request, "models.html", models=view.model_list())
+
+    @app.get("/rules", response_class=HTMLResponse)
+    def rules(request: Request) -> HTMLResponse:
+        return page(request, "rules.html", r=view.rules(), signers=view.signer_set())
+
+    @app.get("/anchors", response_class=HTMLResponse)
+    def anchors(request: Request) -> HTMLResponse:
+        return page(request, "anchors.html", anchors=view.anchors())
+
+    return app

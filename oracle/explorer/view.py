@@ -1,0 +1,183 @@
+"""What the explorer shows, read from public chain data only (contract views and event logs).
+
+One `ChainView` per deployment, found from the LoanManager's address: its score registry and
+compliance rules, the rules' model registry, and (optionally) a DataAnchor. Every method returns
+plain dicts, so the HTML pages and the JSON API show the same values. Nothing here holds or asks
+for personal data: a score is what `ScoreRecorded` published (PD, score, reason codes, model,
+nonce), and reason codes are turned into texts with the published table (models/reason_codes.json)
+of the schema the deciding model declares.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web3 import Web3
+
+from oracle.abi import load_abi
+from oracle.chain.codec import SCORE_RECORDED_TOPIC, _decode_recorded
+
+LOAN_STATES = ("None", "Requested", "Approved", "Rejected", "Cancelled", "Funded", "Repaid", "Defaulted",
+               "WrittenOff", "Expired")
+MODEL_STATUSES = ("None", "Registered", "Approved", "Revoked")
+# IComplianceRules.Reason, in enum order (a rejected loan's reason).
+REJECT_REASONS = ("None", "RulesNotSet", "BorrowerIneligible", "JurisdictionNotAllowed", "TermTooShort",
+                  "TermTooLong", "AprTooHigh", "TooManyActiveLoans", "CoolOffActive", "NoScore", "ScoreExpired",
+                  "ScoreStale", "ModelNotApproved", "PdTooHigh", "ScoreBelowMinimum", "PrincipalTooHigh",
+                  "ScoreBeforeRequest", "Delinquent")
+
+
+def _hex(value: Any) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def unpack_reason_codes(packed: int) -> list[int]:
+    """A score's up to four reason codes, most important first (c0<<24|c1<<16|c2<<8|c3; 0 = none)."""
+    return [c for c in ((packed >> shift) & 0xFF for shift in (24, 16, 8, 0)) if c]
+
+
+def _reason_tables() -> dict[str, dict[int, str]]:
+    """Feature-schema hash -> {code: text}, for every schema with a published reason table."""
+    from models.reasons import PUBLISHED_SCHEMAS, texts
+    from models.schema import load_schema, schema_hash
+
+    out = {}
+    for name in PUBLISHED_SCHEMAS:
+        digest = schema_hash(load_schema(name))
+        out[digest.lower().removeprefix("0x")] = texts(name)
+    return out
+
+
+class ChainView:
+    def __init__(self, w3: Web3, loan_manager: str, *, data_anchor: str | None = None, from_block: int = 0) -> None:
+        self.w3 = w3
+        self.from_block = from_block
+
+        def contract(name: str, address: str) -> Any:
+            return w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_abi(name))
+
+        self.loans = contract("LoanManager", loan_manager)
+        self.registry = contract("CreditScoreRegistry", self.loans.functions.scoreRegistry().call())
+        self.compliance = contract("ComplianceRules", self.loans.functions.complianceRules().call())
+        self.models = contract("ModelRegistry", self.compliance.functions.modelRegistry().call())
+        self.anchor = contract("DataAnchor", data_anchor) if data_anchor else None
+        self._reasons: dict[str, dict[int, str]] | None = None
+
+    # --- signer set, models, rules --------------------------------------------------------------
+    def signer_set(self) -> dict:
+        f = self.registry.functions
+        return {"signers": list(f.signers().call()), "threshold": f.threshold().call(),
+                "config_digest": _hex(f.configDigest().call())}
+
+    def model_list(self) -> list[dict]:
+        f = self.models.functions
+        out = []
+        for index in range(1, f.modelCount().call() + 1):
+            model_id = f.modelIdAt(index).call()
+            m = f.getModel(model_id).call()
+            out.append({
+                "index": index, "model_id": _hex(model_id), "metrics_hash": _hex(m[0]),
+                "dataset_root": _hex(m[1]), "feature_schema_hash": _hex(m[2]), "registrar": m[3],
+                "registered_at": m[4], "status": MODEL_STATUSES[m[5]], "revoke_reason": m[6],
+                "approver": m[8], "approved_at": m[9], "version": m[10], "uri": m[11]})
+        return out
+
+    def rules(self) -> dict:
+        f = self.compliance.functions
+        names = [i["name"] for i in next(e for e in self.compliance.abi if e.get("name") == "ruleSet")
+                 ["outputs"][0]["components"]]
+        current = dict(zip(names, f.ruleSet().call()))
+        history = [{"version": e.args.version, "block": e.blockNumber, "tx": _hex(e.transactionHash),
+                    "change": "rule set"}
+                   for e in self.compliance.events.ComplianceRuleSetUpdated().get_logs(from_block=self.from_block)]
+        history += [{"version": e.args.version, "block": e.blockNumber, "tx": _hex(e.transactionHash),
+                     "change": f"jurisdiction {bytes(e.args.jurisdiction).decode(errors='replace')} "
+                               f"{'allowed' if e.args.allowed else 'disallowed'}"}
+                    for e in self.compliance.events.ComplianceJurisdictionSet().get_logs(from_block=self.from_block)]
+        return {"version": f.version().call(), "rules": current,
+                "history": sorted(history, key=lambda h: h["version"])}
+
+    def band(self, score: int, rules: dict | None = None) -> int | None:
+        """The score band (1 = lowest) under the current rules, or None below the lowest."""
+        mins = (rules or self.rules())["rules"]["bandMinScores"]
+        bands = [i + 1 for i, m in enumerate(mins) if score >= m]
+        return bands[-1] if bands else None
+
+    # --- scores ---------------------------------------------------------------------------------
+    def reason_texts(self, feature_schema_hash: str, codes: list[int]) -> list[str]:
+        if self._reasons is None:
+            self._reasons = _reason_tables()
+        table = self._reasons.get(feature_schema_hash.lower().removeprefix("0x"), {})
+        return [table.get(c, f"code {c}") for c in codes]
+
+    def scores(self, borrower: str | None = None) -> list[dict]:
+        """Every ScoreRecorded (optionally of one borrower), oldest first."""
+        topics: list[Any] = [SCORE_RECORDED_TOPIC]
+        if borrower:
+            topics.append("0x" + bytes.fromhex(Web3.to_checksum_address(borrower)[2:]).rjust(32, b"\0").hex())
+        logs = self.w3.eth.get_logs({"address": self.registry.address, "fromBlock": self.from_block,
+                                     "toBlock": "latest", "topics": topics})
+        models = {m["model_id"]: m for m in self.model_list()}
+        rules = self.rules()
+        out = []
+        for log in logs:
+            e = _decode_recorded(log)
+            a = e.args
+            model = models.get(_hex(a.modelId), {})
+            codes = unpack_reason_codes(a.reasonCodes)
+            out.append({
+                "borrower": a.borrower, "model_id": _hex(a.modelId), "model_status": model.get("status"),
+                "pd_bps": a.pdBps, "score": a.score, "band": self.band(a.score, rules),
+                "reason_codes": codes,
+                "reasons": self.reason_texts(model.get("feature_schema_hash", ""), codes),
+                "issued_at": a.issuedAt, "valid_until": a.validUntil, "nonce": a.nonce,
+                "features_hash": _hex(a.featuresHash), "block": e.blockNumber,
+                "tx": _hex(e.transactionHash)})
+        return out
+
+    # --- loans ----------------------------------------------------------------------------------
+    def loan_count(self) -> int:
+        return self.loans.functions.loanCount().call()
+
+    def loan(self, loan_id: int) -> dict | None:
+        names = [c["name"] for c in next(e for e in self.loans.abi if e.get("name") == "getLoan")
+                 ["outputs"][0]["components"]]
+        raw = dict(zip(names, self.loans.functions.getLoan(loan_id).call()))
+        if raw["state"] == 0:
+            return None
+        raw["modelId"] = _hex(raw["modelId"])
+        return {"id": loan_id, **raw, "state_name": LOAN_STATES[raw["state"]],
+                "reject_reason": REJECT_REASONS[raw["rejectReason"]] if raw["rejectReason"] else None}
+
+    def loan_list(self) -> list[dict]:
+        return [x for x in (self.loan(i) for i in range(1, self.loan_count() + 1)) if x is not None]
+
+    def loan_history(self, loan_id: int) -> list[dict]:
+        """Every LoanManager event whose first indexed argument is `loanId` = loan_id, in order."""
+        events = {}
+        for e in self.loans.abi:
+            inputs = e.get("inputs", [])
+            if e.get("type") == "event" and inputs and inputs[0]["name"] == "loanId" and inputs[0]["indexed"]:
+                sig = f"{e['name']}({','.join(i['type'] for i in inputs)})"
+                events[Web3.keccak(text=sig)] = e["name"]
+        logs = self.w3.eth.get_logs({"address": self.loans.address, "fromBlock": self.from_block,
+                                     "toBlock": "latest", "topics": [None, "0x" + loan_id.to_bytes(32, "big").hex()]})
+        out = []
+        for log in logs:
+            name = events.get(bytes(log["topics"][0]))
+            if name is None:
+                continue
+            args = dict(getattr(self.loans.events, name)().process_log(log).args)
+            args.pop("loanId", None)
+            out.append({"event": name, "block": log["blockNumber"], "tx": _hex(log["transactionHash"]),
+                        "args": {k: _hex(v) if isinstance(v, (bytes, bytearray)) else v for k, v in args.items()}})
+        return out
+
+    # --- anchors --------------------------------------------------------------------------------
+    def anchors(self) -> list[dict]:
+        if self.anchor is None:
+            return []
+        return [{"batch_id": e.args.batchId, "root": _hex(e.args.root), "provider": e.args.provider,
+                 "uri": e.args.uri, "records": e.args.recordCount, "block": e.blockNumber,
+                 "tx": _hex(e.transactionHash)}
+                for e in self.anchor.events.BatchAnchored().get_logs(from_block=self.from_block)]
