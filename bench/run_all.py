@@ -395,10 +395,14 @@ def write_markdown(doc: dict, path: Path) -> None:
                      f"{_fmt(r['in_test_seconds'])} | {_fmt(r['seconds_per_step'])} | {_fmt(r['fixed_seconds'])} | "
                      f"{_fmt(r['wall_vs_smallest'])} |")
         per = [r["seconds_per_step"] for r in f["rows"] if r["seconds_per_step"]]
-        if per:
-            est = max(per) * 10_000 / 60
-            L += ["", f"At the slowest measured rate, the full profile's 10,000 steps would take about "
-                      f"{est:,.0f} min of in-test time (an extrapolation, not a measurement)."]
+        full = load_json(ROOT / "reports" / "fuzz_steps_full.json")  # the full profile's own record
+        if per and full:
+            steps = full["settings"]["min_steps"]
+            est = max(per) * steps / 60
+            L += ["", f"At the slowest measured rate, the full profile's {steps:,} steps would take about "
+                      f"{est:,.0f} min of in-test time (an extrapolation; its last run, "
+                      f"`reports/fuzz_steps_full.json`, took {full['seconds'] / 60:,.1f} min for "
+                      f"{full['steps']:,} steps)."]
     models = doc["results"]["raw"].get("models")
     if models:
         L += ["", "## Model inference detail", "",

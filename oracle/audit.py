@@ -33,7 +33,9 @@ A URI without a CID (recorded before content ids) is no failure: `info` says "no
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from models.schema import FeatureValidationError, validate_row
@@ -216,3 +218,27 @@ def _anchor(ev: Evidence, disclosure: Disclosure, document: bytes | None, check)
                 problems.append(f"batch document: {exc}")
     check("anchored_batch", not problems, "; ".join(problems))
     return batch_cid
+
+
+def audit_disclosure(chain: Any, disclosure: Disclosure, bundle_dir: str | Path, *, tx_hash: str | None = None,
+                     data_anchor: str | None = None, from_block: int = 0, max_range: int = 2_000,
+                     batch_document: bytes | None = None) -> dict:
+    """`oracle verify --disclosure` as a function (the CLI and the explorer's verify action): the
+    evidence read from the chain (oracle.evidence.gather) and every check of `audit`, with the
+    model bundle in `bundle_dir` (its card and its directory CID read from the files there).
+    Raises oracle.evidence.EvidenceError when the chain has no such record, ModelLoadError or
+    ContentIdError for a bad bundle."""
+    from oracle.evidence import gather
+    from oracle.scoring import bundle_paths, load_model
+
+    model = load_model(bundle_dir)
+    # the directory given, not model.path: load_model reuses a model loaded from another copy
+    # of the same bundle id, and the card and the CID are of the files given here
+    directory, _ = bundle_paths(bundle_dir)
+    card_path = directory / "model_card.json"
+    card = json.loads(card_path.read_text()) if card_path.is_file() else None
+    bundle_cid = content_id.path_cid(directory)  # the bundle as its registered ipfs:// URI addresses
+    ev = gather(chain, disclosure, tx_hash, data_anchor=data_anchor, from_block=from_block, max_range=max_range)
+    report = audit(ev, disclosure, model, card, bundle_cid=bundle_cid, batch_document=batch_document)
+    report["registry"] = ev.registry
+    return report

@@ -107,8 +107,10 @@ def cmd_explorer(args: argparse.Namespace) -> int:
     import uvicorn
     from web3 import HTTPProvider, Web3
 
+    from oracle.chain import Chain
     from oracle.explorer.app import create_app
     from oracle.explorer.view import ChainView
+    from oracle.settings import redact_url
 
     s = _settings(args)
     logs.setup(s.log_level)
@@ -117,9 +119,12 @@ def cmd_explorer(args: argparse.Namespace) -> int:
         raise CliError("the explorer needs the LoanManager's address: --loan-manager or ORACLE_LOAN_MANAGER_ADDRESS")
     w3 = Web3(HTTPProvider(s.rpc_url, request_kwargs={"timeout": s.rpc_timeout_s}))
     view = ChainView(w3, loan_manager, data_anchor=args.data_anchor, from_block=args.from_block)
-    print(f"explorer of LoanManager {view.loans.address} on {s.rpc_url}: http://{args.host}:{args.port}/",
-          flush=True)
-    uvicorn.run(create_app(view), host=args.host, port=args.port, log_level="warning")
+    # the verify action: the registry the explorer shows, the bundle given (default: the node's)
+    chain = Chain(_settings(args, registry_address=view.registry.address), w3=w3)
+    app = create_app(view, chain=chain, model_path=args.model or s.model_path)
+    print(f"explorer of LoanManager {view.loans.address} on {redact_url(s.rpc_url)}: "
+          f"http://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -185,10 +190,10 @@ def _verify_disclosure(args: argparse.Namespace) -> int:
     """An auditor's check from a disclosure, the public chain and the bundle: no store, no key."""
     from oracle import content_id
     from oracle import disclosure as disc
-    from oracle.audit import audit
+    from oracle.audit import audit_disclosure
     from oracle.chain import Chain
-    from oracle.evidence import EvidenceError, gather
-    from oracle.scoring import bundle_paths, load_model
+    from oracle.evidence import EvidenceError
+    from oracle.scoring import ModelLoadError
     from oracle.settings import redact_url
 
     if args.target and not (args.target.startswith("0x") and len(args.target) == 66):
@@ -204,16 +209,6 @@ def _verify_disclosure(args: argparse.Namespace) -> int:
     s = _settings(args, **overrides)
     if s.registry_address is None and hint:  # the disclosure's hint, said so in the output
         s = _settings(args, registry_address=hint)
-    model = load_model(args.model or s.model_path)
-    # the directory given, not model.path: load_model reuses a model loaded from another copy
-    # of the same bundle id, and the card and the CID are of the files given here
-    bundle_dir, _ = bundle_paths(args.model or s.model_path)
-    card_path = bundle_dir / "model_card.json"
-    card = json.loads(card_path.read_text()) if card_path.is_file() else None
-    try:  # the bundle as a directory, what its registered ipfs:// URI addresses
-        bundle_cid = content_id.path_cid(bundle_dir)
-    except content_id.ContentIdError as exc:
-        raise CliError(f"model bundle: {exc}") from None
     batch_document = None
     if args.batch_doc:
         try:
@@ -223,15 +218,18 @@ def _verify_disclosure(args: argparse.Namespace) -> int:
                            f"{exc.strerror}") from None
     chain = Chain(s)
     try:
-        ev = gather(chain, d, args.target, data_anchor=args.data_anchor,
-                    from_block=args.from_block, max_range=s.max_block_range)
+        report = audit_disclosure(chain, d, args.model or s.model_path, tx_hash=args.target,
+                                  data_anchor=args.data_anchor, from_block=args.from_block,
+                                  max_range=s.max_block_range, batch_document=batch_document)
+    except content_id.ContentIdError as exc:
+        raise CliError(f"model bundle: {exc}") from None
     except EvidenceError as exc:
         raise CliError(str(exc)) from None
+    except (CliError, SettingsError, ModelLoadError):
+        raise
     except Exception as exc:  # RPC failures: their text can carry the RPC URL (provider keys)
         raise CliError(f"cannot read the chain at {redact_url(s.rpc_url)} "
                        f"({type(exc).__name__})") from None
-    report = audit(ev, d, model, card, bundle_cid=bundle_cid, batch_document=batch_document)
-    report["registry"] = ev.registry
     print(json.dumps(report, indent=2))
     return 0 if report["ok"] else 1
 
@@ -346,7 +344,10 @@ def parser() -> argparse.ArgumentParser:
                     "the other contracts are found from it")
     sp.add_argument("--data-anchor", help="DataAnchor address, to list anchored batches")
     sp.add_argument("--from-block", type=int, default=0, help="read events from this block on")
-    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--model", help="model bundle directory for the verify action (default "
+                    "ORACLE_MODEL_PATH, the packaged default model)")
+    sp.add_argument("--host", default="127.0.0.1", help="listen address (default: this machine only; "
+                    "a disclosure posted to the verify action reaches whoever runs the explorer)")
     sp.add_argument("--port", type=int, default=8700)
     sp.set_defaults(fn=cmd_explorer)
 

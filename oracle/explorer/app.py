@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from oracle.explorer.view import ChainView
 
 HERE = Path(__file__).resolve().parent
+MAX_DISCLOSURE_BYTES = 1 << 20  # a disclosure is a few KB; a larger body is refused unread
 
 
 def _when(ts: int | None) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "—"
 
 
-def create_app(view: ChainView) -> FastAPI:
+def create_app(view: ChainView, *, chain: Any = None, model_path: str | Path | None = None) -> FastAPI:
+    """`chain` (an oracle.chain.Chain on the same registry) and `model_path` (a model bundle
+    directory) enable the verify action; without them /verify says it is off."""
     app = FastAPI(title="Scorechain explorer", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
@@ -75,6 +80,42 @@ def create_app(view: ChainView) -> FastAPI:
     @app.get("/api/anchors")
     def api_anchors() -> list:
         return view.anchors()
+
+    @app.post("/api/verify")
+    async def api_verify(request: Request) -> JSONResponse:
+        """Every check of `oracle verify --disclosure` on the disclosure posted (JSON: {"disclosure":
+        {...}, "tx": optional hash}). The disclosure is personal data: checked in memory, never
+        stored, logged or sent on; the checks read only public chain data and the bundle."""
+        from oracle import disclosure as disc
+        from oracle.audit import audit_disclosure
+        from oracle.evidence import EvidenceError
+
+        if chain is None or model_path is None:
+            raise HTTPException(503, "verification is off: start the explorer with a model bundle")
+        if int(request.headers.get("content-length") or 0) > MAX_DISCLOSURE_BYTES:
+            raise HTTPException(413, "a disclosure is at most 1 MB")
+        body = await request.body()
+        if len(body) > MAX_DISCLOSURE_BYTES:
+            raise HTTPException(413, "a disclosure is at most 1 MB")
+        try:
+            data = json.loads(body)
+            d = disc.Disclosure.from_json(data.get("disclosure"))
+            tx = data.get("tx") or None
+            if tx is not None and not (isinstance(tx, str) and tx.startswith("0x") and len(tx) == 66):
+                raise disc.DisclosureError("tx must be a 32-byte transaction hash")
+        except (ValueError, AttributeError) as exc:  # DisclosureError is a ValueError
+            return JSONResponse({"error": f"not a disclosure: {exc}"}, status_code=422)
+        try:
+            report = await run_in_threadpool(
+                audit_disclosure, chain, d, model_path, tx_hash=tx,
+                data_anchor=view.anchor.address if view.anchor else None, from_block=view.from_block)
+        except EvidenceError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        return JSONResponse(report)
+
+    @app.get("/verify", response_class=HTMLResponse)
+    def verify(request: Request) -> HTMLResponse:
+        return page(request, "verify.html", enabled=chain is not None and model_path is not None)
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:

@@ -65,10 +65,13 @@ def get_json(d, path):
 
 def test_every_page_renders(deployment):
     for path in ("/", "/loans", f"/loans/{deployment['repaid']}", "/scores", "/models", "/rules", "/anchors",
-                 "/static/explorer.css"):
+                 "/verify", "/static/explorer.css"):
         get(deployment, path)
     status, _ = request(deployment["app"], "GET", "/loans/999")
     assert status == 404
+    # no model bundle given: the verify action says it is off and checks nothing
+    assert 'id="verify-off"' in get(deployment, "/verify")
+    assert request(deployment["app"], "POST", "/api/verify", b"{}")[0] == 503
 
 
 def test_loans_show_the_states_amounts_and_history_on_chain(deployment):

@@ -185,3 +185,40 @@ def test_a_bad_disclosure_or_transaction_is_a_clear_error(scored, tmp_path):
     _disclose(c, batch, out)
     r = _verify(["verify", "0x" + "11" * 32, "--disclosure", str(out)], _auditor_env(c), tmp_path)
     assert r.returncode == 2 and "transaction 0x1111" in r.stderr
+
+
+def test_the_explorers_verify_action_runs_the_same_checks_on_a_posted_disclosure(scored, tmp_path):
+    """The explorer's POST /api/verify: the CLI's checks, all passing for the true disclosure; one
+    changed feature value fails the features commitment; a malformed body is refused with 422."""
+    from brownie import web3
+
+    from oracle.chain import Chain
+    from oracle.explorer.app import create_app
+    from oracle.explorer.view import ChainView
+    from oracle.settings import load_settings
+    from tests.oracle.unit.asgi import request
+
+    c, batch = scored
+    out = tmp_path / "d.json"
+    _disclose(c, batch, out)
+    view = ChainView(web3, c.system.loan_manager.address, data_anchor=c.system.data_anchor.address)
+    chain = Chain(load_settings(env={}, registry_address=c.system.score_registry.address), w3=web3)
+    app = create_app(view, chain=chain, model_path=c.model_path)
+    disclosure = json.loads(out.read_text())
+
+    def post(body):
+        status, raw = request(app, "POST", "/api/verify", json.dumps(body).encode())
+        return status, json.loads(raw)
+
+    status, report = post({"disclosure": disclosure})
+    assert status == 200 and report["ok"], report
+    assert set(report["checks"]) == CHECKS and all(v == "pass" for v in report["checks"].values())
+    name = next(iter(disclosure["features"]))
+    value = disclosure["features"][name]
+    changed = dict(disclosure, features=dict(disclosure["features"], **{name: (value or 0) + 1}))
+    status, report = post({"disclosure": changed})
+    assert status == 200 and not report["ok"] and report["checks"]["features_commitment"] != "pass"
+    assert post({"disclosure": {"format": "nope"}})[0] == 422
+    assert post({"disclosure": disclosure, "tx": "0x12"})[0] == 422
+    status, page = request(app, "GET", "/verify")
+    assert status == 200 and b'id="verify-form"' in page
