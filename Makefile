@@ -4,13 +4,16 @@ VENV := .venv/bin
 BROWNIE := $(VENV)/brownie
 NETWORK ?= development
 
-.PHONY: setup demo demo-report test test-anvil test-ganache console fuzz-full bench reliability soak slither train-default clean
+.PHONY: setup demo explorer demo-report test test-anvil test-ganache console fuzz-full bench reliability soak slither train-default clean
 
 setup:  ## install everything (venv, npm chains and compiler shim, brownie networks)
 	@bash scripts/toolchain/setup.sh
 
 demo: setup  ## the main job, end to end on a local chain (CHAIN=ganache for Ganache)
 	@$(VENV)/python -m scripts.demo $(if $(CHAIN),--chain $(CHAIN),)
+
+explorer: setup  ## the explorer (a read-only web view) over the last `make demo`'s chain: http://127.0.0.1:8700/
+	@$(VENV)/python -m scripts.explorer_demo $(if $(PORT),--port $(PORT),) $(if $(MODEL),--model $(MODEL),)
 
 demo-report: setup  ## the demo, regenerating the committed reports/demo.md on purpose
 	@$(VENV)/python -m scripts.demo $(if $(CHAIN),--chain $(CHAIN),) --report reports/demo.md

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import shutil
 import sys
 import time
@@ -89,6 +90,7 @@ def run(args) -> dict:
             deployer.transfer(transmitter, "10 ether", silent=True)
         system = deploy.deploy(signers, threshold=2)
         cluster.addresses = system.addresses()
+        summary["addresses"] = cluster.addresses
         _log(f"deployed; oracle signers {', '.join(s[:10] for s in signers)} (2-of-3)")
 
         v1 = governance.register_model(system)
@@ -307,6 +309,18 @@ def write_report(summary: dict, path: Path) -> None:
     path.write_text("\n".join(lines))
 
 
+def save_chain(summary: dict) -> Path:
+    """anvil's whole state (blocks, receipts and logs included) and the deployment's addresses, so
+    `make explorer` can serve this run's chain after the demo's anvil has gone (scripts/explorer_demo)."""
+    from scripts.explorer_demo import STATE_FILE
+
+    state = web3.provider.make_request("anvil_dumpState", [])["result"]
+    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    STATE_FILE.write_text(json.dumps({"chain_id": summary["chain_id"], "addresses": summary["addresses"],
+                                      "state": state}))
+    return STATE_FILE
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"demo {package_version()}")
@@ -328,6 +342,8 @@ def main(argv=None) -> int:
     network.connect(CHAINS[args.chain])
     try:
         summary = run(args)
+        if args.chain == "anvil":
+            save_chain(summary)
     finally:
         network.disconnect()
     write_report(summary, Path(args.report))

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from oracle.explorer.view import ChainView
+from oracle.explorer.view import ChainView, charts
 
 HERE = Path(__file__).resolve().parent
 MAX_DISCLOSURE_BYTES = 1 << 20  # a disclosure is a few KB; a larger body is refused unread
@@ -76,6 +76,10 @@ def create_app(view: ChainView, *, chain: Any = None, model_path: str | Path | N
     @app.get("/api/signers")
     def api_signers() -> dict:
         return view.signer_set()
+
+    @app.get("/api/charts")
+    def api_charts() -> dict:
+        return charts(view)
 
     @app.get("/api/anchors")
     def api_anchors() -> list:
@@ -140,6 +144,10 @@ def create_app(view: ChainView, *, chain: Any = None, model_path: str | Path | N
     @app.get("/rules", response_class=HTMLResponse)
     def rules(request: Request) -> HTMLResponse:
         return page(request, "rules.html", r=view.rules(), signers=view.signer_set())
+
+    @app.get("/charts", response_class=HTMLResponse)
+    def charts_page(request: Request) -> HTMLResponse:
+        return page(request, "charts.html", c=charts(view))
 
     @app.get("/anchors", response_class=HTMLResponse)
     def anchors(request: Request) -> HTMLResponse:

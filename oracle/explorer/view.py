@@ -181,3 +181,47 @@ class ChainView:
                  "uri": e.args.uri, "records": e.args.recordCount, "block": e.blockNumber,
                  "tx": _hex(e.transactionHash)}
                 for e in self.anchor.events.BatchAnchored().get_logs(from_block=self.from_block)]
+
+
+# --- charts -----------------------------------------------------------------------------------
+PD_BINS_BPS = (0, 200, 500, 1_000, 2_000, 10_001)  # 0-2 %, 2-5 %, 5-10 %, 10-20 %, 20 % and up
+# The transaction of each lifecycle step, by the event it emits.
+STEP_EVENTS = {"ScoreRequested": "request", "LoanApproved": "approve", "LoanRejected": "approve (rejected)",
+               "LoanFunded": "fund", "LoanFullyRepaid": "repay (final)", "LoanDefaulted": "mark default"}
+
+
+def charts(view: ChainView) -> dict:
+    """What the charts page draws, computed from the same reads as the other pages: recorded
+    scores per band, PD against outcome (loans decided on a score whose outcome is known) and
+    the gas of each lifecycle step (median over the transactions that took it)."""
+    import statistics
+
+    rules = view.rules()
+    bands = len(rules["rules"]["bandMinScores"])
+    by_band = {b: 0 for b in [None, *range(1, bands + 1)]}
+    for s in view.scores():
+        by_band[s["band"]] += 1
+    outcome_bins = [{"from_bps": lo, "to_bps": hi, "repaid": 0, "defaulted": 0, "pd_sum_bps": 0}
+                    for lo, hi in zip(PD_BINS_BPS, PD_BINS_BPS[1:])]
+    gas: dict[str, list[int]] = {step: [] for step in STEP_EVENTS.values()}
+    seen: set[str] = set()
+    for loan in view.loan_list():
+        bad = loan["state_name"] in ("Defaulted", "WrittenOff")
+        if loan["scoreIssuedAt"] and (bad or loan["state_name"] == "Repaid"):
+            b = next(x for x in outcome_bins if x["from_bps"] <= loan["pdBps"] < x["to_bps"])
+            b["defaulted" if bad else "repaid"] += 1
+            b["pd_sum_bps"] += loan["pdBps"]
+        for h in view.loan_history(loan["id"]):
+            step = STEP_EVENTS.get(h["event"])
+            if step and h["tx"] not in seen:
+                seen.add(h["tx"])
+                gas[step].append(view.w3.eth.get_transaction_receipt(h["tx"])["gasUsed"])
+    for b in outcome_bins:
+        n = b["repaid"] + b["defaulted"]
+        b["loans"] = n
+        b["mean_pd"] = b.pop("pd_sum_bps") / n / 10_000 if n else None
+        b["default_rate"] = b["defaulted"] / n if n else None
+    return {"scores_by_band": [{"band": b, "count": c} for b, c in by_band.items()],
+            "pd_vs_outcome": outcome_bins,
+            "gas_by_step": [{"step": k, "transactions": len(v), "median_gas": int(statistics.median(v))}
+                            for k, v in gas.items() if v]}

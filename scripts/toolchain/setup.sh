@@ -113,6 +113,22 @@ PTH
 # name (`/home/a.b/scorechain`) through. Imported by the .pth line above.
 install -m 0644 scripts/toolchain/dotted_path_finder.py "$SITE/scorechain_dotted_path_finder.py"
 
+# --- a headless browser for the explorer's browser test: Debian's chromium and its driver -------
+# (nothing downloads a browser at run time; selenium finds both on PATH). Installed with apt when
+# this runs as root; otherwise the test says what is missing and is skipped, except in CI.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing chromium and chromium-driver (apt) for the explorer's browser test"
+    apt_browser() {
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+    }
+    apt_browser || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && apt_browser; } ||
+      log "could not install chromium with apt: the explorer's browser test will not run"
+  else
+    log "no chromium/chromedriver and no root for apt: the explorer's browser test will not run"
+  fi
+fi
+
 # --- brownie's network list: live-style local network and Sepolia by RPC URL ------------------
 "$VENV/bin/python" scripts/toolchain/networks.py >/dev/null
 

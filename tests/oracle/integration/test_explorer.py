@@ -65,7 +65,7 @@ def get_json(d, path):
 
 def test_every_page_renders(deployment):
     for path in ("/", "/loans", f"/loans/{deployment['repaid']}", "/scores", "/models", "/rules", "/anchors",
-                 "/verify", "/static/explorer.css"):
+                 "/verify", "/charts", "/static/explorer.css"):
         get(deployment, path)
     status, _ = request(deployment["app"], "GET", "/loans/999")
     assert status == 404
@@ -120,3 +120,22 @@ def test_models_rules_signers_and_batches_match_the_chain(deployment):
     summary = get_json(deployment, "/api/summary")
     assert summary["loans"] == 2 and summary["models"] == 1
     assert re.search(r'<td id="loan-count">2</td>', get(deployment, "/"))
+
+
+def test_charts_count_scores_by_band_pd_against_outcome_and_gas_per_step(deployment):
+    c = get_json(deployment, "/api/charts")
+    bands = {b["band"]: b["count"] for b in c["scores_by_band"]}
+    scores = get_json(deployment, "/api/scores")
+    assert sum(bands.values()) == len(scores) == 2
+    assert bands[1] == 1 and bands[2] == 1  # scores 410 and 640 under bands 300 / 600 / 750
+    (known,) = [b for b in c["pd_vs_outcome"] if b["loans"]]  # the repaid loan, decided at 4.20 %
+    assert (known["from_bps"], known["to_bps"], known["repaid"], known["defaulted"]) == (200, 500, 1, 0)
+    assert known["mean_pd"] == 0.042 and known["default_rate"] == 0
+    lm = deployment["system"].loan_manager
+    history = get_json(deployment, f"/api/loans/{deployment['repaid']}")["history"]
+    fund_tx = next(h["tx"] for h in history if h["event"] == "LoanFunded")
+    steps = {g["step"]: g for g in c["gas_by_step"]}
+    assert steps["fund"]["median_gas"] == web3.eth.get_transaction_receipt(fund_tx)["gasUsed"]
+    assert steps["request"]["transactions"] == lm.loanCount() == 2
+    page = get(deployment, "/charts")
+    assert 'id="scores-by-band"' in page and "band 2" in page and f"{steps['fund']['median_gas']:,}" in page
