@@ -4,7 +4,7 @@ VENV := .venv/bin
 BROWNIE := $(VENV)/brownie
 NETWORK ?= development
 
-.PHONY: setup demo explorer demo-report test test-anvil test-ganache console fuzz-full bench reliability soak slither train-default clean
+.PHONY: setup demo explorer demo-report test test-anvil test-consortium test-ganache console fuzz-full bench reliability soak slither train-default clean
 
 setup:  ## install everything (venv, npm chains and compiler shim, brownie networks)
 	@bash scripts/toolchain/setup.sh
@@ -23,6 +23,9 @@ test: setup  ## every test on anvil, then the Ganache subset
 
 test-anvil: setup
 	@$(BROWNIE) test tests --network development
+
+test-consortium: setup  ## the contract and oracle suites on anvil-consortium: no base fee, gas price 0 (README: a consortium chain)
+	@$(BROWNIE) test tests/contracts tests/oracle/integration --network anvil-consortium
 
 test-ganache: setup
 	@$(BROWNIE) test tests -m ganache --network ganache-cli

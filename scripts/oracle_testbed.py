@@ -98,7 +98,10 @@ class OracleTestbed:
     """A deployed system plus n oracle node processes (not started until `start()`)."""
 
     def __init__(self, workdir: Path, model_path: Path, n: int = 3, k: int = 2,
-                 n_borrowers: int = 6, proxy: bool = False, settings: dict | None = None) -> None:
+                 n_borrowers: int = 6, proxy: bool = False, settings: dict | None = None,
+                 zero_gas: bool = False) -> None:
+        """`zero_gas`: run the nodes as on a consortium chain with no base fee and a zero gas
+        price: their transmitter keys get no ETH and they pay no priority fee."""
         from oracle.scoring import load_model
         self.workdir = Path(workdir)
         # the nodes run a private copy of the bundle: the model under models/default may be
@@ -119,6 +122,7 @@ class OracleTestbed:
         self.nodes = self.cluster.nodes
         signers = self.cluster.create_keys()
         self.admin = accounts[0]
+        self.zero_gas = zero_gas
         self._deploy(signers, k)  # a false "dropped" verdict is re-checked: scripts.brownie_rpc_quirks
         self.borrowers = self.new_borrowers(n_borrowers)
         self.rows = write_features_csv(self.workdir / "features.csv", self.model.schema,
@@ -128,7 +132,8 @@ class OracleTestbed:
         self._recorded_to = self.start_block - 1
         self._recorded_to_hash: bytes | None = None
         self.cluster.addresses = self.system.addresses()
-        self.cluster.extra_env = {**TEST_TIMINGS, "ORACLE_START_BLOCK": self.start_block,
+        zero_fees = {"ORACLE_PRIORITY_FEE_GWEI": "0", "ORACLE_LOW_BALANCE_ETH": "0"} if zero_gas else {}
+        self.cluster.extra_env = {**TEST_TIMINGS, "ORACLE_START_BLOCK": self.start_block, **zero_fees,
                                   **(settings or {})}
         self.cluster.import_features(self.workdir / "features.csv")
 
@@ -149,7 +154,7 @@ class OracleTestbed:
                     content_id.uri(content_id.path_cid(self.model_path)), 1,
                     {"from": accounts[1]})
         mr.approve(self.model.model_id, {"from": accounts[2]})
-        for t in self.cluster.transmitters():  # gas money for the nodes' transmitter keys only
+        for t in [] if self.zero_gas else self.cluster.transmitters():  # gas money for the transmitters
             self.admin.transfer(t, "10 ether")
 
     def new_borrower(self):

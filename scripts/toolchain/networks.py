@@ -24,6 +24,15 @@ DEV_NETWORKS = [
                          "evm_version": "shanghai", "mnemonic": "brownie"},
     },
     {
+        # A chain configured like a lenders' consortium chain (QBFT): no base fee, zero gas price.
+        # `make test-consortium` runs the contract and oracle suites on it.
+        "name": "anvil as a zero-gas consortium chain (port 8575)",
+        "id": "anvil-consortium",
+        "cmd": "anvil",
+        "host": "http://127.0.0.1",
+        "cmd_settings": {"port": 8575, "gas_limit": 30000000, "accounts": 10, "base_fee": 0, "gas_price": 0},
+    },
+    {
         # anvil on its own port for `make soak`, so an hour-long run leaves 8545 to the tests.
         "name": "anvil on port 8565 (soak runs)",
         "id": "anvil-soak",
