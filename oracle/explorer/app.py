@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from web3 import Web3
 
 from oracle.explorer.view import ChainView, charts
 
@@ -43,6 +44,11 @@ def create_app(view: ChainView, *, chain: Any = None, model_path: str | Path | N
                               "ComplianceRules": view.compliance.address, "ModelRegistry": view.models.address,
                               "DataAnchor": view.anchor.address if view.anchor else None}}
 
+    def scores_of(borrower: str | None) -> list:
+        if borrower and not Web3.is_address(borrower):
+            raise HTTPException(422, f"not an address: {borrower!r}")
+        return view.scores(borrower or None)
+
     def one_loan(loan_id: int) -> dict:
         loan = view.loan(loan_id)
         if loan is None:
@@ -63,7 +69,7 @@ def create_app(view: ChainView, *, chain: Any = None, model_path: str | Path | N
 
     @app.get("/api/scores")
     def api_scores(borrower: str | None = None) -> list:
-        return view.scores(borrower)
+        return scores_of(borrower)
 
     @app.get("/api/models")
     def api_models() -> list:
@@ -135,7 +141,7 @@ def create_app(view: ChainView, *, chain: Any = None, model_path: str | Path | N
 
     @app.get("/scores", response_class=HTMLResponse)
     def scores(request: Request, borrower: str | None = None) -> HTMLResponse:
-        return page(request, "scores.html", scores=view.scores(borrower), borrower=borrower)
+        return page(request, "scores.html", scores=scores_of(borrower), borrower=borrower)
 
     @app.get("/models", response_class=HTMLResponse)
     def models(request: Request) -> HTMLResponse:

@@ -69,6 +69,7 @@ def test_every_page_renders(deployment):
         get(deployment, path)
     status, _ = request(deployment["app"], "GET", "/loans/999")
     assert status == 404
+    assert request(deployment["app"], "GET", "/api/scores?borrower=0x12")[0] == 422
     # no model bundle given: the verify action says it is off and checks nothing
     assert 'id="verify-off"' in get(deployment, "/verify")
     assert request(deployment["app"], "POST", "/api/verify", b"{}")[0] == 503
