@@ -120,7 +120,7 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing chromium and chromium-driver (apt) for the explorer's browser test"
     apt_browser() {
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1
     }
     apt_browser || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && apt_browser; } ||
       log "could not install chromium with apt: the explorer's browser test will not run"
