@@ -3,18 +3,21 @@
     make demo && make explorer          # then open http://127.0.0.1:8700/
 
 The demo saves anvil's whole state (blocks, receipts and logs included) and the deployment's
-addresses when it finishes (scripts/demo.py, save_chain); this starts a new anvil, loads that state
-into it (anvil_loadState) and serves `oracle explorer` over it, with the committed default model
-for the verify action, until Ctrl-C. Nothing is written to the checkout.
+addresses when it finishes (scripts/demo.py, save_chain: anvil_dumpState's gzipped JSON, as hex);
+this starts a new anvil from that state (`--load-state`, a file: a long chain's state is larger than
+anvil takes in one JSON-RPC request) and serves `oracle explorer` over it, with the committed
+default model for the verify action, until Ctrl-C. Nothing is written to the checkout.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,8 +44,11 @@ def main(argv=None) -> int:
         return 2
     saved = json.loads(args.state.read_text())
     rpc_port = _free_port()
+    tmp = tempfile.TemporaryDirectory(prefix="scorechain-explorer-")
+    state_json = Path(tmp.name) / "state.json"
+    state_json.write_bytes(gzip.decompress(bytes.fromhex(saved["state"].removeprefix("0x"))))
     anvil = subprocess.Popen([str(ROOT / "node_modules/.bin/anvil"), "--port", str(rpc_port), "--silent",
-                              "--chain-id", str(saved["chain_id"])])
+                              "--chain-id", str(saved["chain_id"]), "--load-state", str(state_json)])
     try:
         import uvicorn
         from web3 import HTTPProvider, Web3
@@ -53,16 +59,12 @@ def main(argv=None) -> int:
         from oracle.settings import DEFAULT_MODEL_PATH, load_settings
 
         w3 = Web3(HTTPProvider(f"http://127.0.0.1:{rpc_port}"))
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not w3.is_connected():
             if time.monotonic() > deadline or anvil.poll() is not None:
-                print("anvil did not start", file=sys.stderr)
+                print("anvil did not start from the saved state", file=sys.stderr)
                 return 1
             time.sleep(0.1)
-        loaded = w3.provider.make_request("anvil_loadState", [saved["state"]])
-        if loaded.get("result") is not True:
-            print(f"anvil could not load the saved state: {loaded.get('error')}", file=sys.stderr)
-            return 1
         addresses = saved["addresses"]
         view = ChainView(w3, addresses["loan_manager"], data_anchor=addresses["data_anchor"])
         chain = Chain(load_settings(env={}, rpc_url=f"http://127.0.0.1:{rpc_port}",
@@ -74,6 +76,7 @@ def main(argv=None) -> int:
     finally:
         anvil.terminate()
         anvil.wait(10)
+        tmp.cleanup()
     return 0
 
 
