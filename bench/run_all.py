@@ -137,24 +137,38 @@ def run_steps(args, log_dir: Path) -> list[dict]:
     return out
 
 
-def collect(steps: list[dict], quick: bool) -> dict:
+def collect(steps: list[dict], quick: bool, previous: dict | None = None) -> dict:
+    """The report's results. A step merged from an earlier run (`--merge`) contributes what that
+    run's report recorded (`previous`, its results), never a file under build/ that another run may
+    have written since."""
     by = {s["name"]: s for s in steps}
     ok = lambda name: name in by and by[name]["rc"] == 0  # noqa: E731
+    merged = {s["name"] for s in steps if s.get("merged")}
+    prev_raw = (previous or {}).get("raw") or {}
     res: dict = {"headline": [], "scaling": {}, "raw": {}}
 
-    gas = load_json(ROOT / "reports" / "gas.json") if ok("gas") else None
-    scaling = load_json(BUILD / "gas_scaling.json") if ok("scaling") else None
-    models = load_json(ROOT / "reports" / "models" / "bench_inference.json") if ok("models") else None
-    oracle = load_json(ORACLE_RECORD) if ok("oracle") else None
-    verify = load_json(ROOT / "reports" / "verify_bench.json") if ok("verify") else None
+    def record(step: str, key: str, path: Path):
+        if step in merged:
+            return prev_raw.get(key)
+        return load_json(path) if ok(step) else None
+
+    gas = record("gas", "gas", ROOT / "reports" / "gas.json")
+    scaling = record("scaling", "gas_scaling", BUILD / "gas_scaling.json")
+    models = record("models", "models", ROOT / "reports" / "models" / "bench_inference.json")
+    oracle = record("oracle", "oracle", ORACLE_RECORD)
+    verify = record("verify", "verify", ROOT / "reports" / "verify_bench.json")
     res["raw"] = {"gas": gas, "gas_scaling": scaling, "models": models, "oracle": oracle,
                   "verify": verify}
-    sweep_docs = [load_json(ROOT / st["sweep_record"]) for st in steps
-                  if st["name"].startswith("oraclesweep_") and st["rc"] == 0]
+    sweep_steps = [st for st in steps if st["name"].startswith("oraclesweep_")]
+    if any(st["name"] in merged for st in sweep_steps):  # `--only oracle` runs the sweep whole
+        sweep_docs = list(prev_raw.get("oracle_sweep") or [])
+        sweep_steps = []
+    else:
+        sweep_docs = [load_json(ROOT / st["sweep_record"]) for st in sweep_steps if st["rc"] == 0]
     sweep_docs = [d for d in sweep_docs if d and d.get("sweep")]
     failed_steps = [{"nodes": int(st["name"].split("_")[1]), "threshold": int(st["name"].split("_")[2]),
                      "error": [f"step exit {st['rc']}, see {st['log']}"]}
-                    for st in steps if st["name"].startswith("oraclesweep_") and st["rc"] != 0]
+                    for st in sweep_steps if st["rc"] != 0]
     res["raw"]["oracle_sweep"] = sweep_docs
     if sweep_docs or failed_steps:
         pts = [p for d in sweep_docs for p in d["sweep"]["points"]] + failed_steps
@@ -272,8 +286,11 @@ def collect(steps: list[dict], quick: bool) -> dict:
                      for p in pts if "error" not in p],
             "failed_points": [p for p in pts if "error" in p]}
     fuzz_rows = []
+    if any(s["name"].startswith("fuzz_") and s["name"] in merged for s in steps):  # `--only fuzz` runs all
+        fuzz_rows = list(((previous or {}).get("scaling") or {}).get("suite_time_vs_stateful_steps", {})
+                         .get("rows") or [])
     for s in steps:
-        if not s["name"].startswith("fuzz_"):
+        if not s["name"].startswith("fuzz_") or s["name"] in merged:
             continue
         rec = load_json(ROOT / s["fuzz_record"]) if s["rc"] == 0 else None
         fuzz_rows.append({"min_steps": s["fuzz_min_steps"], "rc": s["rc"], "wall_seconds": s["seconds"],
@@ -476,7 +493,7 @@ def main(argv=None) -> int:
         "machine": machine, "machine_after": {"load_average": [round(x, 2) for x in os.getloadavg()]},
         "load": probe.stop(),
         "steps": steps,
-        "results": collect(steps, args.quick),
+        "results": collect(steps, args.quick, previous["results"] if previous else None),
         "notes": NOTES,
     }
     write_report(doc, Path(args.out), write_markdown)

@@ -14,38 +14,22 @@ from typing import Any
 
 from web3 import Web3
 
+from models.serving import describe_reason_codes, unpack_reason_codes
 from oracle.abi import load_abi
-from oracle.chain.codec import SCORE_RECORDED_TOPIC, _decode_recorded
+from oracle.adverse_action import rule_reason
+from oracle.chain.codec import SCORE_RECORDED_TOPIC, _decode_recorded, _hex
 
 LOAN_STATES = ("None", "Requested", "Approved", "Rejected", "Cancelled", "Funded", "Repaid", "Defaulted",
                "WrittenOff", "Expired")
 MODEL_STATUSES = ("None", "Registered", "Approved", "Revoked")
-# IComplianceRules.Reason, in enum order (a rejected loan's reason).
-REJECT_REASONS = ("None", "RulesNotSet", "BorrowerIneligible", "JurisdictionNotAllowed", "TermTooShort",
-                  "TermTooLong", "AprTooHigh", "TooManyActiveLoans", "CoolOffActive", "NoScore", "ScoreExpired",
-                  "ScoreStale", "ModelNotApproved", "PdTooHigh", "ScoreBelowMinimum", "PrincipalTooHigh",
-                  "ScoreBeforeRequest", "Delinquent")
 
 
-def _hex(value: Any) -> str:
-    return "0x" + bytes(value).hex()
-
-
-def unpack_reason_codes(packed: int) -> list[int]:
-    """A score's up to four reason codes, most important first (c0<<24|c1<<16|c2<<8|c3; 0 = none)."""
-    return [c for c in ((packed >> shift) & 0xFF for shift in (24, 16, 8, 0)) if c]
-
-
-def _reason_tables() -> dict[str, dict[int, str]]:
-    """Feature-schema hash -> {code: text}, for every schema with a published reason table."""
-    from models.reasons import PUBLISHED_SCHEMAS, texts
+def _published_schemas() -> dict[str, str]:
+    """Feature-schema hash (hex) -> the name of the published reason table for it."""
+    from models.reasons import PUBLISHED_SCHEMAS
     from models.schema import load_schema, schema_hash
 
-    out = {}
-    for name in PUBLISHED_SCHEMAS:
-        digest = schema_hash(load_schema(name))
-        out[digest.lower().removeprefix("0x")] = texts(name)
-    return out
+    return {schema_hash(load_schema(name)): name for name in PUBLISHED_SCHEMAS}
 
 
 class ChainView:
@@ -61,7 +45,14 @@ class ChainView:
         self.compliance = contract("ComplianceRules", self.loans.functions.complianceRules().call())
         self.models = contract("ModelRegistry", self.compliance.functions.modelRegistry().call())
         self.anchor = contract("DataAnchor", data_anchor) if data_anchor else None
-        self._reasons: dict[str, dict[int, str]] | None = None
+        self._schemas: dict[str, str] | None = None
+        # LoanManager events whose first indexed argument is the loan id, by topic: a loan's history
+        self._loan_events = {}
+        for e in self.loans.abi:
+            inputs = e.get("inputs", [])
+            if e.get("type") == "event" and inputs and inputs[0]["name"] == "loanId" and inputs[0]["indexed"]:
+                sig = f"{e['name']}({','.join(i['type'] for i in inputs)})"
+                self._loan_events[bytes(Web3.keccak(text=sig))] = e["name"]
 
     # --- signer set, models, rules --------------------------------------------------------------
     def signer_set(self) -> dict:
@@ -104,11 +95,15 @@ class ChainView:
         return bands[-1] if bands else None
 
     # --- scores ---------------------------------------------------------------------------------
-    def reason_texts(self, feature_schema_hash: str, codes: list[int]) -> list[str]:
-        if self._reasons is None:
-            self._reasons = _reason_tables()
-        table = self._reasons.get(feature_schema_hash.lower().removeprefix("0x"), {})
-        return [table.get(c, f"code {c}") for c in codes]
+    def reason_texts(self, feature_schema_hash: str, packed: int) -> list[str]:
+        """The texts of a score's reason codes, from the published table of the model's schema
+        (codes alone for a schema without one)."""
+        if self._schemas is None:
+            self._schemas = _published_schemas()
+        name = self._schemas.get(feature_schema_hash.lower().removeprefix("0x"))
+        if name is None:
+            return [f"code {c}" for c in unpack_reason_codes(packed) if c]
+        return describe_reason_codes(packed, name)
 
     def scores(self, borrower: str | None = None) -> list[dict]:
         """Every ScoreRecorded (optionally of one borrower), oldest first."""
@@ -124,12 +119,12 @@ class ChainView:
             e = _decode_recorded(log)
             a = e.args
             model = models.get(_hex(a.modelId), {})
-            codes = unpack_reason_codes(a.reasonCodes)
+            codes = [c for c in unpack_reason_codes(a.reasonCodes) if c]
             out.append({
                 "borrower": a.borrower, "model_id": _hex(a.modelId), "model_status": model.get("status"),
                 "pd_bps": a.pdBps, "score": a.score, "band": self.band(a.score, rules),
                 "reason_codes": codes,
-                "reasons": self.reason_texts(model.get("feature_schema_hash", ""), codes),
+                "reasons": self.reason_texts(model.get("feature_schema_hash", ""), a.reasonCodes),
                 "issued_at": a.issuedAt, "valid_until": a.validUntil, "nonce": a.nonce,
                 "features_hash": _hex(a.featuresHash), "block": e.blockNumber,
                 "tx": _hex(e.transactionHash)})
@@ -146,25 +141,20 @@ class ChainView:
         if raw["state"] == 0:
             return None
         raw["modelId"] = _hex(raw["modelId"])
+        rule = rule_reason(raw["rejectReason"]) if raw["rejectReason"] else None
         return {"id": loan_id, **raw, "state_name": LOAN_STATES[raw["state"]],
-                "reject_reason": REJECT_REASONS[raw["rejectReason"]] if raw["rejectReason"] else None}
+                "reject_reason": rule.name if rule else None, "reject_text": rule.text if rule else None}
 
     def loan_list(self) -> list[dict]:
         return [x for x in (self.loan(i) for i in range(1, self.loan_count() + 1)) if x is not None]
 
     def loan_history(self, loan_id: int) -> list[dict]:
         """Every LoanManager event whose first indexed argument is `loanId` = loan_id, in order."""
-        events = {}
-        for e in self.loans.abi:
-            inputs = e.get("inputs", [])
-            if e.get("type") == "event" and inputs and inputs[0]["name"] == "loanId" and inputs[0]["indexed"]:
-                sig = f"{e['name']}({','.join(i['type'] for i in inputs)})"
-                events[Web3.keccak(text=sig)] = e["name"]
         logs = self.w3.eth.get_logs({"address": self.loans.address, "fromBlock": self.from_block,
                                      "toBlock": "latest", "topics": [None, "0x" + loan_id.to_bytes(32, "big").hex()]})
         out = []
         for log in logs:
-            name = events.get(bytes(log["topics"][0]))
+            name = self._loan_events.get(bytes(log["topics"][0]))
             if name is None:
                 continue
             args = dict(getattr(self.loans.events, name)().process_log(log).args)

@@ -85,6 +85,7 @@ def test_loans_show_the_states_amounts_and_history_on_chain(deployment):
             onchain["state"], onchain["principal"], onchain["repaid"], onchain["pdBps"])
     assert loans[deployment["repaid"]]["state_name"] == "Repaid"
     assert loans[deployment["rejected"]]["reject_reason"] == "PdTooHigh"
+    assert loans[deployment["rejected"]]["reject_text"] == "Estimated risk of default too high"  # the notice's text
     page = get(deployment, f"/loans/{deployment['repaid']}")
     assert '<span id="state">Repaid</span>' in page and "4.20 %" in page
     events = [h["event"] for h in get_json(deployment, f"/api/loans/{deployment['repaid']}")["history"]]

@@ -220,5 +220,7 @@ def test_the_explorers_verify_action_runs_the_same_checks_on_a_posted_disclosure
     assert status == 200 and not report["ok"] and report["checks"]["features_commitment"] != "pass"
     assert post({"disclosure": {"format": "nope"}})[0] == 422
     assert post({"disclosure": disclosure, "tx": "0x12"})[0] == 422
+    # a flood of bytes is refused before it is read or parsed
+    assert request(app, "POST", "/api/verify", b" " * ((1 << 20) + 1))[0] == 413
     status, page = request(app, "GET", "/verify")
     assert status == 200 and b'id="verify-form"' in page
