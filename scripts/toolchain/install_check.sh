@@ -97,4 +97,5 @@ if [ -n "${SCORECHAIN_INSTALL_CHECK_NETWORK:-}" ]; then
   SCORECHAIN_ORACLE_CLI="$V/oracle" "$ROOT/.venv/bin/brownie" test \
     tests/oracle/integration/test_verify_disclosure.py --network "$SCORECHAIN_INSTALL_CHECK_NETWORK"
 fi
+rm -rf "$WORK"  # a throwaway venv of ~270 MB; nothing in it is needed after the check
 log "passed"
