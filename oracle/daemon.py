@@ -22,7 +22,10 @@ Loop (every `poll_interval_s`, until SIGTERM):
    (one eth_getLogs past its scan cursor) for a ScoreRecorded after the request and stands down if
    there is one. (No refresh of expiring scores: the registry records a score only for an open
    loan request, so no score is published for a borrower who did not ask.) Entries already
-   carried by an in-flight transaction of this node are never rebuilt. The leader computes and
+   carried by an in-flight transaction of this node are never rebuilt, and a borrower whose
+   request or record a reorg took back is held for `failover_blocks` blocks by every node (the
+   transaction that carried it, whichever node sent it, is being re-broadcast: rebuilding it
+   elsewhere at once only ends as ScoreSkipped). The leader computes and
    signs, asks as many peers as k still needs to co-sign the batch (OracleNode.gather_report: the
    first peers asked also sign the whole batch as one ScoreReport if they co-sign every entry),
    and sends one transaction of at most as many entries as the chain's block gas limit allows:
@@ -189,7 +192,7 @@ class Daemon:
                        self.chain.final_block(head), (self.s.start_block or 0) - 1)
             log.error("reorg deeper than the stored block hashes", extra={
                 "block": mismatch, "rewind_to": fork})
-        counts = self.store.rewind(fork)
+        counts = self.store.rewind(fork, hold_until=head + self.s.failover_blocks)
         if self.metrics:
             self.metrics.reorgs.inc()
             self.metrics.records_reopened.inc(counts["requests_reopened"])
@@ -233,7 +236,7 @@ class Daemon:
         if due:
             faults.hit("before_done")
             counts = self.store.settle_records(self.chain.canonical_hashes(
-                sorted({n for n, _ in due})))
+                sorted({n for n, _ in due})), hold_until=head + self.s.failover_blocks)
             if counts["reopened"]:
                 if self.metrics:
                     self.metrics.records_reopened.inc(counts["reopened"])
@@ -261,6 +264,7 @@ class Daemon:
         batch_size = self.batch_size()
         inflight = self.store.inflight()
         busy = {a["borrower"] for sub in inflight for a in sub.attestations}
+        held = self.store.held(head)
         if self.metrics:
             self.metrics.inflight.set(len(inflight))
         by_borrower: dict[str, list[dict]] = {}
@@ -274,7 +278,7 @@ class Daemon:
         mine: list[tuple[str, list[dict]]] = []
         candidates = []
         for borrower, reqs in by_borrower.items():
-            if borrower in busy:
+            if borrower in busy or borrower in held:
                 continue
             first = reqs[0]
             attempt = max(0, head - first["block"]) // self.s.failover_blocks

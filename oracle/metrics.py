@@ -35,8 +35,9 @@ class Metrics:
                              registry=r)
         self.dead_letters = Counter("oracle_dead_letters_total", "Requests set aside after "
                                     "repeated failures (no features, schema, reverts)", registry=r)
-        self.tx_cancelled = Counter("oracle_tx_cancelled_total", "Stale never-broadcast "
-                                    "transactions whose nonce went to a 0-value cancel", registry=r)
+        self.tx_cancelled = Counter("oracle_tx_cancelled_total", "Stale transactions (never "
+                                    "broadcast, or taken back by a reorg and no longer recording "
+                                    "every entry) whose nonce went to a 0-value cancel", registry=r)
         self.loop_errors = Counter("oracle_loop_errors_total", "Daemon loop failures", registry=r)
         self.last_block = Gauge("oracle_last_processed_block", "Checkpoint cursor", registry=r)
         self.pending = Gauge("oracle_pending_requests", "Requests not yet satisfied", registry=r)

@@ -18,7 +18,10 @@ Checkpoint tables (what makes a restart resume exactly, and a reorg rewind exact
   `confirmed` (a receipt; its block hash kept) -> `finalized` (that block final and canonical);
   a confirmed transaction whose receipt disappears goes back to `inflight` and is re-broadcast.
   Copies of one account nonce that lost end `replaced`; a nonce taken by a final block with no
-  copy of ours in it ends `dropped`.
+  copy of ours in it ends `dropped`;
+* `holds` — borrowers a reorg touched (a request or a record of theirs taken back), not worked
+  before a block number: the transaction that carried them, whichever node sent it, is being
+  re-broadcast and lands meanwhile (then everyone stands down), or the hold runs out.
 """
 
 from __future__ import annotations
@@ -139,6 +142,12 @@ MIGRATIONS: tuple[str, ...] = (
     # registry records one score per loan request): nothing reads it any more
     """
     DROP TABLE scores;
+    """,
+    # 7: holds — after a reorg took a borrower's request or record, nobody but the node whose
+    # transaction carried it (re-broadcast, never rebuilt) works that borrower for a failover
+    # window: a second node rebuilding it at once was the duplicate that ended as ScoreSkipped
+    """
+    CREATE TABLE holds (borrower TEXT PRIMARY KEY, until_block INTEGER NOT NULL);
     """,
 )
 
@@ -442,14 +451,20 @@ class Store:
                                      (number,)).fetchone()
         return row[0] if row else None
 
-    def rewind(self, fork_block: int, name: str = "requests") -> dict[str, int]:
+    def rewind(self, fork_block: int, name: str = "requests",
+               hold_until: int | None = None) -> dict[str, int]:
         """A reorg replaced the blocks after `fork_block`: forget what was read from them.
         Requests seen there are deleted (the scan reads the canonical ones again), requests
         whose record was there go back to `pending`, their block hashes go, and the cursor moves
-        back to `fork_block`. `done` requests are final and stay. Returns counts."""
+        back to `fork_block`. `done` requests are final and stay. With `hold_until`, every
+        borrower touched is held until that block (see `holds`). Returns counts."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                if hold_until is not None:
+                    self._hold(hold_until, "SELECT DISTINCT borrower FROM requests WHERE status "
+                               "!= 'done' AND (block > ? OR done_block > ?)",
+                               (fork_block, fork_block))
                 dropped = self._conn.execute(
                     "DELETE FROM requests WHERE block > ? AND status != 'done'",
                     (fork_block,)).rowcount
@@ -478,16 +493,21 @@ class Store:
                 "SELECT DISTINCT done_block, done_hash FROM requests WHERE status = 'recorded' "
                 "AND done_block <= ? ORDER BY done_block", (final_block,))]
 
-    def settle_records(self, canonical: Mapping[int, str]) -> dict[str, int]:
+    def settle_records(self, canonical: Mapping[int, str],
+                       hold_until: int | None = None) -> dict[str, int]:
         """`canonical`: block number -> canonical hash of final blocks. A `recorded` request whose
         record's block is among them is `done` if the hash matches, else `pending` again (its
-        record was in a block a reorg replaced). A record without a hash (marked before
-        migration 4) is trusted."""
+        record was in a block a reorg replaced; with `hold_until` its borrower is held until
+        that block). A record without a hash (marked before migration 4) is trusted."""
         done = reopened = 0
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 for number, block_hash in canonical.items():
+                    if hold_until is not None:
+                        self._hold(hold_until, "SELECT DISTINCT borrower FROM requests WHERE "
+                                   "status = 'recorded' AND done_block = ? AND done_hash IS NOT "
+                                   "NULL AND done_hash != ?", (number, block_hash))
                     done += self._conn.execute(
                         "UPDATE requests SET status = 'done' WHERE status = 'recorded' AND "
                         "done_block = ? AND (done_hash IS NULL OR done_hash = ?)",
@@ -501,6 +521,20 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
         return {"done": done, "reopened": reopened}
+
+    def _hold(self, until_block: int, borrowers_sql: str, args: tuple) -> None:
+        """Hold the borrowers the query names until `until_block` (a later hold wins). Called
+        inside the caller's transaction."""
+        self._conn.execute(
+            "INSERT INTO holds (borrower, until_block) SELECT borrower, ? FROM "
+            f"({borrowers_sql}) WHERE true ON CONFLICT(borrower) DO UPDATE SET until_block = "
+            "max(until_block, excluded.until_block)", (until_block, *args))
+
+    def held(self, head: int) -> set[str]:
+        """Borrowers held past `head`; holds that ran out are dropped."""
+        with self._lock:
+            self._conn.execute("DELETE FROM holds WHERE until_block <= ?", (head,))
+            return {r[0] for r in self._conn.execute("SELECT borrower FROM holds")}
 
     def pending_requests(self, now: float | None = None) -> list[dict]:
         """Pending requests in chain order, less those waiting out a back-off (`defer`): a

@@ -399,6 +399,23 @@ class Chain:
         return retry(run, attempts=3, what="eth_estimateGas",
                      retry_if=lambda e: not isinstance(e, EstimateReverted))
 
+    def call_uint(self, sender: str, to: str, data: str, gas: int) -> int:
+        """eth_call at the head of a function returning one uint256 (a read: retried on transport
+        errors; a revert raises EstimateReverted at once)."""
+        def run() -> int:
+            r = self.w3.provider.make_request("eth_call", [
+                {"from": sender, "to": to, "data": data, "gas": hex(gas)}, "latest"])
+            if "error" in r:
+                raise EstimateReverted(str(r["error"].get("message", r["error"])),
+                                       r["error"].get("data"))
+            out = _hex(r["result"])
+            if len(out) != 66:
+                raise ChainError(f"eth_call: not one uint256: {out[:80]}")
+            return int(out, 16)
+
+        return retry(run, attempts=3, what="eth_call",
+                     retry_if=lambda e: not isinstance(e, EstimateReverted))
+
     def revert_reason(self, tx_hash: str, block: int) -> str | None:
         """Why a mined transaction reverted, in words (oracle.chain.revert_reasons), or None.
 

@@ -26,7 +26,7 @@ from oracle.chain.codec import _decode_raw, _hex, encode_report, encode_submit
 from oracle.chain.fees import Fees, GasStrategy
 from oracle import faults
 from oracle.chain import send_errors
-from oracle.chain.errors import CircuitOpen, SendError
+from oracle.chain.errors import CircuitOpen, EstimateReverted, SendError
 from oracle.chain.rpc import Chain, retry
 from oracle.keys import Signer
 from oracle.settings import Settings
@@ -332,18 +332,42 @@ class TxSender:
         return all(n > int(a["nonce"]) or (n == int(a["nonce"]) and not still_open)
                    for a, n, still_open in zip(atts, nonces, open_))
 
-    def _cancel(self, sub: Submission) -> None:
-        """Spend the nonce of a stale, never-broadcast transaction on a 0-value transfer to
-        ourselves (21,000 gas) instead of a batch the registry would only skip: the nonce must
-        still be used, or every later transaction waits for it."""
+    def _would_skip(self, sub: Submission) -> str | None:
+        """Why the same bytes, sent again after a reorg, would not record every entry they carry,
+        or None if they would (or the node cannot tell: then they go, as before). The reorg can
+        have made them stale — the borrower's request replayed after the attestation's issuedAt,
+        its nonce moved, a newer record landed — and then the registry only skips them (gas
+        spent on a ScoreSkipped); the requests are rebuilt instead, fresh, by their leader."""
+        if not sub.attestations:
+            return None
+        try:
+            tx = _decode_raw(sub.raw_tx)
+            recorded = self.chain.call_uint(self.transmitter.address, tx["to"], tx["data"],
+                                            tx["gas"])
+        except EstimateReverted as exc:
+            return f"reverts: {exc}"
+        except Exception as exc:  # noqa: BLE001 - no answer is no reason to hold the nonce back
+            log.warning("could not simulate a re-broadcast; sent as it is", extra={
+                "tx_hash": sub.tx_hash, "error": f"{type(exc).__name__}: {exc}"})
+            return None
+        if recorded < len(sub.attestations):
+            return f"would record {recorded} of {len(sub.attestations)} entries"
+        return None
+
+    def _cancel(self, sub: Submission,
+                message: str = "tx stale after a restart: nonce spent on a cancel",
+                why: str | None = None) -> None:
+        """Spend the nonce of a stale transaction (never broadcast, or taken back by a reorg) on
+        a 0-value transfer to ourselves (21,000 gas) instead of a batch the registry would only
+        skip: the nonce must still be used, or every later transaction waits for it."""
         decoded = _decode_raw(sub.raw_tx)
         old = Fees(decoded["maxFeePerGas"], decoded["maxPriorityFeePerGas"])
         fees = self.gas.bump(old, self.gas.initial(*self.chain.fee_inputs())) or old
         tx = {"type": 2, "chainId": decoded["chainId"], "nonce": sub.account_nonce,
               "to": self.transmitter.address, "data": "0x", "value": 0, "gas": 21_000,
               "maxFeePerGas": fees.max_fee, "maxPriorityFeePerGas": fees.priority_fee}
-        log.info("tx stale after a restart: nonce spent on a cancel", extra={
-            "kind": sub.kind, "nonce": sub.account_nonce, "tx_hash": sub.tx_hash})
+        log.info(message, extra={"kind": sub.kind, "nonce": sub.account_nonce,
+                                 "tx_hash": sub.tx_hash, **({"why": why} if why else {})})
         if self.metrics:
             self.metrics.tx_cancelled.inc()
         with self._send_lock:
@@ -375,7 +399,12 @@ class TxSender:
             log.warning("tx receipt gone (reorg): back in flight", extra={
                 "kind": sub.kind, "nonce": sub.account_nonce, "tx_hash": sub.tx_hash,
                 "block": sub.mined_block, "requests_reopened": reopened})
-            self._rebroadcast(sub)
+            why = self._would_skip(sub)
+            if why is None:
+                self._rebroadcast(sub)
+            else:
+                self._cancel(sub, "tx a reorg took back would no longer record every entry: "
+                             "nonce spent on a cancel", why=why)
             return _GONE
         block, block_hash = int(receipt["blockNumber"]), _hex(receipt["blockHash"]).lower()
         if sub.mined_hash is not None and block_hash != sub.mined_hash:

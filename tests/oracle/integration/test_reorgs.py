@@ -18,8 +18,13 @@ from pathlib import Path
 
 import pytest
 from brownie import web3
+from eth_utils import keccak
 
+from oracle.abi import load_abi
 from oracle.chain import SCORE_RECORDED_TOPIC, SCORE_REQUESTED_TOPIC, SCORE_SKIPPED_TOPIC
+
+ERRORS = {"0x" + keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4].hex():
+          e["name"] for e in load_abi("CreditScoreRegistry") if e["type"] == "error"}
 
 
 def _logs(address, topic, from_block, to_block="latest"):
@@ -33,6 +38,15 @@ def _rpc(method, params):
     r = web3.provider.make_request(method, params)
     assert "error" not in r, r
     return r.get("result")
+
+
+def _error_name(log) -> str:
+    """The custom error a ScoreSkipped carries (its ABI-encoded reason's selector, named)."""
+    data = bytes.fromhex(log["data"][2:])
+    offset = int.from_bytes(data[32:64], "big")
+    length = int.from_bytes(data[offset:offset + 32], "big")
+    selector = "0x" + data[offset + 32:offset + 32 + min(length, 4)].hex()
+    return ERRORS.get(selector, selector)
 
 
 def _wait_for_record_at_head(c, timeout=60):
@@ -87,7 +101,8 @@ def test_reorg_mid_batch_loses_nothing_and_records_nothing_twice(make_cluster, d
     counts = {}
     for b, _ in c.recorded():
         counts[b] = counts.get(b, 0) + 1
-    skipped = len(_logs(reg, SCORE_SKIPPED_TOPIC, c.start_block))
+    skipped_logs = _logs(reg, SCORE_SKIPPED_TOPIC, c.start_block)
+    skipped = len(skipped_logs)
     stores = []
     for node in c.nodes:
         db = sqlite3.connect(node.store)
@@ -105,7 +120,8 @@ def test_reorg_mid_batch_loses_nothing_and_records_nothing_twice(make_cluster, d
         "removed_requests": len(removed_requests), "removed_records": len(removed_records),
         "loan_ids_moved_to_another_request": moved, "records_per_borrower": sorted(
             counts.get(b.address, 0) for b in c.borrowers),
-        "score_skipped": skipped, "node_scan_rewinds": rewinds,
+        "score_skipped": skipped, "skipped_why": sorted(_error_name(e) for e in skipped_logs),
+        "node_scan_rewinds": rewinds,
         "node_tx_back_in_flight": reorged_tx, "open_work_per_node": left}
     base = os.environ.get("SCORECHAIN_RELIABILITY_DIR")
     if base:

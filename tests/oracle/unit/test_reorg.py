@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from oracle.chain import Chain, TxSender
+from oracle.chain.errors import ChainError, EstimateReverted
 from oracle.daemon import Daemon
 from oracle.metrics import Metrics
 from oracle.settings import load_settings
@@ -357,3 +358,98 @@ def test_a_never_broadcast_transaction_whose_entries_were_recorded_meanwhile_is_
     sender2, sent2 = sender_with(chain2, store2)
     sender2.resolve()
     assert [s.kind for s in store2.inflight()] == ["submitBatch"] and sent2 == ["0xbb"]
+
+
+def test_a_transaction_a_reorg_took_back_is_resent_only_if_it_still_records_every_entry():
+    """The reorg replayed the borrower's request after the attestation's issuedAt (or moved its
+    nonce, or a newer record landed): the same bytes would only be skipped. The node simulates
+    them first (the registry returns how many entries it records) and spends the nonce on a
+    cancel instead; bytes that still record everything, or that cannot be simulated, go again."""
+    from eth_account import Account
+
+    key = Account.create()
+    raw = bytes(key.sign_transaction({
+        "type": 2, "chainId": 31337, "nonce": 4, "to": "0x" + "55" * 20, "data": "0x12",
+        "value": 0, "gas": 300_000, "maxFeePerGas": 10**9,
+        "maxPriorityFeePerGas": 10**9}).raw_transaction)
+    outcomes = {}
+    for label, answer in (("stale", 1), ("fine", 2), ("reverts", EstimateReverted("x", None)),
+                          ("no answer", ChainError("timeout"))):
+        chain, store = TxChain(), Store.open(":memory:")
+        chain.fee_inputs = lambda: (0, [])
+        calls = []
+
+        def call_uint(sender, to, data, gas, answer=answer, calls=calls):
+            calls.append((sender, to, data, gas))
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        chain.call_uint = call_uint
+        store.add_submission(Submission("0xaa", 4, "submitBatch", raw, [1, 2],
+                                        [{"borrower": A, "nonce": 7}, {"borrower": B, "nonce": 7}],
+                                        1, "inflight", sent_block=9, sent_at=time.time()))
+        sender, sent = sender_with(chain, store)
+        sender.transmitter = SimpleNamespace(address=key.address, private_key_bytes=lambda: key.key)
+        chain.receipts["0xaa"] = {"status": 1, "blockNumber": 9, "blockHash": "0x09", "gasUsed": 1}
+        sender.resolve()
+        del chain.receipts["0xaa"]
+        sent.clear()
+        sender.resolve()
+        assert calls == [(key.address, "0x" + "55" * 20, "0x12", 300_000)]
+        outcomes[label] = sorted(s.kind for s in store.inflight())
+    assert outcomes == {"stale": ["cancel", "submitBatch"], "reverts": ["cancel", "submitBatch"],
+                        "fine": ["submitBatch"], "no answer": ["submitBatch"]}
+
+
+def test_a_reorg_holds_the_borrowers_it_touched_for_a_failover_window_on_every_node():
+    """After the reorg the transaction that carried A's record is being re-broadcast by the node
+    that sent it; another node that became A's leader meanwhile (the replay gave A another loan
+    id) must not rebuild it at once: that second submission only ends as ScoreSkipped. A borrower
+    the reorg did not touch is worked as before; the hold runs out after failover_blocks."""
+    chain, store = FakeChain(head=10), Store.open(":memory:")
+    chain.request(1, A, 8, tx="0x" + "a1" * 32)
+    chain.request(2, B, 5, tx="0x" + "b1" * 32)
+    chain.record(A, 10)
+    d = daemon(chain, store, ORACLE_FAILOVER_BLOCKS="4")
+    for head in range(11):
+        d.scan(head)
+    chain.reorg(8, "b", head=11)
+    chain.request(3, A, 9, tx="0x" + "a1" * 32)
+    d.scan(11)
+    assert store.held(11) == {A}
+    worked = []
+    d.post = worked.extend
+    d.chain.block_gas_limit = lambda: 30_000_000
+    d.chain.scores_requested = lambda bs: {b: True for b in bs}
+    d.chain.nonces_at = lambda pairs: [1] * len(pairs)
+    d.work(11)
+    assert [b for b, _, _ in worked] == [B]  # one node: leader of both; A waits
+    worked.clear()
+    store.mark_recorded(B, 11, 0, h("b", 11), "0x" + "dd" * 32)
+    d.work(14)
+    assert worked == []
+    d.work(15)  # 11 + 4: the hold ran out
+    assert [(b, loans) for b, loans, _ in worked] == [(A, [3])]
+    assert store.held(15) == set()
+
+
+def test_settling_a_record_a_reorg_replaced_holds_its_borrower():
+    chain, store = FakeChain(head=20), Store.open(":memory:")
+    chain.request(1, A, 10, tx="0x" + "a1" * 32)
+    d = daemon(chain, store, ORACLE_FAILOVER_BLOCKS="3")
+    d.scan(20)
+    store.mark_recorded(A, 25, 0, h("a", 25), "0x" + "dd" * 32)
+    chain.reorg(21, "b", head=40)
+    d.settle(40)
+    assert store.request_status(1) == "pending"
+    assert store.held(40) == {A} and store.held(43) == set()
+
+
+def test_a_hold_only_lengthens():
+    store = Store.open(":memory:")
+    store.record_events([(1, A, 5, 0, "0x" + "a1" * 32)], [], cursor=5)
+    store.rewind(4, hold_until=30)
+    store.record_events([(1, A, 5, 0, "0x" + "a1" * 32)], [], cursor=5)
+    store.rewind(4, hold_until=20)
+    assert store.held(25) == {A}
