@@ -58,9 +58,10 @@ PARTS = ["fuzz", "faults", "outage", "badinput", "attacks", "oracle_attacks", "l
 # oracle-level attack -> (test path, test functions); each run writes its outcome per function
 ORACLE_ATTACKS = {
     "reorg 1-5 blocks deep just after a batch landed (anvil_reorg; removed requests replayed in "
-    "reverse order, so loan ids change hands)": (
+    "reverse order, so loan ids change hands), and once by evm_snapshot/evm_revert": (
         "tests/oracle/integration/test_reorgs.py",
-        ["test_reorg_mid_batch_loses_nothing_and_records_nothing_twice"]),
+        ["test_reorg_mid_batch_loses_nothing_and_records_nothing_twice",
+         "test_reorg_by_snapshot_and_revert_loses_nothing_and_records_nothing_twice"]),
     "RPC returning garbage (logs that are not a list, a block without hashes, 5xx, 429 or "
     "non-JSON answers to a send)": (
         "tests/oracle/unit/test_reorg.py tests/oracle/unit/test_send_errors.py",
@@ -212,11 +213,11 @@ def faults_part(network: str) -> dict:
 
 def oracle_attacks_part(network: str) -> dict:
     rec_dir = OUT_DIR / "faults"
-    for old in rec_dir.glob("reorg_depth_*.json"):
+    for old in rec_dir.glob("reorg_*.json"):
         old.unlink()
     paths = sorted({p for path, _ in ORACLE_ATTACKS.values() for p in path.split()})
     r = brownie_test("oracle_attacks", paths, network, SCORECHAIN_RELIABILITY_DIR=OUT_DIR)
-    r["reorgs"] = [load_json(p) for p in sorted(rec_dir.glob("reorg_depth_*.json"))]
+    r["reorgs"] = [load_json(p) for p in sorted(rec_dir.glob("reorg_*.json"))]
     r["attacks"] = []
     for what, (_, functions) in ORACLE_ATTACKS.items():
         cases = [c for c in r["cases"] if c["function"] in functions]
@@ -550,7 +551,8 @@ def write_markdown(doc: dict, path: Path) -> None:
             if a["attack"].startswith("reorg") and oa["reorgs"]:
                 rs = [r for r in oa["reorgs"] if r]
                 outcome = (
-                    f"depths {', '.join(str(r['depth']) for r in rs)}: "
+                    "depths " + ", ".join(f"{r['depth']}" + (" by revert" if r["test"] ==
+                                          "reorg_snapshot_revert" else "") for r in rs) + ": "
                     f"{sum(r['removed_records'] for r in rs)} records and "
                     f"{sum(r['removed_requests'] for r in rs)} requests taken back, "
                     f"{sum(r['loan_ids_moved_to_another_request'] for r in rs)} loan ids moved to another "
@@ -558,8 +560,11 @@ def write_markdown(doc: dict, path: Path) -> None:
                     f"({sum(1 for r in rs if set(r['records_per_borrower']) == {1})} of {len(rs)} runs), "
                     f"{sum(r['node_scan_rewinds'] for r in rs)} scan rewinds, "
                     f"{sum(r['node_tx_back_in_flight'] for r in rs)} confirmed transactions back in flight "
-                    f"and re-broadcast, every checkpoint settled; duplicates ended as ScoreSkipped: "
-                    f"{', '.join(str(r['score_skipped']) for r in rs)} (wasted gas, nothing recorded twice)")
+                    f"({sum(r.get('node_stale_resends_cancelled', 0) for r in rs)} of them stale, their nonce "
+                    f"spent on a cancel), every checkpoint settled; duplicates ended as ScoreSkipped: "
+                    f"{', '.join(str(r['score_skipped']) for r in rs)} (wasted gas, nothing recorded twice"
+                    + (f"; why: {', '.join(sorted({w for r in rs for w in r.get('skipped_why', [])}))}"
+                       if any(r.get('skipped_why') for r in rs) else "") + ")")
             else:
                 outcome = ("eth_getLogs answering something that is not a list of logs, or a block "
                            "without hashes, is a ChainError (retried, then the step fails), never an "
