@@ -31,7 +31,7 @@ test-ganache: setup
 	@$(BROWNIE) test tests -m ganache --network ganache-cli
 
 soak: setup  ## 5 oracle nodes (k=3) under a steady request stream with RPC cuts, a kill and reorgs -> reports/soak.{md,json} (SOAK_MINUTES, default 60; not in CI)
-	@SCORECHAIN_SOAK_MINUTES=$(or $(SOAK_MINUTES),60) $(BROWNIE) run scripts/soak.py --network anvil-soak
+	@SCORECHAIN_SOAK_MINUTES=$(or $(SOAK_MINUTES),60) bash scripts/toolchain/without_anvil_leftovers.sh $(BROWNIE) run scripts/soak.py --network anvil-soak
 
 slither: setup  ## Slither over contracts/; fails on an untriaged High/Medium (reports/slither-triage.json)
 	@$(VENV)/python scripts/toolchain/slither.py

@@ -10,6 +10,13 @@
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+# anvil writes the states it evicts from memory under ~/.foundry/anvil/tmp and a killed anvil (as
+# brownie stops it) never removes them: runs piled up until the disk was full (80 GB seen, every
+# later run failing). The whole suite runs under the wrapper that removes what its anvils left.
+if [ -z "${SCORECHAIN_ANVIL_LEFTOVERS_HANDLED:-}" ]; then
+  SCORECHAIN_ANVIL_LEFTOVERS_HANDLED=1 exec bash scripts/toolchain/without_anvil_leftovers.sh \
+    env SCORECHAIN_ANVIL_LEFTOVERS_HANDLED=1 bash "$ROOT/scripts/toolchain/run_tests.sh" "$@"
+fi
 VENV="$ROOT/.venv/bin"
 
 # One labelled, timed step with a time limit (minutes). A hung chain or test must fail its own
