@@ -16,7 +16,8 @@ stamped inside the file; it is recorded in the model card and ``reference.json``
 :func:`models.serving.load_bundle` at load time. The on-chain model id is the bundle id, which
 covers this hash (:mod:`models.manifest`).
 
-Custom converters registered here: :class:`models.preprocess.TabularPrep` and
+Custom converters registered here: LightGBM's ``LGBMClassifier`` (onnxmltools' converter),
+:class:`models.preprocess.TabularPrep` and
 ``sklearn.neural_network.BernoulliRBM`` (which has no skl2onnx converter: ``transform`` is
 ``sigmoid(X @ W.T + b_hidden)``); the scorecard's :class:`models.scorecard.WoEBinning` registers
 its own (a WoE lookup from ``GreaterOrEqual``/``Equal`` and ``MatMul``) when imported here.
@@ -104,6 +105,19 @@ def _rbm_converter(scope, operator, container):
     final.add_to(scope, container)
 
 
+def _register_lightgbm() -> None:
+    """LightGBM's classifier through onnxmltools' converter (skl2onnx has none of its own), the
+    way skl2onnx documents for pipelines holding one; zipmap=False like every other model."""
+    from lightgbm import LGBMClassifier
+    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+
+    update_registered_converter(
+        LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
+        convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+
+
+_register_lightgbm()
 update_registered_converter(TabularPrep, "ScorechainTabularPrep", _prep_shape, _prep_converter)
 update_registered_converter(BernoulliRBM, "ScorechainBernoulliRBM", _rbm_shape, _rbm_converter)
 

@@ -4,8 +4,9 @@
    scorecard only without resampling);
 2. Optuna TPE search for the requested families (with their best resampler), then full 5-fold CV
    of each tuned configuration;
-3. select the configuration with the highest mean CV AUC; choose its calibration (none, sigmoid,
-   isotonic) by the lowest cross-fitted CV Brier;
+3. select by the one-standard-error rule on fold-paired CV AUC (:mod:`models.selection_rule`:
+   the simplest monotone configuration the folds cannot tell from the best); choose its
+   calibration (none, sigmoid, isotonic) by the lowest cross-fitted CV Brier;
 4. fit on the training split, export to ONNX (parity-checked), evaluate on the frozen holdout,
    write the model card; for ``gmsc`` the bundle goes to ``models/default/``;
 5. update ``reports/models/summary.json`` (with the untuned HGB holdout baseline and the paired
@@ -24,6 +25,7 @@ from .cv import compare, comparison_markdown, cv_oof, optuna_search, summarise
 from .data import load_dataset, make_splits
 from .families import FAMILIES, RESAMPLERS, build_pipeline
 from .goals import measure as measure_goals
+from .selection_rule import choose as choose_by_one_se
 from .train import DEFAULT_DIR, PARITY_TOL, REPORTS, ROOT, GateFailure, train_and_export
 from .evaluate import write_json
 
@@ -94,13 +96,16 @@ def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
         cmp_json.write_text(json.dumps(results, indent=1) + "\n")
     (reports / f"comparison_{dataset}.md").write_text(comparison_markdown(ds, sp, results))
 
-    best_key = max(results, key=lambda k: results[k]["auc_mean"])
+    best_key, choice = choose_by_one_se(results)
     best = results[best_key]
     cfg = {"dataset": dataset, "family": best["family"], "params": best["params"],
            "resampler": best["resampler"], "calibration": best["best_calibration"],
            "calibration_rule": "lowest cross-fitted CV Brier among none/sigmoid/isotonic "
                                f"({json.dumps({k: round(v, 6) for k, v in best['brier_crossfit'].items()})})",
-           "selected_from": best_key, "selection_rule": f"highest mean {len(sp.folds)}-fold CV AUC",
+           "selected_from": best_key,
+           "selection_rule": f"{len(sp.folds)}-fold CV, {choice['rule']}",
+           "selection": {"reference": choice["reference"], "eligible": choice["eligible"],
+                         "paired_vs_reference": {k: choice["paired"][k] for k in choice["eligible"]}},
            "seed": seed, "version": version, **(extra_cfg or {}),
            "command": command or f"python -m models train {dataset}",
            "cv": {"auc_mean": best["auc_mean"], "auc_sd": best["auc_sd"],

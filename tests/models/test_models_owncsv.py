@@ -122,6 +122,11 @@ def test_pipeline_steps_ran_and_wrote_only_under_the_chosen_dirs(trained):
     assert json.loads((reports / "search_loans_hgb.json").read_text())["n_trials"] == 2
     summary = json.loads((reports / "summary.json").read_text())["loans"]
     assert summary["model_id"] == printed["model_id"] and summary["untuned_hgb_holdout"]["auc"]
+    cfg = json.loads((reports / summary["model_id"] / "train_config.json").read_text())
+    # chosen by the one-SE rule on the folds: among those within one SE of the best, and the
+    # record says against which reference
+    assert cfg["selection"]["reference"] in cmp and cfg["selected_from"] in cfg["selection"]["eligible"]
+    assert "-fold CV, one-standard-error rule" in cfg["selection_rule"]
     goals = summary["paired_goals"]  # paired against untuned HGB, not an absolute AUC
     assert len(goals["cv_delta_auc_vs_untuned_hgb"]["folds"]) == 3
     lo, hi = goals["holdout_delta_auc_ci95"]

@@ -1,0 +1,55 @@
+"""The one-standard-error selection rule: paired on folds, prefers the simpler monotone model
+only when the folds cannot tell it from the best, never on the holdout."""
+import pytest
+
+from models.selection_rule import choose, paired
+
+
+def row(family, folds, resampler="none", params=None):
+    return {"family": family, "resampler": resampler, "params": params or {},
+            "fold_auc": folds, "auc_mean": sum(folds) / len(folds)}
+
+
+def test_paired_difference_and_its_standard_error():
+    mean, se = paired([0.80, 0.82, 0.81], [0.79, 0.82, 0.80])
+    assert mean == pytest.approx(-0.02 / 3)
+    # differences -0.01, 0, -0.01: sd = 0.005774, se = sd / sqrt(3)
+    assert se == pytest.approx(0.0057735 / 3 ** 0.5, rel=1e-4)
+    with pytest.raises(ValueError):
+        paired([0.8], [0.8])
+
+
+def test_a_simpler_monotone_model_within_one_se_of_the_best_is_chosen():
+    results = {
+        "mlp/smote": row("mlp", [0.861, 0.852, 0.869, 0.858, 0.860], "smote"),
+        # fold by fold a little below, by less than the noise of the differences
+        "hgb/none": row("hgb", [0.860, 0.854, 0.866, 0.859, 0.860]),
+        "scorecard/none": row("scorecard", [0.850, 0.841, 0.858, 0.846, 0.849]),
+    }
+    key, rec = choose(results)
+    assert rec["reference"] == "mlp/smote"
+    assert key == "hgb/none"
+    assert not rec["paired"]["scorecard/none"]["within_one_se"]  # consistently ~0.011 lower
+
+
+def test_the_best_stays_when_every_other_is_consistently_worse():
+    results = {
+        "hgb/none": row("hgb", [0.86, 0.85, 0.87, 0.86, 0.86]),
+        "logreg/none": row("logreg", [0.85, 0.84, 0.86, 0.85, 0.85]),
+    }
+    assert choose(results)[0] == "hgb/none"
+
+
+def test_ties_go_to_no_resampling_then_default_parameters():
+    folds = [0.80, 0.81, 0.82]
+    results = {"hgb/nia/tuned": row("hgb", folds, "nia", {"learning_rate": 0.05}),
+               "hgb/nia": row("hgb", folds, "nia"),
+               "hgb/none": row("hgb", [0.801, 0.808, 0.82])}  # -0.0003 +- 0.0009
+    key, rec = choose(results)
+    assert key == "hgb/none"
+    assert rec["eligible"] == ["hgb/none", "hgb/nia", "hgb/nia/tuned"]
+
+
+def test_nothing_to_choose_from_is_an_error():
+    with pytest.raises(ValueError):
+        choose({})
