@@ -281,7 +281,7 @@ def main(argv=None):
                                             "explain.")
     p.add_argument("--version", action="version", version=f"models {package_version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("train", help="compare seven families x 3 resamplers on the shared folds, "
+    s = sub.add_parser("train", help="compare eight families x 3 resamplers on the shared folds, "
                                      "Optuna-tune, select, calibrate, export and report; a "
                                      "registered data set or --csv FILE --schema FILE")
     s.add_argument("dataset", nargs="?", choices=DATASETS)

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from . import metrics as M
 from .calibration import crossfit_brier
 from .data import Dataset, Splits
-from .families import (FAMILIES, MAX_TRAIN_ROWS, RESAMPLE_RATIO, RESAMPLERS, build_pipeline,
+from .families import (FAMILIES, MAX_TRAIN_ROWS, MONOTONE_FAMILIES, RESAMPLE_RATIO, RESAMPLERS, build_pipeline,
                        supports)
 
 log = logging.getLogger(__name__)
@@ -54,15 +54,26 @@ def compare(ds: Dataset, splits: Splits, out_json: Path, families=FAMILIES,
     for fam, rs in tqdm(combos, desc=f"compare {ds.name}"):
         key = f"{fam}/{rs}"
         params = (params_by_family or {}).get(fam, {})
-        if key in results and results[key].get("params") == params:
+        mono = constraints(fam, ds.schema)
+        if (key in results and results[key].get("params") == params
+                and results[key].get("monotone") == mono):
             continue
         res = cv_oof(ds, splits, fam, params, rs, seed)
-        results[key] = {"family": fam, "resampler": rs, "params": params,
+        results[key] = {"family": fam, "resampler": rs, "params": params, "monotone": mono,
                         "train_rows_cap": MAX_TRAIN_ROWS.get(fam), **summarise(ytr, res)}
         log.info("%s %s: AUC %.4f", ds.name, key, results[key]["auc_mean"])
         out_json.parent.mkdir(parents=True, exist_ok=True)
         out_json.write_text(json.dumps(results, indent=1) + "\n")
     return results
+
+
+def constraints(family: str, schema: dict) -> dict[str, str] | None:
+    """The monotone directions a family is trained under ({feature: direction}), None for a
+    family that takes none. Part of a comparison row: a row computed under other constraints
+    (or none, before issue 13) is computed again, not reused."""
+    if family not in MONOTONE_FAMILIES:
+        return None
+    return {f["name"]: f["monotone"] for f in schema["features"] if f.get("monotone")}
 
 
 def comparison_markdown(ds: Dataset, splits: Splits, results: dict) -> str:
@@ -83,11 +94,15 @@ def comparison_markdown(ds: Dataset, splits: Splits, results: dict) -> str:
                 "takes no resampler and is exported uncalibrated, so its points add up to its "
                 "score."] if any(r["family"] == "scorecard" for r in results.values()) else []),
              "",
+             "Monotone: the family is trained under the schema's declared directions "
+             "(" + ", ".join(sorted(MONOTONE_FAMILIES)) + "); the others cannot be constrained.",
+             "",
              "| family | resampler | params | AUC mean ± sd | OOF AUC | H | KS | Brier raw | "
              "Brier cal (method) | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results.values(), key=lambda r: -r["auc_mean"]):
         bc = r["brier_crossfit"][r["best_calibration"]]
-        lines.append(f"| {r['family']} | {r['resampler']} | {'tuned' if r['params'] else 'default'}"
+        lines.append(f"| {r['family']}{' (monotone)' if r.get('monotone') else ''} | "
+                     f"{r['resampler']} | {'tuned' if r['params'] else 'default'}"
                      f" | {r['auc_mean']:.4f} ± {r['auc_sd']:.4f} | {r['oof_auc']:.4f} | "
                      f"{r['h_measure']:.4f} | {r['ks']:.4f} | {r['brier_raw']:.4f} | {bc:.4f} "
                      f"({r['best_calibration']}) | {r['seconds']:.0f} |")

@@ -21,7 +21,7 @@ import json
 import logging
 
 from . import metrics as M
-from .cv import compare, comparison_markdown, cv_oof, optuna_search, summarise
+from .cv import compare, comparison_markdown, constraints, cv_oof, optuna_search, summarise
 from .data import load_dataset, make_splits
 from .families import FAMILIES, RESAMPLERS, build_pipeline
 from .goals import measure as measure_goals
@@ -85,14 +85,16 @@ def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
         key = f"{fam}/{rs}/tuned"
         search_json = reports / f"search_{dataset}_{fam}.json"
         if search_json.exists() and json.loads(search_json.read_text()).get(
-                "n_trials_requested") == n_trials and key in results:
+                "n_trials_requested") == n_trials and key in results and results[key].get(
+                "monotone") == constraints(fam, ds.schema):
             continue
         s = optuna_search(ds, sp, fam, n_trials, rs, seed, folds=list(range(search_folds)))
         s["n_trials_requested"] = n_trials
         write_json(search_json, s)
         res = cv_oof(ds, sp, fam, s["best_params"], rs, seed)
         results[key] = {"family": fam, "resampler": rs, "params": s["best_params"],
-                        "train_rows_cap": None, **summarise(ytr, res)}
+                        "monotone": constraints(fam, ds.schema), "train_rows_cap": None,
+                        **summarise(ytr, res)}
         cmp_json.write_text(json.dumps(results, indent=1) + "\n")
     (reports / f"comparison_{dataset}.md").write_text(comparison_markdown(ds, sp, results))
 

@@ -53,3 +53,28 @@ def test_ties_go_to_no_resampling_then_default_parameters():
 def test_nothing_to_choose_from_is_an_error():
     with pytest.raises(ValueError):
         choose({})
+
+
+def test_a_comparison_row_is_reused_only_under_the_same_constraints(german, tmp_path, monkeypatch):
+    """Rows computed before the schema's monotone directions were applied (no `monotone`
+    record) or under other directions are computed again, not carried into the table."""
+    import json
+
+    from models import cv
+
+    ds, sp = german
+    calls = []
+    real = cv.cv_oof
+    monkeypatch.setattr(cv, "cv_oof", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    out = tmp_path / "cmp.json"
+    rows = cv.compare(ds, sp, out, families=("hgb", "logreg"), resamplers=("none",))
+    assert calls == ["hgb", "logreg"]
+    assert rows["hgb/none"]["monotone"] == cv.constraints("hgb", ds.schema)
+    assert rows["logreg/none"]["monotone"] is None
+    cv.compare(ds, sp, out, families=("hgb", "logreg"), resamplers=("none",))
+    assert calls == ["hgb", "logreg"]  # nothing changed: both reused
+    stale = json.loads(out.read_text())
+    del stale["hgb/none"]["monotone"]  # as written before issue 13
+    out.write_text(json.dumps(stale))
+    cv.compare(ds, sp, out, families=("hgb", "logreg"), resamplers=("none",))
+    assert calls == ["hgb", "logreg", "hgb"]
