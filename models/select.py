@@ -24,6 +24,7 @@ from . import metrics as M
 from .cv import compare, comparison_markdown, constraints, cv_oof, optuna_search, summarise
 from .data import load_dataset, make_splits
 from .families import FAMILIES, RESAMPLERS, build_pipeline
+from .goals import N_BOOT as GOALS_N_BOOT
 from .goals import measure as measure_goals
 from .selection_rule import choose as choose_by_one_se
 from .train import DEFAULT_DIR, PARITY_TOL, REPORTS, ROOT, GateFailure, train_and_export
@@ -141,7 +142,7 @@ def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
         "cv_auc_mean": best["auc_mean"],
         "untuned_hgb_holdout": base,
         "paired_goals": measure_goals(outdir or reports / run["card"]["model_id"], dataset,
-                                      ds=ds, sp=sp, cfg=cfg, n_boot=max(n_boot, 200)),
+                                      ds=ds, sp=sp, cfg=cfg, n_boot=max(n_boot, GOALS_N_BOOT)),
         "brier_not_worse_than_untuned_hgb": bool(e["brier"] <= base["brier"]),
         "report_dir": _shown(reports / run["card"]["model_id"]),
     }
