@@ -12,7 +12,7 @@ from tqdm import tqdm
 from . import metrics as M
 from .calibration import crossfit_brier
 from .data import Dataset, Splits
-from .families import (FAMILIES, MAX_TRAIN_ROWS, MONOTONE_FAMILIES, RESAMPLE_RATIO, RESAMPLERS, build_pipeline,
+from .families import (FAMILIES, MAX_TRAIN_ROWS, MONOTONE_FAMILIES, REVISION, RESAMPLE_RATIO, RESAMPLERS, build_pipeline,
                        supports)
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,14 @@ def compare(ds: Dataset, splits: Splits, out_json: Path, families=FAMILIES,
         key = f"{fam}/{rs}"
         params = (params_by_family or {}).get(fam, {})
         mono = constraints(fam, ds.schema)
+        revision = REVISION.get(fam, 1)
         if (key in results and results[key].get("params") == params
-                and results[key].get("monotone") == mono):
+                and results[key].get("monotone") == mono
+                and results[key].get("revision", 1) == revision):
             continue
         res = cv_oof(ds, splits, fam, params, rs, seed)
         results[key] = {"family": fam, "resampler": rs, "params": params, "monotone": mono,
+                        **({"revision": revision} if revision != 1 else {}),
                         "train_rows_cap": MAX_TRAIN_ROWS.get(fam), **summarise(ytr, res)}
         log.info("%s %s: AUC %.4f", ds.name, key, results[key]["auc_mean"])
         out_json.parent.mkdir(parents=True, exist_ok=True)

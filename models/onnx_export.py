@@ -17,9 +17,8 @@ stamped inside the file; it is recorded in the model card and ``reference.json``
 covers this hash (:mod:`models.manifest`).
 
 Custom converters registered here: LightGBM's ``LGBMClassifier`` (onnxmltools' converter),
-:class:`models.preprocess.TabularPrep` and
-``sklearn.neural_network.BernoulliRBM`` (which has no skl2onnx converter: ``transform`` is
-``sigmoid(X @ W.T + b_hidden)``); the scorecard's :class:`models.scorecard.WoEBinning` registers
+:class:`models.preprocess.TabularPrep`, and the fine-tuned DBN (:class:`models.dbn.PretrainedMLP`,
+an MLPClassifier once trained: skl2onnx's MLP converter); the scorecard's :class:`models.scorecard.WoEBinning` registers
 its own (a WoE lookup from ``GreaterOrEqual``/``Equal`` and ``MatMul``) when imported here.
 """
 from __future__ import annotations
@@ -32,13 +31,14 @@ import numpy as np
 import onnx
 from skl2onnx import convert_sklearn, update_registered_converter
 from skl2onnx.algebra.onnx_ops import (OnnxAbs, OnnxAdd, OnnxCast, OnnxConcat, OnnxEqual,
-                                       OnnxGather, OnnxIdentity, OnnxIsNaN, OnnxLog, OnnxMatMul,
-                                       OnnxMax, OnnxMin, OnnxMul, OnnxSigmoid, OnnxSign,
+                                       OnnxGather, OnnxIdentity, OnnxIsNaN, OnnxLog, OnnxMax, OnnxMin, OnnxMul, OnnxSign,
                                        OnnxWhere)
 from skl2onnx.common.data_types import FloatTensorType
-from sklearn.neural_network import BernoulliRBM
+from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+from skl2onnx.operator_converters.multilayer_perceptron import convert_sklearn_mlp_classifier
 
 from . import scorecard  # noqa: F401  (registers the WoEBinning converter)
+from .dbn import PretrainedMLP
 from .preprocess import TabularPrep
 
 TARGET_OPSET = 17
@@ -89,22 +89,6 @@ def _prep_converter(scope, operator, container):
     final.add_to(scope, container)
 
 
-def _rbm_shape(operator):
-    op = operator.raw_operator
-    n = operator.inputs[0].get_first_dimension()
-    operator.outputs[0].type = FloatTensorType([n, op.components_.shape[0]])
-
-
-def _rbm_converter(scope, operator, container):
-    op: BernoulliRBM = operator.raw_operator
-    opv = container.target_opset
-    W = op.components_.T.astype(np.float32)
-    b = op.intercept_hidden_.astype(np.float32).reshape(1, -1)
-    z = OnnxAdd(OnnxMatMul(operator.inputs[0], W, op_version=opv), b, op_version=opv)
-    final = OnnxSigmoid(z, op_version=opv, output_names=operator.outputs[:1])
-    final.add_to(scope, container)
-
-
 def _register_lightgbm() -> None:
     """LightGBM's classifier through onnxmltools' converter (skl2onnx has none of its own), the
     way skl2onnx documents for pipelines holding one; zipmap=False like every other model."""
@@ -118,8 +102,12 @@ def _register_lightgbm() -> None:
 
 
 _register_lightgbm()
+# The fine-tuned DBN is an MLPClassifier once trained (models.dbn): skl2onnx's own MLP converter.
+update_registered_converter(PretrainedMLP, "ScorechainPretrainedMLP",
+                            calculate_linear_classifier_output_shapes,
+                            convert_sklearn_mlp_classifier,
+                            options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
 update_registered_converter(TabularPrep, "ScorechainTabularPrep", _prep_shape, _prep_converter)
-update_registered_converter(BernoulliRBM, "ScorechainBernoulliRBM", _rbm_shape, _rbm_converter)
 
 
 def to_onnx(pipeline, n_features: int, *, metadata: dict[str, str] | None = None,
