@@ -50,6 +50,15 @@ def cmd_compare(a):
     (REPORTS / f"comparison_{a.dataset}.md").write_text(comparison_markdown(ds, sp, res))
 
 
+def cmd_dbn_ablation(a):
+    from .ablation import run
+    from .train import REPORTS
+    ds, sp = _ds(a.dataset)
+    out = run(ds, sp, REPORTS)
+    for name, r in out["arms"].items():
+        print(f"{name}: CV AUC {r['auc_mean']:.4f} ± {r['auc_sd']:.4f}")
+
+
 def cmd_train(a):
     from .families import FAMILIES
     if a.csv or a.schema:
@@ -349,6 +358,10 @@ def main(argv=None):
     s.add_argument("dataset", choices=DATASETS)
     s.add_argument("--families", default="")
     s.set_defaults(func=cmd_compare)
+    s = sub.add_parser("dbn-ablation", help="the DBN pre-trained vs randomly initialised vs the "
+                                            "plain MLP on the shared folds")
+    s.add_argument("dataset", choices=DATASETS)
+    s.set_defaults(func=cmd_dbn_ablation)
     s = sub.add_parser("train-default", help="retrain and re-export models/default/ from "
                                              "models/default/train_config.json")
     s.add_argument("--n-boot", type=int, default=1000)

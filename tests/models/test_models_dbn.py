@@ -34,3 +34,18 @@ def test_pretraining_initialises_the_hidden_layers_and_fine_tuning_moves_them():
     random = PretrainedMLP((8, 4), max_iter=30, pretrain=False).fit(X, y)
     assert not np.allclose(random.coefs_[0], tuned.coefs_[0], atol=1e-3)
     assert tuned.predict_proba(X).shape == (len(X), 2) and not tuned.warm_start
+
+
+def test_the_ablation_pairs_the_arms_on_the_same_folds(german, tmp_path, monkeypatch):
+    from models import ablation, families
+
+    monkeypatch.setitem(families.DEFAULTS, "dbn", {**families.DEFAULTS["dbn"], "rbm_iter": 2})
+    ds, sp = german
+    out = ablation.run(ds, sp, tmp_path)
+    arms = out["arms"]
+    assert set(arms) == set(ablation.ARMS)
+    ref = arms["dbn pre-trained + fine-tuned"]["fold_auc"]
+    rnd = arms["dbn random init (same network)"]
+    assert rnd["pretrained_minus_this"]["mean"] == sum(
+        a - b for a, b in zip(ref, rnd["fold_auc"])) / len(ref)
+    assert (tmp_path / "dbn_ablation_german.md").read_text().count("\n| dbn") == 2
