@@ -50,13 +50,27 @@ def cmd_compare(a):
     (REPORTS / f"comparison_{a.dataset}.md").write_text(comparison_markdown(ds, sp, res))
 
 
-def cmd_dbn_ablation(a):
+def cmd_ablation(a):
     from .ablation import run
     from .train import REPORTS
     ds, sp = _ds(a.dataset)
-    out = run(ds, sp, REPORTS)
+    out = run(ds, sp, REPORTS, a.study)
     for name, r in out["arms"].items():
         print(f"{name}: CV AUC {r['auc_mean']:.4f} ± {r['auc_sd']:.4f}")
+    for p in out["pairs"]:
+        print(f"{p['arm']} − {p['minus']}: {p['mean']:+.4f} ± {p['se']:.4f}")
+
+
+def cmd_cnas(a):
+    from .cnas_search import markdown, search
+    from .train import REPORTS
+    ds, sp = _ds(a.dataset)
+    out = search(ds, sp, rounds=a.rounds, per_round=a.per_round, lam=a.lam, top=a.top,
+                 max_epochs=a.max_epochs, progress=lambda m: print(m, flush=True))
+    (REPORTS / f"cnas_{a.dataset}.json").write_text(json.dumps(out, indent=1) + "\n")
+    (REPORTS / f"cnas_{a.dataset}.md").write_text(markdown(out))
+    print(f"reports/models/cnas_{a.dataset}.md: {out['cost']['architectures']} architectures "
+          f"in {out['cost']['seconds']:.0f} s")
 
 
 def cmd_train(a):
@@ -358,10 +372,22 @@ def main(argv=None):
     s.add_argument("dataset", choices=DATASETS)
     s.add_argument("--families", default="")
     s.set_defaults(func=cmd_compare)
-    s = sub.add_parser("dbn-ablation", help="the DBN pre-trained vs randomly initialised vs the "
-                                            "plain MLP on the shared folds")
+    s = sub.add_parser("ablation", help="a seed method against its ablations on the shared folds: "
+                                        "dbn (pre-trained vs random init vs MLP), atriplet (each "
+                                        "head alone vs on the embedding; adaptive vs uniform "
+                                        "negatives)")
+    s.add_argument("study", choices=("dbn", "atriplet"))
     s.add_argument("dataset", choices=DATASETS)
-    s.set_defaults(func=cmd_dbn_ablation)
+    s.set_defaults(func=cmd_ablation)
+    s = sub.add_parser("cnas", help="C-NAS: cost-aware search of cell networks (seed 004), top "
+                                    "architectures cross-validated -> reports/models/cnas_<dataset>")
+    s.add_argument("dataset", choices=DATASETS)
+    s.add_argument("--rounds", type=int, default=5)
+    s.add_argument("--per-round", type=int, default=6)
+    s.add_argument("--lam", type=float, default=1.0, help="cost sensitivity (0: cost ignored)")
+    s.add_argument("--top", type=int, default=3)
+    s.add_argument("--max-epochs", type=int, default=20)
+    s.set_defaults(func=cmd_cnas)
     s = sub.add_parser("train-default", help="retrain and re-export models/default/ from "
                                              "models/default/train_config.json")
     s.add_argument("--n-boot", type=int, default=1000)

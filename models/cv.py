@@ -20,15 +20,17 @@ log = logging.getLogger(__name__)
 
 def cv_oof(ds: Dataset, splits: Splits, family: str, params: dict | None = None,
            resampler: str = "none", seed: int = 0, folds: list[int] | None = None,
-           monotone: bool = True) -> dict:
-    """Out-of-fold PDs on the training split (only the listed folds are filled)."""
+           monotone: bool = True, max_train_rows: int | None = -1) -> dict:
+    """Out-of-fold PDs on the training split (only the listed folds are filled).
+    ``max_train_rows=-1``: the family's own cap."""
     Xtr, ytr = ds.X[splits.train_idx], ds.y[splits.train_idx]
     oof = np.full(len(ytr), np.nan)
     fold_auc, t0 = [], time.time()
     for k, (tr, va) in enumerate(splits.folds):
         if folds is not None and k not in folds:
             continue
-        pipe = build_pipeline(family, ds.schema, params, resampler, seed=seed, monotone=monotone)
+        pipe = build_pipeline(family, ds.schema, params, resampler, seed=seed,
+                              max_train_rows=max_train_rows, monotone=monotone)
         pipe.fit(Xtr[tr], ytr[tr])
         oof[va] = pipe.predict_proba(Xtr[va])[:, 1]
         fold_auc.append(M.auc(ytr[va], oof[va]))

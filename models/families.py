@@ -28,7 +28,7 @@ from .preprocess import TabularPrep
 from .resampling import NeighbourhoodInterpolation, Standardized
 from .schema import SchemaInfo
 
-FAMILIES = ("logreg", "rf", "svm", "hgb", "lgbm", "mlp", "dbn", "scorecard")
+FAMILIES = ("logreg", "rf", "svm", "hgb", "lgbm", "mlp", "dbn", "atriplet", "cnas", "scorecard")
 RESAMPLERS = ("none", "smote", "nia")
 TREE_FAMILIES = {"rf", "hgb", "lgbm"}
 # Families trained under the schema's declared monotone directions (the tree ensembles through
@@ -41,7 +41,7 @@ MONOTONE_FAMILIES = {"rf", "hgb", "lgbm", "scorecard"}
 warnings.filterwarnings("ignore", message="X does not have valid feature names, but LGBMClassifier",
                         category=UserWarning)
 # Per-family cap on training rows (stratified subsample of each training fold).
-MAX_TRAIN_ROWS = {"svm": 6000, "mlp": 20000, "dbn": 20000}
+MAX_TRAIN_ROWS = {"svm": 6000, "mlp": 20000, "dbn": 20000, "atriplet": 20000, "cnas": 20000}
 # Families that take no resampler: the scorecard bins raw values with missing values (which
 # SMOTE/NIA cannot interpolate), and synthetic rows would distort the WoE event rates it is
 # read by.
@@ -94,6 +94,15 @@ DEFAULTS = {
     # fine-tuned; pretrain=False is the same network from random initialisation (the ablation).
     "dbn": {"n1": 64, "n2": 32, "rbm_lr": 0.001, "rbm_iter": 20, "alpha": 1e-4,
             "learning_rate_init": 1e-3, "pretrain": True},
+    # A-Triplet (seed 004, models/triplet.py): an embedding learned from adaptively sampled
+    # triplets, feeding a head: logreg, hgb or mlp (each at its family's defaults).
+    "atriplet": {"head": "logreg", "hidden": 64, "dim": 16, "negatives": 5, "anchors": 128,
+                 "steps": 1500, "learning_rate": 1e-3, "margin": 0.0, "adaptive": True},
+    # A cell-based network of the C-NAS search space (seed 004, models/cnas.py); `python -m
+    # models cnas DATASET` searches it. The default is a small one: one stage of one cell of two
+    # nodes (dense, then attention over features), tokens of width 16.
+    "cnas": {"stages": 1, "cells": 1, "nodes": 2, "ops": ["dense", "attention", "dense", "dense"],
+             "dim": 16, "reduce": "mean", "learning_rate": 1e-3},
     # At most 8 bins of at least 5% of the rows each: the usual scorecard granularity.
     "scorecard": {"C": 1.0, "max_n_bins": 8, "min_bin_size": 0.05},
 }
@@ -147,6 +156,19 @@ def suggest_params(trial, family: str) -> dict:
                 "learning_rate_init": trial.suggest_float("learning_rate_init", 3e-4, 3e-3,
                                                           log=True),
                 "pretrain": True}
+    if family == "atriplet":
+        return {"head": trial.suggest_categorical("head", ["logreg", "hgb", "mlp"]),
+                "hidden": trial.suggest_categorical("hidden", [32, 64, 128]),
+                "dim": trial.suggest_categorical("dim", [8, 16, 32]),
+                "negatives": trial.suggest_int("negatives", 1, 10),
+                "anchors": 128,
+                "steps": trial.suggest_int("steps", 500, 3000, step=500),
+                "learning_rate": trial.suggest_float("learning_rate", 3e-4, 3e-3, log=True),
+                "margin": trial.suggest_float("margin", 0.0, 2.0),
+                "adaptive": True}
+    if family == "cnas":
+        raise ValueError("the cnas family is searched by C-NAS itself: python -m models cnas "
+                         "DATASET")
     if family == "scorecard":
         return {"C": trial.suggest_float("C", 1e-2, 1e2, log=True),
                 "max_n_bins": trial.suggest_int("max_n_bins", 4, 10),
@@ -195,6 +217,16 @@ def make_classifier(family: str, params: dict, seed: int):
                              learning_rate_init=p["learning_rate_init"], max_iter=100,
                              rbm_learning_rate=p["rbm_lr"], rbm_iter=p["rbm_iter"],
                              pretrain=p["pretrain"], random_state=seed)
+    if family == "atriplet":
+        # the head at its own family's defaults (build_pipeline puts the embedding before it)
+        if p["head"] not in ("logreg", "hgb", "mlp"):
+            raise ValueError(f"atriplet head must be logreg, hgb or mlp, not {p['head']!r}")
+        return make_classifier(p["head"], {}, seed)
+    if family == "cnas":
+        from .cnas import CellNetClassifier
+        return CellNetClassifier(stages=p["stages"], cells=p["cells"], nodes=p["nodes"],
+                                 ops=tuple(p["ops"]), dim=p["dim"], reduce=p["reduce"],
+                                 learning_rate=p["learning_rate"], random_state=seed)
     raise ValueError(family)
 
 
@@ -240,6 +272,12 @@ def build_pipeline(family: str, schema: dict, params: dict | None = None,
     sampler = make_resampler(resampler, seed)
     if sampler is not None:
         steps.append(("resample", sampler))
+    if family == "atriplet":
+        from .triplet import ATripletEmbedding
+        steps.append(("embed", ATripletEmbedding(
+            hidden=p["hidden"], dim=p["dim"], negatives=p["negatives"], anchors=p["anchors"],
+            steps=p["steps"], learning_rate=p["learning_rate"], margin=p["margin"],
+            adaptive=p["adaptive"], random_state=seed)))
     clf = make_classifier(family, params, seed)
     if tree and monotone:
         cst = monotonic_cst(schema)

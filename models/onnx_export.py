@@ -17,7 +17,8 @@ stamped inside the file; it is recorded in the model card and ``reference.json``
 covers this hash (:mod:`models.manifest`).
 
 Custom converters registered here: LightGBM's ``LGBMClassifier`` (onnxmltools' converter),
-:class:`models.preprocess.TabularPrep`, and the fine-tuned DBN (:class:`models.dbn.PretrainedMLP`,
+:class:`models.preprocess.TabularPrep`, the A-Triplet embedding (:class:`models.triplet.ATripletEmbedding`:
+``MatMul``/``Add``/``Relu``), a C-NAS cell network (:mod:`models.cnas_onnx`), and the fine-tuned DBN (:class:`models.dbn.PretrainedMLP`,
 an MLPClassifier once trained: skl2onnx's MLP converter); the scorecard's :class:`models.scorecard.WoEBinning` registers
 its own (a WoE lookup from ``GreaterOrEqual``/``Equal`` and ``MatMul``) when imported here.
 """
@@ -31,15 +32,18 @@ import numpy as np
 import onnx
 from skl2onnx import convert_sklearn, update_registered_converter
 from skl2onnx.algebra.onnx_ops import (OnnxAbs, OnnxAdd, OnnxCast, OnnxConcat, OnnxEqual,
-                                       OnnxGather, OnnxIdentity, OnnxIsNaN, OnnxLog, OnnxMax, OnnxMin, OnnxMul, OnnxSign,
-                                       OnnxWhere)
+                                       OnnxGather, OnnxIdentity, OnnxIsNaN, OnnxLog, OnnxMatMul,
+                                       OnnxMax, OnnxMin, OnnxMul, OnnxRelu, OnnxSign, OnnxWhere)
 from skl2onnx.common.data_types import FloatTensorType
 from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 from skl2onnx.operator_converters.multilayer_perceptron import convert_sklearn_mlp_classifier
 
 from . import scorecard  # noqa: F401  (registers the WoEBinning converter)
+from .cnas import CellNetClassifier
+from .cnas_onnx import convert_cell_net
 from .dbn import PretrainedMLP
 from .preprocess import TabularPrep
+from .triplet import ATripletEmbedding
 
 TARGET_OPSET = 17
 ML_OPSET = 3
@@ -89,6 +93,22 @@ def _prep_converter(scope, operator, container):
     final.add_to(scope, container)
 
 
+def _embedding_shape(operator):
+    n = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = FloatTensorType([n, operator.raw_operator.W2_.shape[1]])
+
+
+def _embedding_converter(scope, operator, container):
+    """The A-Triplet embedding (models.triplet): relu(x W1 + b1) W2 + b2."""
+    op: ATripletEmbedding = operator.raw_operator
+    opv = container.target_opset
+    h = OnnxRelu(OnnxAdd(OnnxMatMul(operator.inputs[0], op.W1_, op_version=opv), op.b1_,
+                         op_version=opv), op_version=opv)
+    out = OnnxAdd(OnnxMatMul(h, op.W2_, op_version=opv), op.b2_, op_version=opv,
+                  output_names=operator.outputs[:1])
+    out.add_to(scope, container)
+
+
 def _register_lightgbm() -> None:
     """LightGBM's classifier through onnxmltools' converter (skl2onnx has none of its own), the
     way skl2onnx documents for pipelines holding one; zipmap=False like every other model."""
@@ -107,7 +127,12 @@ update_registered_converter(PretrainedMLP, "ScorechainPretrainedMLP",
                             calculate_linear_classifier_output_shapes,
                             convert_sklearn_mlp_classifier,
                             options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+update_registered_converter(CellNetClassifier, "ScorechainCellNet",
+                            calculate_linear_classifier_output_shapes, convert_cell_net,
+                            options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
 update_registered_converter(TabularPrep, "ScorechainTabularPrep", _prep_shape, _prep_converter)
+update_registered_converter(ATripletEmbedding, "ScorechainATripletEmbedding", _embedding_shape,
+                            _embedding_converter)
 
 
 def to_onnx(pipeline, n_features: int, *, metadata: dict[str, str] | None = None,

@@ -1,6 +1,7 @@
 """The seed 001 DBN (models/dbn.py): a Gaussian-Bernoulli RBM that learns, and a network whose
 hidden layers start from the pre-trained RBM stack before fine-tuning."""
 import numpy as np
+import pytest
 
 from models.dbn import GaussianBernoulliRBM, PretrainedMLP
 
@@ -41,11 +42,14 @@ def test_the_ablation_pairs_the_arms_on_the_same_folds(german, tmp_path, monkeyp
 
     monkeypatch.setitem(families.DEFAULTS, "dbn", {**families.DEFAULTS["dbn"], "rbm_iter": 2})
     ds, sp = german
-    out = ablation.run(ds, sp, tmp_path)
+    out = ablation.run(ds, sp, tmp_path, "dbn")
     arms = out["arms"]
-    assert set(arms) == set(ablation.ARMS)
+    assert set(arms) == set(ablation.STUDIES["dbn"]["arms"])
     ref = arms["dbn pre-trained + fine-tuned"]["fold_auc"]
-    rnd = arms["dbn random init (same network)"]
-    assert rnd["pretrained_minus_this"]["mean"] == sum(
-        a - b for a, b in zip(ref, rnd["fold_auc"])) / len(ref)
-    assert (tmp_path / "dbn_ablation_german.md").read_text().count("\n| dbn") == 2
+    rnd = arms["dbn random init (same network)"]["fold_auc"]
+    first = out["pairs"][0]
+    assert first["minus"] == "dbn random init (same network)"
+    assert first["mean"] == pytest.approx(sum(a - b for a, b in zip(ref, rnd)) / len(ref))
+    assert first["folds_won"] == sum(a > b for a, b in zip(ref, rnd))
+    md = (tmp_path / "dbn_ablation_german.md").read_text()
+    assert md.count("\n| dbn") == 4  # two arms, two differences
