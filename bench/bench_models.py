@@ -54,6 +54,9 @@ def _thr(fn, X, reps=3):
 def main(argv=None):
     warnings.filterwarnings("ignore")
     ap = argparse.ArgumentParser()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from models import add_version_argument
+    add_version_argument(ap, "bench_models")
     ap.add_argument("--calls", type=int, default=2000)
     a = ap.parse_args(argv)
     bundle = load_bundle(DEFAULT_BUNDLE)

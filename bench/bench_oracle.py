@@ -272,6 +272,9 @@ def main(argv=None) -> int:
     # a SIGTERM unwinds through the finally blocks, which stop the nodes and the chain
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from models import add_version_argument
+    add_version_argument(ap, "bench_oracle")
     ap.add_argument("--network", default=os.environ.get("SCORECHAIN_BENCH_NETWORK", "development"),
                     help="brownie network the nodes follow (default development, or "
                          "$SCORECHAIN_BENCH_NETWORK)")

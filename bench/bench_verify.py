@@ -69,6 +69,9 @@ def run(n_scores: int, k: int, n_signers: int, batch: int) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from models import add_version_argument
+    add_version_argument(p, "bench_verify")
     p.add_argument("--scores", type=int, default=500)
     p.add_argument("--k", type=int, default=3)
     p.add_argument("--signers", type=int, default=5)

@@ -578,6 +578,9 @@ def write_markdown(doc: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Reliability report -> reports/reliability.{md,json}")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from models import add_version_argument
+    add_version_argument(ap, "reliability")
     ap.add_argument("--network", default=os.environ.get("SCORECHAIN_BENCH_NETWORK", "development"))
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma list of parts ({','.join(PARTS)})")
     ap.add_argument("--no-ci-fuzz", action="store_true",

@@ -455,6 +455,9 @@ def write_markdown(doc: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Run every benchmark; write reports/benchmarks.{md,json}.")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from models import add_version_argument
+    add_version_argument(ap, "run_all")
     ap.add_argument("--network", default=os.environ.get("SCORECHAIN_BENCH_NETWORK", "development"),
                     help="brownie network for the chain steps (default development = anvil on 8545)")
     ap.add_argument("--quick", action="store_true", help="a fast pass: smaller counts, fewer points")

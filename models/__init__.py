@@ -10,3 +10,8 @@ def package_version() -> str:
         return version("scorechain")
     except PackageNotFoundError:
         return "unknown (scorechain is not installed: pip install -e .)"
+
+
+def add_version_argument(parser, prog: str) -> None:
+    """`--version` on an argparse parser, the same text on every CLI of the project."""
+    parser.add_argument("--version", action="version", version=f"{prog} {package_version()}")

@@ -33,6 +33,9 @@ def _free_port() -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from models import add_version_argument
+    add_version_argument(parser, "explorer_demo")
     parser.add_argument("--port", type=int, default=8700, help="the explorer's port")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--state", type=Path, default=STATE_FILE, help="a saved chain (default: the last demo's)")

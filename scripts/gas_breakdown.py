@@ -58,6 +58,9 @@ def _trace(web3, txid: str, receiver: str, names: dict[str, str]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from models import add_version_argument
+    add_version_argument(ap, "gas_breakdown")
     ap.add_argument("--network", default="anvil-8604")
     args = ap.parse_args()
     os.chdir(ROOT)
