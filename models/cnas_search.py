@@ -89,29 +89,23 @@ def pareto(points: list[dict], cost: str) -> list[dict]:
     return front
 
 
-def _latency_ms(prep, scale, net, n_features: int, row: np.ndarray, repeats: int = 200) -> float:
-    """Median wall time of one row through the whole exported pipeline in onnxruntime."""
-    import onnxruntime as ort
-
-    from .onnx_export import to_onnx
+def _latency_ms(prep, scale, net, n_features: int, row: np.ndarray) -> float:
+    """Single-row latency of the whole exported pipeline (preprocessing included)."""
+    from .onnx_export import single_row_latency_ms, to_onnx
     onx = to_onnx(Pipeline([("prep", prep), ("scale", scale), ("clf", net)]), n_features)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(onx.SerializeToString(), opts)
-    x = row.reshape(1, -1).astype(np.float32)
-    for _ in range(20):
-        sess.run(None, {"features": x})
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        sess.run(None, {"features": x})
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
+    return single_row_latency_ms(onx, row)
 
 
 def search(ds, sp, *, rounds: int = 5, per_round: int = 6, lam: float = 1.0, top: int = 3,
            eps: float = 0.001, patience: int = 2, max_epochs: int = 20, seed: int = 0,
-           cv_top: bool = True, progress=print) -> dict:
+           budget: float | None = None, cv_top: bool = True, progress=None) -> dict:
+    """``budget``: seconds after which no new architecture is started (the first always is; the
+    top architectures' cross-validation comes after it). ``progress``: a callable for one-line messages; by default
+    a progress bar over the architectures, with the messages above it."""
+    from tqdm import tqdm
+    bar = tqdm(total=rounds * per_round, desc=f"C-NAS {ds.name}", unit="arch",
+               disable=progress is not None)
+    progress = progress or bar.write
     t_start = time.time()
     rng = np.random.default_rng(seed)
     Xall, yall = ds.X[sp.train_idx], ds.y[sp.train_idx]
@@ -128,9 +122,12 @@ def search(ds, sp, *, rounds: int = 5, per_round: int = 6, lam: float = 1.0, top
     probs = sampling_probs(costs, c_ref, lam)
     fixed: dict = {}
     history, prunings, seen = [], [], set()
-    best_by_round, stale = [], 0
+    best_by_round, stale, over_budget = [], 0, False
     for r in range(rounds):
         for _ in range(per_round):
+            if budget is not None and history and time.time() - t_start > budget:
+                over_budget = True
+                break
             for _attempt in range(50):  # a new architecture, not one already trained
                 hp = {h: (fixed[h] if h in fixed else
                           SPACE[h][rng.choice(len(SPACE[h]), p=probs[h])]) for h in SPACE}
@@ -150,6 +147,9 @@ def search(ds, sp, *, rounds: int = 5, per_round: int = 6, lam: float = 1.0, top
                             "epochs": net.epochs_run_, "train_seconds": seconds})
             progress(f"round {r} arch {len(history)}: AUC {auc:.4f}, {net.flops_:,} FLOPs, "
                      f"{lat:.3f} ms, {net.epochs_run_} epochs, {seconds:.0f} s")
+            bar.update(1)
+        if over_budget:
+            break
         best = max(h["auc"] for h in history)
         stale = stale + 1 if best_by_round and best < best_by_round[-1] + eps else 0
         best_by_round.append(best)
@@ -163,11 +163,13 @@ def search(ds, sp, *, rounds: int = 5, per_round: int = 6, lam: float = 1.0, top
             prunings.append({"after_round": r, "fixed": h, "value": fixed[h],
                              "importances": imp})
             progress(f"pruned {h} -> {fixed[h]} (importance {imp[h]:.3f})")
+    bar.close()
     search_seconds = time.time() - t_start
     ranked = sorted(history, key=lambda h: -h["auc"])[:top]
     out = {"dataset": ds.name, "validation": "fold 0 of the shared folds",
            "train_rows": int(len(ytr)), "validation_rows": int(len(va)), "tokens": n_tokens,
            "lam": lam, "rounds_run": len(best_by_round), "per_round": per_round,
+           "budget_seconds": budget, "stopped_by_budget": over_budget,
            "max_epochs": max_epochs, "value_costs": {h: {str(v): c for v, c in cs.items()}
                                                      for h, cs in costs.items()},
            "history": history, "prunings": prunings, "best_by_round": best_by_round,
@@ -202,15 +204,19 @@ def importances(history: list[dict], seed: int = 0) -> dict[str, float]:
 def markdown(out: dict) -> str:
     ds = out["dataset"]
     c = out["cost"]
-    lines = [f"# C-NAS search: {ds}", "",
-             f"`python -m models cnas {ds}` (models/cnas_search.py). Each architecture trained on "
+    cmd = f"python -m models cnas {ds}" + (" --lam 0" if out["lam"] == 0 else "")
+    lines = [f"# C-NAS search: {ds}" + (" (no cost term: the ablation)" if out["lam"] == 0
+                                        else ""), "",
+             f"`{cmd}` (models/cnas_search.py). Each architecture trained on "
              f"{out['train_rows']:,} rows of the first shared fold's training part and scored on "
              f"its {out['validation_rows']:,} validation rows; {out['tokens']} input tokens; "
              f"cost sensitivity lam = {out['lam']}; at most {out['max_epochs']} epochs with an "
              "early stop. The holdout is not used.", "",
              f"Search cost: {c['architectures']} architectures, {c['epochs']} epochs, "
              f"{c['seconds']:.0f} s ({c.get('seconds_with_cv', c['seconds']):.0f} s with the "
-             f"top architectures' cross-validation), {out['rounds_run']} rounds.", "",
+             f"top architectures' cross-validation), {out['rounds_run']} rounds"
+             + (f"; stopped by the {out['budget_seconds']:.0f} s budget" if
+                out.get("stopped_by_budget") else "") + ".", "",
              "## Top architectures, cross-validated on the shared folds", "",
              "| rank | architecture | FLOPs | latency ms | validation AUC | CV AUC mean ± sd |",
              "|---|---|---|---|---|---|"]

@@ -35,24 +35,25 @@ def _sample(n_total: int, n: int) -> np.ndarray:
 
 
 def ice_violations(bundle: S.ModelBundle, X: np.ndarray) -> dict[str, int]:
+    return ice_violations_of(lambda Z: np.array([S.served_pd(bundle, z) for z in Z]),
+                             bundle.schema, X)
+
+
+def ice_violations_of(predict, schema: dict, X: np.ndarray) -> dict[str, int]:
+    """ICE violations of any PD function (``predict``: rows -> PDs), e.g. a model not exported
+    yet (models.seed_table asks whether a family could pass the gate at all)."""
     out = {}
     rows = X[_sample(len(X), ICE_ROWS)]
-    for j, f in enumerate(bundle.schema["features"]):
+    for j, f in enumerate(schema["features"]):
         sign = {"increasing": 1.0, "decreasing": -1.0}.get(f.get("monotone"))
         if sign is None:
             continue
         col = X[:, j][~np.isnan(X[:, j])]
         grid = np.unique(np.quantile(col, np.linspace(0, 1, ICE_GRID)).astype(np.float32))
-        bad = 0
-        for x in rows:
-            curve = []
-            for v in grid:
-                z = x.copy()
-                z[j] = v
-                curve.append(S.served_pd(bundle, z))
-            if np.any(sign * np.diff(curve) < -TOL):
-                bad += 1
-        out[f["name"]] = bad
+        Z = np.repeat(rows, len(grid), axis=0)
+        Z[:, j] = np.tile(grid, len(rows))
+        curves = np.asarray(predict(Z), dtype=float).reshape(len(rows), len(grid))
+        out[f["name"]] = int((sign * np.diff(curves, axis=1) < -TOL).any(axis=1).sum())
     return out
 
 

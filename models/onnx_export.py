@@ -16,7 +16,8 @@ stamped inside the file; it is recorded in the model card and ``reference.json``
 :func:`models.serving.load_bundle` at load time. The on-chain model id is the bundle id, which
 covers this hash (:mod:`models.manifest`).
 
-Custom converters registered here: LightGBM's ``LGBMClassifier`` (onnxmltools' converter),
+Custom converters registered here: LightGBM's ``LGBMClassifier`` and XGBoost's
+``XGBClassifier`` (onnxmltools' converters),
 :class:`models.preprocess.TabularPrep`, the A-Triplet embedding (:class:`models.triplet.ATripletEmbedding`:
 ``MatMul``/``Add``/``Relu``), a C-NAS cell network (:mod:`models.cnas_onnx`), and the fine-tuned DBN (:class:`models.dbn.PretrainedMLP`,
 an MLPClassifier once trained: skl2onnx's MLP converter); the scorecard's :class:`models.scorecard.WoEBinning` registers
@@ -121,7 +122,20 @@ def _register_lightgbm() -> None:
         convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
 
 
+def _register_xgboost() -> None:
+    """XGBoost's classifier through onnxmltools' converter, as LightGBM's (xgboost >= 3 keeps its
+    base score as a vector in the booster config, which that converter reads)."""
+    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from xgboost import XGBClassifier
+
+    update_registered_converter(
+        XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes,
+        convert_xgboost, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+
+
 _register_lightgbm()
+_register_xgboost()
 # The fine-tuned DBN is an MLPClassifier once trained (models.dbn): skl2onnx's own MLP converter.
 update_registered_converter(PretrainedMLP, "ScorechainPretrainedMLP",
                             calculate_linear_classifier_output_shapes,
@@ -152,6 +166,34 @@ def to_onnx(pipeline, n_features: int, *, metadata: dict[str, str] | None = None
         entry.key, entry.value = META_PREFIX + k, str(v)
     onnx.checker.check_model(model)
     return model
+
+
+def _session(model: onnx.ModelProto):
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), opts)
+
+
+def onnx_pd(model: onnx.ModelProto, X: np.ndarray) -> np.ndarray:
+    """Column 1 of the model's probabilities in onnxruntime (float64 for comparisons)."""
+    out = _session(model).run(None, {INPUT_NAME: np.asarray(X, dtype=np.float32)})
+    return out[1][:, 1].astype(np.float64)
+
+
+def single_row_latency_ms(model: onnx.ModelProto, row: np.ndarray, repeats: int = 200) -> float:
+    """Median wall time of one single-row call in onnxruntime (one thread, after 20 warm-up
+    calls): what one score costs the oracle."""
+    import time
+    sess, x = _session(model), np.asarray(row, dtype=np.float32).reshape(1, -1)
+    for _ in range(20):
+        sess.run(None, {INPUT_NAME: x})
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        sess.run(None, {INPUT_NAME: x})
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
 
 
 def onnx_metadata(model: onnx.ModelProto) -> dict[str, str]:

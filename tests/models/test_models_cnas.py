@@ -70,3 +70,29 @@ def test_bad_genomes_are_refused_before_training():
         CellNetClassifier(nodes=5).fit(X, y)
     with pytest.raises(ValueError, match="binary"):
         CellNetClassifier().fit(X, np.zeros(20))
+
+
+def test_the_budget_stops_the_search_after_the_first_architecture(german):
+    ds, sp = german
+    out = S.search(ds, sp, rounds=3, per_round=3, max_epochs=1, top=1, cv_top=False,
+                   budget=1e-6, progress=lambda m: None)
+    assert out["stopped_by_budget"] and len(out["history"]) == 1 and len(out["top"]) == 1
+    assert "stopped by the" in S.markdown(out)
+
+
+def test_a_searched_network_exports_with_parity_and_is_refused_by_the_gates(gmsc, tmp_path):
+    """The whole export path runs for a C-NAS network (ONNX within parity, manifest, gates) and
+    ends where the fair-lending gates refuse an unconstrained network: serving will not load it."""
+    from models import serving as S
+    from models.train import GateFailure, export_bundle, fit_final
+    ds, sp = gmsc
+    cfg = {"family": "cnas", "params": {"dim": 8}, "calibration": "none",
+           "max_train_rows": 3000}
+    model = fit_final(ds, sp, cfg)
+    with pytest.raises(GateFailure, match="ICE monotonicity"):
+        export_bundle(model, ds, sp, cfg, tmp_path / "bundle")
+    with pytest.raises(Exception, match="gate"):
+        S.load_bundle(tmp_path / "bundle")
+    served = S.load_bundle(tmp_path / "bundle", ungated=True)
+    X = ds.X[sp.holdout_idx[:300]]
+    assert np.abs(S.predict_pd(served, X) - model.predict_proba(X)[:, 1]).max() <= 1e-5

@@ -123,3 +123,14 @@ def test_cnas_cell_networks_export_with_parity_for_every_operation(gmsc_small):
         label, proba = _onnx_pd(to_onnx(strip_samplers(pipe), X.shape[1]), X[:500])
         assert np.max(np.abs(proba[:, 1] - pipe.predict_proba(X[:500])[:, 1])) <= 1e-5, genome
         assert (label == pipe.predict(X[:500])).all()
+
+
+def test_jax_trained_families_refit_to_the_same_onnx_bytes(gmsc_small, tmp_path):
+    """The A-Triplet embedding and a C-NAS network are trained in JAX: a refit with the same seed
+    gives the same file byte for byte (the model id), as the scikit-learn families do."""
+    X, y, schema = gmsc_small
+    for family, params in (("atriplet", {"steps": 100}), ("cnas", {"dim": 8})):
+        digests = {save_onnx(to_onnx(strip_samplers(
+            build_pipeline(family, schema, params).fit(X[:2000], y[:2000])), X.shape[1]),
+            tmp_path / f"{family}{i}.onnx") for i in range(2)}
+        assert len(digests) == 1, family
