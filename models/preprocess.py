@@ -44,21 +44,37 @@ class TabularPrep(TransformerMixin, BaseEstimator):
                    log_idx=info.log_idx, **kw)
 
     def fit(self, X, y=None):
+        return self.fit_from_statistics(self.statistics(X))
+
+    def statistics(self, X) -> dict:
+        """What fitting needs from the rows, per numeric column: the observed count, median and
+        clipping quantiles. A federation merges these across institutions instead of pooling
+        rows (models.federated.stats)."""
         X = np.asarray(X, dtype=np.float32)
         num = X[:, list(self.numeric_idx)].astype(np.float64)
-        med = np.nanmedian(num, axis=0) if num.shape[1] else np.zeros(0)
-        med = np.where(np.isnan(med), 0.0, med)
-        self.medians_ = med.astype(np.float32)
-        if self.clip and num.shape[1]:
+        k = num.shape[1]
+        observed = (~np.isnan(num)).sum(axis=0) if k else np.zeros(0, int)
+        med = np.nanmedian(num, axis=0) if k else np.zeros(0)
+        if self.clip and k:
             lo, hi = np.nanquantile(num, self.clip_quantiles, axis=0)
-            self.lo_ = np.where(np.isnan(lo), -np.inf, lo).astype(np.float32)
-            self.hi_ = np.where(np.isnan(hi), np.inf, hi).astype(np.float32)
+        else:
+            lo, hi = np.full(k, -np.inf), np.full(k, np.inf)
+        return {"n_features_in": int(X.shape[1]), "observed": observed.astype(int),
+                "median": med, "lo": lo, "hi": hi}
+
+    def fit_from_statistics(self, st: dict):
+        """Fitted state from :meth:`statistics` (one data set's, or several merged)."""
+        med = np.asarray(st["median"], dtype=np.float64)
+        self.medians_ = np.where(np.isnan(med), 0.0, med).astype(np.float32)
+        if self.clip and len(self.numeric_idx):
+            self.lo_ = np.where(np.isnan(st["lo"]), -np.inf, st["lo"]).astype(np.float32)
+            self.hi_ = np.where(np.isnan(st["hi"]), np.inf, st["hi"]).astype(np.float32)
         else:
             self.lo_ = np.full(len(self.numeric_idx), -np.inf, np.float32)
             self.hi_ = np.full(len(self.numeric_idx), np.inf, np.float32)
         self.log_mask_ = np.array([self.log and i in set(self.log_idx) for i in self.numeric_idx],
                                  bool)
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = st["n_features_in"]
         self.n_features_out_ = (len(self.numeric_idx) + len(self.impute_idx)
                                 + (sum(self.n_categories) if self.one_hot
                                    else len(self.category_idx)))
