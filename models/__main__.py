@@ -85,6 +85,33 @@ def cmd_seed_table(a):
     print(f"reports/models/seed_methods_{a.dataset}.md ({out['seconds']:.0f} s)")
 
 
+def cmd_federated(a):
+    from .federated import audit
+    if a.action == "verify":
+        results = audit.verify_run(Path(a.target))
+        for r in results:
+            print(f"round {r['round']}: " + ("ok" if r["ok"] else "; ".join(r["problems"])))
+        if not all(r["ok"] for r in results):
+            raise SystemExit(1)
+        return
+    if a.target not in DATASETS:
+        raise CliError(f"unknown data set {a.target}; choose from {', '.join(DATASETS)}")
+    if a.rounds < 1:
+        raise CliError("--rounds must be at least 1")
+    ds, sp = _ds(a.target)
+    if a.action == "study":
+        from .federated.robustness import study
+        from .train import REPORTS
+        out = study(ds, sp, REPORTS, rounds=a.rounds)
+        print(f"reports/models/federated_{a.target}.md ({out['seconds']:.0f} s)")
+        return
+    from .federated.run import run_federation
+    run = run_federation(ds, sp, strategy=a.strategy, rounds=a.rounds)
+    out = audit.save_run(run, Path(a.out or f"build/federation/{a.target}-{run['federation']}"))
+    print(f"{out}: {a.rounds} rounds, holdout AUC {run['holdout_auc_by_round'][-1]:.4f}; "
+          f"check it with: python -m models federated verify {out}")
+
+
 def cmd_train(a):
     from .families import FAMILIES
     if a.csv or a.schema:
@@ -409,6 +436,15 @@ def main(argv=None):
     s.add_argument("dataset", choices=DATASETS)
     s.add_argument("--n-boot", type=int, default=2000)
     s.set_defaults(func=cmd_seed_table)
+    s = sub.add_parser("federated", help="lenders train one model without pooling rows (Flower): "
+                                         "run DATASET, verify RUN_DIR, study DATASET")
+    s.add_argument("action", choices=("run", "verify", "study"))
+    s.add_argument("target", help="a data set (run, study) or a run directory (verify)")
+    s.add_argument("--strategy", default="fedavg",
+                   choices=("fedavg", "fedprox", "fedmedian", "fedtrimmedavg", "krum"))
+    s.add_argument("--rounds", type=int, default=20)
+    s.add_argument("--out", default="", help="run directory (default build/federation/...)")
+    s.set_defaults(func=cmd_federated)
     s = sub.add_parser("train-default", help="retrain and re-export models/default/ from "
                                              "models/default/train_config.json")
     s.add_argument("--n-boot", type=int, default=1000)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 BANDS = {"gmsc": ("age", (35, 50, 65)), "taiwan": ("AGE", (30, 45)),
-         "german": ("age", (30, 45))}
+         "german": ("age_in_years", (30, 45))}
 
 
 @dataclass(frozen=True)

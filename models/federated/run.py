@@ -1,0 +1,147 @@
+"""One federation, run for real on this machine: a Flower server and one Flower client per
+institution talking over gRPC on 127.0.0.1 (Flower's own transport, as across machines), each
+client in a process of its own that is given its own institution's rows only; the server sees
+parameters, counts and signed hashes. (Clients as threads of one process crashed: NumPy parses
+each received tensor's header with ``ast.literal_eval``, and CPython 3.11's parser is not safe
+under concurrent threads: "AST constructor recursion depth mismatch".)
+
+Flower 1.32's deployment engine (SuperLink and SuperNodes) works offline too but starts a process
+per task (about 6 s a round here); its simulation engine needs Ray. This uses the pieces of
+Flower's ``start_server`` directly (``start_grpc_server``, ``Server.fit``) so that the server
+binds before the clients connect, waits for them with a time limit and always stops; the clients
+use ``flwr.client.start_client`` (deprecated in 1.32 but the transport ``start_server`` speaks).
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import secrets
+import socket
+import time
+
+import numpy as np
+from eth_account import Account
+from flwr.client import start_client
+from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common.logger import FLOWER_LOGGER
+from flwr.server import Server, SimpleClientManager
+from flwr.server.superlink.fleet.grpc_bidi.grpc_server import start_grpc_server
+from flwr.supercore.grpc import GRPC_MAX_MESSAGE_LENGTH
+
+from .. import metrics as M
+from .client import LenderClient
+from .partition import partition
+from .stats import federated_preprocessing
+from .strategy import recording_strategy
+
+# Local training each round (full-batch gradient steps on standardised features).
+LOCAL = {"local_steps": 25, "lr": 0.5, "l2": 1e-4}
+
+
+def coefficient_signs(prep, schema: dict) -> np.ndarray:
+    """+1 / -1 / 0 per model column (TabularPrep's one-hot layout: numeric, missing indicators,
+    one-hot categories) from the schema's declared directions."""
+    sign = {"increasing": 1.0, "decreasing": -1.0}
+    feats = schema["features"]
+    return np.array([sign.get(feats[i].get("monotone"), 0.0) for i in prep.numeric_idx]
+                    + [0.0] * (prep.n_features_out_ - len(prep.numeric_idx)))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(address: str, timeout: float = 30.0) -> None:
+    """The client's transport does not retry a refused connection: connect only once the
+    server listens."""
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1.0).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _lender(address: str, name: str, key: str, federation: str, Z, y, signs, poison) -> None:
+    """A lender's process: its rows, its key, one Flower client until the server lets it go."""
+    FLOWER_LOGGER.setLevel(logging.ERROR)  # Flower's deprecation notice for start_client
+    _wait_for_port(address)
+    client = LenderClient(name, key, federation, Z, y, signs, poison)
+    start_client(server_address=address, client=client.to_client(), insecure=True)
+
+
+def run_federation(ds, sp, *, strategy: str = "fedavg", rounds: int = 10,
+                   poison: dict[str, str] | None = None, keys: dict[str, str] | None = None,
+                   round_timeout: float = 120.0) -> dict:
+    """Train the shared logistic model. ``poison``: lender name -> "flip" or "scale".
+    ``keys``: lender name -> private key (hex); lenders without one get a fresh key for this run
+    only (never stored). Returns the final parameters, the preprocessing, the round records, the
+    updates (what consortium members receive) and the holdout AUC after each round."""
+    FLOWER_LOGGER.setLevel(logging.ERROR)  # Flower's deprecation notices, once per client
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # imported by Flower, chatty at INFO
+    institutions = partition(ds, sp)
+    names = [i.name for i in institutions]
+    unknown = set(poison or {}) - set(names)
+    if unknown:
+        raise ValueError(f"no such lender: {', '.join(sorted(unknown))}")
+    keys = {n: (keys or {}).get(n) or "0x" + secrets.token_hex(32) for n in names}
+    members = {n: Account.from_key(keys[n]).address for n in names}
+    federation = secrets.token_hex(8)
+    prep, scaler = federated_preprocessing(ds.schema, [ds.X[i.idx] for i in institutions])
+    signs = coefficient_signs(prep, ds.schema)
+    d = prep.n_features_out_
+    Zh = scaler.transform(prep.transform(ds.X[sp.holdout_idx]))
+    yh = ds.y[sp.holdout_idx]
+    auc_by_round = []
+
+    def evaluate(server_round, arrays, config):  # the aggregator's own check on the holdout
+        w, b = arrays
+        auc_by_round.append(M.auc(yh, Zh @ w.astype(np.float64) + float(b[0])))
+        return 0.0, {"holdout_auc": auc_by_round[-1]}
+
+    strat = recording_strategy(
+        strategy, members, federation, fraction_fit=1.0, fraction_evaluate=0.0,
+        min_fit_clients=len(names), min_available_clients=len(names),
+        initial_parameters=ndarrays_to_parameters([np.zeros(d, np.float32),
+                                                   np.zeros(1, np.float32)]),
+        on_fit_config_fn=lambda rnd: {**LOCAL, "round": rnd}, evaluate_fn=evaluate,
+        fit_metrics_aggregation_fn=lambda m: {"lenders": len(m)})
+    server = Server(client_manager=SimpleClientManager(), strategy=strat)
+    address = f"127.0.0.1:{_free_port()}"
+
+    t0 = time.time()
+    grpc_server = start_grpc_server(client_manager=server.client_manager(),
+                                    server_address=address,
+                                    max_message_length=GRPC_MAX_MESSAGE_LENGTH)
+    spawn = mp.get_context("spawn")  # never fork a process that runs gRPC threads
+    procs = [spawn.Process(target=_lender, daemon=True, args=(
+        address, i.name, keys[i.name], federation,
+        scaler.transform(prep.transform(ds.X[i.idx])), ds.y[i.idx], signs,
+        (poison or {}).get(i.name))) for i in institutions]
+    try:
+        for p in procs:
+            p.start()
+        if not server.client_manager().wait_for(len(names), timeout=120):
+            raise TimeoutError(f"only {server.client_manager().num_available()} of "
+                               f"{len(names)} lenders connected")
+        server.fit(num_rounds=rounds, timeout=round_timeout)
+        server.disconnect_all_clients(timeout=round_timeout)
+    finally:
+        grpc_server.stop(grace=1).wait()
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+    w, b = parameters_to_ndarrays(server.parameters)
+    return {"federation": federation, "strategy": strategy, "rounds": rounds,
+            "institutions": [i.summary(ds.y) for i in institutions], "members": members,
+            "poison": poison or {}, "params": [w, b], "prep": prep, "scaler": scaler,
+            "records": strat.records, "updates": strat.updates,
+            "holdout_auc_by_round": auc_by_round[1:],  # [0] is the initial (all-zero) model
+            "seconds": time.time() - t0, "local": LOCAL}

@@ -1,0 +1,101 @@
+"""The aggregator's side: any of Flower's strategies, wrapped so that every round it checks who
+sent each update, records what it aggregated, and keeps the updates for the consortium.
+
+Before aggregation, an update is accepted only if its hash is the one the lender signed and the
+signature recovers the address the consortium registered for that lender (one update per
+lender); others are refused and recorded with the reason. Accepted updates are aggregated in
+lender order, not arrival order, so the aggregate is a function of the updates alone and a member
+recomputes it bit for bit (:func:`recompute`).
+"""
+from __future__ import annotations
+
+from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.server.strategy import FedAvg, FedMedian, FedProx, FedTrimmedAvg, Krum
+
+from .protocol import RoundRecord, UpdateRecord, params_sha256, signer_of
+
+# name: (Flower strategy, its arguments). FedTrimmedAvg cuts int(beta * n) lenders at each end
+# (one of four); Krum is told to expect one attacker.
+STRATEGIES = {
+    "fedavg": (FedAvg, {}),
+    "fedprox": (FedProx, {"proximal_mu": 0.1}),
+    "fedmedian": (FedMedian, {}),
+    "fedtrimmedavg": (FedTrimmedAvg, {"beta": 0.25}),
+    "krum": (Krum, {"num_malicious_clients": 1, "num_clients_to_keep": 0}),
+}
+
+
+def _base(name: str):
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+    return STRATEGIES[name]
+
+
+def recording_strategy(name: str, members: dict[str, str], federation: str, **flower_kw):
+    """A Flower strategy of kind ``name`` that checks and records every round.
+    ``members``: lender name -> registered address."""
+    base, extra = _base(name)
+
+    class Recording(base):
+        def __init__(self):
+            super().__init__(**extra, **flower_kw)
+            self.records: list[RoundRecord] = []
+            self.updates: dict[int, dict[str, list]] = {}
+
+        def aggregate_fit(self, server_round, results, failures):
+            accepted, refused, seen = [], [], set()
+            for proxy, res in sorted(results, key=lambda r: str(r[1].metrics.get("institution"))):
+                who, digest = str(res.metrics.get("institution")), params_sha256(res.parameters)
+                why = None
+                if who not in members:
+                    why = "not a member"
+                elif who in seen:
+                    why = "second update in the round"
+                elif digest != res.metrics.get("update_sha256"):
+                    why = "update does not match the hash it was signed for"
+                else:
+                    try:
+                        signer = signer_of(str(res.metrics.get("signature")), federation,
+                                           server_round, who, digest)
+                    except Exception:  # malformed signature bytes
+                        signer = None
+                    if signer != members[who]:
+                        why = "signature is not the member's"
+                if why:
+                    refused.append({"institution": who, "sha256": digest, "why": why})
+                    continue
+                seen.add(who)
+                accepted.append((proxy, res))
+            params, metrics = super().aggregate_fit(server_round, accepted, failures)
+            self.records.append(RoundRecord(
+                round=server_round, strategy=name,
+                updates=[UpdateRecord(str(r.metrics["institution"]),
+                                      members[str(r.metrics["institution"])], r.num_examples,
+                                      str(r.metrics["update_sha256"]), str(r.metrics["signature"]))
+                         for _, r in accepted],
+                aggregate_sha256=params_sha256(params) if params is not None else None,
+                refused=refused))
+            self.updates[server_round] = {str(r.metrics["institution"]):
+                                          parameters_to_ndarrays(r.parameters)
+                                          for _, r in accepted}
+            return params, metrics
+
+    Recording.__name__ = f"Recording{base.__name__}"
+    return Recording()
+
+
+def recompute(record: RoundRecord, updates: dict[str, list]):
+    """The aggregate of a recorded round, computed again from the updates a member received, by
+    the same strategy code in the same order: (ndarrays, its hash)."""
+    base, extra = _base(record.strategy)
+    strategy = base(**extra, fit_metrics_aggregation_fn=lambda m: {})
+    results = []
+    for u in record.updates:
+        arrays = updates[u.institution]
+        if params_sha256(arrays) != u.sha256:
+            raise ValueError(f"round {record.round}: {u.institution}'s update is not the one "
+                             "recorded")
+        results.append((None, FitRes(Status(Code.OK, ""), ndarrays_to_parameters(arrays),
+                                     u.num_examples, {"institution": u.institution})))
+    params, _ = strategy.aggregate_fit(record.round, results, [])
+    return parameters_to_ndarrays(params), params_sha256(params)

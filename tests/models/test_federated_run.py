@@ -1,0 +1,103 @@
+"""A real Flower federation (issue 15): lenders train over gRPC, the aggregator accepts only
+updates their members signed, records every round, and a consortium member recomputes each
+aggregate from the updates; tampering with any of it is found."""
+import json
+
+import numpy as np
+import pytest
+from eth_account import Account
+from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
+
+from models.federated import audit
+from models.federated.protocol import params_sha256, sign_update
+from models.federated.run import coefficient_signs, run_federation
+from models.federated.strategy import recompute, recording_strategy
+
+
+@pytest.fixture(scope="module")
+def gmsc_run(gmsc):
+    ds, sp = gmsc
+    return run_federation(ds, sp, strategy="fedavg", rounds=4)
+
+
+def test_the_lenders_learn_a_model_that_keeps_the_declared_signs(gmsc, gmsc_run):
+    ds, _ = gmsc
+    auc = gmsc_run["holdout_auc_by_round"]
+    assert len(auc) == 4 and auc[-1] > 0.8 and auc[-1] >= auc[0]
+    w = gmsc_run["params"][0]
+    signs = coefficient_signs(gmsc_run["prep"], ds.schema)
+    assert (w[signs > 0] >= 0).all() and (w[signs < 0] <= 0).all() and (signs != 0).any()
+    for rec in gmsc_run["records"]:
+        assert [u.institution for u in rec.updates] == [f"lender-{i}" for i in range(1, 5)]
+        assert not rec.refused
+        _, digest = recompute(rec, gmsc_run["updates"][rec.round])
+        assert digest == rec.aggregate_sha256
+    assert params_sha256(gmsc_run["params"]) == gmsc_run["records"][-1].aggregate_sha256
+
+
+def test_verify_finds_a_changed_update_signature_or_model(gmsc_run, tmp_path):
+    run_dir = audit.save_run(gmsc_run, tmp_path / "run")
+    assert all(r["ok"] for r in audit.verify_run(run_dir))
+    # a member's copy of one update altered
+    f = run_dir / "updates" / "round-2" / "lender-1.npz"
+    z = dict(np.load(f))
+    z["arr_1"] = z["arr_1"] + np.float32(1e-3)
+    np.savez(f, **z)
+    bad = {r["round"]: r for r in audit.verify_run(run_dir)}
+    assert not bad[2]["ok"] and "differs from the recorded update" in bad[2]["problems"][0]
+    assert bad[1]["ok"] and bad[3]["ok"]
+    # a record whose signature is another key's
+    run_dir = audit.save_run(gmsc_run, tmp_path / "run2")
+    doc = json.loads((run_dir / "run.json").read_text())
+    u = doc["records"][0]["updates"][0]
+    u["signature"] = sign_update("0x" + "11" * 32, doc["federation"], 1, u["institution"],
+                                 u["sha256"])
+    (run_dir / "run.json").write_text(json.dumps(doc))
+    assert "signature" in audit.verify_run(run_dir)[0]["problems"][0]
+    # a final model that is not the last aggregate
+    run_dir = audit.save_run(gmsc_run, tmp_path / "run3")
+    w, b = gmsc_run["params"]
+    np.savez(run_dir / "model.npz", w * 2, b)
+    assert audit.verify_run(run_dir)[-1] == {
+        "round": "final", "ok": False, "problems": ["model.npz is not the last round's aggregate"]}
+
+
+def _res(arrays, lender, key, fed, rnd=1, digest=None):
+    digest = digest or params_sha256(arrays)
+    return (None, FitRes(Status(Code.OK, ""), ndarrays_to_parameters(arrays), 100,
+                         {"institution": lender, "update_sha256": digest,
+                          "signature": sign_update(key, fed, rnd, lender, digest)}))
+
+
+def test_the_aggregator_refuses_what_a_member_did_not_sign():
+    keys = {n: "0x" + f"{i + 1:02x}" * 32 for i, n in enumerate(["a", "b", "c"])}
+    members = {n: Account.from_key(k).address for n, k in keys.items()}
+    strat = recording_strategy("fedavg", members, "fed1",
+                               fit_metrics_aggregation_fn=lambda m: {})
+    one = [np.ones(3, np.float32), np.zeros(1, np.float32)]
+    two = [np.full(3, 3, np.float32), np.ones(1, np.float32)]
+    results = [
+        _res(one, "a", keys["a"], "fed1"),
+        _res(two, "b", keys["c"], "fed1"),               # signed with another member's key
+        _res(two, "c", keys["c"], "fed0"),               # signed for another federation
+        _res(two, "a", keys["a"], "fed1"),               # a second update from a
+        _res(two, "mallory", "0x" + "99" * 32, "fed1"),  # not a member
+        _res(one, "c", keys["c"], "fed1", rnd=2),        # signed for another round
+    ]
+    params, _ = strat.aggregate_fit(1, results, [])
+    rec = strat.records[0]
+    assert [u.institution for u in rec.updates] == ["a"]
+    assert sorted(r["why"] for r in rec.refused) == sorted([
+        "signature is not the member's", "signature is not the member's",
+        "second update in the round", "not a member", "signature is not the member's"])
+    assert rec.aggregate_sha256 == params_sha256(params) == params_sha256(one)
+
+
+def test_a_poisoned_lender_hurts_fedavg_and_the_median_resists(gmsc):
+    ds, sp = gmsc
+    runs = {(s, p): run_federation(ds, sp, strategy=s, rounds=20,
+                                   poison={"lender-3": "flip"} if p else None)
+            ["holdout_auc_by_round"][-1]
+            for s in ("fedavg", "fedmedian") for p in (False, True)}
+    assert runs[("fedavg", False)] - runs[("fedavg", True)] > 0.1
+    assert runs[("fedmedian", False)] - runs[("fedmedian", True)] < 0.05

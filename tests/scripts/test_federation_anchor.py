@@ -1,0 +1,63 @@
+"""scripts/federation_anchor.py (issue 15): the aggregator anchors each round's root (the lenders'
+update hashes and the aggregate's) in DataAnchor; anyone holding run.json finds every round
+anchored, and a record changed after the fact no longer matches its anchor."""
+
+import importlib
+import json
+
+import pytest
+
+from models.data import load_dataset, make_splits
+from models.federated.audit import save_run
+from models.federated.run import run_federation
+
+fed = importlib.import_module("scripts.federation_anchor")
+deploy_script = importlib.import_module("scripts.01_deploy")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_clean_chain(module_isolation):
+    pass
+
+
+@pytest.fixture(scope="module")
+def system():
+    from brownie import accounts
+    return deploy_script.deploy([accounts[9].address], 1)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    ds = load_dataset("german")
+    sp = make_splits(ds.y, ds.X)
+    return save_run(run_federation(ds, sp, rounds=3), tmp_path_factory.mktemp("fl") / "run")
+
+
+def test_every_round_is_anchored_once_and_checks(system, run_dir):
+    anchors = fed.anchor_run(system, run_dir)
+    assert sorted(anchors["rounds"]) == ["1", "2", "3"]
+    again = fed.anchor_run(system, run_dir)  # a rerun (after a crash) anchors nothing twice
+    assert again["rounds"] == anchors["rounds"]
+    results = fed.check_run(system, run_dir, anchors["aggregator"])
+    assert [r["ok"] for r in results] == [True] * 3
+    assert [r["batch_id"] for r in results] == [anchors["rounds"][str(i)]["batch_id"]
+                                                for i in (1, 2, 3)]
+    doc = json.loads((run_dir / "run.json").read_text())
+    batch = system.data_anchor.getBatch(anchors["rounds"]["2"]["batch_id"])
+    assert batch["uri"] == f"scorechain-fl:{doc['federation']}/round/2"
+    assert batch["recordCount"] == len(doc["records"][1]["updates"]) + 1
+
+
+def test_a_record_changed_after_anchoring_fails_the_check(system, run_dir, tmp_path):
+    anchors = fed.anchor_run(system, run_dir)
+    doc = json.loads((run_dir / "run.json").read_text())
+    doc["records"][0]["aggregate_sha256"] = "00" * 32
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    (changed / "run.json").write_text(json.dumps(doc))
+    results = fed.check_run(system, changed, anchors["aggregator"])
+    assert [r["ok"] for r in results] == [False, True, True]
+    assert results[0]["problem"] == "root not anchored by the aggregator"
+    from brownie import accounts
+    stranger = fed.check_run(system, run_dir, accounts[5].address)  # not who anchored
+    assert not any(r["ok"] for r in stranger)
