@@ -66,6 +66,7 @@ class RoundRecord:
     updates: list[UpdateRecord]
     aggregate_sha256: str | None
     refused: list[dict] = field(default_factory=list)
+    strategy_args: dict = field(default_factory=dict)  # Flower's, as the aggregator used them
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -90,8 +90,10 @@ def markdown(out: dict) -> str:
     lines += ["", "Damage is AUC lost (positive = worse). Every update was signed by its "
               "lender's registered key, the attacker's included: signatures say who sent an "
               "update, robust aggregation limits what a dishonest one does."
-              + (f" With {n} lenders FedTrimmedAvg (beta 0.25) cuts one at each end and so "
-                 "averages the middle two, which is FedMedian." if n == 4 else "")
+              + f" FedTrimmedAvg cuts one lender at each end: with {n} lenders "
+              + ("it averages the middle two, which is FedMedian." if n == 4 else
+                 "it keeps the middle one, which is FedMedian." if n == 3 else
+                 f"it averages the middle {n - 2}.")
               + " Krum keeps the one update closest to the others: with lenders this different "
               "it serves one lender's model to everybody, attacked or not."]
     return "\n".join(lines) + "\n"

@@ -14,27 +14,32 @@ from flwr.server.strategy import FedAvg, FedMedian, FedProx, FedTrimmedAvg, Krum
 
 from .protocol import RoundRecord, UpdateRecord, params_sha256, signer_of
 
-# name: (Flower strategy, its arguments). FedTrimmedAvg cuts int(beta * n) lenders at each end
-# (one of four); Krum is told to expect one attacker.
+# name: (Flower strategy, its arguments). Krum is told to expect one attacker.
 STRATEGIES = {
     "fedavg": (FedAvg, {}),
     "fedprox": (FedProx, {"proximal_mu": 0.1}),
     "fedmedian": (FedMedian, {}),
-    "fedtrimmedavg": (FedTrimmedAvg, {"beta": 0.25}),
+    "fedtrimmedavg": (FedTrimmedAvg, {}),
     "krum": (Krum, {"num_malicious_clients": 1, "num_clients_to_keep": 0}),
 }
 
 
-def _base(name: str):
+def strategy_args(name: str, n_members: int) -> dict:
+    """The Flower arguments of ``name`` for ``n_members`` lenders: FedTrimmedAvg cuts
+    int(beta * n) at each end, so beta is set to cut exactly one lender at each end (a fixed
+    0.25 cut nobody out of three)."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
-    return STRATEGIES[name]
+    extra = dict(STRATEGIES[name][1])
+    if name == "fedtrimmedavg":
+        extra["beta"] = 1.0001 / n_members
+    return extra
 
 
 def recording_strategy(name: str, members: dict[str, str], federation: str, **flower_kw):
     """A Flower strategy of kind ``name`` that checks and records every round.
     ``members``: lender name -> registered address."""
-    base, extra = _base(name)
+    base, extra = STRATEGIES[name][0], strategy_args(name, len(members))
 
     class Recording(base):
         def __init__(self):
@@ -68,7 +73,7 @@ def recording_strategy(name: str, members: dict[str, str], federation: str, **fl
                 accepted.append((proxy, res))
             params, metrics = super().aggregate_fit(server_round, accepted, failures)
             self.records.append(RoundRecord(
-                round=server_round, strategy=name,
+                round=server_round, strategy=name, strategy_args=extra,
                 updates=[UpdateRecord(str(r.metrics["institution"]),
                                       members[str(r.metrics["institution"])], r.num_examples,
                                       str(r.metrics["update_sha256"]), str(r.metrics["signature"]))
@@ -87,8 +92,10 @@ def recording_strategy(name: str, members: dict[str, str], federation: str, **fl
 def recompute(record: RoundRecord, updates: dict[str, list]):
     """The aggregate of a recorded round, computed again from the updates a member received, by
     the same strategy code in the same order: (ndarrays, its hash)."""
-    base, extra = _base(record.strategy)
-    strategy = base(**extra, fit_metrics_aggregation_fn=lambda m: {})
+    if record.strategy not in STRATEGIES:
+        raise ValueError(f"round {record.round}: unknown strategy {record.strategy!r}")
+    strategy = STRATEGIES[record.strategy][0](**record.strategy_args,
+                                              fit_metrics_aggregation_fn=lambda m: {})
     results = []
     for u in record.updates:
         arrays = updates[u.institution]

@@ -101,3 +101,16 @@ def test_a_poisoned_lender_hurts_fedavg_and_the_median_resists(gmsc):
             for s in ("fedavg", "fedmedian") for p in (False, True)}
     assert runs[("fedavg", False)] - runs[("fedavg", True)] > 0.1
     assert runs[("fedmedian", False)] - runs[("fedmedian", True)] < 0.05
+
+
+def test_trimmed_mean_cuts_one_lender_at_each_end_and_recomputes_from_its_record():
+    keys = {n: "0x" + f"{i + 1:02x}" * 32 for i, n in enumerate(["a", "b", "c"])}
+    members = {n: Account.from_key(k).address for n, k in keys.items()}
+    strat = recording_strategy("fedtrimmedavg", members, "f",
+                               fit_metrics_aggregation_fn=lambda m: {})
+    ups = {n: [np.full(2, v, np.float32)] for n, v in (("a", 1.0), ("b", 2.0), ("c", 30.0))}
+    params, _ = strat.aggregate_fit(1, [_res(ups[n], n, keys[n], "f") for n in "abc"], [])
+    rec = strat.records[0]
+    assert rec.strategy_args["beta"] * 3 >= 1  # a fixed 0.25 would cut nobody out of three
+    arrays, digest = recompute(rec, ups)
+    assert np.array_equal(arrays[0], [2.0, 2.0]) and digest == rec.aggregate_sha256
