@@ -53,7 +53,8 @@ from common import (  # noqa: E402
     load_json, machine_facts, run_step, write_report)
 
 OUT_DIR = ROOT / "build" / "reliability"
-PARTS = ["fuzz", "faults", "outage", "badinput", "attacks", "oracle_attacks", "listener_attacks"]
+PARTS = ["fuzz", "faults", "outage", "badinput", "attacks", "oracle_attacks", "listener_attacks",
+         "soak"]
 
 # oracle-level attack -> (test path, test functions); each run writes its outcome per function
 ORACLE_ATTACKS = {
@@ -179,6 +180,15 @@ def fuzz_part(network: str, run_ci: bool) -> dict:
                    min_steps_met=rec["steps"] >= rec["settings"]["min_steps"])
         out["records"][profile] = rec
     return out
+
+
+def soak_part() -> dict:
+    """The last `make soak` run's record (an hour: not re-run here), read from the file it wrote."""
+    path = ROOT / "reports" / "soak.json"
+    rec = load_json(path)
+    if rec is None:
+        return {"available": False, "path": str(path.relative_to(ROOT))}
+    return dict(rec, available=True, path=str(path.relative_to(ROOT)))
 
 
 # ------------------------------------------------------------------------------------------ tests
@@ -407,6 +417,16 @@ def write_markdown(doc: dict, path: Path) -> None:
                  f"{t['kill9']} kill -9, {t['node_restarts']} restarts; {t['requested']} requests: {t['recorded_once']} "
                  f"recorded once, {t['lost']} lost, {t['duplicated']} duplicated | nothing lost or duplicated | "
                  f"{_ok(fa['failed'] == 0 and t['lost'] == 0 and t['duplicated'] == 0)} |")
+    sk = P.get("soak")
+    if sk and sk.get("available"):
+        lat = sk["latency_s"]
+        L.append(f"| soak: {sk['minutes']:.0f} min, {sk['nodes']} nodes (k = {sk['threshold']}), RPC "
+                 f"cuts, a kill -9, reorgs ({sk['generated_at']}) | {sk['requests_recorded']:,} of "
+                 f"{sk['requests_sent']:,} requests recorded, {sk['requests_never_recorded']} missed, "
+                 f"{sk['records_beyond_one_per_request']} duplicates, {sk['score_skipped_events']} "
+                 f"ScoreSkipped; latency p50 {lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s | "
+                 "≥ 60 min, none missed or duplicated | "
+                 f"{_ok(sk['minutes'] >= 60 and sk['requests_never_recorded'] == 0 and sk['records_beyond_one_per_request'] == 0)} |")
     ou = P.get("outage")
     if ou and "error" not in ou:
         L.append(f"| RPC-outage recovery (restore → all nodes healthy and pending score on chain) | max "
@@ -572,6 +592,14 @@ def write_markdown(doc: dict, path: Path) -> None:
                            "answer to a send is classified transient and the same bytes are retried"
                            if a["passed"] == a["tests"] else "see the test log")
             L.append(f"| {a['attack']} | {a['tests']} | {a['passed']} | {outcome} |")
+    if sk and sk.get("available"):
+        L += ["", "## Soak (`make soak`)", "",
+              f"Read from `{sk['path']}` (generated {sk['generated_at']}; `reports/soak.md` lists the "
+              "chaos schedule).", "",
+              "| node | peak MiB | first-quarter mean MiB | last-quarter mean MiB |",
+              "|---|---:|---:|---:|"]
+        L += [f"| {n} | {m['peak_mib']} | {m['first_quarter_mean_mib']} | {m['last_quarter_mean_mib']} |"
+              for n, m in sorted(sk["memory"].items())]
     L += ["", "Logs and JUnit XML: `build/reliability/`.", ""]
     path.write_text("\n".join(L))
 
@@ -610,6 +638,8 @@ def main(argv=None) -> int:
         parts["listener_attacks"] = listener_attacks_part(args.network)
     if "oracle_attacks" in only:
         parts["oracle_attacks"] = oracle_attacks_part(args.network)
+    if "soak" in only:
+        parts["soak"] = soak_part()
     if "outage" in only:  # last: it connects brownie in this process
         try:
             parts["outage"] = outage_part(args.network, [float(x) for x in args.outages.split(",")])
