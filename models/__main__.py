@@ -106,7 +106,9 @@ def cmd_federated(a):
         print(f"reports/models/federated_{a.target}.md ({out['seconds']:.0f} s)")
         return
     from .federated.run import run_federation
-    run = run_federation(ds, sp, strategy=a.strategy, rounds=a.rounds)
+    if (a.model == "xgb") != (a.strategy == "xgb_bagging"):
+        raise CliError("--model xgb trains with --strategy xgb_bagging, and only it")
+    run = run_federation(ds, sp, model=a.model, strategy=a.strategy, rounds=a.rounds)
     out = audit.save_run(run, Path(a.out or f"build/federation/{a.target}-{run['federation']}"))
     print(f"{out}: {a.rounds} rounds, holdout AUC {run['holdout_auc_by_round'][-1]:.4f}; "
           f"check it with: python -m models federated verify {out}")
@@ -440,8 +442,10 @@ def main(argv=None):
                                          "run DATASET, verify RUN_DIR, study DATASET")
     s.add_argument("action", choices=("run", "verify", "study"))
     s.add_argument("target", help="a data set (run, study) or a run directory (verify)")
+    s.add_argument("--model", default="logistic", choices=("logistic", "xgb"))
     s.add_argument("--strategy", default="fedavg",
-                   choices=("fedavg", "fedprox", "fedmedian", "fedtrimmedavg", "krum"))
+                   choices=("fedavg", "fedprox", "fedmedian", "fedtrimmedavg", "krum",
+                            "xgb_bagging"))
     s.add_argument("--rounds", type=int, default=20)
     s.add_argument("--out", default="", help="run directory (default build/federation/...)")
     s.set_defaults(func=cmd_federated)

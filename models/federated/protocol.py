@@ -57,6 +57,7 @@ class UpdateRecord:
     num_examples: int
     sha256: str
     signature: str
+    tensor_type: str = "numpy.ndarray"  # Flower's; "" for raw bytes (an XGBoost booster's JSON)
 
 
 @dataclass

@@ -9,8 +9,8 @@ recomputes it bit for bit (:func:`recompute`).
 """
 from __future__ import annotations
 
-from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
-from flwr.server.strategy import FedAvg, FedMedian, FedProx, FedTrimmedAvg, Krum
+from flwr.common import Code, FitRes, Parameters, Status, ndarrays_to_parameters
+from flwr.server.strategy import FedAvg, FedMedian, FedProx, FedTrimmedAvg, FedXgbBagging, Krum
 
 from .protocol import RoundRecord, UpdateRecord, params_sha256, signer_of
 
@@ -21,7 +21,12 @@ STRATEGIES = {
     "fedmedian": (FedMedian, {}),
     "fedtrimmedavg": (FedTrimmedAvg, {}),
     "krum": (Krum, {"num_malicious_clients": 1, "num_clients_to_keep": 0}),
+    # Flower's federated XGBoost: each lender adds trees to the global booster every round and
+    # the aggregate is the booster with all of them (models/federated/boosting.py)
+    "xgb_bagging": (FedXgbBagging, {}),
 }
+# Strategies whose aggregate depends on the previous round's (the booster grows round by round).
+STATEFUL = {"xgb_bagging"}
 
 
 def strategy_args(name: str, n_members: int) -> dict:
@@ -76,12 +81,12 @@ def recording_strategy(name: str, members: dict[str, str], federation: str, **fl
                 round=server_round, strategy=name, strategy_args=extra,
                 updates=[UpdateRecord(str(r.metrics["institution"]),
                                       members[str(r.metrics["institution"])], r.num_examples,
-                                      str(r.metrics["update_sha256"]), str(r.metrics["signature"]))
+                                      str(r.metrics["update_sha256"]), str(r.metrics["signature"]),
+                                      r.parameters.tensor_type)
                          for _, r in accepted],
                 aggregate_sha256=params_sha256(params) if params is not None else None,
                 refused=refused))
-            self.updates[server_round] = {str(r.metrics["institution"]):
-                                          parameters_to_ndarrays(r.parameters)
+            self.updates[server_round] = {str(r.metrics["institution"]): r.parameters
                                           for _, r in accepted}
             return params, metrics
 
@@ -89,20 +94,26 @@ def recording_strategy(name: str, members: dict[str, str], federation: str, **fl
     return Recording()
 
 
-def recompute(record: RoundRecord, updates: dict[str, list]):
-    """The aggregate of a recorded round, computed again from the updates a member received, by
-    the same strategy code in the same order: (ndarrays, its hash)."""
+def recompute(record: RoundRecord, updates: dict, previous: Parameters | None = None):
+    """The aggregate of a recorded round, computed again from the updates a member received
+    (Flower ``Parameters``, or lists of arrays), by the same strategy code in the same order:
+    (Parameters, its hash). A stateful strategy (the XGBoost booster) also needs the previous
+    round's aggregate."""
     if record.strategy not in STRATEGIES:
         raise ValueError(f"round {record.round}: unknown strategy {record.strategy!r}")
     strategy = STRATEGIES[record.strategy][0](**record.strategy_args,
                                               fit_metrics_aggregation_fn=lambda m: {})
+    if record.strategy in STATEFUL and previous is not None:
+        strategy.global_model = previous.tensors[0]
     results = []
     for u in record.updates:
-        arrays = updates[u.institution]
-        if params_sha256(arrays) != u.sha256:
+        params = updates[u.institution]
+        if not isinstance(params, Parameters):
+            params = ndarrays_to_parameters(params)
+        if params_sha256(params) != u.sha256:
             raise ValueError(f"round {record.round}: {u.institution}'s update is not the one "
                              "recorded")
-        results.append((None, FitRes(Status(Code.OK, ""), ndarrays_to_parameters(arrays),
-                                     u.num_examples, {"institution": u.institution})))
+        results.append((None, FitRes(Status(Code.OK, ""), params, u.num_examples,
+                                     {"institution": u.institution})))
     params, _ = strategy.aggregate_fit(record.round, results, [])
-    return parameters_to_ndarrays(params), params_sha256(params)
+    return params, params_sha256(params)

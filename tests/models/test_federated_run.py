@@ -1,12 +1,13 @@
 """A real Flower federation (issue 15): lenders train over gRPC, the aggregator accepts only
 updates their members signed, records every round, and a consortium member recomputes each
 aggregate from the updates; tampering with any of it is found."""
+import io
 import json
 
 import numpy as np
 import pytest
 from eth_account import Account
-from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
+from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 
 from models.federated import audit
 from models.federated.protocol import params_sha256, sign_update
@@ -38,11 +39,8 @@ def test_the_lenders_learn_a_model_that_keeps_the_declared_signs(gmsc, gmsc_run)
 def test_verify_finds_a_changed_update_signature_or_model(gmsc_run, tmp_path):
     run_dir = audit.save_run(gmsc_run, tmp_path / "run")
     assert all(r["ok"] for r in audit.verify_run(run_dir))
-    # a member's copy of one update altered
-    f = run_dir / "updates" / "round-2" / "lender-1.npz"
-    z = dict(np.load(f))
-    z["arr_1"] = z["arr_1"] + np.float32(1e-3)
-    np.savez(f, **z)
+    # a member's copy of one update altered (its intercept, tensor 1, as Flower serialised it)
+    _nudge(run_dir / "updates" / "round-2" / "lender-1.1.bin")
     bad = {r["round"]: r for r in audit.verify_run(run_dir)}
     assert not bad[2]["ok"] and "differs from the recorded update" in bad[2]["problems"][0]
     assert bad[1]["ok"] and bad[3]["ok"]
@@ -56,10 +54,18 @@ def test_verify_finds_a_changed_update_signature_or_model(gmsc_run, tmp_path):
     assert "signature" in audit.verify_run(run_dir)[0]["problems"][0]
     # a final model that is not the last aggregate
     run_dir = audit.save_run(gmsc_run, tmp_path / "run3")
-    w, b = gmsc_run["params"]
-    np.savez(run_dir / "model.npz", w * 2, b)
+    _nudge(run_dir / "model.0.bin")
     assert audit.verify_run(run_dir)[-1] == {
-        "round": "final", "ok": False, "problems": ["model.npz is not the last round's aggregate"]}
+        "round": "final", "ok": False,
+        "problems": ["the saved model is not the last round's aggregate"]}
+
+
+def _nudge(path):
+    """Add 1e-3 to an array stored as np.save bytes."""
+    a = np.load(io.BytesIO(path.read_bytes()))
+    buf = io.BytesIO()
+    np.save(buf, a + np.float32(1e-3))
+    path.write_bytes(buf.getvalue())
 
 
 def _res(arrays, lender, key, fed, rnd=1, digest=None):
@@ -112,5 +118,26 @@ def test_trimmed_mean_cuts_one_lender_at_each_end_and_recomputes_from_its_record
     params, _ = strat.aggregate_fit(1, [_res(ups[n], n, keys[n], "f") for n in "abc"], [])
     rec = strat.records[0]
     assert rec.strategy_args["beta"] * 3 >= 1  # a fixed 0.25 would cut nobody out of three
-    arrays, digest = recompute(rec, ups)
-    assert np.array_equal(arrays[0], [2.0, 2.0]) and digest == rec.aggregate_sha256
+    params, digest = recompute(rec, ups)
+    assert np.array_equal(parameters_to_ndarrays(params)[0], [2.0, 2.0])
+    assert digest == rec.aggregate_sha256
+
+
+def test_lenders_grow_one_booster_that_a_member_rebuilds_round_by_round(gmsc, tmp_path):
+    """Flower's FedXgbBagging: every lender adds its trees each round; a member recomputes each
+    round's booster from the previous one and the signed trees (the strategy is stateful)."""
+    import xgboost as xgb
+    ds, sp = gmsc
+    run = run_federation(ds, sp, model="xgb", strategy="xgb_bagging", rounds=3)
+    auc = run["holdout_auc_by_round"]
+    assert len(auc) == 3 and auc[-1] > 0.8
+    bst = xgb.Booster()
+    bst.load_model(bytearray(run["final"].tensors[0]))
+    assert bst.num_boosted_rounds() == 3 * 4  # one tree per lender and round
+    run_dir = audit.save_run(run, tmp_path / "xgb")
+    assert all(r["ok"] for r in audit.verify_run(run_dir))
+    first = run_dir / "updates" / "round-1" / "lender-2.0.bin"
+    first.write_bytes(first.read_bytes().replace(b'"base_score"', b'"base_score" ', 1))
+    assert not audit.verify_run(run_dir)[0]["ok"]
+    with pytest.raises(ValueError, match="xgb_bagging"):
+        run_federation(ds, sp, model="xgb", strategy="fedavg", rounds=1)
