@@ -98,6 +98,10 @@ def cmd_federated(a):
         raise CliError(f"unknown data set {a.target}; choose from {', '.join(DATASETS)}")
     if a.rounds < 1:
         raise CliError("--rounds must be at least 1")
+    if a.export and (a.action != "run" or a.model != "logistic"):
+        raise CliError("--export is for `run` of the logistic model")
+    if a.export and Path(a.export).exists() and any(Path(a.export).iterdir()):
+        raise CliError(f"{a.export} is not empty")
     ds, sp = _ds(a.target)
     if a.action == "study":
         from .federated.robustness import study
@@ -112,6 +116,11 @@ def cmd_federated(a):
     out = audit.save_run(run, Path(a.out or f"build/federation/{a.target}-{run['federation']}"))
     print(f"{out}: {a.rounds} rounds, holdout AUC {run['holdout_auc_by_round'][-1]:.4f}; "
           f"check it with: python -m models federated verify {out}")
+    if a.export:
+        from .federated.export import export_run
+        card = export_run(run, ds, sp, Path(a.export))
+        print(f"{a.export}: bundle {card['bundle_id'][:16]}…, gates passed, parity "
+              f"{card['parity_max_abs_diff']:.1e}")
 
 
 def cmd_train(a):
@@ -448,6 +457,8 @@ def main(argv=None):
                             "xgb_bagging"))
     s.add_argument("--rounds", type=int, default=20)
     s.add_argument("--out", default="", help="run directory (default build/federation/...)")
+    s.add_argument("--export", default="", help="also export the model as a bundle there "
+                                                "(logistic; references from lenders' statistics)")
     s.set_defaults(func=cmd_federated)
     s = sub.add_parser("train-default", help="retrain and re-export models/default/ from "
                                              "models/default/train_config.json")

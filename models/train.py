@@ -130,12 +130,18 @@ def monitoring_reference(bundle, X_train: np.ndarray, schema: dict) -> dict:
 
 
 def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict,
-                  outdir: Path, scorecard: dict | None = None) -> dict:
+                  outdir: Path, scorecard: dict | None = None,
+                  references: dict | None = None) -> dict:
     """Write ONNX + feature schema + reference.json to ``outdir``; check parity on the holdout.
 
     A scorecard's points table goes into reference.json (covered by the bundle id), and its
     reference values are training values in each feature's highest-points bin, so the serving
-    reason rule ranks features by points below the maximum (:mod:`models.scorecard`)."""
+    reason rule ranks features by points below the maximum (:mod:`models.scorecard`).
+
+    ``references`` replaces what is otherwise read from the pooled training rows, for a model
+    whose training rows nobody holds (a federation, models.federated.reference): ``reason``
+    (model, cut-off bps) -> (values, how), ``elderly_rule`` and ``monitoring`` (served bundle) ->
+    dict."""
     import onnxruntime as ort
     outdir.mkdir(parents=True, exist_ok=True)
     schema = ds.schema
@@ -171,12 +177,13 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
            "onnx_input": "features", "onnx_output": "probabilities[:,1]"}
     cutoff_bps = int(cfg.get("reason_cutoff_pd_bps", DEFAULT_CUTOFF_BPS))
     if scorecard is None:
-        values, how = cutoff_reference(model.predict_proba(ds.X[splits.train_idx])[:, 1], ds,
-                                       splits, cutoff_bps)
+        values, how = (references["reason"](model, cutoff_bps) if references else
+                       cutoff_reference(model.predict_proba(ds.X[splits.train_idx])[:, 1], ds,
+                                        splits, cutoff_bps))
         ref["reference_kind"] = how["kind"]
         ref["reference_values"] = values
         ref["reference_rows"] = how
-    rule = elderly_rule(ds, splits)
+    rule = references["elderly_rule"] if references else elderly_rule(ds, splits)
     if rule is not None:
         ref["elderly_rule"] = rule
     if scorecard is not None:
@@ -194,7 +201,8 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
     from .serving import load_bundle
     served = load_bundle(outdir, ungated=True)
     ref["gates"] = gates.run(served, Xh, cutoff_bps)
-    ref["monitoring"] = monitoring_reference(served, ds.X[splits.train_idx], schema)
+    ref["monitoring"] = (references["monitoring"](served) if references else
+                         monitoring_reference(served, ds.X[splits.train_idx], schema))
     write_json(outdir / "reference.json", ref)
     bundle_id = write_manifest(outdir)  # after every output-determining file is written
     if not ref["gates"]["passed"]:

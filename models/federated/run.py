@@ -52,6 +52,22 @@ def coefficient_signs(prep, schema: dict) -> np.ndarray:
                     + [0.0] * (prep.n_features_out_ - len(prep.numeric_idx)))
 
 
+class BoundedClientManager(SimpleClientManager):
+    """Flower's client manager waits up to a day for enough clients before each round; a lender
+    that died would hang the federation for that long. This one waits ``timeout`` seconds and
+    then fails the run with the reason."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self.timeout = timeout
+
+    def wait_for(self, num_clients: int, timeout: int = 0) -> bool:
+        if not super().wait_for(num_clients, timeout=int(self.timeout)):
+            raise TimeoutError(f"{self.num_available()} of {num_clients} lenders connected after "
+                               f"{self.timeout:.0f} s")
+        return True
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -158,7 +174,7 @@ def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
         min_fit_clients=len(names), min_available_clients=len(names),
         initial_parameters=initial, on_fit_config_fn=lambda rnd: {**fit_config, "round": rnd},
         fit_metrics_aggregation_fn=lambda m: {"lenders": len(m)}, **extra)
-    server = Server(client_manager=SimpleClientManager(), strategy=strat)
+    server = Server(client_manager=BoundedClientManager(timeout=round_timeout), strategy=strat)
     address = f"127.0.0.1:{_free_port()}"
 
     t0 = time.time()
@@ -172,9 +188,7 @@ def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
     try:
         for p in procs:
             p.start()
-        if not server.client_manager().wait_for(len(names), timeout=120):
-            raise TimeoutError(f"only {server.client_manager().num_available()} of "
-                               f"{len(names)} lenders connected")
+        server.client_manager().wait_for(len(names))
         server.fit(num_rounds=rounds, timeout=round_timeout)
         server.disconnect_all_clients(timeout=round_timeout)
     finally:

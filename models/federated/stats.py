@@ -24,19 +24,23 @@ LEVELS = np.unique(np.concatenate([[0.0, 0.0005, 0.001, 0.002, 0.005], np.linspa
                                    [0.995, 0.998, 0.999, 0.9995, 1.0]]))
 
 
+def column_sketch(values) -> dict:
+    """One column's share of a merged distribution: its observed count and values at LEVELS."""
+    c = np.asarray(values, dtype=np.float64)
+    c = c[~np.isnan(c)]
+    return {"n": int(len(c)),
+            "values": np.quantile(c, LEVELS) if len(c) else np.full(len(LEVELS), np.nan)}
+
+
 def sketch(prep: TabularPrep, X: np.ndarray) -> dict:
-    """An institution's share of the preprocessing statistics: per numeric column, the observed
-    count and the values at LEVELS."""
+    """An institution's share of the preprocessing statistics: a column sketch of every numeric
+    column."""
     num = np.asarray(X, dtype=np.float64)[:, list(prep.numeric_idx)]
-    cols = []
-    for c in num.T:
-        c = c[~np.isnan(c)]
-        cols.append({"n": int(len(c)),
-                     "values": np.quantile(c, LEVELS) if len(c) else np.full(len(LEVELS), np.nan)})
-    return {"n_features_in": int(np.asarray(X).shape[1]), "columns": cols}
+    return {"n_features_in": int(np.asarray(X).shape[1]),
+            "columns": [column_sketch(c) for c in num.T]}
 
 
-def _mixture_quantiles(cols: list[dict], qs) -> np.ndarray:
+def mixture_quantiles(cols: list[dict], qs) -> np.ndarray:
     """Quantiles of the count-weighted mixture of piecewise-linear distribution functions."""
     cols = [c for c in cols if c["n"]]
     if not cols:
@@ -61,7 +65,7 @@ def merge_sketches(prep: TabularPrep, sketches: list[dict]) -> dict:
     if not sketches or len({s["n_features_in"] for s in sketches}) != 1:
         raise ValueError("institutions must share one feature schema")
     qs = [0.5, *prep.clip_quantiles]
-    merged = np.array([_mixture_quantiles([s["columns"][j] for s in sketches], qs)
+    merged = np.array([mixture_quantiles([s["columns"][j] for s in sketches], qs)
                        for j in range(len(prep.numeric_idx))]).reshape(-1, 3)
     return {"n_features_in": sketches[0]["n_features_in"],
             "observed": np.array([sum(s["columns"][j]["n"] for s in sketches)

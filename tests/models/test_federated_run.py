@@ -141,3 +141,30 @@ def test_lenders_grow_one_booster_that_a_member_rebuilds_round_by_round(gmsc, tm
     assert not audit.verify_run(run_dir)[0]["ok"]
     with pytest.raises(ValueError, match="xgb_bagging"):
         run_federation(ds, sp, model="xgb", strategy="fedavg", rounds=1)
+
+
+def test_a_lender_that_never_connects_fails_the_run_instead_of_hanging():
+    from models.federated.run import BoundedClientManager
+    cm = BoundedClientManager(timeout=0.5)
+    with pytest.raises(TimeoutError, match="0 of 3 lenders connected after"):
+        cm.wait_for(3)
+
+
+def test_the_federated_model_exports_as_a_gated_bundle_the_oracle_loads(gmsc, gmsc_run, tmp_path):
+    """ONNX within parity, the fair-lending gates passed, references from the lenders'
+    statistics, and a card naming the federation: a bundle serving loads like any other."""
+    from models import serving as S
+    from models.federated.export import export_run, federated_pipeline
+    ds, sp = gmsc
+    card = export_run(gmsc_run, ds, sp, tmp_path / "bundle")
+    assert card["gates"]["passed"] and card["parity_max_abs_diff"] <= 1e-5
+    assert card["federation"]["final_aggregate_sha256"] == gmsc_run["records"][-1].aggregate_sha256
+    bundle = S.load_bundle(tmp_path / "bundle")  # refused if a gate had failed
+    assert bundle.bundle_id == card["bundle_id"]
+    X = ds.X[sp.holdout_idx[:200]]
+    pipe = federated_pipeline(gmsc_run)
+    assert np.abs(S.predict_pd(bundle, X) - pipe.predict_proba(X)[:, 1]).max() <= 1e-5
+    ref = json.loads((tmp_path / "bundle" / "reference.json").read_text())
+    assert "lenders' statistics" in ref["monitoring"]["computed_from"]
+    assert "merged from the lenders' statistics" in ref["reference_kind"]
+    assert sum(ref["reference_rows"]["rows_per_lender"]) == ref["reference_rows"]["rows"] >= 500
