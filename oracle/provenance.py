@@ -93,14 +93,33 @@ def _rows_root(X, y, train_idx) -> bytes:
     return MerkleTree.build([training_row_leaf(int(i), X[i], int(y[i])) for i in train_idx]).root
 
 
+def federation_root(run_dir: str | Path) -> bytes:
+    """A federation's training-data commitment (issue 15): the OpenZeppelin-layout Merkle root of
+    one leaf per accepted update of every round, (lender address, keccak256(abi.encode(round,
+    update SHA-256))), from the run's ``run.json``. The rounds' own roots are anchored in
+    DataAnchor (scripts/federation_anchor.py); a consortium member proves every aggregate from
+    the updates (``python -m models federated verify``)."""
+    from eth_abi import encode
+
+    doc = json.loads((Path(run_dir) / "run.json").read_text())
+    leaves = [leaf(u["address"], keccak(encode(["uint256", "bytes32"],
+                                               [int(r["round"]), bytes.fromhex(u["sha256"])])))
+              for r in doc["records"] for u in r["updates"]]
+    if not leaves:
+        raise ProvenanceError(f"{run_dir}: the federation recorded no update")
+    return MerkleTree.build(leaves).root
+
+
 def model_commitments(bundle_dir: str | Path, *, uri: str | None = None,
-                      data_csv: str | Path | None = None) -> ModelCommitments:
+                      data_csv: str | Path | None = None,
+                      federation_run: str | Path | None = None) -> ModelCommitments:
     """Everything ModelRegistry.register needs for the bundle in `bundle_dir`, cross-checked.
 
     Raises ProvenanceError (naming the file) if any file differs from the bundle's manifest, the
     ONNX file from its card or reference.json, or the schema from reference.json: an edited
     reference.json, reason table or schema cannot be registered under an id that hides it.
-    A bundle trained on a user's CSV needs that file (`data_csv`) for its training-data root.
+    A bundle trained on a user's CSV needs that file (`data_csv`) for its training-data root, a
+    federation's bundle its run directory (`federation_run`, :func:`federation_root`).
     The URI defaults to ``ipfs://`` + the bundle directory's CID.
     """
     from models import manifest
@@ -136,6 +155,17 @@ def model_commitments(bundle_dir: str | Path, *, uri: str | None = None,
     card_root = training.get("dataset_root")
     if card_root is not None:
         root = bytes.fromhex(card_root.removeprefix("0x"))
+    elif "federation" in training:
+        fed = training["federation"]
+        if federation_run is None:
+            raise ProvenanceError(f"model bundle {bundle_dir} was trained by federation "
+                                  f"{fed['id']}: give its run directory "
+                                  "(SCORECHAIN_MODEL_FEDERATION) to commit to its rounds")
+        run = json.loads((Path(federation_run) / "run.json").read_text())
+        if run["federation"] != fed["id"] or run["final_sha256"] != fed["final_aggregate_sha256"]:
+            raise ProvenanceError(f"{federation_run} is not the run of federation {fed['id']} "
+                                  "that made this bundle")
+        root = federation_root(federation_run)
     elif "data_file" in training:
         if data_csv is None:
             raise ProvenanceError(f"model bundle {bundle_dir} was trained on "

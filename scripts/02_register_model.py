@@ -4,6 +4,8 @@
     SCORECHAIN_MODEL_DIR=models/default brownie run scripts/02_register_model.py --network sepolia-rpc
     SCORECHAIN_MODEL_DIR=build/models/loans/bundle SCORECHAIN_MODEL_DATA=loans.csv brownie run …
     (a bundle from `python -m models train --csv`: its training CSV gives the data root)
+    SCORECHAIN_MODEL_DIR=build/fl-bundle SCORECHAIN_MODEL_FEDERATION=build/federation/run1 brownie run …
+    (a bundle from `python -m models federated run --export`: the run's rounds give the data root)
 
 The registration commits to the bundle id (the SHA-256 of the bundle's manifest, which covers the
 ONNX bytes, reference values, reason-code table and schema: the model id), the feature schema, the
@@ -25,9 +27,10 @@ DEFAULT_MODEL_DIR = "models/default"
 
 
 def register_model(system, bundle_dir: str = DEFAULT_MODEL_DIR,
-                   data_csv: str | None = None) -> ModelCommitments:
+                   data_csv: str | None = None,
+                   federation_run: str | None = None) -> ModelCommitments:
     """Register the bundle as the model registrar; returns the commitments registered."""
-    commitments = model_commitments(bundle_dir, data_csv=data_csv)
+    commitments = model_commitments(bundle_dir, data_csv=data_csv, federation_run=federation_run)
     require_success(system.model_registry.register(*commitments.register_args(),
                                                    tx_params("model_registrar")))
     return commitments
@@ -38,11 +41,12 @@ class ApprovalRefused(RuntimeError):
 
 
 def approve_model(system, bundle_dir: str = DEFAULT_MODEL_DIR,
-                  data_csv: str | None = None) -> ModelCommitments:
+                  data_csv: str | None = None,
+                  federation_run: str | None = None) -> ModelCommitments:
     """Approve, as the model approver, the bundle in `bundle_dir` after checking it: its files
     must match its manifest (so its id) and ModelRegistry's record of that id must hold the
     commitments recomputed from it. Raises ProvenanceError / ApprovalRefused otherwise."""
-    commitments = model_commitments(bundle_dir, data_csv=data_csv)
+    commitments = model_commitments(bundle_dir, data_csv=data_csv, federation_run=federation_run)
     problems = registration_mismatches(system.model_registry.getModel(commitments.model_id),
                                        commitments)
     if problems:
@@ -61,7 +65,8 @@ def main():
     system = deployed()
     bundle_dir = os.environ.get("SCORECHAIN_MODEL_DIR", DEFAULT_MODEL_DIR)
     data_csv = os.environ.get("SCORECHAIN_MODEL_DATA") or None
-    commitments = register_model(system, bundle_dir, data_csv)
-    approve_model(system, bundle_dir, data_csv)
+    federation_run = os.environ.get("SCORECHAIN_MODEL_FEDERATION") or None
+    commitments = register_model(system, bundle_dir, data_csv, federation_run)
+    approve_model(system, bundle_dir, data_csv, federation_run)
     print(f"model 0x{commitments.model_id.hex()} v{commitments.version} registered and approved")
     return commitments

@@ -3,7 +3,7 @@ check, reason codes from the schema, the fair-lending gates, a manifest (the bun
 oracle serves it unchanged. What a bundle otherwise reads from pooled training rows (the reasons'
 reference row, the elderly grid, the monitoring reference) comes from the lenders' statistics
 (:mod:`.reference`): each lender's rows are only ever summarised where they lie. The card says
-which federation, rounds and lenders made it.
+which federation, rounds and lenders made it, in the shape registration reads (oracle.provenance).
 """
 from __future__ import annotations
 
@@ -57,20 +57,27 @@ def export_run(run: dict, ds, sp, outdir: Path) -> dict:
     export = export_bundle(model, ds, sp, cfg, Path(outdir), references=refs)
     yh = ds.y[sp.holdout_idx]
     ph = model.predict_proba(ds.X[sp.holdout_idx])[:, 1]
-    card = {"bundle_id": export["bundle_id"], "model_sha256": export["model_sha256"],
-            "family": cfg["family"],
-            "federation": {"id": run["federation"], "strategy": run["strategy"],
-                           "rounds": run["rounds"], "lenders": run["institutions"],
-                           "members": run["members"],
-                           "final_aggregate_sha256": params_sha256(run["final"]),
-                           "round_aggregates": [r.aggregate_sha256 for r in run["records"]]},
-            "training_data": "never pooled: preprocessing, reasons' reference, elderly grid and "
-                             "monitoring reference from the lenders' statistics "
-                             "(models.federated.stats, models.federated.reference)",
-            "holdout": {"rows": int(len(yh)), **{k: v for k, v in M.all_metrics(
-                yh, ph, n_boot=200).items() if k in ("auc", "auc_ci95", "brier", "h_measure",
-                                                     "ks")}},
+    metrics = M.all_metrics(yh, ph, n_boot=200)
+    # model_card.json in the shape oracle.provenance reads for registration: the training data is
+    # the federation (its rounds give the data root, oracle.provenance.federation_root)
+    card = {"model_id": export["model_sha256"], "bundle_id": export["bundle_id"],
+            "version": cfg["version"], "name": f"{ds.name}-{cfg['family']}",
+            "details": {"family": cfg["family"], "strategy": run["strategy"],
+                        "rounds": run["rounds"]},
+            "training_data": {
+                "dataset": ds.name,
+                "pooled": False,
+                "how": "never pooled: preprocessing, reasons' reference, elderly grid and "
+                       "monitoring reference from the lenders' statistics "
+                       "(models.federated.stats, models.federated.reference)",
+                "federation": {"id": run["federation"], "lenders": run["institutions"],
+                               "members": run["members"],
+                               "final_aggregate_sha256": params_sha256(run["final"]),
+                               "round_aggregates": [r.aggregate_sha256 for r in run["records"]]}},
+            "evaluation": {"holdout_rows": int(len(yh)),
+                           **{k: metrics[k] for k in ("auc", "auc_ci95", "brier", "h_measure",
+                                                      "ks") if k in metrics}},
             "gates": export["gates"], "parity_max_abs_diff": export["parity_max_abs_diff"]}
-    (Path(outdir) / "federation_card.json").write_text(json.dumps(card, indent=1,
-                                                                  default=float) + "\n")
+    (Path(outdir) / "model_card.json").write_text(json.dumps(card, indent=1, default=float)
+                                                  + "\n")
     return card

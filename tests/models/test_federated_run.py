@@ -158,7 +158,8 @@ def test_the_federated_model_exports_as_a_gated_bundle_the_oracle_loads(gmsc, gm
     ds, sp = gmsc
     card = export_run(gmsc_run, ds, sp, tmp_path / "bundle")
     assert card["gates"]["passed"] and card["parity_max_abs_diff"] <= 1e-5
-    assert card["federation"]["final_aggregate_sha256"] == gmsc_run["records"][-1].aggregate_sha256
+    fed = card["training_data"]["federation"]
+    assert fed["final_aggregate_sha256"] == gmsc_run["records"][-1].aggregate_sha256
     bundle = S.load_bundle(tmp_path / "bundle")  # refused if a gate had failed
     assert bundle.bundle_id == card["bundle_id"]
     X = ds.X[sp.holdout_idx[:200]]
