@@ -5,6 +5,11 @@ parameters, counts and signed hashes. (Clients as threads of one process crashed
 each received tensor's header with ``ast.literal_eval``, and CPython 3.11's parser is not safe
 under concurrent threads: "AST constructor recursion depth mismatch".)
 
+Not yet over the wire: the statistics round before training. The sketches and moments
+(models.federated.stats) are computed per lender, by the code a lender would run, but in this
+process, which therefore holds every lender's rows while it prepares the run; only the training
+rounds travel over Flower.
+
 Flower 1.32's deployment engine (SuperLink and SuperNodes) works offline too but starts a process
 per task (about 6 s a round here); its simulation engine needs Ray. This uses the pieces of
 Flower's ``start_server`` directly (``start_grpc_server``, ``Server.fit``) so that the server
