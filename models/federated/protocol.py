@@ -58,7 +58,8 @@ class UpdateRecord:
     sha256: str
     signature: str
     tensor_type: str = "numpy.ndarray"  # Flower's; "" for raw bytes (an XGBoost booster's JSON)
-
+    wire_bytes: int = 0  # the update's tensors as sent
+    metrics_sent: list[str] = field(default_factory=list)  # the keys beside them
 
 @dataclass
 class RoundRecord:

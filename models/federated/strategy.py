@@ -82,7 +82,9 @@ def recording_strategy(name: str, members: dict[str, str], federation: str, **fl
                 updates=[UpdateRecord(str(r.metrics["institution"]),
                                       members[str(r.metrics["institution"])], r.num_examples,
                                       str(r.metrics["update_sha256"]), str(r.metrics["signature"]),
-                                      r.parameters.tensor_type)
+                                      r.parameters.tensor_type,
+                                      sum(len(t) for t in r.parameters.tensors),
+                                      sorted(r.metrics))
                          for _, r in accepted],
                 aggregate_sha256=params_sha256(params) if params is not None else None,
                 refused=refused))

@@ -169,3 +169,16 @@ def test_the_federated_model_exports_as_a_gated_bundle_the_oracle_loads(gmsc, gm
     assert "lenders' statistics" in ref["monitoring"]["computed_from"]
     assert "merged from the lenders' statistics" in ref["reference_kind"]
     assert sum(ref["reference_rows"]["rows_per_lender"]) == ref["reference_rows"]["rows"] >= 500
+
+
+def test_what_a_lender_sends_each_round_is_its_signed_update_and_nothing_else(gmsc, gmsc_run):
+    """Every training message from a lender: two tensors of the model's size (np.save bytes of
+    the coefficients and the intercept) and three metric strings; no row of its data."""
+    ds, _ = gmsc
+    d = gmsc_run["prep"].n_features_out_
+    for rec in gmsc_run["records"]:
+        for u in rec.updates:
+            assert u.metrics_sent == ["institution", "signature", "update_sha256"]
+            assert 4 * (d + 1) < u.wire_bytes < 4 * (d + 1) + 400  # values plus two npy headers
+    lender_rows = min(i["rows"] for i in gmsc_run["institutions"])
+    assert max(u.wire_bytes for r in gmsc_run["records"] for u in r.updates) < lender_rows
