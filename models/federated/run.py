@@ -25,6 +25,7 @@ import socket
 import time
 
 import numpy as np
+import xgboost as xgb
 from eth_account import Account
 from flwr.client import start_client
 from flwr.common import Parameters, ndarrays_to_parameters, parameters_to_ndarrays
@@ -145,7 +146,7 @@ def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
         # the pooled default rate, from each lender's count of rows and of defaults
         base_score = sum(float(ds.y[i.idx].sum()) for i in institutions) / sum(
             len(i.idx) for i in institutions)
-        Xh = xgb_matrix(prep.transform(ds.X[sp.holdout_idx]))
+        Xh = xgb.DMatrix(prep.transform(ds.X[sp.holdout_idx]).astype(np.float32))
 
         def evaluate(server_round, parameters, config):
             if server_round == 0 or not parameters.tensors:
@@ -211,7 +212,3 @@ def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
             "holdout_auc_by_round": auc_by_round, "seconds": time.time() - t0,
             "local": LOCAL if model == "logistic" else {"trees_per_round": 1}}
 
-
-def xgb_matrix(X):
-    import xgboost as xgb
-    return xgb.DMatrix(np.asarray(X, dtype=np.float32))

@@ -9,7 +9,9 @@ recomputes it bit for bit (:func:`recompute`).
 """
 from __future__ import annotations
 
-from flwr.common import Code, FitRes, Parameters, Status, ndarrays_to_parameters
+import numpy as np
+from flwr.common import (Code, FitRes, Parameters, Status, ndarrays_to_parameters,
+                         parameters_to_ndarrays)
 from flwr.server.strategy import FedAvg, FedMedian, FedProx, FedTrimmedAvg, FedXgbBagging, Krum
 
 from .protocol import RoundRecord, UpdateRecord, params_sha256, signer_of
@@ -51,6 +53,10 @@ def recording_strategy(name: str, members: dict[str, str], federation: str, **fl
             super().__init__(**extra, **flower_kw)
             self.records: list[RoundRecord] = []
             self.updates: dict[int, dict[str, list]] = {}
+            init = flower_kw.get("initial_parameters")
+            self.initial_shapes = ([a.shape for a in parameters_to_ndarrays(init)]
+                                   if init is not None and init.tensor_type == "numpy.ndarray"
+                                   else None)
 
         def aggregate_fit(self, server_round, results, failures):
             accepted, refused, seen = [], [], set()
@@ -63,6 +69,8 @@ def recording_strategy(name: str, members: dict[str, str], federation: str, **fl
                     why = "second update in the round"
                 elif digest != res.metrics.get("update_sha256"):
                     why = "update does not match the hash it was signed for"
+                elif (problem := _malformed(res.parameters, self.initial_shapes)):
+                    why = problem
                 else:
                     try:
                         signer = signer_of(str(res.metrics.get("signature")), federation,
@@ -94,6 +102,22 @@ def recording_strategy(name: str, members: dict[str, str], federation: str, **fl
 
     Recording.__name__ = f"Recording{base.__name__}"
     return Recording()
+
+
+def _malformed(params: Parameters, shapes) -> str | None:
+    """Why a signed numpy update cannot be aggregated (a member's signature says who sent it,
+    not that it is a model): other tensor shapes than the model's, or non-finite values."""
+    if shapes is None or params.tensor_type != "numpy.ndarray":
+        return None
+    try:
+        arrays = parameters_to_ndarrays(params)
+    except Exception:
+        return "update is not a list of arrays"
+    if [a.shape for a in arrays] != shapes:
+        return "update does not have the model's shape"
+    if not all(np.isfinite(a).all() for a in arrays):
+        return "update holds non-finite values"
+    return None
 
 
 def recompute(record: RoundRecord, updates: dict, previous: Parameters | None = None):

@@ -182,3 +182,23 @@ def test_what_a_lender_sends_each_round_is_its_signed_update_and_nothing_else(gm
             assert 4 * (d + 1) < u.wire_bytes < 4 * (d + 1) + 400  # values plus two npy headers
     lender_rows = min(i["rows"] for i in gmsc_run["institutions"])
     assert max(u.wire_bytes for r in gmsc_run["records"] for u in r.updates) < lender_rows
+
+
+def test_a_members_signed_update_of_the_wrong_shape_or_not_finite_is_refused():
+    """A griefer inside the consortium: validly signed, but not a model update."""
+    keys = {n: "0x" + f"{i + 1:02x}" * 32 for i, n in enumerate(["a", "b", "c"])}
+    members = {n: Account.from_key(k).address for n, k in keys.items()}
+    model = [np.zeros(3, np.float32), np.zeros(1, np.float32)]
+    strat = recording_strategy("fedavg", members, "f", fit_metrics_aggregation_fn=lambda m: {},
+                               initial_parameters=ndarrays_to_parameters(model))
+    good = [np.ones(3, np.float32), np.ones(1, np.float32)]
+    results = [_res(good, "a", keys["a"], "f"),
+               _res([np.ones(4, np.float32), np.ones(1, np.float32)], "b", keys["b"], "f"),
+               _res([np.array([np.nan, 1, 1], np.float32), np.ones(1, np.float32)], "c",
+                    keys["c"], "f")]
+    params, _ = strat.aggregate_fit(1, results, [])
+    rec = strat.records[0]
+    assert [u.institution for u in rec.updates] == ["a"]
+    assert sorted(r["why"] for r in rec.refused) == [
+        "update does not have the model's shape", "update holds non-finite values"]
+    assert params_sha256(params) == params_sha256(good)
