@@ -112,7 +112,9 @@ def cmd_federated(a):
     from .federated.run import run_federation
     if (a.model == "xgb") != (a.strategy == "xgb_bagging"):
         raise CliError("--model xgb trains with --strategy xgb_bagging, and only it")
-    run = run_federation(ds, sp, model=a.model, strategy=a.strategy, rounds=a.rounds)
+    _check_clients(ds, sp, a.clients)
+    run = run_federation(ds, sp, model=a.model, strategy=a.strategy, rounds=a.rounds,
+                         clients=a.clients)
     out = audit.save_run(run, Path(a.out or f"build/federation/{a.target}-{run['federation']}"))
     print(f"{out}: {a.rounds} rounds, holdout AUC {run['holdout_auc_by_round'][-1]:.4f}; "
           f"check it with: python -m models federated verify {out}")
@@ -121,6 +123,57 @@ def cmd_federated(a):
         card = export_run(run, ds, sp, Path(a.export))
         print(f"{a.export}: bundle {card['bundle_id'][:16]}…, gates passed, parity "
               f"{card['parity_max_abs_diff']:.1e}")
+
+
+def _check_clients(ds, sp, clients):
+    from .federated.partition import partition
+    try:
+        partition(ds, sp, clients)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_federate(a):
+    """One federation on this machine as a consortium would run it: the lenders and the
+    aggregator as separate processes talking Flower over localhost, the run saved and
+    re-verified as a member would, and every round anchored in DataAnchor and checked."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # imported by Flower, chatty at INFO
+    from .federated import audit
+    from .federated.run import run_federation
+    if a.dataset not in DATASETS:
+        raise CliError(f"unknown data set {a.dataset}; choose from {', '.join(DATASETS)}")
+    if a.rounds < 1:
+        raise CliError("--rounds must be at least 1")
+    strategy = a.strategy or ("xgb_bagging" if a.model == "xgb" else "fedavg")
+    if (a.model == "xgb") != (strategy == "xgb_bagging"):
+        raise CliError("--model xgb trains with --strategy xgb_bagging, and only it")
+    ds, sp = _ds(a.dataset)
+    _check_clients(ds, sp, a.clients)
+    run = run_federation(ds, sp, model=a.model, strategy=strategy, rounds=a.rounds,
+                         clients=a.clients)
+    out = audit.save_run(run, Path(a.out or f"build/federation/{a.dataset}-{run['federation']}"))
+    for i in run["institutions"]:
+        print(f"  {i['name']} ({i['band']}): {i['rows']} rows, default rate "
+              f"{i['default_rate']:.3f}")
+    print(f"{out}: {len(run['institutions'])} lenders, {a.rounds} rounds in "
+          f"{run['seconds']:.0f} s, holdout AUC {run['holdout_auc_by_round'][-1]:.4f}")
+    results = audit.verify_run(out)
+    bad = [r for r in results if not r["ok"]]
+    print(f"verified as a member: {len(results) - len(bad)} of {len(results)} checks passed")
+    if bad:
+        raise SystemExit(1)
+    # the chain side is the brownie project's (scripts/), which only a checkout has; the installed
+    # package maps models/ from it, so its root is models/'s parent
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "scripts" / "federation_anchor.py").exists():
+        raise CliError(f"anchoring needs the Scorechain checkout's scripts/ (not under {root})")
+    sys.path.insert(0, str(root))
+    from scripts.federation_anchor import anchor_on_chain
+    anchors, checks = anchor_on_chain(out, a.network)
+    print(f"anchored in DataAnchor {anchors['data_anchor']} by {anchors['aggregator']}: "
+          f"{sum(c['ok'] for c in checks)} of {len(checks)} rounds found on chain")
+    if not all(c["ok"] for c in checks):
+        raise SystemExit(1)
 
 
 def cmd_train(a):
@@ -459,7 +512,22 @@ def main(argv=None):
     s.add_argument("--out", default="", help="run directory (default build/federation/...)")
     s.add_argument("--export", default="", help="also export the model as a bundle there "
                                                 "(logistic; references from lenders' statistics)")
+    s.add_argument("--clients", type=int, default=None,
+                   help="number of lenders (default: the data set's own split)")
     s.set_defaults(func=cmd_federated)
+    s = sub.add_parser("federate", help="one federation end to end: N lenders and the aggregator "
+                                        "as processes over Flower, every round verified and "
+                                        "anchored on a local chain")
+    s.add_argument("--dataset", default="gmsc")
+    s.add_argument("--clients", type=int, default=3)
+    s.add_argument("--rounds", type=int, default=10)
+    s.add_argument("--model", default="logistic", choices=("logistic", "xgb"))
+    s.add_argument("--strategy", default="", help="default: fedavg (logistic), xgb_bagging (xgb)")
+    s.add_argument("--network", default="development",
+                   help="brownie network to anchor on (default: a local anvil started for the "
+                        "run, with a fresh deployment; another network uses its deployment)")
+    s.add_argument("--out", default="", help="run directory (default build/federation/...)")
+    s.set_defaults(func=cmd_federate)
     s = sub.add_parser("train-default", help="retrain and re-export models/default/ from "
                                              "models/default/train_config.json")
     s.add_argument("--n-boot", type=int, default=1000)

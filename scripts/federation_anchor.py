@@ -5,6 +5,9 @@
     brownie run scripts/federation_anchor.py check build/federation/run1   # anyone with run.json
     python -m models federated verify build/federation/run1               # a consortium member
 
+or all of it in one command on a local chain: ``python -m models federate --clients 3 --rounds 10``
+(:func:`anchor_on_chain`).
+
 Each round is one DataAnchor batch, anchored by the aggregator (the data-provider role): the
 OpenZeppelin-layout Merkle root of the leaves (lender address, update SHA-256) for every update
 it accepted and (aggregator address, aggregate SHA-256), under the URI
@@ -15,7 +18,9 @@ aggregate from its updates.
 """
 from __future__ import annotations
 
+import importlib
 import json
+import os
 from pathlib import Path
 
 from models.federated.protocol import RoundRecord
@@ -24,6 +29,7 @@ from oracle.merkle import MerkleTree, leaf
 from .network_context import deployed, require_success, role_account, tx_params
 
 ANCHORS = "anchors.json"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bytes32(hex_digest: str) -> bytes:
@@ -103,3 +109,40 @@ def check(run_dir: str, aggregator: str = ""):
                                          else r["problem"]))
     if not all(r["ok"] for r in results):
         raise SystemExit(1)
+
+
+def anchor_on_chain(run_dir: Path, network_name: str = "development") -> tuple[dict, list[dict]]:
+    """Anchor every round of ``run_dir`` and check the anchors, on ``network_name``: connected here
+    unless this process already is; on a local chain started for the run a fresh system is
+    deployed first (its oracle signer: the deployer, unused), elsewhere the deployment on
+    record is used. Returns (anchors, check results)."""
+    from brownie import network, project
+    from brownie.network import rpc
+
+    from . import brownie_rpc_quirks
+    from .network_context import role_account
+
+    run_dir, cwd = Path(run_dir).resolve(), os.getcwd()
+    connect = not network.is_connected()
+    if connect:
+        os.chdir(ROOT)  # brownie compiles with paths relative to the project (node_modules/...)
+        if not project.get_loaded_projects():
+            proj = project.load(str(ROOT), name="Scorechain")
+            proj.load_config()
+            proj._add_to_main_namespace()
+        brownie_rpc_quirks.install()
+        network.connect(network_name)
+    try:
+        # a chain brownie started lives only as long as its process: nothing deployed on it
+        # survives, so a system is deployed for the run
+        if rpc.is_active() and rpc.is_child():
+            deploy = importlib.import_module("scripts.01_deploy")
+            system = deploy.deploy([role_account("deployer").address], threshold=1)
+        else:
+            system = deployed()
+        anchors = anchor_run(system, run_dir)
+        return anchors, check_run(system, run_dir, anchors["aggregator"])
+    finally:
+        if connect:
+            network.disconnect()
+            os.chdir(cwd)

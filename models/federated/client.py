@@ -34,6 +34,15 @@ def sgd_logistic(w, b, Z, y, *, steps: int, lr: float, l2: float, mu: float, sig
     return w, b
 
 
+def coefficient_signs(prep, schema: dict) -> np.ndarray:
+    """+1 / -1 / 0 per model column (TabularPrep's one-hot layout: numeric, missing indicators,
+    one-hot categories) from the schema's declared directions."""
+    sign = {"increasing": 1.0, "decreasing": -1.0}
+    feats = schema["features"]
+    return np.array([sign.get(feats[i].get("monotone"), 0.0) for i in prep.numeric_idx]
+                    + [0.0] * (prep.n_features_out_ - len(prep.numeric_idx)))
+
+
 class LenderClient(NumPyClient):
     def __init__(self, institution: str, key, federation: str, Z: np.ndarray, y: np.ndarray,
                  signs: np.ndarray, poison: str | None = None):

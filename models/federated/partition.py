@@ -2,8 +2,10 @@
 so that each lender has its own size, age mix and default rate (deliberately non-IID, as lenders
 serving different clienteles are). The holdout stays whole and is only used to measure.
 
-GMSC, by ``age``: under 35, 35-49, 50-64, 65 and over (four lenders). Taiwan, by ``AGE``: under
-30, 30-44, 45 and over (three). Deterministic: the split depends on the data alone.
+Each data set's own split: GMSC, by ``age``, under 35, 35-49, 50-64, 65 and over (four lenders);
+Taiwan, by ``AGE``, under 30, 30-44, 45 and over (three). Other lender counts (``clients``, 2 to
+5) have age cuts of their own, still by band and so unequal in size and default rate.
+Deterministic: the split depends on the data alone.
 """
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ import numpy as np
 
 BANDS = {"gmsc": ("age", (35, 50, 65)), "taiwan": ("AGE", (30, 45)),
          "german": ("age_in_years", (30, 45))}
+# cuts per number of lenders, where it differs from the data set's own split
+CUTS = {"gmsc": {2: (50,), 3: (40, 60), 5: (33, 43, 53, 65)},
+        "taiwan": {2: (35,), 4: (28, 35, 45), 5: (27, 32, 38, 46)},
+        "german": {2: (35,), 4: (27, 35, 45), 5: (26, 30, 36, 45)}}
 
 
 @dataclass(frozen=True)
@@ -26,11 +32,17 @@ class Institution:
                 "default_rate": float(np.mean(y[self.idx]))}
 
 
-def partition(ds, sp) -> list[Institution]:
+def partition(ds, sp, clients: int | None = None) -> list[Institution]:
     if ds.name not in BANDS:
         raise ValueError(f"no institution split is defined for {ds.name!r}; "
                          f"known: {', '.join(BANDS)}")
     column, cuts = BANDS[ds.name]
+    if clients is not None and clients != len(cuts) + 1:
+        if clients not in CUTS[ds.name]:
+            known = sorted({len(cuts) + 1, *CUTS[ds.name]})
+            raise ValueError(f"{ds.name} splits into {', '.join(map(str, known))} lenders, "
+                             f"not {clients}")
+        cuts = CUTS[ds.name][clients]
     j = ds.feature_names.index(column)
     train = np.asarray(sp.train_idx)
     age = ds.X[train, j]

@@ -14,7 +14,8 @@ import numpy as np
 
 from .. import metrics as M
 from .client import sgd_logistic
-from .run import LOCAL, coefficient_signs, run_federation
+from .client import coefficient_signs
+from .run import LOCAL, run_federation
 from .stats import federated_preprocessing
 from .partition import partition
 from .strategy import STRATEGIES
@@ -41,9 +42,11 @@ def pooled_boosting_reference(ds, sp, rounds: int, lenders: int) -> float:
 
     from ..families import monotonic_cst
     from .boosting import PARAMS
-    from .run import _tree_preprocessing
+    from .lender import prep_for
+    from .stats import merge_sketches, sketch
     inst = partition(ds, sp)
-    prep = _tree_preprocessing(ds.schema, [ds.X[i.idx] for i in inst])
+    prep = prep_for("xgb", ds.schema)  # the federation's tree layout, from the same statistics
+    prep.fit_from_statistics(merge_sketches(prep, [sketch(prep, ds.X[i.idx]) for i in inst]))
     y = ds.y[sp.train_idx]
     params = {**PARAMS, "base_score": float(y.mean()), "monotone_constraints":
               "(" + ",".join(str(m) for m in monotonic_cst(ds.schema)) + ")"}

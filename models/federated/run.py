@@ -5,10 +5,11 @@ parameters, counts and signed hashes. (Clients as threads of one process crashed
 each received tensor's header with ``ast.literal_eval``, and CPython 3.11's parser is not safe
 under concurrent threads: "AST constructor recursion depth mismatch".)
 
-Not yet over the wire: the statistics round before training. The sketches and moments
-(models.federated.stats) are computed per lender, by the code a lender would run, but in this
-process, which therefore holds every lender's rows while it prepares the run; only the training
-rounds travel over Flower.
+The statistics rounds before training travel the same way (models.federated.stats_round): this
+process splits the data set into institutions (the simulation of separate lenders) and hands each
+lender process its own rows; it never summarises them itself. What it knows of the training rows
+arrives over Flower: sketches, moments, counts and signed updates. It also holds the frozen
+holdout, to measure each round as an aggregator's own validation set would.
 
 Flower 1.32's deployment engine (SuperLink and SuperNodes) works offline too but starts a process
 per task (about 6 s a round here); its simulation engine needs Ray. This uses the pieces of
@@ -35,27 +36,17 @@ from flwr.server.superlink.fleet.grpc_bidi.grpc_server import start_grpc_server
 from flwr.supercore.grpc import GRPC_MAX_MESSAGE_LENGTH
 
 from .. import metrics as M
-from ..families import monotonic_cst
-from ..preprocess import TabularPrep
-from .boosting import XgbLender, booster
-from .client import LenderClient
+from .boosting import booster
+from .lender import Lender, encode, prep_for
 from .partition import partition
-from .stats import federated_preprocessing, merge_sketches, sketch
+from .stats import merge_sketches, scaler_from_moments
+from .stats_round import collect
 from .strategy import recording_strategy
 
 MODELS = ("logistic", "xgb")
 
 # Local training each round (full-batch gradient steps on standardised features).
 LOCAL = {"local_steps": 25, "lr": 0.5, "l2": 1e-4}
-
-
-def coefficient_signs(prep, schema: dict) -> np.ndarray:
-    """+1 / -1 / 0 per model column (TabularPrep's one-hot layout: numeric, missing indicators,
-    one-hot categories) from the schema's declared directions."""
-    sign = {"increasing": 1.0, "decreasing": -1.0}
-    feats = schema["features"]
-    return np.array([sign.get(feats[i].get("monotone"), 0.0) for i in prep.numeric_idx]
-                    + [0.0] * (prep.n_features_out_ - len(prep.numeric_idx)))
 
 
 class BoundedClientManager(SimpleClientManager):
@@ -95,36 +86,65 @@ def _wait_for_port(address: str, timeout: float = 30.0) -> None:
             time.sleep(0.05)
 
 
-def _lender(address: str, model: str, name: str, key: str, federation: str, Z, y, constraint,
-            poison) -> None:
-    """A lender's process: its rows, its key, one Flower client until the server lets it go."""
+def _lender(address: str, model: str, name: str, key: str, federation: str, schema: dict,
+            X, y, poison) -> None:
+    """A lender's process: its own raw rows and key, one Flower client until the server lets it
+    go."""
     FLOWER_LOGGER.setLevel(logging.ERROR)  # Flower's deprecation notice for start_client
     _wait_for_port(address)
-    if model == "xgb":
-        client = XgbLender(name, key, federation, Z, y, constraint, poison)
-    else:
-        client = LenderClient(name, key, federation, Z, y, constraint, poison).to_client()
+    client = Lender(name, key, federation, model, schema, X, y, poison)
     start_client(server_address=address, client=client, insecure=True)
 
 
-def _tree_preprocessing(schema: dict, parts: list) -> TabularPrep:
-    """The tree layout (raw values, missing indicators, category codes), its medians merged from
-    the lenders' sketches."""
-    prep = TabularPrep.from_schema(schema, one_hot=False, clip=False, log=False)
-    return prep.fit_from_statistics(merge_sketches(prep, [sketch(prep, X) for X in parts]))
+def _as_sketch(answer: dict) -> dict:
+    s = answer["sketch"]
+    return {"n_features_in": s["n_features_in"],
+            "columns": [{"n": c["n"], "values": np.asarray(c["values"], dtype=np.float64)}
+                        for c in s["columns"]]}
+
+
+def _preprocessing(model: str, schema: dict, cm, members: dict, federation: str,
+                   timeout: float) -> tuple:
+    """The statistics rounds over Flower: (prep, scaler or None, what round 1 sends the lenders,
+    the pooled default rate, the statistics: each phase's records and answers as sent)."""
+    sketches, rec_sketch, raw_sketch = collect(cm, "sketch", {"round": 0}, members, federation,
+                                               timeout)
+    prep = prep_for(model, schema)
+    merged = merge_sketches(prep, [_as_sketch(a) for a in sketches.values()])
+    prep.fit_from_statistics(merged)
+    base_rate = (sum(a["defaults"] for a in sketches.values())
+                 / sum(a["rows"] for a in sketches.values()))
+    records, sent = {"sketch": rec_sketch}, {"sketch": raw_sketch}
+    broadcast = {"statistics": merged}
+    scaler = None
+    if model == "logistic":
+        answers, records["moments"], sent["moments"] = collect(
+            cm, "moments", {"round": 0, "statistics": encode(merged)}, members, federation,
+            timeout)
+        parts = [{k: (v if k == "n" else np.asarray(v, dtype=np.float64))
+                  for k, v in a["moments"].items()} for a in answers.values()]
+        scaler = scaler_from_moments(parts)
+        pooled = {"n": sum(m["n"] for m in parts), "sum": sum(m["sum"] for m in parts),
+                  "sumsq": sum(m["sumsq"] for m in parts)}
+        broadcast["moments"] = pooled
+    return prep, scaler, encode(broadcast), base_rate, {"records": records, "sent": sent}
 
 
 def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
                    rounds: int = 10, poison: dict[str, str] | None = None,
-                   keys: dict[str, str] | None = None, round_timeout: float = 120.0) -> dict:
+                   keys: dict[str, str] | None = None, round_timeout: float = 120.0,
+                   clients: int | None = None) -> dict:
     """Train the shared model: ``logistic`` (any weight-averaging strategy) or ``xgb`` (Flower's
-    FedXgbBagging). ``poison``: lender name -> "flip" or (logistic only) "scale".
+    FedXgbBagging), among ``clients`` lenders (models.federated.partition; default: the data
+    set's own split). ``poison``: lender name -> "flip" or (logistic only) "scale".
     ``keys``: lender name -> private key (hex); lenders without one get a fresh key for this run
-    only (never stored). Returns the final parameters, the preprocessing, the round records, the
-    updates (what consortium members receive) and the holdout AUC after each round."""
+    only (never stored). Each lender process gets its own rows; the preprocessing comes from the
+    statistics rounds, the model from the training rounds, all over Flower. Returns the final
+    parameters, the preprocessing, the round and statistics records, the updates (what
+    consortium members receive) and the holdout AUC after each round."""
     FLOWER_LOGGER.setLevel(logging.ERROR)  # Flower's deprecation notices, once per client
     logging.getLogger("alembic").setLevel(logging.WARNING)  # imported by Flower, chatty at INFO
-    institutions = partition(ds, sp)
+    institutions = partition(ds, sp, clients)
     names = [i.name for i in institutions]
     unknown = set(poison or {}) - set(names)
     if unknown:
@@ -136,65 +156,62 @@ def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
     keys = {n: (keys or {}).get(n) or "0x" + secrets.token_hex(32) for n in names}
     members = {n: Account.from_key(keys[n]).address for n in names}
     federation = secrets.token_hex(8)
-    parts = [ds.X[i.idx] for i in institutions]
     yh = ds.y[sp.holdout_idx]
     auc_by_round = []
-    if model == "xgb":
-        prep, scaler = _tree_preprocessing(ds.schema, parts), None
-        rows = {i.name: prep.transform(ds.X[i.idx]) for i in institutions}
-        constraint = monotonic_cst(ds.schema)
-        # the pooled default rate, from each lender's count of rows and of defaults
-        base_score = sum(float(ds.y[i.idx].sum()) for i in institutions) / sum(
-            len(i.idx) for i in institutions)
-        Xh = xgb.DMatrix(prep.transform(ds.X[sp.holdout_idx]).astype(np.float32))
-
-        def evaluate(server_round, parameters, config):
-            if server_round == 0 or not parameters.tensors:
-                return None
-            auc_by_round.append(M.auc(yh, booster({}, parameters.tensors[0]).predict(Xh)))
-            return 0.0, {"holdout_auc": auc_by_round[-1]}
-
-        initial = Parameters(tensor_type="", tensors=[])
-        extra = {"evaluate_function": evaluate}
-        fit_config = {"base_score": base_score}
-    else:
-        prep, scaler = federated_preprocessing(ds.schema, parts)
-        rows = {i.name: scaler.transform(prep.transform(ds.X[i.idx])) for i in institutions}
-        constraint = coefficient_signs(prep, ds.schema)
-        Zh = scaler.transform(prep.transform(ds.X[sp.holdout_idx]))
-
-        def evaluate(server_round, arrays, config):  # the aggregator's own check on the holdout
-            if server_round == 0:
-                return None
-            w, b = arrays
-            auc_by_round.append(M.auc(yh, Zh @ w.astype(np.float64) + float(b[0])))
-            return 0.0, {"holdout_auc": auc_by_round[-1]}
-
-        d = prep.n_features_out_
-        initial = ndarrays_to_parameters([np.zeros(d, np.float32), np.zeros(1, np.float32)])
-        extra = {"evaluate_fn": evaluate}
-        fit_config = LOCAL
-
-    strat = recording_strategy(
-        strategy, members, federation, fraction_fit=1.0, fraction_evaluate=0.0,
-        min_fit_clients=len(names), min_available_clients=len(names),
-        initial_parameters=initial, on_fit_config_fn=lambda rnd: {**fit_config, "round": rnd},
-        fit_metrics_aggregation_fn=lambda m: {"lenders": len(m)}, **extra)
-    server = Server(client_manager=BoundedClientManager(timeout=round_timeout), strategy=strat)
+    cm = BoundedClientManager(timeout=round_timeout)
     address = f"127.0.0.1:{_free_port()}"
 
     t0 = time.time()
-    grpc_server = start_grpc_server(client_manager=server.client_manager(),
-                                    server_address=address,
+    grpc_server = start_grpc_server(client_manager=cm, server_address=address,
                                     max_message_length=GRPC_MAX_MESSAGE_LENGTH)
     spawn = mp.get_context("spawn")  # never fork a process that runs gRPC threads
     procs = [spawn.Process(target=_lender, daemon=True, args=(
-        address, model, i.name, keys[i.name], federation, rows[i.name], ds.y[i.idx], constraint,
+        address, model, i.name, keys[i.name], federation, ds.schema, ds.X[i.idx], ds.y[i.idx],
         (poison or {}).get(i.name))) for i in institutions]
     try:
         for p in procs:
             p.start()
-        server.client_manager().wait_for(len(names))
+        cm.wait_for(len(names))
+        prep, scaler, broadcast, base_rate, statistics = _preprocessing(
+            model, ds.schema, cm, members, federation, round_timeout)
+        if model == "xgb":
+            Xh = xgb.DMatrix(prep.transform(ds.X[sp.holdout_idx]).astype(np.float32))
+
+            def evaluate(server_round, parameters, config):
+                if server_round == 0 or not parameters.tensors:
+                    return None
+                auc_by_round.append(M.auc(yh, booster({}, parameters.tensors[0]).predict(Xh)))
+                return 0.0, {"holdout_auc": auc_by_round[-1]}
+
+            initial = Parameters(tensor_type="", tensors=[])
+            extra = {"evaluate_function": evaluate}
+            # every lender starts from the pooled default rate, from the lenders' counts
+            fit_config = {"base_score": base_rate}
+        else:
+            Zh = scaler.transform(prep.transform(ds.X[sp.holdout_idx]))
+
+            def evaluate(server_round, arrays, config):  # the aggregator's own holdout check
+                if server_round == 0:
+                    return None
+                w, b = arrays
+                auc_by_round.append(M.auc(yh, Zh @ w.astype(np.float64) + float(b[0])))
+                return 0.0, {"holdout_auc": auc_by_round[-1]}
+
+            d = prep.n_features_out_
+            initial = ndarrays_to_parameters([np.zeros(d, np.float32), np.zeros(1, np.float32)])
+            extra = {"evaluate_fn": evaluate}
+            fit_config = LOCAL
+
+        def round_config(rnd: int) -> dict:
+            first = {"preprocessing": broadcast} if rnd == 1 else {}
+            return {**fit_config, **first, "round": rnd}
+
+        strat = recording_strategy(
+            strategy, members, federation, fraction_fit=1.0, fraction_evaluate=0.0,
+            min_fit_clients=len(names), min_available_clients=len(names),
+            initial_parameters=initial, on_fit_config_fn=round_config,
+            fit_metrics_aggregation_fn=lambda m: {"lenders": len(m)}, **extra)
+        server = Server(client_manager=cm, strategy=strat)
         server.fit(num_rounds=rounds, timeout=round_timeout)
         server.disconnect_all_clients(timeout=round_timeout)
     finally:
@@ -209,6 +226,6 @@ def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
             "poison": poison or {}, "final": final,
             "params": parameters_to_ndarrays(final) if model == "logistic" else None,
             "prep": prep, "scaler": scaler, "records": strat.records, "updates": strat.updates,
+            "statistics": statistics,
             "holdout_auc_by_round": auc_by_round, "seconds": time.time() - t0,
             "local": LOCAL if model == "logistic" else {"trees_per_round": 1}}
-

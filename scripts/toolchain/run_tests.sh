@@ -3,7 +3,8 @@
 #   1. slither   — static analysis; fails on a High/Medium finding not triaged (reports to build/)
 #      ruff      — the configured linter
 #      install   — the oracle in a fresh venv without brownie (scripts/toolchain/install_check.sh)
-#   2. anvil     — every test (contracts, models, oracle, scripts) on anvil
+#   2. models    — the model tests (no chain), on both cores (pytest-xdist)
+#      anvil     — every other test (contracts, oracle, scripts) on anvil
 #   3. ganache   — the tests marked `ganache` on Ganache 7.9.2
 #   4. demo      — the main job end to end on anvil, then once on Ganache
 # Extra arguments go to both brownie test runs (e.g. `-x`, `-k name`).
@@ -49,7 +50,10 @@ run_step foundry 10 bash scripts/toolchain/forge.sh test || status=1
 # The oracle installs on its own: fresh venv without brownie, `pip install .`, the installed
 # `oracle` scores a row as the checkout does and verifies recorded scores on anvil (~2 min).
 run_step install 5 env SCORECHAIN_INSTALL_CHECK_NETWORK=development bash scripts/toolchain/install_check.sh || status=1
-run_step anvil 40 "$VENV/brownie" test tests --network development "$@" || status=1
+# The model tests need no chain and are CPU-bound, so they run on both cores apart from the chain
+# tests (whose timing they would disturb); ~8 min serial, about half that here.
+run_step models 20 "$VENV/python" -m pytest -p no:pytest-brownie tests/models -n 2 -q "$@" || status=1
+run_step anvil 40 "$VENV/brownie" test tests --ignore=tests/models --network development "$@" || status=1
 run_step ganache 15 "$VENV/brownie" test tests -m ganache --network ganache-cli "$@" || status=1
 # The demo checks itself (every request scored, audit verified, books balance, v1 revoked) and
 # exits non-zero otherwise; its CI reports go to build/ so reports/demo.md stays `make demo`'s.

@@ -11,7 +11,8 @@ from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters
 
 from models.federated import audit
 from models.federated.protocol import params_sha256, sign_update
-from models.federated.run import coefficient_signs, run_federation
+from models.federated.client import coefficient_signs
+from models.federated.run import run_federation
 from models.federated.strategy import recompute, recording_strategy
 
 
@@ -202,3 +203,74 @@ def test_a_members_signed_update_of_the_wrong_shape_or_not_finite_is_refused():
     assert sorted(r["why"] for r in rec.refused) == [
         "update does not have the model's shape", "update holds non-finite values"]
     assert params_sha256(params) == params_sha256(good)
+
+
+def test_the_statistics_rounds_carry_signed_summaries_that_rebuild_the_pooled_preprocessing(
+        gmsc, gmsc_run):
+    """The preprocessing is built from what crossed the wire: each lender's answer is a summary
+    of a few KB whatever its row count, and yields what the pooled statistics would."""
+    from models.federated.partition import partition
+    from models.federated.stats import federated_preprocessing
+    ds, sp = gmsc
+    stats = gmsc_run["statistics"]
+    assert sorted(stats["records"]) == ["moments", "sketch"]
+    for phase, records in stats["records"].items():
+        assert [u.institution for u in records] == [f"lender-{i}" for i in range(1, 5)]
+        for u in records:
+            assert u.metrics_sent == ["institution", "signature", "update_sha256"]
+            assert u.wire_bytes < 12_000 < u.num_examples  # no row, and no per-row size
+            assert json.loads(stats["sent"][phase][u.institution]).keys() == (
+                {"sketch", "rows", "defaults"} if phase == "sketch" else {"moments"})
+    parts = [ds.X[i.idx] for i in partition(ds, sp)]
+    prep, scaler = federated_preprocessing(ds.schema, parts)  # the pooled reference, in-test
+    X = ds.X[sp.holdout_idx[:2000]]
+    np.testing.assert_allclose(gmsc_run["prep"].transform(X), prep.transform(X))
+    np.testing.assert_allclose(gmsc_run["scaler"].mean_, scaler.mean_, rtol=1e-12)
+    np.testing.assert_allclose(gmsc_run["scaler"].var_, scaler.var_, rtol=1e-12)
+
+
+class _Proxy:
+    """A lender reached in-process, as the aggregator's Flower proxy reaches it."""
+
+    def __init__(self, lender):
+        self.lender = lender
+
+    def fit(self, ins, timeout, group_id):
+        return self.lender.fit(ins)
+
+
+class _Manager:
+    def __init__(self, lenders):
+        self.proxies = {str(i): _Proxy(lender) for i, lender in enumerate(lenders)}
+
+    def all(self):
+        return self.proxies
+
+
+def test_the_aggregator_refuses_statistics_not_signed_by_each_member_once(gmsc_small):
+    from models.federated.lender import Lender
+    from models.federated.stats_round import StatisticsRefused, collect
+    X, y, schema = gmsc_small
+    keys = {n: "0x" + f"{i + 1:02x}" * 32 for i, n in enumerate(["a", "b"])}
+    members = {n: Account.from_key(k).address for n, k in keys.items()}
+    rows = {"a": slice(0, 2000), "b": slice(2000, 4000)}
+
+    def lender(name, key=None, fed="fed"):
+        return Lender(name, key or keys[name], fed, "logistic", schema, X[rows[name]],
+                      y[rows[name]])
+
+    answers, records, _ = collect(_Manager([lender("b"), lender("a")]), "sketch", {}, members,
+                                  "fed", 10)
+    assert list(answers) == ["a", "b"] and answers["a"]["rows"] == 2000
+    stranger = Lender("c", "0x" + "44" * 32, "fed", "logistic", schema, X[:100], y[:100])
+    cases = [
+        ("b's answer is not signed by its key", [lender("a"), lender("b", key="0x" + "33" * 32)]),
+        # an answer signed for another federation does not count in this one
+        ("b's answer is not signed by its key", [lender("a"), lender("b", fed="other")]),
+        ("a answered twice", [lender("a"), lender("a"), lender("b")]),
+        ("no answer from b", [lender("a")]),
+        ("an answer from 'c', not a member", [lender("a"), lender("b"), stranger]),
+    ]
+    for why, lenders in cases:
+        with pytest.raises(StatisticsRefused, match=why):
+            collect(_Manager(lenders), "sketch", {}, members, "fed", 10)

@@ -61,3 +61,23 @@ def test_a_record_changed_after_anchoring_fails_the_check(system, run_dir, tmp_p
     from brownie import accounts
     stranger = fed.check_run(system, run_dir, accounts[5].address)  # not who anchored
     assert not any(r["ok"] for r in stranger)
+
+
+def test_federate_trains_verifies_and_anchors_every_round_in_one_command(tmp_path, capsys):
+    from models.__main__ import main
+    out = tmp_path / "fed"
+    assert main(["federate", "--dataset", "german", "--clients", "3", "--rounds", "2",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "verified as a member: 4 of 4 checks passed" in text  # 2 rounds, 2 statistics rounds
+    assert "2 of 2 rounds found on chain" in text
+    anchors = json.loads((out / fed.ANCHORS).read_text())
+    assert sorted(anchors["rounds"]) == ["1", "2"]
+    doc = json.loads((out / "run.json").read_text())
+    assert len(doc["institutions"]) == 3 and sorted(doc["statistics"]) == ["moments", "sketch"]
+
+
+def test_federate_refuses_a_lender_count_the_data_set_has_no_split_for(capsys):
+    from models.__main__ import main
+    assert main(["federate", "--dataset", "german", "--clients", "7", "--rounds", "1"]) == 2
+    assert "german splits into 2, 3, 4, 5 lenders, not 7" in capsys.readouterr().err
