@@ -86,6 +86,7 @@ def cmd_seed_table(a):
 
 
 def cmd_federated(a):
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # imported by Flower, chatty at INFO
     from .federated import audit
     if a.action == "verify":
         results = audit.verify_run(Path(a.target))
@@ -103,6 +104,12 @@ def cmd_federated(a):
     if a.export and Path(a.export).exists() and any(Path(a.export).iterdir()):
         raise CliError(f"{a.export} is not empty")
     ds, sp = _ds(a.target)
+    if a.action == "report":
+        from .federated.report import build
+        from .train import REPORTS
+        out = build(ds, sp, REPORTS.parent, rounds=a.rounds, n_boot=a.n_boot)
+        print(f"reports/federated.md ({out['seconds']:.0f} s)")
+        return
     if a.action == "study":
         from .federated.robustness import study
         from .train import REPORTS
@@ -115,7 +122,7 @@ def cmd_federated(a):
     _check_clients(ds, sp, a.clients)
     run = run_federation(ds, sp, model=a.model, strategy=a.strategy, rounds=a.rounds,
                          clients=a.clients)
-    out = audit.save_run(run, Path(a.out or f"build/federation/{a.target}-{run['federation']}"))
+    out = audit.save_run(run, Path(a.out or _fed_dir(f"{a.target}-{run['federation']}")))
     print(f"{out}: {a.rounds} rounds, holdout AUC {run['holdout_auc_by_round'][-1]:.4f}; "
           f"check it with: python -m models federated verify {out}")
     if a.export:
@@ -131,6 +138,90 @@ def _check_clients(ds, sp, clients):
         partition(ds, sp, clients)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+
+
+def _fed_dir(name: str) -> Path:
+    """A run's default directory: the checkout's build/federation/ (git-ignored), wherever the
+    command is run from."""
+    from .train import ROOT
+    return ROOT / "build" / "federation" / name
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def cmd_federated_serve(a):
+    """The aggregator's role across machines (the README: "Federated training across lenders")."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from eth_utils import is_address, to_checksum_address
+
+    from .federated import audit
+    from .federated.run import serve
+    from .schema import load_schema
+    schema = load_schema(a.schema)
+    try:
+        members = json.loads(_read(a.members, "members file"))
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{a.members} is not JSON: {exc}") from None
+    if not isinstance(members, dict) or not members or not all(
+            isinstance(v, str) and is_address(v) for v in members.values()):
+        raise CliError(f"{a.members} must map each lender's name to its address")
+    members = {str(k): to_checksum_address(v) for k, v in members.items()}
+    if a.rounds < 1:
+        raise CliError("--rounds must be at least 1")
+    strategy = a.strategy or ("xgb_bagging" if a.model == "xgb" else "fedavg")
+    if (a.model == "xgb") != (strategy == "xgb_bagging"):
+        raise CliError("--model xgb trains with --strategy xgb_bagging, and only it")
+    certificates = tuple(_read(f, "TLS file") for f in a.tls) if a.tls else None
+    print(f"aggregator on {a.address}: waiting up to {a.timeout:.0f} s for "
+          f"{', '.join(sorted(members))}", flush=True)
+    from .federated.stats_round import StatisticsRefused
+    try:
+        run = serve(a.address, schema, members, a.federation, model=a.model, strategy=strategy,
+                    rounds=a.rounds, round_timeout=a.timeout, certificates=certificates)
+    except (StatisticsRefused, TimeoutError) as exc:
+        raise CliError(f"federation {a.federation} stopped: {exc}") from None
+    out = audit.save_run(run, Path(a.out or _fed_dir(a.federation)))
+    print(f"{out}: {len(members)} lenders, {a.rounds} rounds in {run['seconds']:.0f} s; check it "
+          f"with: python -m models federated verify {out}")
+
+
+def cmd_federated_lend(a):
+    """A lender's role across machines: its own rows and key, nothing else."""
+    import os
+
+    from oracle.keys import KeyError_, parse_private_key, read_password
+
+    from .data import load_csv
+    from .federated.run import lend
+    from .schema import load_schema
+    try:
+        if a.keystore:
+            from eth_account import Account
+            password = read_password(os.environ.get("SCORECHAIN_LENDER_KEYSTORE_PASSWORD"),
+                                     os.environ.get("SCORECHAIN_LENDER_KEYSTORE_PASSWORD_FILE"))
+            try:
+                key = bytes(Account.decrypt(json.loads(_read(a.keystore, "keystore")), password))
+            except ValueError:
+                raise CliError(f"cannot decrypt {a.keystore} with that password") from None
+        elif os.environ.get("SCORECHAIN_LENDER_KEY"):
+            key = parse_private_key(os.environ["SCORECHAIN_LENDER_KEY"])
+        else:
+            raise CliError("no key: --keystore FILE, or SCORECHAIN_LENDER_KEY in the environment")
+    except KeyError_ as exc:
+        raise CliError(str(exc).replace("ORACLE_KEYSTORE", "SCORECHAIN_LENDER_KEYSTORE")) from None
+    schema = load_schema(a.schema)
+    ds = load_csv(a.csv, schema)
+    root = _read(a.root_cert, "CA file") if a.root_cert else None
+    print(f"{a.name}: {len(ds.y)} rows; joining federation {a.federation} at {a.server}",
+          flush=True)
+    lend(a.server, a.name, key, a.federation, a.model, ds.schema, ds.X, ds.y,
+         root_certificates=root)
+    print(f"{a.name}: the aggregator closed the federation")
 
 
 def cmd_federate(a):
@@ -151,7 +242,7 @@ def cmd_federate(a):
     _check_clients(ds, sp, a.clients)
     run = run_federation(ds, sp, model=a.model, strategy=strategy, rounds=a.rounds,
                          clients=a.clients)
-    out = audit.save_run(run, Path(a.out or f"build/federation/{a.dataset}-{run['federation']}"))
+    out = audit.save_run(run, Path(a.out or _fed_dir(f"{a.dataset}-{run['federation']}")))
     for i in run["institutions"]:
         print(f"  {i['name']} ({i['band']}): {i['rows']} rows, default rate "
               f"{i['default_rate']:.3f}")
@@ -501,9 +592,10 @@ def main(argv=None):
     s.add_argument("--n-boot", type=int, default=2000)
     s.set_defaults(func=cmd_seed_table)
     s = sub.add_parser("federated", help="lenders train one model without pooling rows (Flower): "
-                                         "run DATASET, verify RUN_DIR, study DATASET")
-    s.add_argument("action", choices=("run", "verify", "study"))
-    s.add_argument("target", help="a data set (run, study) or a run directory (verify)")
+                                         "run DATASET, verify RUN_DIR, study DATASET, report "
+                                         "DATASET (reports/federated.md)")
+    s.add_argument("action", choices=("run", "verify", "study", "report"))
+    s.add_argument("target", help="a data set (run, study, report) or a run directory (verify)")
     s.add_argument("--model", default="logistic", choices=("logistic", "xgb"))
     s.add_argument("--strategy", default="fedavg",
                    choices=("fedavg", "fedprox", "fedmedian", "fedtrimmedavg", "krum",
@@ -514,7 +606,40 @@ def main(argv=None):
                                                 "(logistic; references from lenders' statistics)")
     s.add_argument("--clients", type=int, default=None,
                    help="number of lenders (default: the data set's own split)")
+    s.add_argument("--n-boot", type=int, default=2000, help="report: bootstrap resamples")
     s.set_defaults(func=cmd_federated)
+    s = sub.add_parser("federated-serve", help="the aggregator on its own machine: listens, waits "
+                                               "for every member, runs the federation, saves it")
+    s.add_argument("schema", help="the consortium's shared feature schema (a file or a data set's)")
+    s.add_argument("--members", required=True,
+                   help="JSON file: lender name -> the address its updates must be signed by")
+    s.add_argument("--federation", required=True,
+                   help="this run's id, agreed with the lenders (they sign it into every message)")
+    s.add_argument("--address", default="0.0.0.0:9092")
+    s.add_argument("--model", default="logistic", choices=("logistic", "xgb"))
+    s.add_argument("--strategy", default="", help="default: fedavg (logistic), xgb_bagging (xgb)")
+    s.add_argument("--rounds", type=int, default=20)
+    s.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds to wait for the lenders, and for each round")
+    s.add_argument("--tls", nargs=3, metavar=("CA", "CERT", "KEY"), default=None,
+                   help="serve TLS with these PEM files (without it: plaintext, for a private "
+                        "network only)")
+    s.add_argument("--out", default="", help="run directory (default build/federation/<id>)")
+    s.set_defaults(func=cmd_federated_serve)
+    s = sub.add_parser("federated-lend", help="a lender on its own machine: its CSV, its key, one "
+                                              "Flower client of the aggregator")
+    s.add_argument("csv", help="this lender's rows (never sent: only statistics and updates are)")
+    s.add_argument("--schema", required=True)
+    s.add_argument("--name", required=True, help="this lender's name in the members file")
+    s.add_argument("--server", required=True, help="the aggregator's HOST:PORT")
+    s.add_argument("--federation", required=True)
+    s.add_argument("--model", default="logistic", choices=("logistic", "xgb"))
+    s.add_argument("--keystore", default="",
+                   help="encrypted keystore of the lender's key (password: "
+                        "SCORECHAIN_LENDER_KEYSTORE_PASSWORD or ..._PASSWORD_FILE); without it "
+                        "the key is read from SCORECHAIN_LENDER_KEY")
+    s.add_argument("--root-cert", default="", help="the aggregator's CA (PEM), for TLS")
+    s.set_defaults(func=cmd_federated_lend)
     s = sub.add_parser("federate", help="one federation end to end: N lenders and the aggregator "
                                         "as processes over Flower, every round verified and "
                                         "anchored on a local chain")

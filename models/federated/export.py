@@ -39,7 +39,8 @@ def _evenly(X: np.ndarray, n: int) -> np.ndarray:
 
 
 def export_run(run: dict, ds, sp, outdir: Path) -> dict:
-    parts = [ds.X[i.idx] for i in partition(ds, sp)]  # each used only lender-side
+    # each used only lender-side; the run's own split (its number of lenders)
+    parts = [ds.X[i.idx] for i in partition(ds, sp, len(run["institutions"]))]
     total = sum(len(X) for X in parts)
     model = federated_pipeline(run)
     refs = {

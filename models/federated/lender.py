@@ -75,6 +75,10 @@ class Lender(Client):
         return self.trainer.fit(ins)
 
     def _answer(self, phase: str, config) -> FitRes:
+        for k, mine in (("federation", self.federation), ("model", self.model)):
+            if k in config and config[k] != mine:
+                raise ValueError(f"the aggregator runs {k} {config[k]!r}; this lender joined "
+                                 f"{mine!r}")
         if phase == "sketch":
             payload = {"sketch": sketch(prep_for(self.model, self.schema), self.X),
                        "rows": int(len(self.y)), "defaults": int(np.sum(self.y))}

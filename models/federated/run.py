@@ -19,6 +19,7 @@ use ``flwr.client.start_client`` (deprecated in 1.32 but the transport ``start_s
 """
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing as mp
 import secrets
@@ -29,7 +30,7 @@ import numpy as np
 import xgboost as xgb
 from eth_account import Account
 from flwr.client import start_client
-from flwr.common import Parameters, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common import Parameters, ReconnectIns, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.common.logger import FLOWER_LOGGER
 from flwr.server import Server, SimpleClientManager
 from flwr.server.superlink.fleet.grpc_bidi.grpc_server import start_grpc_server
@@ -107,8 +108,9 @@ def _preprocessing(model: str, schema: dict, cm, members: dict, federation: str,
                    timeout: float) -> tuple:
     """The statistics rounds over Flower: (prep, scaler or None, what round 1 sends the lenders,
     the pooled default rate, the statistics: each phase's records and answers as sent)."""
-    sketches, rec_sketch, raw_sketch = collect(cm, "sketch", {"round": 0}, members, federation,
-                                               timeout)
+    sketches, rec_sketch, raw_sketch = collect(
+        cm, "sketch", {"round": 0, "federation": federation, "model": model}, members,
+        federation, timeout)
     prep = prep_for(model, schema)
     merged = merge_sketches(prep, [_as_sketch(a) for a in sketches.values()])
     prep.fit_from_statistics(merged)
@@ -130,6 +132,125 @@ def _preprocessing(model: str, schema: dict, cm, members: dict, federation: str,
     return prep, scaler, encode(broadcast), base_rate, {"records": records, "sent": sent}
 
 
+def _check(model: str, strategy: str) -> None:
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}")
+    if (model == "xgb") != (strategy == "xgb_bagging"):
+        raise ValueError("the xgb model trains with the xgb_bagging strategy, and only it")
+
+
+def aggregate(cm, schema: dict, members: dict[str, str], federation: str, *, model: str,
+              strategy: str, rounds: int, round_timeout: float, holdout=None) -> dict:
+    """The aggregator's run once every member has connected to ``cm``: the statistics rounds,
+    then ``rounds`` training rounds. ``holdout``: (X, y) the aggregator measures each round on,
+    or None (an aggregator without data). Returns what :func:`run_federation` documents, without
+    the lenders' details it does not know."""
+    t0 = time.time()
+    prep, scaler, broadcast, base_rate, statistics = _preprocessing(
+        model, schema, cm, members, federation, round_timeout)
+    auc_by_round = []
+    if holdout is not None:
+        yh = holdout[1]
+        Zh = prep.transform(holdout[0])
+    if model == "xgb":
+        def evaluate(server_round, parameters, config):
+            if holdout is None or server_round == 0 or not parameters.tensors:
+                return None
+            p = booster({}, parameters.tensors[0]).predict(xgb.DMatrix(Zh.astype(np.float32)))
+            auc_by_round.append(M.auc(yh, p))
+            return 0.0, {"holdout_auc": auc_by_round[-1]}
+
+        initial = Parameters(tensor_type="", tensors=[])
+        extra = {"evaluate_function": evaluate}
+        # every lender starts from the pooled default rate, from the lenders' counts
+        fit_config = {"base_score": base_rate}
+    else:
+        if holdout is not None:
+            Zh = scaler.transform(Zh)
+
+        def evaluate(server_round, arrays, config):  # the aggregator's own holdout check
+            if holdout is None or server_round == 0:
+                return None
+            w, b = arrays
+            auc_by_round.append(M.auc(yh, Zh @ w.astype(np.float64) + float(b[0])))
+            return 0.0, {"holdout_auc": auc_by_round[-1]}
+
+        d = prep.n_features_out_
+        initial = ndarrays_to_parameters([np.zeros(d, np.float32), np.zeros(1, np.float32)])
+        extra = {"evaluate_fn": evaluate}
+        fit_config = LOCAL
+
+    def round_config(rnd: int) -> dict:
+        first = {"preprocessing": broadcast} if rnd == 1 else {}
+        return {**fit_config, **first, "round": rnd}
+
+    strat = recording_strategy(
+        strategy, members, federation, fraction_fit=1.0, fraction_evaluate=0.0,
+        min_fit_clients=len(members), min_available_clients=len(members),
+        initial_parameters=initial, on_fit_config_fn=round_config,
+        fit_metrics_aggregation_fn=lambda m: {"lenders": len(m)}, **extra)
+    server = Server(client_manager=cm, strategy=strat)
+    server.fit(num_rounds=rounds, timeout=round_timeout)
+    server.disconnect_all_clients(timeout=round_timeout)
+    final = server.parameters
+    sketches = {u.institution: json.loads(statistics["sent"]["sketch"][u.institution])
+                for u in statistics["records"]["sketch"]}
+    return {"federation": federation, "model": model, "strategy": strategy, "rounds": rounds,
+            "institutions": [{"name": n, "rows": a["rows"],
+                              "default_rate": a["defaults"] / max(1, a["rows"])}
+                             for n, a in sketches.items()],
+            "members": members, "poison": {}, "final": final,
+            "params": parameters_to_ndarrays(final) if model == "logistic" else None,
+            "prep": prep, "scaler": scaler, "records": strat.records, "updates": strat.updates,
+            "statistics": statistics, "holdout_auc_by_round": auc_by_round,
+            "seconds": time.time() - t0,
+            "local": LOCAL if model == "logistic" else {"trees_per_round": 1}}
+
+
+def serve(address: str, schema: dict, members: dict[str, str], federation: str, *,
+          model: str, strategy: str, rounds: int, round_timeout: float = 600.0,
+          certificates: tuple[bytes, bytes, bytes] | None = None) -> dict:
+    """The aggregator on its own machine (``python -m models federated-serve``): listens on
+    ``address`` (TLS with ``certificates`` = CA, certificate, key), waits up to
+    ``round_timeout`` for every member, runs the federation and stops."""
+    _check(model, strategy)
+    FLOWER_LOGGER.setLevel(logging.ERROR)
+    cm = BoundedClientManager(timeout=round_timeout)
+    grpc_server = start_grpc_server(client_manager=cm, server_address=address,
+                                    max_message_length=GRPC_MAX_MESSAGE_LENGTH,
+                                    certificates=certificates)
+    try:
+        cm.wait_for(len(members))
+        return aggregate(cm, schema, members, federation, model=model, strategy=strategy,
+                         rounds=rounds, round_timeout=round_timeout)
+    except BaseException:
+        _release(cm)
+        raise
+    finally:
+        grpc_server.stop(grace=1).wait()
+
+
+def _release(cm) -> None:
+    """Tell every connected lender the federation is over (as Flower does at its end), so that
+    stopping the server does not break their streams mid-message."""
+    for proxy in list(cm.all().values()):
+        try:
+            proxy.reconnect(ReconnectIns(seconds=None), timeout=5, group_id=None)
+        except Exception:  # noqa: BLE001 - a lender already gone needs no goodbye
+            pass
+
+
+def lend(address: str, name: str, key: str, federation: str, model: str, schema: dict, X, y,
+         root_certificates: bytes | None = None, wait: float = 600.0) -> None:
+    """A lender on its own machine (``python -m models federated-lend``): its rows, its key, one
+    Flower client until the aggregator lets it go; waits up to ``wait`` s for it to listen."""
+    FLOWER_LOGGER.setLevel(logging.ERROR)
+    client = Lender(name, key, federation, model, schema, X, y)
+    _wait_for_port(address, timeout=wait)  # a lender may start before the aggregator listens
+    start_client(server_address=address, client=client, insecure=root_certificates is None,
+                 root_certificates=root_certificates)
+
+
 def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
                    rounds: int = 10, poison: dict[str, str] | None = None,
                    keys: dict[str, str] | None = None, round_timeout: float = 120.0,
@@ -149,15 +270,10 @@ def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
     unknown = set(poison or {}) - set(names)
     if unknown:
         raise ValueError(f"no such lender: {', '.join(sorted(unknown))}")
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}")
-    if (model == "xgb") != (strategy == "xgb_bagging"):
-        raise ValueError("the xgb model trains with the xgb_bagging strategy, and only it")
+    _check(model, strategy)
     keys = {n: (keys or {}).get(n) or "0x" + secrets.token_hex(32) for n in names}
     members = {n: Account.from_key(keys[n]).address for n in names}
     federation = secrets.token_hex(8)
-    yh = ds.y[sp.holdout_idx]
-    auc_by_round = []
     cm = BoundedClientManager(timeout=round_timeout)
     address = f"127.0.0.1:{_free_port()}"
 
@@ -172,60 +288,14 @@ def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
         for p in procs:
             p.start()
         cm.wait_for(len(names))
-        prep, scaler, broadcast, base_rate, statistics = _preprocessing(
-            model, ds.schema, cm, members, federation, round_timeout)
-        if model == "xgb":
-            Xh = xgb.DMatrix(prep.transform(ds.X[sp.holdout_idx]).astype(np.float32))
-
-            def evaluate(server_round, parameters, config):
-                if server_round == 0 or not parameters.tensors:
-                    return None
-                auc_by_round.append(M.auc(yh, booster({}, parameters.tensors[0]).predict(Xh)))
-                return 0.0, {"holdout_auc": auc_by_round[-1]}
-
-            initial = Parameters(tensor_type="", tensors=[])
-            extra = {"evaluate_function": evaluate}
-            # every lender starts from the pooled default rate, from the lenders' counts
-            fit_config = {"base_score": base_rate}
-        else:
-            Zh = scaler.transform(prep.transform(ds.X[sp.holdout_idx]))
-
-            def evaluate(server_round, arrays, config):  # the aggregator's own holdout check
-                if server_round == 0:
-                    return None
-                w, b = arrays
-                auc_by_round.append(M.auc(yh, Zh @ w.astype(np.float64) + float(b[0])))
-                return 0.0, {"holdout_auc": auc_by_round[-1]}
-
-            d = prep.n_features_out_
-            initial = ndarrays_to_parameters([np.zeros(d, np.float32), np.zeros(1, np.float32)])
-            extra = {"evaluate_fn": evaluate}
-            fit_config = LOCAL
-
-        def round_config(rnd: int) -> dict:
-            first = {"preprocessing": broadcast} if rnd == 1 else {}
-            return {**fit_config, **first, "round": rnd}
-
-        strat = recording_strategy(
-            strategy, members, federation, fraction_fit=1.0, fraction_evaluate=0.0,
-            min_fit_clients=len(names), min_available_clients=len(names),
-            initial_parameters=initial, on_fit_config_fn=round_config,
-            fit_metrics_aggregation_fn=lambda m: {"lenders": len(m)}, **extra)
-        server = Server(client_manager=cm, strategy=strat)
-        server.fit(num_rounds=rounds, timeout=round_timeout)
-        server.disconnect_all_clients(timeout=round_timeout)
+        run = aggregate(cm, ds.schema, members, federation, model=model, strategy=strategy,
+                        rounds=rounds, round_timeout=round_timeout,
+                        holdout=(ds.X[sp.holdout_idx], ds.y[sp.holdout_idx]))
     finally:
         grpc_server.stop(grace=1).wait()
         for p in procs:
             p.join(timeout=10)
             if p.is_alive():
                 p.terminate()
-    final = server.parameters
-    return {"federation": federation, "model": model, "strategy": strategy, "rounds": rounds,
-            "institutions": [i.summary(ds.y) for i in institutions], "members": members,
-            "poison": poison or {}, "final": final,
-            "params": parameters_to_ndarrays(final) if model == "logistic" else None,
-            "prep": prep, "scaler": scaler, "records": strat.records, "updates": strat.updates,
-            "statistics": statistics,
-            "holdout_auc_by_round": auc_by_round, "seconds": time.time() - t0,
-            "local": LOCAL if model == "logistic" else {"trees_per_round": 1}}
+    return {**run, "institutions": [i.summary(ds.y) for i in institutions],
+            "poison": poison or {}, "seconds": time.time() - t0}
