@@ -177,6 +177,14 @@ def markdown(out: dict) -> str:
             f"{'yes' if met else 'no'} | {s['rounds_to_converge']} | "
             f"{s['update_bytes_per_client_round']['mean']:,.0f} | "
             f"{s['statistics_bytes_per_client']['mean']:,.0f} | {s['wall_seconds']:.0f} s |")
+    met = [f"{s['model']} with {s['clients']} lenders" for s in out["settings"]
+           if s["goal"]["within_pooled"] and s["goal"]["better_than_every_lender_alone"]]
+    beaten = [f"{s['model']} with {s['clients']} lenders (by {a['name']}, "
+              f"{-a['paired']['delta_auc']:.4f} AUC)" for s in out["settings"]
+              for a in s["alone"] if a["paired"]["delta_auc_ci95"][1] < 0]
+    lines += ["", "Goal met by: " + ("; ".join(met) if met else "no setting") + ". A lender "
+              "alone is better than the federation, its whole interval below zero, for: "
+              + ("; ".join(beaten) if beaten else "no setting") + "."]
     lines += ["", f"Goal (issue 15): within {GOAL_VS_POOLED} AUC of pooled, and better than every "
               "lender alone (point estimates; their intervals are beside them). Rounds to converge: the first round from which the holdout AUC stays "
               f"within {CONVERGED} of the last round's. Bytes are what each lender sends (its "
