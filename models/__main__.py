@@ -99,8 +99,8 @@ def cmd_federated(a):
         raise CliError(f"unknown data set {a.target}; choose from {', '.join(DATASETS)}")
     if a.rounds < 1:
         raise CliError("--rounds must be at least 1")
-    if a.export and (a.action != "run" or a.model != "logistic"):
-        raise CliError("--export is for `run` of the logistic model")
+    if a.export and a.action != "run":
+        raise CliError("--export is for `run`")
     if a.export and Path(a.export).exists() and any(Path(a.export).iterdir()):
         raise CliError(f"{a.export} is not empty")
     ds, sp = _ds(a.target)
@@ -121,13 +121,14 @@ def cmd_federated(a):
         raise CliError("--model xgb trains with --strategy xgb_bagging, and only it")
     _check_clients(ds, sp, a.clients)
     run = run_federation(ds, sp, model=a.model, strategy=a.strategy, rounds=a.rounds,
-                         clients=a.clients)
+                         clients=a.clients, export=Path(a.export) if a.export else None)
     out = audit.save_run(run, Path(a.out or _fed_dir(f"{a.target}-{run['federation']}")))
     print(f"{out}: {a.rounds} rounds, holdout AUC {run['holdout_auc_by_round'][-1]:.4f}; "
           f"check it with: python -m models federated verify {out}")
     if a.export:
-        from .federated.export import export_run
-        card = export_run(run, ds, sp, Path(a.export))
+        card = run["after"]
+        if "gate_failure" in card:
+            raise CliError(card["gate_failure"])
         print(f"{a.export}: bundle {card['bundle_id'][:16]}…, gates passed, parity "
               f"{card['parity_max_abs_diff']:.1e}")
 
@@ -177,17 +178,49 @@ def cmd_federated_serve(a):
     if (a.model == "xgb") != (strategy == "xgb_bagging"):
         raise CliError("--model xgb trains with --strategy xgb_bagging, and only it")
     certificates = tuple(_read(f, "TLS file") for f in a.tls) if a.tls else None
+    if a.export and not a.holdout:
+        raise CliError("--export needs --holdout CSV: parity and the fair-lending gates run on "
+                       "the aggregator's validation rows")
+    if a.export and Path(a.export).exists() and any(Path(a.export).iterdir()):
+        raise CliError(f"{a.export} is not empty")
+    holdout, after = None, None
+    if a.holdout:
+        import numpy as np
+
+        from .data import Splits, load_csv
+        hold = load_csv(a.holdout, schema)
+        holdout = (hold.X, hold.y)
+        if a.export:
+            from .federated.export import export_run
+            from .train import GateFailure
+            whole = Splits(train_idx=np.array([], dtype=int), holdout_idx=np.arange(len(hold.y)),
+                           folds=(), description=f"the aggregator's validation rows ({a.holdout})")
+
+            def after(run, ask):
+                try:
+                    return export_run(run, hold, whole, Path(a.export), ask)
+                except GateFailure as exc:
+                    return {"gate_failure": str(exc)}
     print(f"aggregator on {a.address}: waiting up to {a.timeout:.0f} s for "
           f"{', '.join(sorted(members))}", flush=True)
     from .federated.stats_round import StatisticsRefused
     try:
         run = serve(a.address, schema, members, a.federation, model=a.model, strategy=strategy,
-                    rounds=a.rounds, round_timeout=a.timeout, certificates=certificates)
+                    rounds=a.rounds, round_timeout=a.timeout, certificates=certificates,
+                    holdout=holdout, after=after)
     except (StatisticsRefused, TimeoutError) as exc:
         raise CliError(f"federation {a.federation} stopped: {exc}") from None
     out = audit.save_run(run, Path(a.out or _fed_dir(a.federation)))
-    print(f"{out}: {len(members)} lenders, {a.rounds} rounds in {run['seconds']:.0f} s; check it "
-          f"with: python -m models federated verify {out}")
+    auc = run["holdout_auc_by_round"]
+    print(f"{out}: {len(members)} lenders, {a.rounds} rounds in {run['seconds']:.0f} s"
+          + (f", validation AUC {auc[-1]:.4f}" if auc else "")
+          + f"; check it with: python -m models federated verify {out}")
+    if a.export:
+        card = run["after"]
+        if "gate_failure" in card:
+            raise CliError(card["gate_failure"])
+        print(f"{a.export}: bundle {card['bundle_id'][:16]}…, gates passed, parity "
+              f"{card['parity_max_abs_diff']:.1e}")
 
 
 def cmd_federated_lend(a):
@@ -238,10 +271,12 @@ def cmd_federate(a):
     strategy = a.strategy or ("xgb_bagging" if a.model == "xgb" else "fedavg")
     if (a.model == "xgb") != (strategy == "xgb_bagging"):
         raise CliError("--model xgb trains with --strategy xgb_bagging, and only it")
+    if a.export and Path(a.export).exists() and any(Path(a.export).iterdir()):
+        raise CliError(f"{a.export} is not empty")
     ds, sp = _ds(a.dataset)
     _check_clients(ds, sp, a.clients)
     run = run_federation(ds, sp, model=a.model, strategy=strategy, rounds=a.rounds,
-                         clients=a.clients)
+                         clients=a.clients, export=Path(a.export) if a.export else None)
     out = audit.save_run(run, Path(a.out or _fed_dir(f"{a.dataset}-{run['federation']}")))
     for i in run["institutions"]:
         print(f"  {i['name']} ({i['band']}): {i['rows']} rows, default rate "
@@ -262,9 +297,18 @@ def cmd_federate(a):
     from scripts.federation_anchor import anchor_on_chain
     anchors, checks = anchor_on_chain(out, a.network)
     print(f"anchored in DataAnchor {anchors['data_anchor']} by {anchors['aggregator']}: "
-          f"{sum(c['ok'] for c in checks)} of {len(checks)} rounds found on chain")
+          f"{sum(c['ok'] for c in checks)} of {len(checks)} batches (rounds and statistics) "
+          "found on chain")
     if not all(c["ok"] for c in checks):
         raise SystemExit(1)
+    if a.export:
+        card = run["after"]
+        if "gate_failure" in card:
+            raise CliError(card["gate_failure"])
+        print(f"{a.export}: bundle {card['bundle_id'][:16]}…, gates passed, parity "
+              f"{card['parity_max_abs_diff']:.1e}; register it with SCORECHAIN_MODEL_DIR="
+              f"{a.export} SCORECHAIN_MODEL_FEDERATION={out} brownie run "
+              "scripts/02_register_model.py")
 
 
 def cmd_train(a):
@@ -603,7 +647,7 @@ def main(argv=None):
     s.add_argument("--rounds", type=int, default=20)
     s.add_argument("--out", default="", help="run directory (default build/federation/...)")
     s.add_argument("--export", default="", help="also export the model as a bundle there "
-                                                "(logistic; references from lenders' statistics)")
+                                                "(references from the lenders' answers)")
     s.add_argument("--clients", type=int, default=None,
                    help="number of lenders (default: the data set's own split)")
     s.add_argument("--n-boot", type=int, default=2000, help="report: bootstrap resamples")
@@ -625,6 +669,12 @@ def main(argv=None):
                    help="serve TLS with these PEM files (without it: plaintext, for a private "
                         "network only)")
     s.add_argument("--out", default="", help="run directory (default build/federation/<id>)")
+    s.add_argument("--holdout", default="",
+                   help="the aggregator's own validation CSV (same schema): each round is "
+                        "measured on it, and --export checks parity and the gates on it")
+    s.add_argument("--export", default="",
+                   help="export the model there as a bundle, its references from the "
+                        "lenders' answers before they leave (needs --holdout)")
     s.set_defaults(func=cmd_federated_serve)
     s = sub.add_parser("federated-lend", help="a lender on its own machine: its CSV, its key, one "
                                               "Flower client of the aggregator")
@@ -643,15 +693,18 @@ def main(argv=None):
     s = sub.add_parser("federate", help="one federation end to end: N lenders and the aggregator "
                                         "as processes over Flower, every round verified and "
                                         "anchored on a local chain")
-    s.add_argument("--dataset", default="gmsc")
-    s.add_argument("--clients", type=int, default=3)
-    s.add_argument("--rounds", type=int, default=10)
+    s.add_argument("--dataset", default="gmsc", help="split into lenders by age band (gmsc, "
+                                                     "taiwan, german)")
+    s.add_argument("--clients", type=int, default=3, help="number of lenders, 2 to 5")
+    s.add_argument("--rounds", type=int, default=10, help="training rounds")
     s.add_argument("--model", default="logistic", choices=("logistic", "xgb"))
     s.add_argument("--strategy", default="", help="default: fedavg (logistic), xgb_bagging (xgb)")
     s.add_argument("--network", default="development",
                    help="brownie network to anchor on (default: a local anvil started for the "
                         "run, with a fresh deployment; another network uses its deployment)")
     s.add_argument("--out", default="", help="run directory (default build/federation/...)")
+    s.add_argument("--export", default="", help="also export the model as a bundle there "
+                                                "(references from the lenders' answers)")
     s.set_defaults(func=cmd_federate)
     s = sub.add_parser("train-default", help="retrain and re-export models/default/ from "
                                              "models/default/train_config.json")

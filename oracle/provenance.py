@@ -96,7 +96,8 @@ def _rows_root(X, y, train_idx) -> bytes:
 def federation_root(run_dir: str | Path) -> bytes:
     """A federation's training-data commitment (issue 15): the OpenZeppelin-layout Merkle root of
     one leaf per accepted update of every round, (lender address, keccak256(abi.encode(round,
-    update SHA-256))), from the run's ``run.json``. The rounds' own roots are anchored in
+    update SHA-256))), and one per statistics answer, (lender address, keccak256(abi.encode(
+    phase, answer SHA-256))) with the phase as a string, from the run's ``run.json``. The rounds' own roots are anchored in
     DataAnchor (scripts/federation_anchor.py); a consortium member proves every aggregate from
     the updates (``python -m models federated verify``)."""
     from eth_abi import encode
@@ -105,6 +106,10 @@ def federation_root(run_dir: str | Path) -> bytes:
     leaves = [leaf(u["address"], keccak(encode(["uint256", "bytes32"],
                                                [int(r["round"]), bytes.fromhex(u["sha256"])])))
               for r in doc["records"] for u in r["updates"]]
+    # the statistics answers the preprocessing and the bundle's references were built from
+    leaves += [leaf(u["address"], keccak(encode(["string", "bytes32"],
+                                                [phase, bytes.fromhex(u["sha256"])])))
+               for phase, recs in doc.get("statistics", {}).items() for u in recs]
     if not leaves:
         raise ProvenanceError(f"{run_dir}: the federation recorded no update")
     return MerkleTree.build(leaves).root

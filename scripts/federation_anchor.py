@@ -11,7 +11,9 @@ or all of it in one command on a local chain: ``python -m models federate --clie
 Each round is one DataAnchor batch, anchored by the aggregator (the data-provider role): the
 OpenZeppelin-layout Merkle root of the leaves (lender address, update SHA-256) for every update
 it accepted and (aggregator address, aggregate SHA-256), under the URI
-``scorechain-fl:<federation>/round/<r>``. The public sees roots and hashes, never an update (an
+``scorechain-fl:<federation>/round/<r>``; the statistics answers (what the preprocessing and the
+bundle's references were built from) are one more batch, leaves (lender address, answer SHA-256),
+under ``scorechain-fl:<federation>/statistics``. The public sees roots and hashes, never an update (an
 update can leak a lender's rows). ``check`` rebuilds every round's root from run.json and finds it
 anchored by the aggregator under that URI; ``verify`` (members, who hold the updates) proves each
 aggregate from its updates.
@@ -47,6 +49,17 @@ def round_uri(federation: str, rnd: int) -> str:
     return f"scorechain-fl:{federation}/round/{rnd}"
 
 
+STATISTICS_URI = "scorechain-fl:{federation}/statistics"
+
+
+def statistics_tree(doc: dict) -> MerkleTree | None:
+    """The statistics answers (every phase, every lender): leaves (lender address, answer
+    SHA-256); None for a run recorded before statistics travelled over the wire."""
+    leaves = [leaf(u["address"], _bytes32(u["sha256"]))
+              for recs in doc.get("statistics", {}).values() for u in recs]
+    return MerkleTree.build(leaves) if leaves else None
+
+
 def _records(run_dir: Path) -> tuple[dict, list[RoundRecord]]:
     doc = json.loads((Path(run_dir) / "run.json").read_text())
     return doc, [RoundRecord.from_json(r) for r in doc["records"]]
@@ -73,6 +86,14 @@ def anchor_run(system, run_dir: Path) -> dict:
         anchors["rounds"][str(rec.round)] = {"batch_id": int(tx.events["BatchAnchored"]["batchId"]),
                                              "root": "0x" + tree.root.hex()}
         path.write_text(json.dumps(anchors, indent=1) + "\n")  # after each: nothing anchored twice
+    tree = statistics_tree(doc)
+    if tree is not None and "statistics" not in anchors:
+        tx = require_success(system.data_anchor.anchor(
+            tree.root, STATISTICS_URI.format(federation=doc["federation"]), len(tree),
+            tx_params("data_provider")))
+        anchors["statistics"] = {"batch_id": int(tx.events["BatchAnchored"]["batchId"]),
+                                 "root": "0x" + tree.root.hex()}
+        path.write_text(json.dumps(anchors, indent=1) + "\n")
     return anchors
 
 
@@ -80,24 +101,27 @@ def check_run(system, run_dir: Path, aggregator: str) -> list[dict]:
     """Per round: is the root rebuilt from run.json anchored by ``aggregator`` under the round's
     URI?"""
     doc, records = _records(run_dir)
+    roots = [(rec.round, round_tree(rec, aggregator).root, round_uri(doc["federation"], rec.round))
+             for rec in records]
+    if (tree := statistics_tree(doc)) is not None:
+        roots.append(("statistics", tree.root, STATISTICS_URI.format(federation=doc["federation"])))
     out = []
-    for rec in records:
-        root = round_tree(rec, aggregator).root
+    for rnd, root, uri in roots:
         batch_id = int(system.data_anchor.batchOf(aggregator, root))
         problem = None
         if batch_id == 0:
             problem = "root not anchored by the aggregator"
-        elif system.data_anchor.getBatch(batch_id)["uri"] != round_uri(doc["federation"],
-                                                                        rec.round):
+        elif system.data_anchor.getBatch(batch_id)["uri"] != uri:
             problem = "anchored under another URI"
-        out.append({"round": rec.round, "ok": problem is None, "batch_id": batch_id,
+        out.append({"round": rnd, "ok": problem is None, "batch_id": batch_id,
                     "problem": problem})
     return out
 
 
 def anchor(run_dir: str):
     anchors = anchor_run(deployed(), Path(run_dir))
-    print(f"{len(anchors['rounds'])} rounds anchored by {anchors['aggregator']}")
+    print(f"{len(anchors['rounds'])} rounds" + (" and the statistics" if "statistics" in anchors
+                                                 else "") + f" anchored by {anchors['aggregator']}")
 
 
 def check(run_dir: str, aggregator: str = ""):

@@ -1,9 +1,11 @@
-"""The federation's logistic model as a bundle like every other (issue 15): ONNX with the parity
-check, reason codes from the schema, the fair-lending gates, a manifest (the bundle id), so the
-oracle serves it unchanged. What a bundle otherwise reads from pooled training rows (the reasons'
-reference row, the elderly grid, the monitoring reference) comes from the lenders' statistics
-(:mod:`.reference`): each lender's rows are only ever summarised where they lie. The card says
-which federation, rounds and lenders made it, in the shape registration reads (oracle.provenance).
+"""The federation's model (logistic, or the booster) as a bundle like every other (issue 15):
+ONNX with the parity check, reason codes from the schema, the fair-lending gates, a manifest (the
+bundle id), so the oracle serves it unchanged. What a bundle otherwise reads from pooled training
+rows (the reasons' reference row, the elderly grid, the monitoring reference) comes from the
+lenders' answers over the federation, while they are still connected (:mod:`.reference`): each
+lender's rows are only ever summarised where they lie. Parity and the gates run on the
+aggregator's holdout. The card says which federation, rounds and lenders made it, in the shape
+registration reads (oracle.provenance).
 """
 from __future__ import annotations
 
@@ -15,16 +17,21 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from .. import metrics as M
-from ..monitoring import REFERENCE_ROWS
-from ..train import export_bundle, served_scores
+from ..train import export_bundle
 from . import reference
-from .partition import partition
+from .boosting import booster
 from .protocol import params_sha256
 
 
 def federated_pipeline(run: dict) -> Pipeline:
-    if run["model"] != "logistic":
-        raise ValueError("only the federated logistic model exports as a bundle so far")
+    """The federation's model with its preprocessing, as scikit-learn pipelines export (the
+    booster wrapped in the classifier onnxmltools converts)."""
+    if run["model"] == "xgb":
+        from xgboost import XGBClassifier
+        bst = booster({}, run["final"].tensors[0])
+        clf = XGBClassifier(n_estimators=bst.num_boosted_rounds())
+        clf._Booster, clf.n_classes_ = bst, 2
+        return Pipeline([("prep", run["prep"]), ("clf", clf)])
     w, b = run["params"]
     clf = LogisticRegression()
     clf.coef_ = np.asarray(w, dtype=np.float64).reshape(1, -1)
@@ -34,26 +41,28 @@ def federated_pipeline(run: dict) -> Pipeline:
     return Pipeline([("prep", run["prep"]), ("scale", run["scaler"]), ("clf", clf)])
 
 
-def _evenly(X: np.ndarray, n: int) -> np.ndarray:
-    return X[np.unique(np.linspace(0, len(X) - 1, num=min(n, len(X))).astype(int))]
+def _files(bundle_dir: Path) -> dict:
+    return {f.name: f.read_bytes().hex() for f in sorted(Path(bundle_dir).iterdir())
+            if f.is_file()}
 
 
-def export_run(run: dict, ds, sp, outdir: Path) -> dict:
-    # each used only lender-side; the run's own split (its number of lenders)
-    parts = [ds.X[i.idx] for i in partition(ds, sp, len(run["institutions"]))]
-    total = sum(len(X) for X in parts)
+def export_run(run: dict, ds, sp, outdir: Path, ask) -> dict:
+    """``ask(phase, request)``: the lenders' answers (the federation's, before it closes)."""
+    sketches = [json.loads(b) for b in run["statistics"]["sent"]["sketch"].values()]
+    total = sum(s["rows"] for s in sketches)
     model = federated_pipeline(run)
+    if run["model"] == "xgb":  # the final model as the lenders score with it
+        final = {"kind": "xgb", "booster": run["final"].tensors[0].hex()}
+    else:
+        w, b = run["params"]
+        final = {"kind": "logistic", "w": np.asarray(w, dtype=np.float64), "b": float(b[0])}
     refs = {
-        "reason": lambda m, cutoff: reference.cutoff_reference(
-            ds.schema, parts, [m.predict_proba(X)[:, 1] for X in parts], cutoff),
-        "elderly_rule": reference.elderly_rule(ds.schema, parts),
-        # the pooled reference scores up to REFERENCE_ROWS rows: each lender its share of them
+        "reason": lambda m, cutoff: reference.cutoff_reference(ds.schema, ask, final, cutoff),
+        "elderly_rule": reference.elderly_rule(ds.schema, run["prep"], sketches),
         "monitoring": lambda served: reference.monitoring_reference(
-            ds.schema, [_evenly(X, -(-REFERENCE_ROWS * len(X) // total)) for X in parts],
-            [served_scores(served, _evenly(X, -(-REFERENCE_ROWS * len(X) // total)))
-             for X in parts]),
+            ds.schema, ask, _files(outdir), total),
     }
-    cfg = {"family": "federated-logistic", "version": "1", "calibration": "none",
+    cfg = {"family": f"federated-{run['model']}", "version": "1", "calibration": "none",
            "federation": run["federation"]}
     export = export_bundle(model, ds, sp, cfg, Path(outdir), references=refs)
     yh = ds.y[sp.holdout_idx]
@@ -79,6 +88,7 @@ def export_run(run: dict, ds, sp, outdir: Path) -> dict:
                            **{k: metrics[k] for k in ("auc", "auc_ci95", "brier", "h_measure",
                                                       "ks") if k in metrics}},
             "gates": export["gates"], "parity_max_abs_diff": export["parity_max_abs_diff"]}
+    card_out = {**card, "bundle_dir": str(outdir)}
     (Path(outdir) / "model_card.json").write_text(json.dumps(card, indent=1, default=float)
                                                   + "\n")
-    return card
+    return card_out

@@ -25,6 +25,7 @@ import multiprocessing as mp
 import secrets
 import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import xgboost as xgb
@@ -140,11 +141,15 @@ def _check(model: str, strategy: str) -> None:
 
 
 def aggregate(cm, schema: dict, members: dict[str, str], federation: str, *, model: str,
-              strategy: str, rounds: int, round_timeout: float, holdout=None) -> dict:
+              strategy: str, rounds: int, round_timeout: float, holdout=None,
+              after=None) -> dict:
     """The aggregator's run once every member has connected to ``cm``: the statistics rounds,
     then ``rounds`` training rounds. ``holdout``: (X, y) the aggregator measures each round on,
-    or None (an aggregator without data). Returns what :func:`run_federation` documents, without
-    the lenders' details it does not know."""
+    or None (an aggregator without data). ``after(run, ask)``: called once training is over and
+    before the lenders are let go, with ``ask(phase, request)`` returning every lender's signed
+    answer to a statistics request (the export's references); its result is ``run["after"]``.
+    Returns what :func:`run_federation` documents, without the lenders' details it does not
+    know."""
     t0 = time.time()
     prep, scaler, broadcast, base_rate, statistics = _preprocessing(
         model, schema, cm, members, federation, round_timeout)
@@ -191,11 +196,10 @@ def aggregate(cm, schema: dict, members: dict[str, str], federation: str, *, mod
         fit_metrics_aggregation_fn=lambda m: {"lenders": len(m)}, **extra)
     server = Server(client_manager=cm, strategy=strat)
     server.fit(num_rounds=rounds, timeout=round_timeout)
-    server.disconnect_all_clients(timeout=round_timeout)
     final = server.parameters
     sketches = {u.institution: json.loads(statistics["sent"]["sketch"][u.institution])
                 for u in statistics["records"]["sketch"]}
-    return {"federation": federation, "model": model, "strategy": strategy, "rounds": rounds,
+    run = {"federation": federation, "model": model, "strategy": strategy, "rounds": rounds,
             "institutions": [{"name": n, "rows": a["rows"],
                               "default_rate": a["defaults"] / max(1, a["rows"])}
                              for n, a in sketches.items()],
@@ -203,16 +207,26 @@ def aggregate(cm, schema: dict, members: dict[str, str], federation: str, *, mod
             "params": parameters_to_ndarrays(final) if model == "logistic" else None,
             "prep": prep, "scaler": scaler, "records": strat.records, "updates": strat.updates,
             "statistics": statistics, "holdout_auc_by_round": auc_by_round,
-            "seconds": time.time() - t0,
             "local": LOCAL if model == "logistic" else {"trees_per_round": 1}}
+    if after is not None:
+        def ask(phase: str, request: dict) -> dict:
+            answers, statistics["records"][phase], statistics["sent"][phase] = collect(
+                cm, phase, {"round": 0, "request": encode(request)}, members, federation,
+                round_timeout)
+            return answers
+        run["after"] = after(run, ask)
+    server.disconnect_all_clients(timeout=round_timeout)
+    return {**run, "seconds": time.time() - t0}
 
 
 def serve(address: str, schema: dict, members: dict[str, str], federation: str, *,
           model: str, strategy: str, rounds: int, round_timeout: float = 600.0,
-          certificates: tuple[bytes, bytes, bytes] | None = None) -> dict:
+          certificates: tuple[bytes, bytes, bytes] | None = None, holdout=None,
+          after=None) -> dict:
     """The aggregator on its own machine (``python -m models federated-serve``): listens on
     ``address`` (TLS with ``certificates`` = CA, certificate, key), waits up to
-    ``round_timeout`` for every member, runs the federation and stops."""
+    ``round_timeout`` for every member, runs the federation (``holdout`` and ``after`` as
+    :func:`aggregate` takes them) and stops."""
     _check(model, strategy)
     FLOWER_LOGGER.setLevel(logging.ERROR)
     cm = BoundedClientManager(timeout=round_timeout)
@@ -222,7 +236,8 @@ def serve(address: str, schema: dict, members: dict[str, str], federation: str, 
     try:
         cm.wait_for(len(members))
         return aggregate(cm, schema, members, federation, model=model, strategy=strategy,
-                         rounds=rounds, round_timeout=round_timeout)
+                         rounds=rounds, round_timeout=round_timeout, holdout=holdout,
+                         after=after)
     except BaseException:
         _release(cm)
         raise
@@ -254,7 +269,7 @@ def lend(address: str, name: str, key: str, federation: str, model: str, schema:
 def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
                    rounds: int = 10, poison: dict[str, str] | None = None,
                    keys: dict[str, str] | None = None, round_timeout: float = 120.0,
-                   clients: int | None = None) -> dict:
+                   clients: int | None = None, export: Path | None = None) -> dict:
     """Train the shared model: ``logistic`` (any weight-averaging strategy) or ``xgb`` (Flower's
     FedXgbBagging), among ``clients`` lenders (models.federated.partition; default: the data
     set's own split). ``poison``: lender name -> "flip" or (logistic only) "scale".
@@ -262,7 +277,9 @@ def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
     only (never stored). Each lender process gets its own rows; the preprocessing comes from the
     statistics rounds, the model from the training rounds, all over Flower. Returns the final
     parameters, the preprocessing, the round and statistics records, the updates (what
-    consortium members receive) and the holdout AUC after each round."""
+    consortium members receive) and the holdout AUC after each round. ``export``: a directory
+    to export the model to as a bundle (models.federated.export) before the lenders
+    leave; its card is ``run["after"]``."""
     FLOWER_LOGGER.setLevel(logging.ERROR)  # Flower's deprecation notices, once per client
     logging.getLogger("alembic").setLevel(logging.WARNING)  # imported by Flower, chatty at INFO
     institutions = partition(ds, sp, clients)
@@ -288,9 +305,20 @@ def run_federation(ds, sp, *, model: str = "logistic", strategy: str = "fedavg",
         for p in procs:
             p.start()
         cm.wait_for(len(names))
+        after = None
+        if export is not None:
+            from .export import export_run
+
+            def after(partial, ask):
+                from ..train import GateFailure
+                try:
+                    return export_run({**partial, "institutions": [
+                        i.summary(ds.y) for i in institutions]}, ds, sp, Path(export), ask)
+                except GateFailure as exc:  # the run stands (and is saved); the bundle does not
+                    return {"gate_failure": str(exc)}
         run = aggregate(cm, ds.schema, members, federation, model=model, strategy=strategy,
                         rounds=rounds, round_timeout=round_timeout,
-                        holdout=(ds.X[sp.holdout_idx], ds.y[sp.holdout_idx]))
+                        holdout=(ds.X[sp.holdout_idx], ds.y[sp.holdout_idx]), after=after)
     finally:
         grpc_server.stop(grace=1).wait()
         for p in procs:

@@ -13,6 +13,7 @@ from eth_account import Account
 from models.data import package_data_path
 from models.federated import audit
 from models.schema import load_schema
+from models.serving import load_bundle
 from oracle.keys import create_keystore
 
 KEYS = {"north-bank": "0x" + "a1" * 32, "south-bank": "0x" + "b2" * 32}
@@ -38,6 +39,8 @@ def _csvs(tmp_path) -> dict:
     for i, name in enumerate(KEYS):
         out[name] = tmp_path / f"{name}.csv"
         raw.iloc[i * 2500:(i + 1) * 2500].to_csv(out[name], index=False)
+    out["aggregator"] = tmp_path / "validation.csv"  # the aggregator's own rows, no lender's
+    raw.iloc[5000:8000].to_csv(out["aggregator"], index=False)
     return out
 
 
@@ -76,7 +79,8 @@ def _tls(tmp_path) -> tuple[str, str, str]:
     return str(tmp_path / "ca.pem"), str(tmp_path / "server.pem"), str(tmp_path / "server.key")
 
 
-def _federation(tmp_path, lender_keys: dict, rounds: int = 2, tls: bool = False):
+def _federation(tmp_path, lender_keys: dict, rounds: int = 2, tls: bool = False,
+                export: bool = False):
     members = tmp_path / "members.json"
     members.write_text(json.dumps({n: Account.from_key(k).address for n, k in KEYS.items()}))
     csvs, port, run_dir = _csvs(tmp_path), _port(), tmp_path / "run"
@@ -84,7 +88,9 @@ def _federation(tmp_path, lender_keys: dict, rounds: int = 2, tls: bool = False)
     server = _models("federated-serve", "taiwan", "--members", str(members), "--federation",
                      "fed-test-1", "--address", f"127.0.0.1:{port}", "--rounds", str(rounds),
                      "--timeout", "60", "--out", str(run_dir),
-                     *(["--tls", ca, crt, key] if tls else []))
+                     *(["--tls", ca, crt, key] if tls else []),
+                     *(["--holdout", str(csvs["aggregator"]), "--export", str(tmp_path / "bundle")]
+                       if export else []))
     lenders = {}
     for name, how in lender_keys.items():
         args = ["federated-lend", str(csvs[name]), "--schema", "taiwan", "--name", name,
@@ -106,13 +112,21 @@ def test_an_aggregator_and_two_lenders_run_a_federation_as_separate_programs_ove
     rc, out, run_dir = _federation(tmp_path, {
         "north-bank": {"env": {"SCORECHAIN_LENDER_KEY": KEYS["north-bank"]}},
         "south-bank": {"args": ["--keystore", str(keystore)],
-                       "env": {"SCORECHAIN_LENDER_KEYSTORE_PASSWORD": "pw"}}}, tls=True)
+                       "env": {"SCORECHAIN_LENDER_KEYSTORE_PASSWORD": "pw"}}}, tls=True,
+        export=True)
     assert rc == 0, out
     assert all(r["ok"] for r in audit.verify_run(run_dir))
     doc = json.loads((run_dir / "run.json").read_text())
     assert [i["rows"] for i in doc["institutions"]] == [2500, 2500]
-    assert len(doc["records"]) == 2 and sorted(doc["statistics"]) == ["moments", "sketch"]
-    assert doc["holdout_auc_by_round"] == []  # the aggregator holds no data to measure on
+    assert len(doc["records"]) == 2 and {"moments", "sketch", "monitoring_counts"} <= set(
+        doc["statistics"])
+    assert len(doc["holdout_auc_by_round"]) == 2  # measured on the aggregator's own rows
+    # the bundle, its references from the lenders' answers, loads as the oracle loads it
+    bundle = load_bundle(tmp_path / "bundle")
+    ref = json.loads((tmp_path / "bundle" / "reference.json").read_text())
+    assert ref["gates"]["passed"] and "lenders' statistics" in ref["monitoring"]["computed_from"]
+    assert sum(ref["reference_rows"]["rows_per_lender"]) == ref["reference_rows"]["rows"]
+    assert f"bundle {bundle.bundle_id[:16]}…, gates passed" in out
 
 
 def test_a_lender_signing_with_another_key_stops_the_federation_with_the_reason(tmp_path):

@@ -4,6 +4,7 @@ anchored, and a record changed after the fact no longer matches its anchor."""
 
 import importlib
 import json
+import re
 
 import pytest
 
@@ -39,9 +40,11 @@ def test_every_round_is_anchored_once_and_checks(system, run_dir):
     again = fed.anchor_run(system, run_dir)  # a rerun (after a crash) anchors nothing twice
     assert again["rounds"] == anchors["rounds"]
     results = fed.check_run(system, run_dir, anchors["aggregator"])
-    assert [r["ok"] for r in results] == [True] * 3
+    assert [(r["round"], r["ok"]) for r in results] == [(1, True), (2, True), (3, True),
+                                                        ("statistics", True)]
     assert [r["batch_id"] for r in results] == [anchors["rounds"][str(i)]["batch_id"]
-                                                for i in (1, 2, 3)]
+                                                for i in (1, 2, 3)] + [
+        anchors["statistics"]["batch_id"]]
     doc = json.loads((run_dir / "run.json").read_text())
     batch = system.data_anchor.getBatch(anchors["rounds"]["2"]["batch_id"])
     assert batch["uri"] == f"scorechain-fl:{doc['federation']}/round/2"
@@ -56,8 +59,14 @@ def test_a_record_changed_after_anchoring_fails_the_check(system, run_dir, tmp_p
     changed.mkdir()
     (changed / "run.json").write_text(json.dumps(doc))
     results = fed.check_run(system, changed, anchors["aggregator"])
-    assert [r["ok"] for r in results] == [False, True, True]
+    assert [r["ok"] for r in results] == [False, True, True, True]
     assert results[0]["problem"] == "root not anchored by the aggregator"
+    # a statistics answer swapped after anchoring (the preprocessing's inputs) is found too
+    doc = json.loads((run_dir / "run.json").read_text())
+    doc["statistics"]["sketch"][0]["sha256"] = "11" * 32
+    (changed / "run.json").write_text(json.dumps(doc))
+    results = fed.check_run(system, changed, anchors["aggregator"])
+    assert [r["ok"] for r in results] == [True, True, True, False]
     from brownie import accounts
     stranger = fed.check_run(system, run_dir, accounts[5].address)  # not who anchored
     assert not any(r["ok"] for r in stranger)
@@ -67,14 +76,18 @@ def test_federate_trains_verifies_and_anchors_every_round_in_one_command(tmp_pat
     from models.__main__ import main
     out = tmp_path / "fed"
     assert main(["federate", "--dataset", "german", "--clients", "3", "--rounds", "2",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--export", str(tmp_path / "bundle")]) == 0
     text = capsys.readouterr().out
-    assert "verified as a member: 4 of 4 checks passed" in text  # 2 rounds, 2 statistics rounds
-    assert "2 of 2 rounds found on chain" in text
+    # 2 rounds, 2 statistics rounds, and the export's statistics (cut-off band, monitoring)
+    checks = re.search(r"verified as a member: (\d+) of (\d+) checks passed", text)
+    assert checks and checks[1] == checks[2] and int(checks[1]) >= 6
+    assert "3 of 3 batches (rounds and statistics) found on chain" in text
+    assert "gates passed" in text and (tmp_path / "bundle" / "manifest.json").exists()
     anchors = json.loads((out / fed.ANCHORS).read_text())
     assert sorted(anchors["rounds"]) == ["1", "2"]
     doc = json.loads((out / "run.json").read_text())
-    assert len(doc["institutions"]) == 3 and sorted(doc["statistics"]) == ["moments", "sketch"]
+    assert len(doc["institutions"]) == 3
+    assert {"sketch", "moments", "monitoring_sample", "monitoring_counts"} <= set(doc["statistics"])
 
 
 def test_federate_refuses_a_lender_count_the_data_set_has_no_split_for(capsys):

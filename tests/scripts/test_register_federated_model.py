@@ -10,7 +10,6 @@ import pytest
 
 from models.data import load_dataset, make_splits
 from models.federated.audit import save_run
-from models.federated.export import export_run
 from models.federated.run import run_federation
 from oracle.provenance import ProvenanceError, federation_root, model_commitments, model_field
 
@@ -27,9 +26,9 @@ def module_clean_chain(module_isolation):
 def federated(tmp_path_factory):
     ds = load_dataset("german")
     sp = make_splits(ds.y, ds.X)
-    run = run_federation(ds, sp, rounds=3)
     base = tmp_path_factory.mktemp("fl")
-    export_run(run, ds, sp, base / "bundle")
+    run = run_federation(ds, sp, rounds=3, export=base / "bundle")
+    assert "gate_failure" not in run["after"]
     return base / "bundle", save_run(run, base / "run")
 
 
@@ -49,6 +48,10 @@ def test_another_run_is_refused_and_a_changed_record_changes_the_root(federated,
     shutil.copytree(run_dir, other)
     doc = json.loads((other / "run.json").read_text())
     doc["records"][0]["updates"][0]["sha256"] = "00" * 32
+    (other / "run.json").write_text(json.dumps(doc))
+    assert federation_root(other) != federation_root(run_dir)
+    doc = json.loads((run_dir / "run.json").read_text())  # a statistics answer swapped instead
+    doc["statistics"]["moments"][1]["sha256"] = "00" * 32
     (other / "run.json").write_text(json.dumps(doc))
     assert federation_root(other) != federation_root(run_dir)
     doc["federation"] = "0" * 16
