@@ -98,7 +98,7 @@ def _lender(address: str, model: str, name: str, key: str, federation: str, sche
     start_client(server_address=address, client=client, insecure=True)
 
 
-def _as_sketch(answer: dict) -> dict:
+def _answer_sketch(answer: dict) -> dict:
     s = answer["sketch"]
     return {"n_features_in": s["n_features_in"],
             "columns": [{"n": c["n"], "values": np.asarray(c["values"], dtype=np.float64)}
@@ -113,7 +113,7 @@ def _preprocessing(model: str, schema: dict, cm, members: dict, federation: str,
         cm, "sketch", {"round": 0, "federation": federation, "model": model}, members,
         federation, timeout)
     prep = prep_for(model, schema)
-    merged = merge_sketches(prep, [_as_sketch(a) for a in sketches.values()])
+    merged = merge_sketches(prep, [_answer_sketch(a) for a in sketches.values()])
     prep.fit_from_statistics(merged)
     base_rate = (sum(a["defaults"] for a in sketches.values())
                  / sum(a["rows"] for a in sketches.values()))
