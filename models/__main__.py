@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -144,8 +146,7 @@ def _check_clients(ds, sp, clients):
 def _fed_dir(name: str) -> Path:
     """A run's default directory: the checkout's build/federation/ (git-ignored), wherever the
     command is run from."""
-    from .train import ROOT
-    return ROOT / "build" / "federation" / name
+    return _build_dir("federation", name)
 
 
 def _read(path: str, what: str) -> bytes:
@@ -255,6 +256,69 @@ def cmd_federated_lend(a):
     lend(a.server, a.name, key, a.federation, a.model, ds.schema, ds.X, ds.y,
          root_certificates=root)
     print(f"{a.name}: the aggregator closed the federation")
+
+
+def cmd_zk(a):
+    """``zk setup|prove|verify`` (models.zk)."""
+    from . import zk
+    target = Path(a.target)
+    if a.action == "setup":
+        from .data import load_csv
+        ref = json.loads(_read(str(target / "reference.json"), "bundle"))
+        schema = json.loads(_read(str(target / ref["schema_file"]), "bundle schema"))
+        if a.calibration:
+            X = load_csv(a.calibration, schema).X
+        elif schema["name"] in DATASETS:
+            ds, sp = _ds(schema["name"])
+            X = ds.X[sp.train_idx]
+        else:
+            raise CliError(f"{schema['name']} is not a registered data set: give --calibration CSV")
+        bundle_id = hashlib.sha256(_read(str(target / "manifest.json"), "bundle")).hexdigest()
+        out = Path(a.out) if a.out else _build_dir("zk", bundle_id[:16])
+        try:
+            info = zk.setup(target, out, X, srs=Path(a.srs) if a.srs else None)
+        except zk.NotProvable as exc:
+            raise CliError(f"{target}: not provable: {exc}") from None
+        print(f"{out}: circuit of {info['features']} inputs, 2^{info['logrows']} rows, vk sha256 "
+              f"{info['vk_sha256']}, proving key {info['sizes']['pk.key'] / 1e6:.1f} MB"
+              + (" (local SRS: tests only)" if info["srs_local_test_only"] else ""))
+        return
+    info = json.loads(_read(str(target / "zk.json"), "circuit directory"))
+    if a.action == "prove":
+        from .schema import validate_row
+        if not a.features:
+            raise CliError("prove needs --features FILE (one applicant's features as JSON)")
+        bundle = Path(info["bundle"])
+        ref = json.loads((bundle / "reference.json").read_text())
+        schema = json.loads((bundle / ref["schema_file"]).read_text())
+        try:
+            row = validate_row(schema, json.loads(_read(a.features, "features file")))
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{a.features} is not JSON: {exc}") from None
+        z = zk.features_z(bundle, row.reshape(1, -1))[0]
+        out = Path(a.out) if a.out else target / "proofs" / time.strftime("%Y%m%dT%H%M%S")
+        r = zk.prove(target, z, out)
+        print(f"{out / 'proof.json'}: PD {r['pd']:.6f} (logit {r['logit']:.6f}), features "
+              f"commitment {r['commitment']}, {r['proof_bytes']} bytes, {r['prove_seconds']:.2f} s")
+        return
+    if not a.proof:
+        raise CliError("verify needs --proof FILE")
+    ok = zk.verify(target, Path(a.proof))
+    values = zk.public_values(Path(a.proof), info) if ok else None
+    if ok and a.commitment and values["commitment"] != a.commitment.removeprefix("0x"):
+        print(f"{a.proof}: a valid proof, but over other features (commitment "
+              f"{values['commitment']})")
+        raise SystemExit(1)
+    if not ok:
+        print(f"{a.proof}: does not verify under {target / 'vk.key'}")
+        raise SystemExit(1)
+    print(f"{a.proof}: verified; PD {values['pd']:.6f} (logit {values['logit']:.6f}), features "
+          f"commitment {values['commitment']}")
+
+
+def _build_dir(*parts: str) -> Path:
+    from .train import ROOT
+    return ROOT.joinpath("build", *parts)
 
 
 def cmd_federate(a):
@@ -690,6 +754,24 @@ def main(argv=None):
                         "the key is read from SCORECHAIN_LENDER_KEY")
     s.add_argument("--root-cert", default="", help="the aggregator's CA (PEM), for TLS")
     s.set_defaults(func=cmd_federated_lend)
+    s = sub.add_parser("zk", help="zero-knowledge proof of a logistic bundle's score (EZKL): "
+                                  "setup BUNDLE, prove ZK_DIR, verify ZK_DIR")
+    s.add_argument("action", choices=("setup", "prove", "verify"))
+    s.add_argument("target", help="setup: a bundle directory; prove, verify: its circuit "
+                                  "directory (setup's --out)")
+    s.add_argument("--out", default="", help="setup: the circuit directory (default "
+                                             "build/zk/<bundle id>); prove: the proof directory")
+    s.add_argument("--calibration", default="",
+                   help="setup: a CSV of rows (the bundle's schema) spanning the features' range; "
+                        "default: the training split of the bundle's data set")
+    s.add_argument("--srs", default="", help="setup: a ceremony's SRS file (default: a local, "
+                                             "test-only SRS)")
+    s.add_argument("--features", default="",
+                   help="prove: a JSON file of one applicant's features (name -> value)")
+    s.add_argument("--proof", default="", help="verify: the proof.json to check")
+    s.add_argument("--commitment", default="",
+                   help="verify: the attested features commitment the proof must carry")
+    s.set_defaults(func=cmd_zk)
     s = sub.add_parser("federate", help="one federation end to end: N lenders and the aggregator "
                                         "as processes over Flower, every round verified and "
                                         "anchored on a local chain")

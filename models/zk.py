@@ -21,7 +21,8 @@ compiled circuit, vk.key, pk.key, zk.json); the verifying key's SHA-256 is the c
 A locally generated SRS (``ezkl.gen_srs``) is random and fit for tests only: production needs a
 public ceremony's parameters (``--srs``).
 
-Several EZKL calls are coroutines in 23.x: :func:`_call` awaits whatever they return inside a
+``python -m models zk setup BUNDLE`` / ``prove DIR --features F.json`` / ``verify DIR --proof P
+--commitment C`` run these from the command line. Several EZKL calls are coroutines in 23.x: :func:`_call` awaits whatever they return inside a
 running event loop.
 """
 from __future__ import annotations

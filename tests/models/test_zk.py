@@ -92,3 +92,30 @@ def test_a_bundle_without_one_logistic_classifier_is_refused_with_the_reason():
     from models.train import ROOT
     with pytest.raises(zk.NotProvable, match="LinearClassifier"):
         zk.setup(ROOT / "models" / "default", ROOT / "build" / "zk-refused", np.zeros((2, 10)))
+
+
+def test_the_command_line_sets_up_proves_and_verifies_against_an_attested_commitment(
+        provable, tmp_path, capsys):
+    from models.__main__ import main
+    from models.schema import decode_row
+    ds, sp, base, _ = provable
+    circuit = tmp_path / "circuit"
+    assert main(["zk", "setup", str(base / "bundle"), "--out", str(circuit)]) == 0
+    assert "local SRS: tests only" in capsys.readouterr().out
+    row = ds.X[sp.holdout_idx[0]]
+    (tmp_path / "applicant.json").write_text(json.dumps(decode_row(ds.schema, row)))
+    assert main(["zk", "prove", str(circuit), "--features", str(tmp_path / "applicant.json"),
+                 "--out", str(tmp_path / "p")]) == 0
+    capsys.readouterr()
+    info = json.loads((circuit / "zk.json").read_text())
+    attested = zk.commitment(zk.features_z(base / "bundle", row.reshape(1, -1))[0],
+                             info["input_scale"])
+    assert main(["zk", "verify", str(circuit), "--proof", str(tmp_path / "p" / "proof.json"),
+                 "--commitment", attested]) == 0
+    assert "verified; PD" in capsys.readouterr().out
+    other = zk.commitment(zk.features_z(base / "bundle", ds.X[sp.holdout_idx[1:2]])[0],
+                          info["input_scale"])
+    with pytest.raises(SystemExit):
+        main(["zk", "verify", str(circuit), "--proof", str(tmp_path / "p" / "proof.json"),
+              "--commitment", other])
+    assert "over other features" in capsys.readouterr().out
