@@ -137,10 +137,10 @@ def setup(bundle_dir: Path, out: Path, calibration_X: np.ndarray, srs: Path | No
     ceremony's parameters; without it a local, test-only SRS is generated."""
     import ezkl
     bundle_dir, out = Path(bundle_dir), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     model = bundle_onnx(bundle_dir)
-    part = linear_part(model)
+    part = linear_part(model)  # refuses before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     onnx.save(circuit_graph(part), str(out / "circuit.onnx"))
     z = features_z(bundle_dir, calibration_X)
     (out / "calibration.json").write_text(json.dumps({"input_data": [z.reshape(-1).tolist()]}))
