@@ -173,6 +173,8 @@ def cmd_federated_serve(a):
             isinstance(v, str) and is_address(v) for v in members.values()):
         raise CliError(f"{a.members} must map each lender's name to its address")
     members = {str(k): to_checksum_address(v) for k, v in members.items()}
+    if len(set(members.values())) != len(members):
+        raise CliError(f"{a.members}: two lenders share one address (each needs its own key)")
     if a.rounds < 1:
         raise CliError("--rounds must be at least 1")
     strategy = a.strategy or ("xgb_bagging" if a.model == "xgb" else "fedavg")

@@ -46,6 +46,7 @@ from .client import LenderClient, coefficient_signs
 from .protocol import params_sha256, sign_update
 from .stats import column_sketch, moments, scaler_from_moments, sketch
 
+MIN_SUMMARY_ROWS = 20  # the fewest applicants a lender summarises for the cut-off band
 PHASES = ("sketch", "moments", "cutoff_band", "monitoring_sample", "monitoring_counts")
 # The two preprocessing layouts: the logistic model's (one-hot, clipped, log) and the trees'.
 LAYOUTS = {"logistic": {"one_hot": True, "clip": True, "log": True},
@@ -146,8 +147,10 @@ class Lender(Client):
         scores = np.array([score_from_pd(pd_to_bps(p)) for p in pds])
         cut, band = int(req["cut"]), int(req["band"])
         rows = np.flatnonzero((scores >= cut) & (scores <= cut + band))
+        # a band of a handful of applicants would give their values away (an aggregator could
+        # narrow it to one): below MIN_SUMMARY_ROWS the lender sends counts only
         return {"approved": int((scores >= cut).sum()), "rows": int(len(rows)),
-                "columns": self._summary(rows)}
+                "columns": self._summary(rows) if len(rows) >= MIN_SUMMARY_ROWS else None}
 
     def _sample(self, req: dict) -> np.ndarray:
         """This lender's share of the reference rows, evenly spaced (as models.train picks)."""

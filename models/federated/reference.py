@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import monitoring
-from ..serving import score_from_pd
+from ..serving import SCORE_MAX, score_from_pd
 from ..train import CUTOFF_BAND_POINTS, CUTOFF_MIN_ROWS
+from .lender import MIN_SUMMARY_ROWS
 from .stats import mixture_quantiles
 
 
@@ -28,7 +29,9 @@ def _as_sketch(c: dict) -> dict:
 
 
 def _typical(schema: dict, answers: list[dict]) -> list:
-    """Median (mode for categories; None if nothing observed) over the lenders' summaries."""
+    """Median (mode for categories; None if nothing observed) over the lenders' summaries (a
+    lender with too few applicants in the band sends none)."""
+    answers = [a for a in answers if a["columns"] is not None]
     out = []
     for j, f in enumerate(schema["features"]):
         if f["type"] == "category":
@@ -41,24 +44,27 @@ def _typical(schema: dict, answers: list[dict]) -> list:
 
 
 def cutoff_reference(schema: dict, ask, model: dict, cutoff_bps: int) -> tuple[list, dict]:
-    """``model``: the final model as the lenders score with it ({"w": ..., "b": ...})."""
+    """``model``: the final model as the lenders score with it (models.federated.export)."""
     cut = score_from_pd(cutoff_bps)
     band = CUTOFF_BAND_POINTS
     while True:
         answers = list(ask(f"cutoff_band/{band}", {"model": model, "cut": cut,
                                                    "band": band}).values())
-        n = sum(a["rows"] for a in answers)
+        n = sum(a["rows"] for a in answers if a["columns"] is not None)
         approved = sum(a["approved"] for a in answers)
-        if n >= min(CUTOFF_MIN_ROWS, approved):
-            break
+        if n >= min(CUTOFF_MIN_ROWS, approved) or cut + band >= SCORE_MAX:
+            break  # enough rows, or the band holds every approved applicant already
         band *= 2
     if not approved:
         raise ValueError(f"no applicant of any lender is approved at {cutoff_bps} bps")
+    if not n:
+        raise ValueError(f"no lender has {MIN_SUMMARY_ROWS} approved applicants to summarise")
     return _typical(schema, answers), {
         "kind": "median (mode for categories) of the applicants at or just above the approval "
                 "cut-off, merged from the lenders' statistics", "cutoff_pd_bps": cutoff_bps,
         "cutoff_score": cut, "band_points": band, "rows": int(n),
-        "rows_per_lender": [int(a["rows"]) for a in answers]}
+        "rows_per_lender": [int(a["rows"]) if a["columns"] is not None else 0
+                            for a in answers]}
 
 
 def elderly_rule(schema: dict, prep, sketches: list[dict]) -> dict | None:

@@ -151,6 +151,9 @@ def aggregate(cm, schema: dict, members: dict[str, str], federation: str, *, mod
     Returns what :func:`run_federation` documents, without the lenders' details it does not
     know."""
     t0 = time.time()
+    if len(set(members.values())) != len(members):
+        # one key behind two names would count one institution twice (its weight, its vote)
+        raise ValueError("two lenders share one address: each member needs its own key")
     prep, scaler, broadcast, base_rate, statistics = _preprocessing(
         model, schema, cm, members, federation, round_timeout)
     auc_by_round = []

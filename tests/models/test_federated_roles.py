@@ -136,3 +136,14 @@ def test_a_lender_signing_with_another_key_stops_the_federation_with_the_reason(
     assert rc == 2
     assert "south-bank's answer is not signed by its key" in out
     assert "Traceback" not in out and not (run_dir / "run.json").exists()
+
+
+def test_a_members_file_giving_two_lenders_one_address_is_refused(tmp_path):
+    """One key behind two names would count one institution twice."""
+    members = tmp_path / "members.json"
+    address = Account.from_key(KEYS["north-bank"]).address
+    members.write_text(json.dumps({"north-bank": address, "north-bank-2": address}))
+    p = _models("federated-serve", "taiwan", "--members", str(members), "--federation", "f",
+                "--address", f"127.0.0.1:{_port()}", "--timeout", "5")
+    out = p.communicate(timeout=120)[0]
+    assert p.returncode == 2 and "two lenders share one address" in out, out

@@ -297,3 +297,27 @@ def test_the_aggregator_refuses_statistics_not_signed_by_each_member_once(gmsc_s
     for why, lenders in cases:
         with pytest.raises(StatisticsRefused, match=why):
             collect(_Manager(lenders), "sketch", {}, members, "fed", 10)
+
+
+def test_a_lender_withholds_the_summary_of_a_cut_off_band_of_few_applicants(gmsc_small):
+    """An aggregator could narrow the band to one applicant; below MIN_SUMMARY_ROWS the lender
+    sends counts only, and the reference is built from the lenders that did summarise."""
+    from models.federated.lender import MIN_SUMMARY_ROWS, Lender
+    from models.federated.reference import _typical
+    from models.federated.stats import federated_preprocessing
+    from models.serving import pd_to_bps, score_from_pd
+    X, y, schema = gmsc_small
+    b = -2.0  # every applicant gets the same PD, so a band of 0 points holds them all
+    cut = score_from_pd(pd_to_bps(1.0 / (1.0 + np.exp(-b))))
+    answers = []
+    for n in (MIN_SUMMARY_ROWS - 1, 500):
+        lender = Lender("a", "0x" + "01" * 32, "fed", "logistic", schema, X[:n], y[:n])
+        lender.prep, lender.scaler = federated_preprocessing(schema, [X[:n]])
+        answers.append(lender._cutoff_band({"model": {
+            "kind": "logistic", "w": np.zeros(lender.prep.n_features_out_), "b": b},
+            "cut": cut, "band": 0}))
+    assert [(a["rows"], a["approved"]) for a in answers] == [(MIN_SUMMARY_ROWS - 1,) * 2,
+                                                             (500, 500)]
+    assert answers[0]["columns"] is None and len(answers[1]["columns"]) == len(
+        schema["features"])
+    assert _typical(schema, answers) == _typical(schema, answers[1:])
