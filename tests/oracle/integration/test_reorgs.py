@@ -111,11 +111,10 @@ def test_reorg_by_snapshot_and_revert_loses_nothing_and_records_nothing_twice(ma
     head = web3.eth.block_number
     fork = landed - 2
     removed = _removed(c, fork + 1, head)
-    gone = web3.eth.get_block(fork + 1)["hash"]
     assert _rpc("evm_revert", [snapshots[fork]])
-    # the nodes' re-broadcasts may be mined at once (automine), so the height can be past the fork
-    # again: what must hold is that the block above it is no longer the one the revert removed
-    assert web3.eth.block_number == fork or web3.eth.get_block(fork + 1)["hash"] != gone
+    # No check of the height here: the nodes' re-broadcasts may be automined at once (seen: 395
+    # for 394), even into a block identical to a removed one (same parent, transactions and
+    # second). That the nodes saw the reorg is checked below (scan rewinds, receipts gone).
     for e in reversed(removed["requests"]):
         _replay(by_hash[e["transactionHash"]])
     _check_after_reorg(c, "reorg_snapshot_revert", head - fork, removed)
