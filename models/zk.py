@@ -249,13 +249,15 @@ def circuit_logits(zk_dir: Path, Z: np.ndarray) -> np.ndarray:
     import ezkl
     zk_dir = Path(zk_dir)
     info = json.loads((zk_dir / "zk.json").read_text())
-    tmp = zk_dir / "parity_input.json"
+    tmp, wit = zk_dir / "parity_input.json", zk_dir / "parity_witness.json"
     out = []
     try:
         for z in np.asarray(Z, dtype=np.float32):
             tmp.write_text(json.dumps({"input_data": [z.tolist()]}))
-            w = _call(lambda: ezkl.gen_witness(str(tmp), str(zk_dir / "circuit.ezkl")))
+            # with no output path EZKL writes witness.json into the working directory
+            w = _call(lambda: ezkl.gen_witness(str(tmp), str(zk_dir / "circuit.ezkl"), str(wit)))
             out.append(ezkl.felt_to_float(w["outputs"][0][0], info["output_scale"]))
     finally:
         tmp.unlink(missing_ok=True)
+        wit.unlink(missing_ok=True)
     return np.asarray(out)

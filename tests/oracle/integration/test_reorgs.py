@@ -86,7 +86,20 @@ def test_reorg_mid_batch_loses_nothing_and_records_nothing_twice(make_cluster, d
     _check_after_reorg(c, f"reorg_depth_{depth}", depth, removed)
 
 
+class LogsAfterRevertIncomplete(AssertionError):
+    """anvil's eth_getLogs left a request out after evm_revert although its score is recorded."""
+
+
 def test_reorg_by_snapshot_and_revert_loses_nothing_and_records_nothing_twice(make_cluster):
+    """Run once more (a new cluster and chain state) only when anvil's logs after evm_revert are
+    incomplete; any other failure fails at once."""
+    try:
+        _snapshot_revert_run(make_cluster)
+    except LogsAfterRevertIncomplete:
+        _snapshot_revert_run(make_cluster)
+
+
+def _snapshot_revert_run(make_cluster):
     """The same by the means every dev chain has (evm_snapshot/evm_revert), as a chain without
     anvil_reorg would be tested: a snapshot is taken at every block; when a batch lands, the
     nodes get a moment to read the receipt while mining goes on, then the chain is reverted to
@@ -117,7 +130,11 @@ def test_reorg_by_snapshot_and_revert_loses_nothing_and_records_nothing_twice(ma
     # second). That the nodes saw the reorg is checked below (scan rewinds, receipts gone).
     for e in reversed(removed["requests"]):
         _replay(by_hash[e["transactionHash"]])
-    _check_after_reorg(c, "reorg_snapshot_revert", head - fork, removed)
+    try:
+        _check_after_reorg(c, "reorg_snapshot_revert", head - fork, removed)
+    except LogsAfterRevertIncomplete:
+        c.stop()  # its nodes must not act on the next run's chain
+        raise
 
 
 def _replay(raw: bytes) -> None:
@@ -203,6 +220,10 @@ def _check_after_reorg(c, name: str, depth: int, removed: dict) -> None:
     assert removed["records"], "the reorg removed no record: it was not mid-batch"
     assert rewinds >= 1 and reorged_tx >= 1, observed  # the reorg hit what the nodes had read
     assert all(counts.get(b.address, 0) == 1 for b in c.borrowers), observed
+    if len(canonical) < len(c.borrowers) and name == "reorg_snapshot_revert":
+        # every borrower's score is recorded once (asserted above), so every request is on the
+        # chain; anvil's eth_getLogs after evm_revert has left one out (7 of 8, about 1 run in 4)
+        raise LogsAfterRevertIncomplete(observed)
     assert len(canonical) == len(c.borrowers)
     for store in stores:  # exactly the canonical requests, each done; nothing else
         assert set(store) == canonical, observed
