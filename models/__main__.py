@@ -103,8 +103,7 @@ def cmd_federated(a):
         raise CliError("--rounds must be at least 1")
     if a.export and a.action != "run":
         raise CliError("--export is for `run`")
-    if a.export and Path(a.export).exists() and any(Path(a.export).iterdir()):
-        raise CliError(f"{a.export} is not empty")
+    _check_export_dir(a.export)
     ds, sp = _ds(a.target)
     if a.action == "report":
         from .federated.report import build
@@ -119,20 +118,15 @@ def cmd_federated(a):
         print(f"reports/models/federated_{a.target}.md ({out['seconds']:.0f} s)")
         return
     from .federated.run import run_federation
-    if (a.model == "xgb") != (a.strategy == "xgb_bagging"):
-        raise CliError("--model xgb trains with --strategy xgb_bagging, and only it")
+    strategy = _strategy(a)
     _check_clients(ds, sp, a.clients)
-    run = run_federation(ds, sp, model=a.model, strategy=a.strategy, rounds=a.rounds,
+    run = run_federation(ds, sp, model=a.model, strategy=strategy, rounds=a.rounds,
                          clients=a.clients, export=Path(a.export) if a.export else None)
     out = audit.save_run(run, Path(a.out or _fed_dir(f"{a.target}-{run['federation']}")))
     print(f"{out}: {a.rounds} rounds, holdout AUC {run['holdout_auc_by_round'][-1]:.4f}; "
           f"check it with: python -m models federated verify {out}")
     if a.export:
-        card = run["after"]
-        if "gate_failure" in card:
-            raise CliError(card["gate_failure"])
-        print(f"{a.export}: bundle {card['bundle_id'][:16]}…, gates passed, parity "
-              f"{card['parity_max_abs_diff']:.1e}")
+        _print_export(run["after"], a.export)
 
 
 def _check_clients(ds, sp, clients):
@@ -141,6 +135,29 @@ def _check_clients(ds, sp, clients):
         partition(ds, sp, clients)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+
+
+def _strategy(a) -> str:
+    """--rounds, --model and --strategy checked; the strategy (default by model kind)."""
+    if a.rounds < 1:
+        raise CliError("--rounds must be at least 1")
+    strategy = a.strategy or ("xgb_bagging" if a.model == "xgb" else "fedavg")
+    if (a.model == "xgb") != (strategy == "xgb_bagging"):
+        raise CliError("--model xgb trains with --strategy xgb_bagging, and only it")
+    return strategy
+
+
+def _check_export_dir(path: str) -> None:
+    if path and Path(path).exists() and any(Path(path).iterdir()):
+        raise CliError(f"{path} is not empty")
+
+
+def _print_export(card: dict, path: str) -> dict:
+    if "gate_failure" in card:
+        raise CliError(card["gate_failure"])
+    print(f"{path}: bundle {card['bundle_id'][:16]}…, gates passed, parity "
+          f"{card['parity_max_abs_diff']:.1e}")
+    return card
 
 
 def _fed_dir(name: str) -> Path:
@@ -175,17 +192,12 @@ def cmd_federated_serve(a):
     members = {str(k): to_checksum_address(v) for k, v in members.items()}
     if len(set(members.values())) != len(members):
         raise CliError(f"{a.members}: two lenders share one address (each needs its own key)")
-    if a.rounds < 1:
-        raise CliError("--rounds must be at least 1")
-    strategy = a.strategy or ("xgb_bagging" if a.model == "xgb" else "fedavg")
-    if (a.model == "xgb") != (strategy == "xgb_bagging"):
-        raise CliError("--model xgb trains with --strategy xgb_bagging, and only it")
+    strategy = _strategy(a)
     certificates = tuple(_read(f, "TLS file") for f in a.tls) if a.tls else None
     if a.export and not a.holdout:
         raise CliError("--export needs --holdout CSV: parity and the fair-lending gates run on "
                        "the aggregator's validation rows")
-    if a.export and Path(a.export).exists() and any(Path(a.export).iterdir()):
-        raise CliError(f"{a.export} is not empty")
+    _check_export_dir(a.export)
     holdout, after = None, None
     if a.holdout:
         import numpy as np
@@ -219,11 +231,7 @@ def cmd_federated_serve(a):
           + (f", validation AUC {auc[-1]:.4f}" if auc else "")
           + f"; check it with: python -m models federated verify {out}")
     if a.export:
-        card = run["after"]
-        if "gate_failure" in card:
-            raise CliError(card["gate_failure"])
-        print(f"{a.export}: bundle {card['bundle_id'][:16]}…, gates passed, parity "
-              f"{card['parity_max_abs_diff']:.1e}")
+        _print_export(run["after"], a.export)
 
 
 def cmd_federated_lend(a):
@@ -332,13 +340,8 @@ def cmd_federate(a):
     from .federated.run import run_federation
     if a.dataset not in DATASETS:
         raise CliError(f"unknown data set {a.dataset}; choose from {', '.join(DATASETS)}")
-    if a.rounds < 1:
-        raise CliError("--rounds must be at least 1")
-    strategy = a.strategy or ("xgb_bagging" if a.model == "xgb" else "fedavg")
-    if (a.model == "xgb") != (strategy == "xgb_bagging"):
-        raise CliError("--model xgb trains with --strategy xgb_bagging, and only it")
-    if a.export and Path(a.export).exists() and any(Path(a.export).iterdir()):
-        raise CliError(f"{a.export} is not empty")
+    strategy = _strategy(a)
+    _check_export_dir(a.export)
     ds, sp = _ds(a.dataset)
     _check_clients(ds, sp, a.clients)
     run = run_federation(ds, sp, model=a.model, strategy=strategy, rounds=a.rounds,
@@ -368,13 +371,9 @@ def cmd_federate(a):
     if not all(c["ok"] for c in checks):
         raise SystemExit(1)
     if a.export:
-        card = run["after"]
-        if "gate_failure" in card:
-            raise CliError(card["gate_failure"])
-        print(f"{a.export}: bundle {card['bundle_id'][:16]}…, gates passed, parity "
-              f"{card['parity_max_abs_diff']:.1e}; register it with SCORECHAIN_MODEL_DIR="
-              f"{a.export} SCORECHAIN_MODEL_FEDERATION={out} brownie run "
-              "scripts/02_register_model.py")
+        _print_export(run["after"], a.export)
+        print(f"register it with SCORECHAIN_MODEL_DIR={a.export} SCORECHAIN_MODEL_FEDERATION="
+              f"{out} brownie run scripts/02_register_model.py")
 
 
 def cmd_train(a):

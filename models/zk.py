@@ -178,11 +178,9 @@ def setup(bundle_dir: Path, out: Path, calibration_X: np.ndarray, srs: Path | No
         _call(lambda: ezkl.gen_srs(str(srs), logrows))
     _call(lambda: ezkl.setup(str(out / "circuit.ezkl"), str(out / "vk.key"), str(out / "pk.key"),
                              srs_path=str(srs)))
-    manifest_id = json.loads((bundle_dir / "manifest.json").read_text()) if (
-        bundle_dir / "manifest.json").exists() else None
+    manifest = bundle_dir / "manifest.json"
     info = {"zk_version": ZK_VERSION, "bundle": str(bundle_dir),
-            "bundle_id": hashlib.sha256((bundle_dir / "manifest.json").read_bytes()).hexdigest()
-            if manifest_id is not None else None,
+            "bundle_id": _sha256(manifest) if manifest.exists() else None,
             "features": len(part.w), "input_scale": settings["model_input_scales"][0],
             "output_scale": settings["model_output_scales"][0], "logrows": logrows,
             "vk_sha256": _sha256(out / "vk.key"), "circuit_onnx_sha256": _sha256(out / "circuit.onnx"),

@@ -85,6 +85,7 @@ class Lender(Client):
         self.trainer = None
         self.prep = self.scaler = None
         self._served = (None, None)  # (bundle files' hash, served scores of the sample)
+        self._scored = (None, None)  # (final model's hash, scores of every row)
 
     def fit(self, ins: FitIns) -> FitRes:
         phase = ins.config.get("phase")
@@ -142,9 +143,16 @@ class Lender(Client):
         w = np.asarray(final["w"], dtype=np.float64)
         return 1.0 / (1.0 + np.exp(-(self.scaler.transform(Z) @ w + float(final["b"]))))
 
+    def _scores(self, final: dict) -> np.ndarray:
+        """Scores of this lender's rows under ``final``, computed once per model: the aggregator
+        asks again with a wider band until enough applicants are in it."""
+        key = hashlib.sha256(encode(final)).hexdigest()
+        if self._scored[0] != key:
+            self._scored = (key, np.array([score_from_pd(pd_to_bps(p)) for p in self._pds(final)]))
+        return self._scored[1]
+
     def _cutoff_band(self, req: dict) -> dict:
-        pds = self._pds(req["model"])
-        scores = np.array([score_from_pd(pd_to_bps(p)) for p in pds])
+        scores = self._scores(req["model"])
         cut, band = int(req["cut"]), int(req["band"])
         rows = np.flatnonzero((scores >= cut) & (scores <= cut + band))
         # a band of a handful of applicants would give their values away (an aggregator could

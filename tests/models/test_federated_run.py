@@ -321,3 +321,27 @@ def test_a_lender_withholds_the_summary_of_a_cut_off_band_of_few_applicants(gmsc
     assert answers[0]["columns"] is None and len(answers[1]["columns"]) == len(
         schema["features"])
     assert _typical(schema, answers) == _typical(schema, answers[1:])
+
+
+def test_a_lender_answers_no_request_of_another_run_or_model_kind_nor_writes_outside_its_dir(
+        gmsc_small, tmp_path):
+    """An aggregator (or someone posing as it) cannot have a lender sign statistics for another
+    federation or model kind, nor make it write a bundle file outside its temporary directory."""
+    from flwr.common import FitIns, Parameters
+    from models.federated.lender import Lender, encode
+    X, y, schema = gmsc_small
+    lender = Lender("a", "0x" + "01" * 32, "fed-1", "logistic", schema, X[:300], y[:300])
+    empty = Parameters(tensor_type="", tensors=[])
+    for config, why in (({"federation": "fed-2"}, "federation 'fed-2'; this lender joined "
+                                                  "'fed-1'"),
+                        ({"model": "xgb"}, "model 'xgb'; this lender joined 'logistic'")):
+        with pytest.raises(ValueError, match=why):
+            lender.fit(FitIns(empty, {"phase": "sketch", "round": 0, **config}))
+    assert lender.fit(FitIns(empty, {"phase": "sketch", "round": 0, "federation": "fed-1",
+                                     "model": "logistic"})).num_examples == 300
+    request = {"bundle": {"../escaped.json": "00"}, "reference_rows": 10, "total_rows": 300}
+    with pytest.raises(ValueError, match="refusing bundle file name"):
+        lender.fit(FitIns(empty, {"phase": "monitoring_sample", "round": 0,
+                                  "request": encode(request)}))
+    import tempfile
+    assert not (Path(tempfile.gettempdir()) / "escaped.json").exists()  # where ../ would land
