@@ -45,7 +45,7 @@ fuzz-full: setup  ## the lifecycle state machine's full profile: >= 20,000 trans
 .PHONY: fuzz-foundry fuzz-foundry-long
 fuzz-foundry: setup  ## Foundry invariant suites (tests/foundry/), CI profile: 128,000 calls per invariant (~2 min)
 	@bash scripts/toolchain/forge.sh test
-fuzz-foundry-long: setup  ## the long profile, 10,240,000 calls per invariant, in 8 seeded shards (~20 min each on a free core); SHARD=k runs one; recorded in reports/fuzz_foundry_long.json
+fuzz-foundry-long: setup  ## the long profile, 10,240,000 calls per invariant, in 8 seeded shards (each over 18 min on 2 cores: one did not finish in that); SHARD=k runs one; recorded in reports/fuzz_foundry_long.json
 	@$(VENV)/python scripts/toolchain/fuzz_foundry_long.py $(if $(SHARD),--shard $(SHARD),)
 
 bench: setup  ## every benchmark under bench/ -> reports/benchmarks.{md,json} (~30 min; QUICK=1 for a fast pass)

@@ -218,8 +218,12 @@ PRIVACY = [
     "of each numeric column (its values at 109 levels, including the minimum and maximum, which "
     "are single applicants' values), its row and default counts, and for the logistic model the "
     "count, sum and sum of squares of each column. Each round, its signed update: the model's "
-    "parameters (logistic) or its new tree (booster). Tests hold every message to these keys and "
-    "sizes (tests/models/test_federated_run.py).",
+    "parameters (logistic) or its new tree (booster). When the model is exported, after the "
+    "last round: a summary of the applicants scoring just above the cut-off (sketches and "
+    "category counts; counts only when fewer than 20 are in the band, so that narrowing the "
+    "band reveals no one), and sketches and bucket counts of its share of the monitoring "
+    "sample. Tests hold every message to these keys and sizes (tests/models/"
+    "test_federated_run.py).",
     "- **What the aggregator still learns.** Each lender's update. An update is a function of "
     "the lender's rows, and gradient-inversion attacks recover rows from updates of models much "
     "larger than this one; a tree's split thresholds are feature values of that lender's "
