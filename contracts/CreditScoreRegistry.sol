@@ -7,6 +7,8 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SSTORE2} from "solady/utils/SSTORE2.sol";
 import {ICreditScoreRegistry} from "../interfaces/ICreditScoreRegistry.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {IZkVerifier} from "../interfaces/IZkVerifier.sol";
+import {ScoreMath} from "./zk/ScoreMath.sol";
 
 /// @title CreditScoreRegistry
 /// @notice Records credit scores signed by at least `threshold` distinct registered oracle signers
@@ -14,6 +16,11 @@ import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 /// one borrower at a time (`submit`, `submitBatch`: pull mode, anyone may relay) or as a
 /// report-signed batch (`submitReport`: k signatures for many scores). The schemas are in
 /// ICreditScoreRegistry's NatSpec.
+/// A model with a zero-knowledge circuit (ModelRegistry.setZkCircuit) may also be scored by proof
+/// (`submitProven`): k signers attest the borrower's features commitment after the request, the
+/// model's verifier checks a proof that the circuit maps those committed features to a logit, and
+/// the PD and score are derived here (ScoreMath); the record and every check after it are those
+/// of `submit`, so the compliance rules and the loan treat both paths alike.
 /// Every signature is bound to the signer-set configuration by its config digest (OCR2 style):
 /// adding, removing or rotating a signer or changing the threshold voids everything signed before.
 /// A loan request calls `advanceNonce` (SCORE_REQUESTER_ROLE, held by LoanManager): every
@@ -51,6 +58,12 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
         "ScoreReport(bytes32 configDigest,ScoreEntry[] entries)"
         "ScoreEntry(address borrower,bytes32 modelId,bytes32 featuresHash,uint16 pdBps,uint16 score,"
         "uint32 reasonCodes,uint64 issuedAt,uint64 validUntil,uint256 nonce,bytes32 extensionHash)"
+    );
+
+    /// @notice The EIP-712 type hash of FeaturesAttestation (the signed half of a proven score).
+    bytes32 public constant FEATURES_ATTESTATION_TYPEHASH = keccak256(
+        "FeaturesAttestation(address borrower,bytes32 modelId,bytes32 featuresCommitment,uint32 reasonCodes,"
+        "uint64 issuedAt,uint64 validUntil,uint256 nonce,bytes32 extensionHash,bytes32 configDigest)"
     );
 
     /// @notice Signer positions index a 256-bit bitmap.
@@ -139,6 +152,32 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
         emit ScoreReportSubmitted(digest, signedDigest, entries.length, recorded);
     }
 
+    /// @notice Records a score proven by zero knowledge: `att` (the features commitment, signed by k
+    /// signers after the request) and a proof that the model's circuit maps the committed
+    /// features to `logit`. PD and score are derived from `logit` here, not supplied.
+    /// @dev The model must have a circuit (CreditScoreNotZkModel) and pass every check `submit`
+    /// makes (config digest, validity window, nonce, open request, approved model, signatures);
+    /// then the model's verifier is called (STATICCALL) with instances [featuresCommitment, logit]:
+    /// false, a revert or a public value outside the field is CreditScoreInvalidProof. Emits
+    /// ScoreRecorded and ScoreProven.
+    function submitProven(
+        FeaturesAttestation calldata att,
+        bytes[] calldata signatures,
+        bytes calldata proof,
+        uint256 logit
+    ) external {
+        (address verifier, uint256 record) = _provenRecord(att, logit);
+        bytes memory err = _verifySignatures(hashFeaturesAttestation(att), signatures, _configDigest);
+        if (err.length != 0) {
+            assembly ("memory-safe") {
+                revert(add(err, 0x20), mload(err))
+            }
+        }
+        if (!_proofValid(verifier, proof, att.featuresCommitment, logit)) revert CreditScoreInvalidProof(att.borrower);
+        _records[att.borrower] = record;
+        _emitProven(att, record, logit);
+    }
+
     /// @notice Voids every attestation signed so far for `borrower` and returns the nonce the
     /// next one must carry (called when the borrower requests a loan).
     /// @dev SCORE_REQUESTER_ROLE. Emits ScoreNonceAdvanced.
@@ -201,6 +240,18 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
     /// @notice The EIP-712 digest of `att` that signers sign.
     function hashAttestation(ScoreAttestation calldata att) public view returns (bytes32) {
         return _hashTypedDataV4(keccak256(abi.encode(SCORE_ATTESTATION_TYPEHASH, att)));
+    }
+
+    /// @notice The EIP-712 digest of `att` that signers sign for a proven score.
+    function hashFeaturesAttestation(FeaturesAttestation calldata att) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(FEATURES_ATTESTATION_TYPEHASH, att)));
+    }
+
+    /// @notice The PD (basis points) and score that a proof's `logit` gives for `modelId`: what
+    /// `submitProven` records, and the canonical figures for a zk-scored model.
+    /// @dev Reverts CreditScoreNotZkModel or, for a logit outside the field, CreditScoreInvalidProof.
+    function provenPdAndScore(bytes32 modelId, uint256 logit) external view returns (uint16 pdBps, uint16 score) {
+        (, pdBps, score) = _proven(modelId, logit);
     }
 
     /// @notice The EIP-712 digest of the ScoreReport (`signedDigest`, `entries`) that signers sign.
@@ -331,37 +382,120 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
     /// @dev The ABI-encoded error of the first failed field check of `e` (or empty bytes) and the
     /// approved model's registry index.
     function _fieldError(ScoreEntry calldata e) private view returns (bytes memory, uint256 modelIndex) {
-        address borrower = e.borrower;
+        return _checkFields(e.borrower, e.pdBps, e.issuedAt, e.validUntil, e.nonce, e.modelId);
+    }
+
+    /// @dev The checks every recorded score passes, whichever path brought it.
+    function _checkFields(
+        address borrower,
+        uint16 pdBps,
+        uint64 issuedAt,
+        uint64 validUntil,
+        uint256 nonce,
+        bytes32 modelId
+    ) private view returns (bytes memory, uint256 modelIndex) {
         if (borrower == address(0)) return (abi.encodeWithSelector(CreditScoreZeroAddress.selector), 0);
-        if (e.pdBps > _MAX_PD_BPS) {
-            return (abi.encodeWithSelector(CreditScoreInvalidPd.selector, borrower, e.pdBps), 0);
+        if (pdBps > _MAX_PD_BPS) {
+            return (abi.encodeWithSelector(CreditScoreInvalidPd.selector, borrower, pdBps), 0);
         }
-        if (e.issuedAt > block.timestamp) {
-            return (abi.encodeWithSelector(CreditScoreNotYetValid.selector, borrower, e.issuedAt, block.timestamp), 0);
+        if (issuedAt > block.timestamp) {
+            return (abi.encodeWithSelector(CreditScoreNotYetValid.selector, borrower, issuedAt, block.timestamp), 0);
         }
-        if (e.validUntil > _MASK40) {
-            return (abi.encodeWithSelector(CreditScoreValidityTooLong.selector, borrower, e.validUntil), 0);
+        if (validUntil > _MASK40) {
+            return (abi.encodeWithSelector(CreditScoreValidityTooLong.selector, borrower, validUntil), 0);
         }
-        if (e.validUntil <= block.timestamp) {
-            return (abi.encodeWithSelector(CreditScoreExpired.selector, borrower, e.validUntil, block.timestamp), 0);
+        if (validUntil <= block.timestamp) {
+            return (abi.encodeWithSelector(CreditScoreExpired.selector, borrower, validUntil, block.timestamp), 0);
         }
         uint256 rec = _records[borrower];
         uint64 lastIssuedAt = uint40(rec >> _ISSUED_AT_SHIFT);
-        if (e.issuedAt <= lastIssuedAt) {
-            return (abi.encodeWithSelector(CreditScoreStale.selector, borrower, e.issuedAt, lastIssuedAt), 0);
+        if (issuedAt <= lastIssuedAt) {
+            return (abi.encodeWithSelector(CreditScoreStale.selector, borrower, issuedAt, lastIssuedAt), 0);
         }
         uint256 expectedNonce = (rec >> _NEXT_NONCE_SHIFT) & _MASK40;
-        if (e.nonce != expectedNonce) {
-            return (abi.encodeWithSelector(CreditScoreInvalidNonce.selector, borrower, e.nonce, expectedNonce), 0);
+        if (nonce != expectedNonce) {
+            return (abi.encodeWithSelector(CreditScoreInvalidNonce.selector, borrower, nonce, expectedNonce), 0);
         }
         // The expected nonce is the last recorded one until a request advances it (it is never
         // below it: `<=` reads as "no request since the last record").
         if (expectedNonce <= (rec >> _NONCE_SHIFT) & _MASK40) {
             return (abi.encodeWithSelector(CreditScoreNoOpenRequest.selector, borrower), 0);
         }
-        modelIndex = _modelRegistry.approvedIndex(e.modelId);
-        if (modelIndex == 0) return (abi.encodeWithSelector(CreditScoreModelNotApproved.selector, e.modelId), 0);
+        modelIndex = _modelRegistry.approvedIndex(modelId);
+        if (modelIndex == 0) return (abi.encodeWithSelector(CreditScoreModelNotApproved.selector, modelId), 0);
         return ("", modelIndex);
+    }
+
+    /// @dev The record a proven score writes, after the checks `submit` makes before signatures
+    /// (config digest, then the fields, the PD and score being the ones `logit` gives).
+    function _provenRecord(FeaturesAttestation calldata att, uint256 logit)
+        private
+        view
+        returns (address verifier, uint256 record)
+    {
+        if (att.configDigest != _configDigest) revert CreditScoreConfigMismatch(att.configDigest, _configDigest);
+        uint16 pdBps;
+        uint16 score;
+        (verifier, pdBps, score) = _proven(att.modelId, logit);
+        uint256 modelIndex;
+        {
+            bytes memory err;
+            (err, modelIndex) = _checkFields(att.borrower, pdBps, att.issuedAt, att.validUntil, att.nonce, att.modelId);
+            if (err.length != 0) {
+                assembly ("memory-safe") {
+                    revert(add(err, 0x20), mload(err))
+                }
+            }
+        }
+        record = _pack(pdBps, score, att.reasonCodes, att.issuedAt, att.validUntil, att.nonce, modelIndex);
+    }
+
+    function _emitProven(FeaturesAttestation calldata att, uint256 record, uint256 logit) private {
+        emit ScoreRecorded(
+            att.borrower,
+            att.modelId,
+            att.featuresCommitment,
+            uint16(record),
+            uint16(record >> 16),
+            att.reasonCodes,
+            att.issuedAt,
+            att.validUntil,
+            att.nonce,
+            att.extensionHash
+        );
+        emit ScoreProven(att.borrower, att.modelId, logit);
+    }
+
+    /// @dev The model's verifier and the PD and score its circuit's `logit` gives.
+    function _proven(bytes32 modelId, uint256 logit)
+        private
+        view
+        returns (address verifier, uint16 pdBps, uint16 score)
+    {
+        uint8 scale;
+        (verifier,, scale) = _modelRegistry.zkCircuit(modelId);
+        if (verifier == address(0)) revert CreditScoreNotZkModel(modelId);
+        if (logit >= ScoreMath.FIELD) revert CreditScoreInvalidProof(address(0));
+        pdBps = ScoreMath.pdBpsFromLogit(ScoreMath.feltToInt(logit), scale);
+        score = ScoreMath.scoreFromPd(pdBps);
+    }
+
+    /// @dev True only if `verifier` answers true for `proof` over [commitment, logit]; a commitment
+    /// outside the field (which a verifier might reduce) is refused before the call.
+    function _proofValid(address verifier, bytes calldata proof, bytes32 commitment, uint256 logit)
+        private
+        view
+        returns (bool)
+    {
+        if (uint256(commitment) >= ScoreMath.FIELD) return false;
+        uint256[] memory instances = new uint256[](2);
+        instances[0] = uint256(commitment);
+        instances[1] = logit;
+        try IZkVerifier(verifier).verifyProof(proof, instances) returns (bool ok) {
+            return ok;
+        } catch {
+            return false;
+        }
     }
 
     /// @dev Writes the borrower's one record slot (nextNonce = nonce: the request is closed) and
@@ -369,10 +503,7 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
     function _store(ScoreEntry calldata e, uint256 modelIndex) private {
         // Checked before: issuedAt <= now, validUntil < 2**40, nonce == the stored 40-bit
         // nextNonce, modelIndex < 2**16 (the registry's uint16).
-        uint256 nonce = e.nonce;
-        _records[e.borrower] = uint256(e.pdBps) | (uint256(e.score) << 16) | (uint256(e.reasonCodes) << 32)
-            | (uint256(e.issuedAt) << _ISSUED_AT_SHIFT) | (uint256(e.validUntil) << _VALID_UNTIL_SHIFT)
-            | (nonce << _NONCE_SHIFT) | (nonce << _NEXT_NONCE_SHIFT) | (modelIndex << _MODEL_SHIFT);
+        _records[e.borrower] = _pack(e.pdBps, e.score, e.reasonCodes, e.issuedAt, e.validUntil, e.nonce, modelIndex);
         emit ScoreRecorded(
             e.borrower,
             e.modelId,
@@ -385,6 +516,22 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
             e.nonce,
             e.extensionHash
         );
+    }
+
+    /// @dev A borrower's record slot (see ICreditScoreRegistry.ScoreRecord); nextNonce = nonce: the
+    /// request is closed.
+    function _pack(
+        uint256 pdBps,
+        uint256 score,
+        uint256 reasonCodes,
+        uint256 issuedAt,
+        uint256 validUntil,
+        uint256 nonce,
+        uint256 modelIndex
+    ) private pure returns (uint256) {
+        return pdBps | (score << 16) | (reasonCodes << 32) | (issuedAt << _ISSUED_AT_SHIFT)
+            | (validUntil << _VALID_UNTIL_SHIFT) | (nonce << _NONCE_SHIFT) | (nonce << _NEXT_NONCE_SHIFT)
+            | (modelIndex << _MODEL_SHIFT);
     }
 
     /// @dev Returns the ABI-encoded error for the first bad signature, or empty bytes if the first

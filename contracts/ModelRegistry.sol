@@ -20,6 +20,19 @@ contract ModelRegistry is IModelRegistry, ScorechainAccess {
     mapping(uint256 index => bytes32 modelId) private _modelIds;
     uint256 private _modelCount;
 
+    /// @dev A model's zero-knowledge circuit: its proof verifier, the verifying key's SHA-256 and
+    /// the logit's fractional bits (one slot for the verifier and scale, one for the hash).
+    struct ZkCircuit {
+        address verifier;
+        uint8 outputScale;
+        bytes32 vkHash;
+    }
+
+    mapping(bytes32 modelId => ZkCircuit) private _zkCircuits;
+
+    /// @notice The largest logit scale a circuit may declare (ScoreMath's range).
+    uint8 public constant MAX_ZK_OUTPUT_SCALE = 64;
+
     constructor(address admin) ScorechainAccess(admin) {
     }
 
@@ -75,6 +88,34 @@ contract ModelRegistry is IModelRegistry, ScorechainAccess {
         m.status = ModelStatus.Revoked;
         m.revokeReason = reasonCode;
         emit ModelRevoked(modelId, msg.sender, reasonCode);
+    }
+
+    /// @notice Attaches a zero-knowledge circuit to a Registered model, so scores of it may also be
+    /// recorded with a proof (CreditScoreRegistry.submitProven). Set before approval and by the
+    /// model's own registrar, once: the approver's four eyes cover the circuit with the model, and
+    /// no one can swap the verifier of an approved model.
+    /// @dev MODEL_REGISTRAR_ROLE and the model's registrar; `verifier` must hold code, `vkHash` be
+    /// non-zero and `outputScale` at most MAX_ZK_OUTPUT_SCALE. Emits ModelZkCircuitSet.
+    function setZkCircuit(bytes32 modelId, address verifier, bytes32 vkHash, uint8 outputScale)
+        external
+        onlyRole(MODEL_REGISTRAR_ROLE)
+    {
+        Model storage m = _models[modelId];
+        if (m.status == ModelStatus.None) revert ModelNotRegistered(modelId);
+        if (m.status != ModelStatus.Registered) revert ModelInvalidStatus(modelId, m.status);
+        if (m.registrar != msg.sender) revert ModelNotRegistrar(modelId, msg.sender);
+        if (_zkCircuits[modelId].verifier != address(0)) revert ModelZkCircuitAlreadySet(modelId);
+        if (verifier.code.length == 0 || vkHash == bytes32(0) || outputScale > MAX_ZK_OUTPUT_SCALE) {
+            revert ModelZkCircuitInvalid(modelId);
+        }
+        _zkCircuits[modelId] = ZkCircuit(verifier, outputScale, vkHash);
+        emit ModelZkCircuitSet(modelId, verifier, vkHash, outputScale);
+    }
+
+    /// @notice The zero-knowledge circuit of `modelId` (all zero if it has none).
+    function zkCircuit(bytes32 modelId) external view returns (address verifier, bytes32 vkHash, uint8 outputScale) {
+        ZkCircuit storage c = _zkCircuits[modelId];
+        return (c.verifier, c.vkHash, c.outputScale);
     }
 
     /// @notice True if `modelId` is approved and not revoked.

@@ -14,6 +14,11 @@ pragma solidity 0.8.24;
 ///   ScoreReport(bytes32 configDigest,ScoreEntry[] entries)ScoreEntry(address borrower,bytes32 modelId,
 ///     bytes32 featuresHash,uint16 pdBps,uint16 score,uint32 reasonCodes,uint64 issuedAt,
 ///     uint64 validUntil,uint256 nonce,bytes32 extensionHash)
+/// Proven mode (a model with a zero-knowledge circuit), one borrower, signed by k signers who hold
+/// the borrower's features and attest only their Poseidon commitment; the PD comes from the proof:
+///   FeaturesAttestation(address borrower,bytes32 modelId,bytes32 featuresCommitment,
+///     uint32 reasonCodes,uint64 issuedAt,uint64 validUntil,uint256 nonce,bytes32 extensionHash,
+///     bytes32 configDigest)
 /// (standard EIP-712: the array is hashed as keccak256 of its entries' struct hashes, so a
 /// wallet's eth_signTypedData_v4 signs and displays either form.)
 ///
@@ -55,6 +60,22 @@ interface ICreditScoreRegistry {
         bytes32 featuresHash;
         uint16 pdBps;
         uint16 score;
+        uint32 reasonCodes;
+        uint64 issuedAt;
+        uint64 validUntil;
+        uint256 nonce;
+        bytes32 extensionHash;
+        bytes32 configDigest;
+    }
+
+    /// @notice The signed half of a proven score (`submitProven`): the k signers attest that
+    /// `featuresCommitment` (the circuit's public Poseidon hash of the model's inputs, a BN254
+    /// field element) commits to `borrower`'s features for the open request `nonce`, and give the
+    /// reason codes; the proof supplies the logit, from which the registry derives PD and score.
+    struct FeaturesAttestation {
+        address borrower;
+        bytes32 modelId;
+        bytes32 featuresCommitment;
         uint32 reasonCodes;
         uint64 issuedAt;
         uint64 validUntil;
@@ -106,6 +127,8 @@ interface ICreditScoreRegistry {
     error CreditScoreEmptyReport();
     error CreditScoreNoOpenRequest(address borrower);
     error CreditScoreNonceExhausted(address borrower);
+    error CreditScoreNotZkModel(bytes32 modelId);
+    error CreditScoreInvalidProof(address borrower);
 
     /// @notice A score was recorded; carries every attestation field.
     event ScoreRecorded(
@@ -120,6 +143,10 @@ interface ICreditScoreRegistry {
         uint256 nonce,
         bytes32 extensionHash
     );
+    /// @notice The score just recorded (ScoreRecorded, its featuresHash the commitment) came with a
+    /// valid proof that the model's circuit maps the committed features to `logit` (a field
+    /// element, see ScoreMath); its PD and score were derived on chain.
+    event ScoreProven(address indexed borrower, bytes32 indexed modelId, uint256 logit);
     /// @notice A report of `entries` scores signed under `configDigest` was submitted; `recorded`
     /// of them were recorded (the others emitted ScoreSkipped). `reportDigest` is the EIP-712
     /// digest the signers signed.
@@ -149,6 +176,13 @@ interface ICreditScoreRegistry {
         external
         returns (uint256 recorded);
 
+    function submitProven(
+        FeaturesAttestation calldata att,
+        bytes[] calldata signatures,
+        bytes calldata proof,
+        uint256 logit
+    ) external;
+
     function advanceNonce(address borrower) external returns (uint256 nonce);
 
     function addSigner(address signer) external;
@@ -157,6 +191,8 @@ interface ICreditScoreRegistry {
     function setThreshold(uint256 newThreshold) external;
 
     function hashAttestation(ScoreAttestation calldata att) external view returns (bytes32);
+    function hashFeaturesAttestation(FeaturesAttestation calldata att) external view returns (bytes32);
+    function provenPdAndScore(bytes32 modelId, uint256 logit) external view returns (uint16 pdBps, uint16 score);
     function hashReport(bytes32 configDigest, ScoreEntry[] calldata entries) external view returns (bytes32);
     function configDigest() external view returns (bytes32);
     function latestConfigDetails()

@@ -37,6 +37,9 @@ interface IModelRegistry {
     error ModelInvalidStatus(bytes32 modelId, ModelStatus status);
     error ModelFourEyesViolation(bytes32 modelId, address account);
     error ModelRegistryFull(uint256 maxModels);
+    error ModelNotRegistrar(bytes32 modelId, address account);
+    error ModelZkCircuitAlreadySet(bytes32 modelId);
+    error ModelZkCircuitInvalid(bytes32 modelId);
 
     event ModelRegistered(
         bytes32 indexed modelId,
@@ -49,6 +52,10 @@ interface IModelRegistry {
     );
     event ModelApproved(bytes32 indexed modelId, address indexed approver);
     event ModelRevoked(bytes32 indexed modelId, address indexed revoker, uint8 reasonCode);
+    /// @notice A zero-knowledge circuit was attached to a Registered model: scores it proves are
+    /// checked by `verifier`, whose code carries the verifying key whose SHA-256 is `vkHash`
+    /// (models/zk.py); the circuit's logit has `outputScale` fractional bits.
+    event ModelZkCircuitSet(bytes32 indexed modelId, address verifier, bytes32 vkHash, uint8 outputScale);
 
     function register(
         bytes32 modelId,
@@ -66,4 +73,7 @@ interface IModelRegistry {
     function modelIdAt(uint256 index) external view returns (bytes32 modelId);
     function modelCount() external view returns (uint256);
     function getModel(bytes32 modelId) external view returns (Model memory);
+
+    function setZkCircuit(bytes32 modelId, address verifier, bytes32 vkHash, uint8 outputScale) external;
+    function zkCircuit(bytes32 modelId) external view returns (address verifier, bytes32 vkHash, uint8 outputScale);
 }

@@ -5,6 +5,7 @@ import argparse
 import hashlib
 import json
 import logging
+import secrets
 import sys
 import time
 import warnings
@@ -294,6 +295,13 @@ def cmd_zk(a):
               + (" (local SRS: tests only)" if info["srs_local_test_only"] else ""))
         return
     info = json.loads(_read(str(target / "zk.json"), "circuit directory"))
+    if a.action == "verifier":
+        v = zk.evm_verifier(target)
+        print(f"{target / 'Halo2Verifier.sol'}: verifier of vk sha256 {v['vk_sha256']}, "
+              f"{v['deployed_bytes']:,} bytes of code (limit 24,576), runtime code keccak256 "
+              f"0x{v['deployed_code_keccak']}; deploy it, then ModelRegistry.setZkCircuit(modelId, "
+              f"verifier, 0x{v['vk_sha256']}, {info['output_scale']}) before approval")
+        return
     if a.action == "prove":
         from .schema import validate_row
         if not a.features:
@@ -305,25 +313,37 @@ def cmd_zk(a):
             row = validate_row(schema, json.loads(_read(a.features, "features file")))
         except json.JSONDecodeError as exc:
             raise CliError(f"{a.features} is not JSON: {exc}") from None
+        try:
+            salt = bytes.fromhex(a.salt.removeprefix("0x")) if a.salt else secrets.token_bytes(32)
+            blind = zk.blinding(salt, info["input_scale"])
+        except ValueError:
+            raise CliError("--salt must be 32 bytes of hex (the borrower's feature-store salt)") from None
         z = zk.features_z(bundle, row.reshape(1, -1))[0]
         out = Path(a.out) if a.out else target / "proofs" / time.strftime("%Y%m%dT%H%M%S")
-        r = zk.prove(target, z, out)
-        print(f"{out / 'proof.json'}: PD {r['pd']:.6f} (logit {r['logit']:.6f}), features "
-              f"commitment {r['commitment']}, {r['proof_bytes']} bytes, {r['prove_seconds']:.2f} s")
+        r = zk.prove(target, z, blind, out)
+        note = ""
+        if not a.salt:  # the salt is the borrower's secret: kept beside the proof, owner-only
+            (out / "salt.hex").write_text(salt.hex() + "\n")
+            (out / "salt.hex").chmod(0o600)
+            note = f" (a new salt, kept in {out / 'salt.hex'})"
+        print(f"{out / 'proof.json'}: PD {r['pd_bps']} bps (logit {r['logit']:.6f}), features "
+              f"commitment {r['featuresCommitment']}{note}, {r['proof_bytes']} bytes, "
+              f"{r['prove_seconds']:.2f} s")
         return
     if not a.proof:
         raise CliError("verify needs --proof FILE")
     ok = zk.verify(target, Path(a.proof))
     values = zk.public_values(Path(a.proof), info) if ok else None
-    if ok and a.commitment and values["commitment"] != a.commitment.removeprefix("0x"):
+    if ok and a.commitment and a.commitment.lower() not in (values["commitment"],
+                                                           values["featuresCommitment"]):
         print(f"{a.proof}: a valid proof, but over other features (commitment "
-              f"{values['commitment']})")
+              f"{values['featuresCommitment']})")
         raise SystemExit(1)
     if not ok:
         print(f"{a.proof}: does not verify under {target / 'vk.key'}")
         raise SystemExit(1)
-    print(f"{a.proof}: verified; PD {values['pd']:.6f} (logit {values['logit']:.6f}), features "
-          f"commitment {values['commitment']}")
+    print(f"{a.proof}: verified; PD {values['pd_bps']} bps as the score registry derives it "
+          f"(logit {values['logit']:.6f}), features commitment {values['featuresCommitment']}")
 
 
 def _build_dir(*parts: str) -> Path:
@@ -756,9 +776,10 @@ def main(argv=None):
     s.add_argument("--root-cert", default="", help="the aggregator's CA (PEM), for TLS")
     s.set_defaults(func=cmd_federated_lend)
     s = sub.add_parser("zk", help="zero-knowledge proof of a logistic bundle's score (EZKL): "
-                                  "setup BUNDLE, prove ZK_DIR, verify ZK_DIR")
-    s.add_argument("action", choices=("setup", "prove", "verify"))
-    s.add_argument("target", help="setup: a bundle directory; prove, verify: its circuit "
+                                  "setup BUNDLE, verifier ZK_DIR (the Solidity verifier, "
+                                  "compiled), prove ZK_DIR, verify ZK_DIR")
+    s.add_argument("action", choices=("setup", "verifier", "prove", "verify"))
+    s.add_argument("target", help="setup: a bundle directory; verifier, prove, verify: its circuit "
                                   "directory (setup's --out)")
     s.add_argument("--out", default="", help="setup: the circuit directory (default "
                                              "build/zk/<bundle id>); prove: the proof directory")
@@ -769,6 +790,9 @@ def main(argv=None):
                                              "test-only SRS)")
     s.add_argument("--features", default="",
                    help="prove: a JSON file of one applicant's features (name -> value)")
+    s.add_argument("--salt", default="",
+                   help="prove: the borrower's 32-byte feature-store salt (hex), from which the "
+                        "blinding inputs come (default: a new one, written beside the proof)")
     s.add_argument("--proof", default="", help="verify: the proof.json to check")
     s.add_argument("--commitment", default="",
                    help="verify: the attested features commitment the proof must carry")

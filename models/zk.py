@@ -21,8 +21,12 @@ compiled circuit, vk.key, pk.key, zk.json); the verifying key's SHA-256 is the c
 A locally generated SRS (``ezkl.gen_srs``) is random and fit for tests only: production needs a
 public ceremony's parameters (``--srs``).
 
-``python -m models zk setup BUNDLE`` / ``prove DIR --features F.json`` / ``verify DIR --proof P
---commitment C`` run these from the command line. Several EZKL calls are coroutines in 23.x: :func:`_call` awaits whatever they return inside a
+``python -m models zk setup BUNDLE`` / ``verifier DIR`` / ``prove DIR --features F.json`` /
+``verify DIR --proof P --commitment C`` run these from the command line. On chain, the verifier
+(EZKL's Halo2Verifier, compiled here with the project's solc) is attached to the model in
+ModelRegistry (``setZkCircuit``) and CreditScoreRegistry.submitProven records a score from a proof
+and a k-of-n attested commitment, deriving PD and score from the logit (contracts/zk/ScoreMath.sol,
+mirrored by :func:`pd_bps_from_logit`). Several EZKL calls are coroutines in 23.x: :func:`_call` awaits whatever they return inside a
 running event loop.
 """
 from __future__ import annotations
@@ -45,7 +49,13 @@ from onnx import TensorProto, helper
 INPUT_SCALE = 16
 MAX_LOGROWS = 14
 CALIBRATION_ROWS = 2000
-ZK_VERSION = 1
+ZK_VERSION = 2
+# Blinding inputs hashed with z and given zero weight: without them the public commitment of a
+# borrower's standardised features could be confirmed by guessing their values. Each is an integer
+# below 2^23 in magnitude at the input scale (exact in float32, which EZKL's inputs pass through):
+# 6 of them carry 144 bits, derived from the borrower's 32-byte feature-store salt.
+BLINDING = 6
+_BLIND_BITS = 24
 
 
 class NotProvable(ValueError):
@@ -101,9 +111,10 @@ def features_graph(model: onnx.ModelProto, part: LinearPart) -> onnx.ModelProto:
 
 
 def circuit_graph(part: LinearPart) -> onnx.ModelProto:
-    """logit = z · w + b for one row, in the ops EZKL proves."""
-    d = len(part.w)
-    w = helper.make_tensor("w", TensorProto.FLOAT, [d, 1], part.w.astype(np.float32).tolist())
+    """logit = [z, blinding] · [w, 0] + b for one row, in the ops EZKL proves."""
+    d = len(part.w) + BLINDING
+    weights = np.concatenate([part.w, np.zeros(BLINDING)]).astype(np.float32)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [d, 1], weights.tolist())
     b = helper.make_tensor("b", TensorProto.FLOAT, [1, 1], [float(part.b)])
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["z", "w"], ["zw"]),
@@ -132,15 +143,39 @@ def features_z(bundle_dir: Path, X: np.ndarray) -> np.ndarray:
     return sess.run(None, {"features": np.asarray(X, dtype=np.float32)})[0]
 
 
+def blinding(salt: bytes, input_scale: int = INPUT_SCALE) -> np.ndarray:
+    """The BLINDING inputs for a borrower's 32-byte salt (the feature store's, see
+    oracle/commitment.py): keccak(salt, i) cut to 24 bits, centred, as input-scale fractions."""
+    from eth_hash.auto import keccak
+    if len(salt) != 32:
+        raise ValueError("the salt must be 32 bytes")
+    half = 1 << (_BLIND_BITS - 1)
+    ints = [int.from_bytes(keccak(salt + bytes([i]))[:_BLIND_BITS // 8], "big") - half
+            for i in range(BLINDING)]
+    return (np.asarray(ints, dtype=np.float64) / 2**input_scale).astype(np.float32)
+
+
+def _with_blinding(z: np.ndarray, blind: np.ndarray | None) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float32).reshape(-1)
+    b = np.zeros(BLINDING, np.float32) if blind is None else np.asarray(blind, np.float32).reshape(-1)
+    if len(b) != BLINDING:
+        raise ValueError(f"{BLINDING} blinding inputs expected, got {len(b)}")
+    return np.concatenate([z, b])
+
+
 def _calibration_rows(z: np.ndarray) -> np.ndarray:
     """Up to CALIBRATION_ROWS evenly spaced rows, plus each input's smallest and largest: what
     EZKL calibrates on must span the range a witness can reach (the time grows with the rows:
     8 min for GMSC's 120,000 training rows)."""
-    if len(z) <= CALIBRATION_ROWS:
-        return z
-    pick = np.unique(np.concatenate([np.linspace(0, len(z) - 1, CALIBRATION_ROWS).astype(int),
-                                     z.argmin(axis=0), z.argmax(axis=0)]))
-    return z[pick]
+    if len(z) > CALIBRATION_ROWS:
+        pick = np.unique(np.concatenate([np.linspace(0, len(z) - 1, CALIBRATION_ROWS).astype(int),
+                                         z.argmin(axis=0), z.argmax(axis=0)]))
+        z = z[pick]
+    # the blinding columns at random, and at their extremes on two rows
+    top = ((1 << (_BLIND_BITS - 1)) - 1) / 2**INPUT_SCALE
+    blind = np.random.default_rng(0).uniform(-top, top, (len(z), BLINDING))
+    blind[0], blind[-1] = -top, top
+    return np.hstack([z, blind]).astype(np.float32)
 
 
 def setup(bundle_dir: Path, out: Path, calibration_X: np.ndarray, srs: Path | None = None) -> dict:
@@ -181,7 +216,7 @@ def setup(bundle_dir: Path, out: Path, calibration_X: np.ndarray, srs: Path | No
     manifest = bundle_dir / "manifest.json"
     info = {"zk_version": ZK_VERSION, "bundle": str(bundle_dir),
             "bundle_id": _sha256(manifest) if manifest.exists() else None,
-            "features": len(part.w), "input_scale": settings["model_input_scales"][0],
+            "features": len(part.w), "blinding": BLINDING, "input_scale": settings["model_input_scales"][0],
             "output_scale": settings["model_output_scales"][0], "logrows": logrows,
             "vk_sha256": _sha256(out / "vk.key"), "circuit_onnx_sha256": _sha256(out / "circuit.onnx"),
             "srs": str(srs), "srs_local_test_only": local_srs,
@@ -191,24 +226,72 @@ def setup(bundle_dir: Path, out: Path, calibration_X: np.ndarray, srs: Path | No
     return info
 
 
-def commitment(z_row: np.ndarray, input_scale: int) -> str:
+def evm_verifier(zk_dir: Path) -> dict:
+    """The circuit's Solidity verifier (EZKL's Halo2Verifier, its verifying key in its code),
+    written as Halo2Verifier.sol and compiled with the project's solc 0.8.24 into verifier.json
+    (abi, bytecode). EZKL's own step then tries to download solc: that failure, after the source
+    is written, is expected here."""
+    import ezkl
+    import solcx
+    from eth_hash.auto import keccak
+    zk_dir = Path(zk_dir)
+    info = json.loads((zk_dir / "zk.json").read_text())
+    sol = zk_dir / "Halo2Verifier.sol"
+    sol.unlink(missing_ok=True)
+    try:
+        _call(lambda: ezkl.create_evm_verifier(str(zk_dir / "vk.key"), str(zk_dir / "settings.json"),
+                                               str(sol), str(zk_dir / "verifier.abi.json"),
+                                               srs_path=info["srs"], reusable=False))
+    except RuntimeError:
+        if not sol.exists():
+            raise
+    (zk_dir / "verifier.abi.json").unlink(missing_ok=True)
+    src = sol.read_text().replace("pragma solidity ^0.8.0;", "pragma solidity 0.8.24;")
+    sol.write_text(src)
+    out = solcx.compile_standard({
+        "language": "Solidity", "sources": {sol.name: {"content": src}},
+        "settings": {"optimizer": {"enabled": True, "runs": 200}, "evmVersion": "shanghai",
+                     "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object",
+                                                     "evm.deployedBytecode.object"]}}}},
+        solc_version="0.8.24")
+    c = out["contracts"][sol.name]["Halo2Verifier"]
+    compiled = {"contract": "Halo2Verifier", "abi": c["abi"], "bytecode": c["evm"]["bytecode"]["object"],
+                "deployed_bytes": len(c["evm"]["deployedBytecode"]["object"]) // 2,
+                # what EXTCODEHASH of a deployed verifier must equal
+                "deployed_code_keccak": keccak(bytes.fromhex(c["evm"]["deployedBytecode"]["object"])).hex(),
+                "source_sha256": _sha256(sol), "vk_sha256": info["vk_sha256"]}
+    (zk_dir / "verifier.json").write_text(json.dumps(compiled) + "\n")
+    return compiled
+
+
+def proof_calldata(proof_path: Path) -> tuple[bytes, int, int]:
+    """(proof bytes, features commitment, logit) as CreditScoreRegistry.submitProven takes them:
+    the commitment goes into the FeaturesAttestation as a bytes32 (big-endian), the logit is the
+    circuit's output as a field element."""
+    p = json.loads(Path(proof_path).read_text())
+    commitment_felt, logit_felt = (felt_from_hex(h) for h in p["instances"][0])
+    return bytes.fromhex(p["hex_proof"].removeprefix("0x")), commitment_felt, logit_felt
+
+
+def commitment(z_row: np.ndarray, blind: np.ndarray, input_scale: int) -> str:
     """The features commitment the circuit exposes as instance 0: Poseidon over the quantised
-    ``z`` (EZKL's field element encoding, little-endian hex)."""
+    ``z`` and blinding inputs (EZKL's field element encoding, little-endian hex)."""
     import ezkl
     felts = [ezkl.float_to_felt(float(v), input_scale, ezkl.PyInputType.F32)
-             for v in np.asarray(z_row, dtype=np.float32).reshape(-1)]
+             for v in _with_blinding(z_row, blind)]
     return ezkl.poseidon_hash(felts)[0]
 
 
-def prove(zk_dir: Path, z_row: np.ndarray, out: Path) -> dict:
-    """A proof that the circuit maps the committed ``z_row`` to its logit; returns the public
-    values (commitment, logit, PD) and the timing."""
+def prove(zk_dir: Path, z_row: np.ndarray, blind: np.ndarray, out: Path) -> dict:
+    """A proof that the circuit maps the committed ``z_row`` (blinded by ``blind``, see
+    :func:`blinding`) to its logit; returns the public values (commitment, logit, PD) and the
+    timing."""
     import ezkl
     zk_dir, out = Path(zk_dir), Path(out)
     info = json.loads((zk_dir / "zk.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     (out / "input.json").write_text(json.dumps(
-        {"input_data": [np.asarray(z_row, dtype=np.float32).reshape(-1).tolist()]}))
+        {"input_data": [_with_blinding(z_row, blind).tolist()]}))
     t0 = time.time()
     _call(lambda: ezkl.gen_witness(str(out / "input.json"), str(zk_dir / "circuit.ezkl"),
                                    str(out / "witness.json")))
@@ -227,7 +310,47 @@ def public_values(proof_path: Path, info: dict) -> dict:
     import ezkl
     inst = json.loads(Path(proof_path).read_text())["instances"][0]
     logit = ezkl.felt_to_float(inst[-1], info["output_scale"])
-    return {"commitment": inst[0], "logit": logit, "pd": 1.0 / (1.0 + math.exp(-logit))}
+    return {"commitment": inst[0], "logit": logit, "pd": 1.0 / (1.0 + math.exp(-logit)),
+            # as the score registry takes and records them
+            "featuresCommitment": "0x" + felt_from_hex(inst[0]).to_bytes(32, "big").hex(),
+            "pd_bps": pd_bps_from_logit(felt_from_hex(inst[-1]), info["output_scale"])}
+
+
+# The BN254 scalar field: a Halo2 proof's public values are its elements, a negative x as FIELD - |x|.
+FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+_WAD = 10**18
+_SATURATE = 135  # |logit| past which the PD is 0 or 10,000 bps (contracts/zk/ScoreMath.sol)
+
+
+def felt_to_int(felt: int) -> int:
+    if not 0 <= felt < FIELD:
+        raise ValueError("not a field element")
+    return felt - FIELD if felt > FIELD // 2 else felt
+
+
+def felt_from_hex(le_hex: str) -> int:
+    """A proof's instance as EZKL writes it (32 bytes, little-endian hex) as an integer."""
+    return int.from_bytes(bytes.fromhex(le_hex.removeprefix("0x")), "little")
+
+
+def pd_bps_from_logit(felt: int, scale: int) -> int:
+    """The PD in basis points that the score registry derives from a proof's logit: the same
+    steps as ScoreMath.pdBpsFromLogit (WAD fixed point, truncations where it truncates), with an
+    exact exponential where the contract uses Solady's 1e-18 approximation; the two agree except
+    within about 1e-14 of a half-bps boundary, and the contract's figure is canonical."""
+    from decimal import Decimal, localcontext
+    v = felt_to_int(felt)
+    if v >= _SATURATE << scale:
+        return 10_000
+    if v <= -(_SATURATE << scale):
+        return 0
+    x = -(v * _WAD)
+    x = abs(x) // (1 << scale) * (1 if x >= 0 else -1)  # Solidity's division truncates toward zero
+    with localcontext() as ctx:
+        ctx.prec = 80
+        e = int((Decimal(x) / _WAD).exp() * _WAD) if x > -41446531673892822313 else 0  # expWad: 0 below
+    pd_wad = 10**36 // (_WAD + e)
+    return (pd_wad * 10_000 + 5 * 10**17) // _WAD
 
 
 def verify(zk_dir: Path, proof_path: Path) -> bool:
@@ -251,7 +374,8 @@ def circuit_logits(zk_dir: Path, Z: np.ndarray) -> np.ndarray:
     out = []
     try:
         for z in np.asarray(Z, dtype=np.float32):
-            tmp.write_text(json.dumps({"input_data": [z.tolist()]}))
+            # the blinding inputs have zero weight: any value gives the same logit
+            tmp.write_text(json.dumps({"input_data": [_with_blinding(z, None).tolist()]}))
             # with no output path EZKL writes witness.json into the working directory
             w = _call(lambda: ezkl.gen_witness(str(tmp), str(zk_dir / "circuit.ezkl"), str(wit)))
             out.append(ezkl.felt_to_float(w["outputs"][0][0], info["output_scale"]))

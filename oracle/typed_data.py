@@ -48,6 +48,20 @@ def _type_string(name: str, members: tuple[tuple[str, str], ...]) -> str:
 ENTRY_TYPE = _type_string("ScoreEntry", ENTRY_FIELDS)
 ATTESTATION_TYPE = _type_string("ScoreAttestation", ATTESTATION_FIELDS)
 REPORT_TYPE = "ScoreReport(bytes32 configDigest,ScoreEntry[] entries)" + ENTRY_TYPE
+# A proven score's signed half (CreditScoreRegistry.submitProven): the features commitment, no PD.
+FEATURES_FIELDS: tuple[tuple[str, str], ...] = (
+    ("borrower", "address"),
+    ("modelId", "bytes32"),
+    ("featuresCommitment", "bytes32"),
+    ("reasonCodes", "uint32"),
+    ("issuedAt", "uint64"),
+    ("validUntil", "uint64"),
+    ("nonce", "uint256"),
+    ("extensionHash", "bytes32"),
+    ("configDigest", "bytes32"),
+)
+FEATURES_TYPE = _type_string("FeaturesAttestation", FEATURES_FIELDS)
+FEATURES_TYPEHASH = keccak(FEATURES_TYPE.encode())
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 ATTESTATION_TYPEHASH = keccak(ATTESTATION_TYPE.encode())
 ENTRY_TYPEHASH = keccak(ENTRY_TYPE.encode())
@@ -271,4 +285,19 @@ def typed_data_report(config_digest: bytes, entries: list[ScoreAttestation], cha
         "domain": _domain(chain_id, verifying_contract),
         "message": {"configDigest": config_digest,
                     "entries": [{n: getattr(e, n) for n, _ in ENTRY_FIELDS} for e in entries]},
+    }
+
+
+def typed_data_features(message: dict, chain_id: int, verifying_contract: str) -> dict:
+    """A FeaturesAttestation (the signed half of a proven score) in eth_signTypedData_v4 form;
+    `message` maps FEATURES_FIELDS' names to values."""
+    missing = [n for n, _ in FEATURES_FIELDS if n not in message]
+    if missing:
+        raise AttestationError(f"a features attestation needs {missing}")
+    return {
+        "types": {"EIP712Domain": _DOMAIN_MEMBERS,
+                  "FeaturesAttestation": [{"name": n, "type": t} for n, t in FEATURES_FIELDS]},
+        "primaryType": "FeaturesAttestation",
+        "domain": _domain(chain_id, verifying_contract),
+        "message": {n: message[n] for n, _ in FEATURES_FIELDS},
     }

@@ -146,6 +146,20 @@ def sign(att: dict, signers, chain_id: int, verifying_contract: str) -> list[byt
     return [bytes(Account.sign_message(signable, s.key).signature) for s in signers]
 
 
+def sign_features(att: dict, signers, chain_id: int, verifying_contract: str) -> list[bytes]:
+    """Signatures over a FeaturesAttestation (a proven score's signed half)."""
+    from oracle.typed_data import typed_data_features
+
+    signable = encode_typed_data(full_message=typed_data_features(att, chain_id, verifying_contract))
+    return [bytes(Account.sign_message(signable, s.key).signature) for s in signers]
+
+
+def features_tuple(att: dict) -> tuple:
+    from oracle.typed_data import FEATURES_FIELDS
+
+    return tuple(att[name] for name, _ in FEATURES_FIELDS)
+
+
 def as_tuple(att: dict) -> tuple:
     return tuple(att[name] for name in FIELD_NAMES)
 

@@ -45,10 +45,14 @@ def test_the_circuit_is_small_and_its_logit_matches_the_bundle_on_the_holdout(pr
 def test_a_proof_verifies_and_exposes_the_features_commitment_and_the_logit(provable, tmp_path):
     ds, sp, base, info = provable
     z = zk.features_z(base / "bundle", ds.X[sp.holdout_idx[:2]])
-    out = zk.prove(base / "circuit", z[0], tmp_path / "p")
+    blind = zk.blinding(b"\x01" * 32)
+    out = zk.prove(base / "circuit", z[0], blind, tmp_path / "p")
     assert zk.verify(base / "circuit", tmp_path / "p" / "proof.json")
-    assert out["commitment"] == zk.commitment(z[0], info["input_scale"])
-    assert out["commitment"] != zk.commitment(z[1], info["input_scale"])  # other features
+    assert out["commitment"] == zk.commitment(z[0], blind, info["input_scale"])
+    assert out["commitment"] != zk.commitment(z[1], blind, info["input_scale"])  # other features
+    # the same features under another salt: a guess of the features cannot be confirmed
+    assert out["commitment"] != zk.commitment(z[0], zk.blinding(b"\x02" * 32), info["input_scale"])
+    assert out["commitment"] != zk.commitment(z[0], np.zeros(zk.BLINDING), info["input_scale"])
     assert abs(out["logit"] - zk.circuit_logits(base / "circuit", z[:1])[0]) < 1e-9
     assert not list((tmp_path / "p").glob("*input*")) and not list((tmp_path / "p").glob("wit*"))
 
@@ -56,7 +60,7 @@ def test_a_proof_verifies_and_exposes_the_features_commitment_and_the_logit(prov
 def test_a_tampered_proof_or_a_changed_public_value_does_not_verify(provable, tmp_path):
     ds, sp, base, _ = provable
     z = zk.features_z(base / "bundle", ds.X[sp.holdout_idx[:1]])
-    zk.prove(base / "circuit", z[0], tmp_path / "p")
+    zk.prove(base / "circuit", z[0], zk.blinding(b"\x01" * 32), tmp_path / "p")
     proof = json.loads((tmp_path / "p" / "proof.json").read_text())
     for name, edit in {
         "proof bytes": lambda p: p.__setitem__("proof", p["proof"][:100] + [
@@ -85,7 +89,7 @@ def test_a_proof_of_another_models_circuit_does_not_verify_under_this_key(provab
     onnx.save(m, str(other / ref["onnx_file"]))
     zk.setup(other, tmp_path / "other-circuit", ds.X[sp.train_idx], srs=info["srs"])
     z = zk.features_z(base / "bundle", ds.X[sp.holdout_idx[:1]])
-    zk.prove(tmp_path / "other-circuit", z[0], tmp_path / "p")
+    zk.prove(tmp_path / "other-circuit", z[0], zk.blinding(b"\x01" * 32), tmp_path / "p")
     assert zk.verify(tmp_path / "other-circuit", tmp_path / "p" / "proof.json")
     assert not zk.verify(base / "circuit", tmp_path / "p" / "proof.json")
     del helper
@@ -108,18 +112,26 @@ def test_the_command_line_sets_up_proves_and_verifies_against_an_attested_commit
     assert "local SRS: tests only" in capsys.readouterr().out
     row = ds.X[sp.holdout_idx[0]]
     (tmp_path / "applicant.json").write_text(json.dumps(decode_row(ds.schema, row)))
+    salt = "ab" * 32
     assert main(["zk", "prove", str(circuit), "--features", str(tmp_path / "applicant.json"),
-                 "--out", str(tmp_path / "p")]) == 0
+                 "--salt", salt, "--out", str(tmp_path / "p")]) == 0
     capsys.readouterr()
     info = json.loads((circuit / "zk.json").read_text())
-    attested = zk.commitment(zk.features_z(base / "bundle", row.reshape(1, -1))[0],
+    blind = zk.blinding(bytes.fromhex(salt))
+    attested = zk.commitment(zk.features_z(base / "bundle", row.reshape(1, -1))[0], blind,
                              info["input_scale"])
     assert main(["zk", "verify", str(circuit), "--proof", str(tmp_path / "p" / "proof.json"),
                  "--commitment", attested]) == 0
     assert "verified; PD" in capsys.readouterr().out
-    other = zk.commitment(zk.features_z(base / "bundle", ds.X[sp.holdout_idx[1:2]])[0],
+    other = zk.commitment(zk.features_z(base / "bundle", ds.X[sp.holdout_idx[1:2]])[0], blind,
                           info["input_scale"])
     with pytest.raises(SystemExit):
         main(["zk", "verify", str(circuit), "--proof", str(tmp_path / "p" / "proof.json"),
               "--commitment", other])
     assert "over other features" in capsys.readouterr().out
+    assert main(["zk", "verifier", str(circuit)]) == 0  # the Solidity verifier, compiled here
+    out = capsys.readouterr().out
+    compiled = json.loads((circuit / "verifier.json").read_text())
+    assert compiled["vk_sha256"] == info["vk_sha256"] and compiled["vk_sha256"] in out
+    assert 0 < compiled["deployed_bytes"] <= 24_576 and compiled["abi"]
+    assert not (circuit / "verifier.abi.json").exists()
