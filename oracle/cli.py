@@ -147,7 +147,46 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prove(args: argparse.Namespace) -> int:
+    """A zero-knowledge proof of a stored borrower's score (oracle.proving)."""
+    import time
+
+    from oracle.proving import ProvingError, prove_borrower
+    from oracle.scoring import load_model
+    from oracle.store import Store, UnknownBorrower
+
+    s = _settings(args)
+    model = load_model(args.model or s.model_path)
+    store = Store.open(args.store or s.store_path)
+    try:
+        features = store.get_features(args.address)
+    except UnknownBorrower as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        store.close()
+    out = Path(args.out) if args.out else Path(args.circuit) / "proofs" / (
+        f"{features.address}-{time.strftime('%Y%m%dT%H%M%S')}")
+    try:
+        proven = prove_borrower(model, features, Path(args.circuit), out)
+    except ProvingError as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps({**{k: v for k, v in proven.items() if k != "proof"},
+                      "file": str(out / "proven.json")}, indent=2))
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.proof:
+        from oracle.proving import ProvingError, check_proof
+
+        if not args.circuit:
+            raise CliError("--proof needs --circuit DIR (the model's circuit directory)")
+        try:
+            report = check_proof(Path(args.circuit), Path(args.proof), args.commitment)
+        except ProvingError as exc:
+            raise CliError(str(exc)) from None
+        print(json.dumps(report, indent=2))
+        return 0 if report["ok"] else 1
     if args.disclosure:
         return _verify_disclosure(args)
     if not args.target:
@@ -372,7 +411,22 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--from-block", type=int, default=0,
                     help="oldest block any log search looks at (searches run newest first in "
                          "windows of ORACLE_MAX_BLOCK_RANGE blocks)")
+    sp.add_argument("--proof", help="a zero-knowledge proof (proof.json of oracle prove) to check "
+                    "offline against --circuit's verifying key")
+    sp.add_argument("--circuit", help="with --proof: the model's circuit directory")
+    sp.add_argument("--commitment", help="with --proof: the attested features commitment (0x…) "
+                    "the proof must be over")
     sp.set_defaults(fn=cmd_verify)
+
+    sp = sub.add_parser("prove", help="a zero-knowledge proof of a stored borrower's score under "
+                        "the served model's circuit (python -m models zk setup): what "
+                        "CreditScoreRegistry.submitProven takes, less the k signatures")
+    sp.add_argument("address")
+    sp.add_argument("--circuit", required=True, help="the served model's circuit directory")
+    sp.add_argument("--model", help="model bundle directory (default ORACLE_MODEL_PATH)")
+    sp.add_argument("--store", help="store path (default: ORACLE_STORE_PATH)")
+    sp.add_argument("--out", help="proof directory (default CIRCUIT/proofs/<borrower>-<time>)")
+    sp.set_defaults(fn=cmd_prove)
 
     sp = sub.add_parser("drift", help="population stability report: PSI of the score and CSI "
                         "of each feature of the stored borrowers against the model's training "

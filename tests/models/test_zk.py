@@ -135,3 +135,50 @@ def test_the_command_line_sets_up_proves_and_verifies_against_an_attested_commit
     assert compiled["vk_sha256"] == info["vk_sha256"] and compiled["vk_sha256"] in out
     assert 0 < compiled["deployed_bytes"] <= 24_576 and compiled["abi"]
     assert not (circuit / "verifier.abi.json").exists()
+
+
+def test_oracle_prove_proves_a_stored_borrower_and_verify_checks_the_proof(provable, tmp_path, capsys):
+    """`oracle prove` from the node's store (features and salt) gives what submitProven takes;
+    `oracle verify --proof` checks it offline, and refuses it against another commitment."""
+    from eth_account import Account
+
+    from models.schema import decode_row
+    from oracle.cli import main
+    from oracle.store import Store
+
+    ds, sp, base, info = provable
+    who, other = Account.create().address, Account.create().address
+    store = Store.open(tmp_path / "store.db")
+    try:
+        for i, address in enumerate((who, other)):
+            store.put_features(ds.schema, address, decode_row(ds.schema, ds.X[sp.holdout_idx[i]]),
+                               salt=bytes([7 + i]) * 32)
+    finally:
+        store.close()
+    args = ["--circuit", str(base / "circuit"), "--model", str(base / "bundle"),
+            "--store", str(tmp_path / "store.db")]
+    assert main(["prove", who, *args, "--out", str(tmp_path / "p")]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    proven = json.loads((tmp_path / "p" / "proven.json").read_text())
+    assert "proof" not in shown and proven["borrower"] == who
+    z = zk.features_z(base / "bundle", ds.X[sp.holdout_idx[:1]])[0]
+    expected = zk.commitment(z, zk.blinding(bytes([7]) * 32), info["input_scale"])
+    assert proven["featuresCommitment"] == "0x" + zk.felt_from_hex(expected).to_bytes(32, "big").hex()
+    assert proven["score"] == S.score_from_pd(proven["pdBps"])
+    pd = S.predict_pd(S.load_bundle(base / "bundle"), ds.X[sp.holdout_idx[:1]])[0]
+    assert abs(proven["pdBps"] - S.pd_to_bps(pd)) <= 1
+    proof = str(tmp_path / "p" / "proof.json")
+    assert main(["verify", "--proof", proof, "--circuit", str(base / "circuit"),
+                 "--commitment", proven["featuresCommitment"]]) == 0
+    assert json.loads(capsys.readouterr().out)["pdBps"] == proven["pdBps"]
+    assert main(["prove", other, *args, "--out", str(tmp_path / "q")]) == 0
+    other_commitment = json.loads(capsys.readouterr().out)["featuresCommitment"]
+    assert main(["verify", "--proof", proof, "--circuit", str(base / "circuit"),
+                 "--commitment", other_commitment]) == 1
+    assert "other features" in json.loads(capsys.readouterr().out)["reason"]
+    assert main(["prove", Account.create().address, *args]) == 2  # no features stored: one line
+    assert "no features stored" in capsys.readouterr().err
+    from models.train import ROOT
+    served = ["--model", str(ROOT / "models" / "default"), "--store", str(tmp_path / "store.db")]
+    assert main(["prove", who, "--circuit", str(base / "circuit"), *served]) == 2
+    assert "not the served" in capsys.readouterr().err  # a circuit of another model is refused

@@ -1,0 +1,80 @@
+"""Zero-knowledge proofs of a borrower's score from this node's store (issue 16): ``oracle prove``
+and ``oracle verify --proof``.
+
+The node holds the borrower's features and salt; it runs the served bundle's preprocessing, blinds
+the inputs with the salt (models.zk.blinding: the same salt as the k-of-n path's features hash) and
+proves with the model's circuit (``python -m models zk setup``). What it writes is what
+CreditScoreRegistry.submitProven takes, less the k signatures over the features commitment
+(FeaturesAttestation, signed after the loan's request): the commitment, the logit (a field
+element), the proof, and the PD and score the registry will derive from the logit. Nothing in it
+reveals a feature; the PD and score are the borrower's, so the file goes only to whom the borrower
+authorised.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from models import serving
+from oracle.scoring import Model
+
+
+class ProvingError(Exception):
+    """A proof cannot be made or checked as asked; the message says why."""
+
+
+def _zk():
+    try:
+        from models import zk
+    except ImportError as exc:  # an oracle-only install: EZKL and onnx are an extra
+        raise ProvingError(f"proofs need the zk extra (pip install 'scorechain[zk]'): {exc}") from None
+    return zk
+
+
+def circuit_info(circuit_dir: Path) -> dict:
+    try:
+        return json.loads((Path(circuit_dir) / "zk.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ProvingError(f"{circuit_dir} is not a circuit directory (python -m models zk setup): "
+                           f"{exc}") from None
+
+
+def prove_borrower(model: Model, features, circuit_dir: Path, out: Path) -> dict:
+    """Prove ``features`` (a store row of the borrower) under the served ``model``'s circuit."""
+    zk = _zk()
+    info = circuit_info(circuit_dir)
+    if info.get("bundle_id") != model.model_id.hex():
+        raise ProvingError(f"the circuit in {circuit_dir} is for model 0x{info.get('bundle_id')}, "
+                           f"not the served {model.model_id_hex}")
+    if features.schema_hash != model.schema_hash:
+        raise ProvingError("the borrower's stored features follow another schema than the model's")
+    z = zk.features_z(model.path, features.vector.reshape(1, -1))[0]
+    r = zk.prove(circuit_dir, z, zk.blinding(features.salt, info["input_scale"]), out)
+    proof, commitment, logit = zk.proof_calldata(Path(out) / "proof.json")
+    pd_bps = zk.pd_bps_from_logit(logit, info["output_scale"])
+    proven = {"borrower": features.address, "modelId": model.model_id_hex,
+              "featuresCommitment": "0x" + commitment.to_bytes(32, "big").hex(), "logit": str(logit),
+              "pdBps": pd_bps, "score": serving.score_from_pd(pd_bps), "proof": "0x" + proof.hex(),
+              "vkSha256": info["vk_sha256"], "proveSeconds": r["prove_seconds"]}
+    (Path(out) / "proven.json").write_text(json.dumps(proven, indent=1) + "\n")
+    return proven
+
+
+def check_proof(circuit_dir: Path, proof_path: Path, commitment: str | None = None) -> dict:
+    """Verify ``proof_path`` against the circuit's verifying key, offline; with ``commitment``
+    (the attested one, 0x bytes32) also that the proof is over those features."""
+    zk = _zk()
+    info = circuit_info(circuit_dir)
+    if not Path(proof_path).is_file():
+        raise ProvingError(f"no proof file {proof_path}")
+    ok = zk.verify(circuit_dir, proof_path)
+    out = {"ok": ok, "vkSha256": info["vk_sha256"], "modelId": "0x" + str(info.get("bundle_id"))}
+    if not ok:
+        out["reason"] = "the proof does not verify under this circuit's verifying key"
+        return out
+    values = zk.public_values(proof_path, info)
+    out.update(featuresCommitment=values["featuresCommitment"], pdBps=values["pd_bps"],
+               score=serving.score_from_pd(values["pd_bps"]))
+    if commitment is not None and commitment.lower() != values["featuresCommitment"]:
+        out.update(ok=False, reason="the proof is over other features than the attested commitment")
+    return out
