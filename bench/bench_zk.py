@@ -2,8 +2,11 @@
 
     .venv/bin/python bench/bench_zk.py [--bundle DIR] [--rows N] [--proofs 20]
 
-The bundle is GMSC's federated logistic model (trained for the run, 20 rounds, under
-build/zk-bench/) unless ``--bundle`` names another logistic bundle. What is measured with
+The bundle is GMSC's points scorecard (family ``scorecard``, trained, gated and carded for the run
+by ``python -m models train gmsc --family scorecard`` under build/zk-bench/) unless ``--bundle``
+names another provable bundle (e.g. a federated logistic one). Its holdout AUC is set beside the
+served default model's on the same rows, with a paired bootstrap interval: the price of
+provability. What is measured with
 models.zk: the circuit's set-up (time, sizes of the verifying and proving keys), ``--proofs``
 proofs of different holdout applicants (time each, proof size), the peak memory of this process,
 and the fixed-point error of the circuit's PD against onnxruntime's on ``--rows`` holdout rows
@@ -34,14 +37,12 @@ OUT = ROOT / "build" / "zk-bench"
 def _bundle(path: str | None) -> Path:
     if path:
         return Path(path)
-    bundle = OUT / "bundle"
+    bundle = OUT / "scorecard"
     if not (bundle / "manifest.json").exists():
-        from models.data import load_dataset, make_splits
-        from models.federated.run import run_federation
-        ds = load_dataset("gmsc")
-        run = run_federation(ds, make_splits(ds.y, ds.X), rounds=20, export=bundle)
-        if "gate_failure" in run["after"]:
-            raise SystemExit(run["after"]["gate_failure"])
+        from models.__main__ import main as models_main
+        if models_main(["train", "gmsc", "--family", "scorecard", "--out", str(bundle),
+                        "--reports", str(OUT / "scorecard-reports"), "--force"]) != 0:
+            raise SystemExit("training the scorecard failed")
     return bundle
 
 
@@ -65,6 +66,18 @@ def run(bundle: Path, rows: int | None, proofs: int) -> dict:
     scale = info["output_scale"]
     # the canonical pdBps: what the registry derives from the proven logit
     bz = np.array([zk.pd_bps_from_logit(int(round(v * 2**scale)) % zk.FIELD, scale) for v in logits])
+    from models.goals import paired_bootstrap_delta_auc
+    from models.metrics import auc
+    from models.train import ROOT as MODELS_ROOT
+    served_dir = MODELS_ROOT / "models" / "default"
+    served = S.predict_pd(S.load_bundle(served_dir), Xh).astype(np.float64)
+    yh = ds.y[sp.holdout_idx if rows is None else sp.holdout_idx[:rows]]
+    card = json.loads((bundle / "model_card.json").read_text()) if (bundle / "model_card.json").exists() else {}
+    served_card = json.loads((served_dir / "model_card.json").read_text())
+    price = {"proven_family": card.get("details", {}).get("family", "not carded"),
+             "served_family": served_card["details"]["family"],
+             "proven_auc": float(auc(yh, bz / 10_000)), "served_auc": float(auc(yh, served)),
+             **paired_bootstrap_delta_auc(yh, bz / 10_000, served, n_boot=2000)}
     bo = np.array([S.pd_to_bps(p) for p in pd])
     times, sizes = [], []
     for i in range(proofs):
@@ -74,7 +87,7 @@ def run(bundle: Path, rows: int | None, proofs: int) -> dict:
         sizes.append(r["proof_bytes"])
     from bench.zk_chain import measure
     chain = measure(circuit, [OUT / "proofs" / str(i) / "proof.json" for i in range(min(proofs, 5))])
-    return {"chain": chain,
+    return {"chain": chain, "price": price,
         "bundle_id": info["bundle_id"], "features": info["features"], "blinding": info["blinding"],
         "logrows": info["logrows"],
         "input_scale": info["input_scale"], "setup_seconds": info["setup_seconds"],
@@ -123,16 +136,21 @@ SOUNDNESS = """## What is proven, and what is trusted
 
 
 def markdown(r: dict) -> str:
-    p, c = r["parity"], r["chain"]
+    p, c, pr = r["parity"], r["chain"], r["price"]
     return "\n".join([
         "# Zero-knowledge proof of a score, measured", "",
         "`python bench/bench_zk.py` (models/zk.py, EZKL 23.0.5) on this machine "
-        f"({r['machine']['cpus']} cores). The circuit proves GMSC's federated logistic model's "
-        "logit over its preprocessed inputs, which stay private behind a Poseidon commitment "
+        f"({r['machine']['cpus']} cores). The circuit proves a GMSC model's "
+        "logit over its preprocessed inputs (for the scorecard: its WoE bins), which stay private behind a Poseidon commitment "
         "blinded by the borrower's salt; the "
         "PD is derived on chain from the proven logit (contracts/zk/ScoreMath.sol). The SRS is a "
         "local one (tests only: production needs a public ceremony's parameters).", "",
         "| figure | value |", "|---|---|",
+        f"| proven model | {pr['proven_family']} (bundle {r['bundle_id'][:16]}…) |",
+        f"| holdout AUC of the proven PD / of the served model ({pr['served_family']}) | "
+        f"{pr['proven_auc']:.4f} / {pr['served_auc']:.4f} |",
+        f"| price of provability: Δ AUC, paired bootstrap 95 % ({pr['resamples']:,} resamples) | "
+        f"{pr['delta']:+.4f} [{pr['ci95'][0]:+.4f}, {pr['ci95'][1]:+.4f}] |",
         f"| circuit inputs / rows | {r['features']} features + {r['blinding']} blinding / "
         f"2^{r['logrows']} |",
         f"| fixed point | 2^{r['input_scale']} |",

@@ -3,7 +3,8 @@ the bundle's own linear layer, applied to a feature vector whose Poseidon commit
 gives a public logit; no feature is revealed.
 
 A bundle is zk-provable when its ONNX graph ends in one binary ``LinearClassifier`` with a
-logistic output (a logistic model, the federated one included). It splits there:
+logistic output whose probability it serves as is (a logistic model, the federated one, and the
+points scorecard, whose WoE binning is then part of the features graph). It splits there:
 
 * the **features graph**: the bundle's graph up to the classifier's input, i.e. the model's
   preprocessing (imputation, clipping, logs, one-hot, standardisation: ``IsNaN`` and friends,
@@ -90,20 +91,60 @@ def linear_part(model: onnx.ModelProto) -> LinearPart:
     # binary scikit-learn exports class 0 as the negation of class 1
     if not (np.allclose(coef[0], -coef[1]) and math.isclose(intercepts[0], -intercepts[1])):
         raise NotProvable("the classifier's two rows are not one logistic model")
-    # what the bundle serves is that classifier's probabilities, untouched
-    uses = [n for n in model.graph.node if set(node.output) & set(n.input)]
-    if uses or "probabilities" not in node.output:
-        raise NotProvable("the classifier's output is transformed further (a calibrator?)")
+    # What the bundle serves must be that classifier's probability: untouched, or only
+    # repackaged (the scorecard's export takes column 1, clips it to [0, 1] and rebuilds
+    # [1 - p, p]); setup checks the PDs numerically too, so a tail that changed them is refused.
+    tail = _downstream(model, node)
+    if any(n.op_type not in _REPACKAGING for n in tail):
+        raise NotProvable("the classifier's output is transformed further (a calibrator?): "
+                          + ", ".join(sorted({n.op_type for n in tail} - _REPACKAGING)))
+    if not tail and "probabilities" not in node.output:
+        raise NotProvable("the graph's probabilities are not the classifier's")
     return LinearPart(z_name=node.input[0], w=coef[1], b=float(intercepts[1]))
 
 
+_REPACKAGING = {"Gather", "Clip", "Sub", "Concat", "ArgMax", "Cast", "Identity"}
+
+
+def _downstream(model: onnx.ModelProto, node) -> list:
+    """The nodes that read the classifier's outputs, directly or through each other."""
+    names, out = set(node.output), []
+    for n in model.graph.node:  # ONNX graphs are topologically sorted
+        if names & set(n.input):
+            out.append(n)
+            names |= set(n.output)
+    return out
+
+
+def _check_served_pd(bundle_dir: Path, part: LinearPart, X: np.ndarray, z: np.ndarray) -> None:
+    """The bundle's PD on ``X`` must be sigmoid(z · w + b): what the circuit and the registry
+    compute. Refuses a bundle whose graph changes the classifier's probability after it."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(bundle_onnx(bundle_dir).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    probabilities = sess.run(["probabilities"], {"features": np.asarray(X, dtype=np.float32)})[0]
+    served = np.asarray(probabilities, dtype=np.float64)[:, 1]
+    own = 1.0 / (1.0 + np.exp(-(z.astype(np.float64) @ part.w + part.b)))
+    gap = float(np.abs(served - own).max())
+    if gap > 1e-5:
+        raise NotProvable(f"the bundle's PD is not its classifier's (max difference {gap:.2e})")
+
+
 def features_graph(model: onnx.ModelProto, part: LinearPart) -> onnx.ModelProto:
-    """The bundle's graph with ``z`` as its only output (the classifier left out)."""
+    """The bundle's graph with ``z`` as its only output (the classifier and what repackages its
+    output left out)."""
     g = onnx.ModelProto()
     g.CopyFrom(model)
-    keep = [n for n in g.graph.node if n.op_type != "LinearClassifier"]
+    node = next(n for n in g.graph.node if n.op_type == "LinearClassifier")
+    # by output names: protobuf hands out a new wrapper per access, so identities do not hold
+    drop = {tuple(n.output) for n in _downstream(g, node)} | {tuple(node.output)}
+    keep = [n for n in g.graph.node if tuple(n.output) not in drop]
     del g.graph.node[:]
     g.graph.node.extend(keep)
+    used = {i for n in keep for i in n.input}
+    inits = [t for t in g.graph.initializer if t.name in used]  # the tail's constants go too
+    del g.graph.initializer[:]
+    g.graph.initializer.extend(inits)
     del g.graph.output[:]
     g.graph.output.append(helper.make_tensor_value_info(part.z_name, TensorProto.FLOAT,
                                                         [None, len(part.w)]))
@@ -187,9 +228,11 @@ def setup(bundle_dir: Path, out: Path, calibration_X: np.ndarray, srs: Path | No
     t0 = time.time()
     model = bundle_onnx(bundle_dir)
     part = linear_part(model)  # refuses before anything is written
+    z = features_z(bundle_dir, calibration_X)
+    _check_served_pd(bundle_dir, part, calibration_X[:CALIBRATION_ROWS], z[:CALIBRATION_ROWS])
     out.mkdir(parents=True, exist_ok=True)
     onnx.save(circuit_graph(part), str(out / "circuit.onnx"))
-    z = _calibration_rows(features_z(bundle_dir, calibration_X))
+    z = _calibration_rows(z)
     (out / "calibration.json").write_text(json.dumps({"input_data": [z.reshape(-1).tolist()]}))
     ra = ezkl.PyRunArgs()
     ra.input_visibility, ra.param_visibility, ra.output_visibility = "hashed", "fixed", "public"

@@ -182,3 +182,33 @@ def test_oracle_prove_proves_a_stored_borrower_and_verify_checks_the_proof(prova
     served = ["--model", str(ROOT / "models" / "default"), "--store", str(tmp_path / "store.db")]
     assert main(["prove", who, "--circuit", str(base / "circuit"), *served]) == 2
     assert "not the served" in capsys.readouterr().err  # a circuit of another model is refused
+
+
+def test_the_points_scorecard_is_provable_and_a_tail_that_changes_its_pd_is_refused(tmp_path, capsys):
+    """The scorecard family (WoE bins, then a logistic layer) exports its probability repackaged
+    ([1 - p, p] after a clip): it proves as is, with its binning in the features graph; the same
+    graph clipping the PD at 0.5 serves another PD, and setup refuses it."""
+    from onnx import numpy_helper
+
+    from models.__main__ import main
+    assert main(["train", "german", "--family", "scorecard", "--out", str(tmp_path / "sc"),
+                 "--reports", str(tmp_path / "sc-reports")]) == 0
+    capsys.readouterr()
+    ds = load_dataset("german")
+    sp = make_splits(ds.y, ds.X)
+    info = zk.setup(tmp_path / "sc", tmp_path / "sc-circuit", ds.X[sp.train_idx])
+    X = ds.X[sp.holdout_idx[:40]]
+    logits = zk.circuit_logits(tmp_path / "sc-circuit", zk.features_z(tmp_path / "sc", X))
+    pd = S.predict_pd(S.load_bundle(tmp_path / "sc"), X).astype(np.float64)
+    assert np.abs(1.0 / (1.0 + np.exp(-logits)) - pd).max() < 5e-4 and info["features"] > 0
+    bad = tmp_path / "sc-clipped"
+    shutil.copytree(tmp_path / "sc", bad)
+    ref = json.loads((bad / "reference.json").read_text())
+    import onnx
+    m = onnx.load(str(bad / ref["onnx_file"]))
+    clip = next(n for n in m.graph.node if n.op_type == "Clip")
+    top = next(t for t in m.graph.initializer if t.name == clip.input[2])
+    top.CopyFrom(numpy_helper.from_array(np.array(0.5, dtype=np.float32), top.name))
+    onnx.save(m, str(bad / ref["onnx_file"]))
+    with pytest.raises(zk.NotProvable, match="not its classifier's"):
+        zk.setup(bad, tmp_path / "clipped-circuit", ds.X[sp.train_idx])

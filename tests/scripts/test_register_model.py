@@ -112,3 +112,37 @@ def test_a_bundle_whose_directory_cid_differs_from_the_registered_uri_is_not_app
 def test_the_reviewed_bundle_is_approved(system, registered):
     assert governance.approve_model(system, str(DEFAULT)).model_id == registered.model_id
     assert system.model_registry.isApproved(registered.model_id)
+
+
+@pytest.fixture(scope="module")
+def provable(tmp_path_factory):
+    """German's points scorecard (provable as is) and two circuits of it (two set-ups: two keys)."""
+    from models import zk
+    from models.__main__ import main
+    from models.data import load_dataset, make_splits
+
+    base = tmp_path_factory.mktemp("zkreg")
+    assert main(["train", "german", "--family", "scorecard", "--out", str(base / "bundle"),
+                 "--reports", str(base / "reports")]) == 0
+    ds = load_dataset("german")
+    X = ds.X[make_splits(ds.y, ds.X).train_idx]
+    for name in ("circuit", "other-circuit"):
+        zk.setup(base / "bundle", base / name, X)
+    return base
+
+
+def test_a_provable_model_is_registered_with_its_circuit_and_the_approver_checks_the_verifier(system, provable):
+    model = governance.register_model(system, str(provable / "bundle"))
+    verifier = governance.attach_circuit(system, model.model_id, str(provable / "circuit"))
+    # the approver holds another circuit than the registrar attached: other key, other code
+    with pytest.raises(governance.ApprovalRefused, match="vk hash.*not the one rendered"):
+        governance.approve_model(system, str(provable / "bundle"), zk_dir=str(provable / "other-circuit"))
+    assert not system.model_registry.isApproved(model.model_id)
+    governance.approve_model(system, str(provable / "bundle"), zk_dir=str(provable / "circuit"))
+    info = json.loads((provable / "circuit" / "zk.json").read_text())
+    assert system.model_registry.isApproved(model.model_id)
+    recorded_verifier, vk_hash, scale = system.model_registry.zkCircuit(model.model_id)
+    assert (recorded_verifier, bytes(vk_hash).hex(), int(scale)) == (verifier, info["vk_sha256"],
+                                                                     info["output_scale"])
+    with pytest.raises(governance.ApprovalRefused, match="is for model"):  # another model's circuit
+        governance.attach_circuit(system, bytes(32), str(provable / "circuit"))
