@@ -139,7 +139,7 @@ def markdown(r: dict) -> str:
     p, c, pr = r["parity"], r["chain"], r["price"]
     return "\n".join([
         "# Zero-knowledge proof of a score, measured", "",
-        "`python bench/bench_zk.py` (models/zk.py, EZKL 23.0.5) on this machine "
+        "`python bench/bench_zk.py` (models/zk/, EZKL 23.0.5) on this machine "
         f"({r['machine']['cpus']} cores). The circuit proves a GMSC model's "
         "logit over its preprocessed inputs (for the scorecard: its WoE bins), which stay private behind a Poseidon commitment "
         "blinded by the borrower's salt; the "

@@ -54,7 +54,7 @@ interface IModelRegistry {
     event ModelRevoked(bytes32 indexed modelId, address indexed revoker, uint8 reasonCode);
     /// @notice A zero-knowledge circuit was attached to a Registered model: scores it proves are
     /// checked by `verifier`, whose code carries the verifying key whose SHA-256 is `vkHash`
-    /// (models/zk.py); the circuit's logit has `outputScale` fractional bits.
+    /// (models/zk/circuit.py); the circuit's logit has `outputScale` fractional bits.
     event ModelZkCircuitSet(bytes32 indexed modelId, address verifier, bytes32 vkHash, uint8 outputScale);
 
     function register(

@@ -12,7 +12,7 @@ import {FixedPointMathLib} from "solady/utils/FixedPointMathLib.sol";
 /// logit * 2^scale, a negative value x encoded as FIELD - |x| (EZKL's encoding). exp and ln are
 /// Solady's WAD approximations (1e-18 relative), so a pdBps or score can differ from an exact
 /// computation only within about 1e-14 of a half-unit boundary; the contract's figure is the
-/// canonical one (models/zk.py mirrors it, and tests compare the two).
+/// canonical one (models/zk/fixed_point.py mirrors it, and tests compare the two).
 library ScoreMath {
     /// @notice The BN254 scalar field's modulus: every public input of a Halo2 proof is below it.
     uint256 internal constant FIELD =

@@ -1,4 +1,4 @@
-"""Zero-knowledge proof of a score (issue 16, models/zk.py): the circuit is the bundle's own linear
+"""Zero-knowledge proof of a score (issue 16, models/zk/): the circuit is the bundle's own linear
 layer; a proof shows the committed features give the public logit, and nothing else passes."""
 import json
 import shutil

@@ -1,35 +1,5 @@
-"""Zero-knowledge proof of a linear model's score with EZKL (issue 16): the circuit proves that
-the bundle's own linear layer, applied to a feature vector whose Poseidon commitment is public,
-gives a public logit; no feature is revealed.
-
-A bundle is zk-provable when its ONNX graph ends in one binary ``LinearClassifier`` with a
-logistic output whose probability it serves as is (a logistic model, the federated one, and the
-points scorecard, whose WoE binning is then part of the features graph). It splits there:
-
-* the **features graph**: the bundle's graph up to the classifier's input, i.e. the model's
-  preprocessing (imputation, clipping, logs, one-hot, standardisation: ``IsNaN`` and friends,
-  which EZKL does not take) giving the vector ``z``. Whoever attests the commitment (the data
-  provider or the oracle quorum, who hold the borrower's features) runs it;
-* the **circuit**: ``logit = z · w + b``, built from the classifier's coefficients in standard
-  ops (MatMul, Add), with ``z`` as a hashed input (instance 0 is the Poseidon hash of the
-  quantised ``z``: the features commitment) and the logit as a public output. The PD is
-  ``sigmoid(logit)``, applied outside the circuit: the Sigmoid's lookup table is what would
-  make the proving key large (191 MB against 5 MB measured, reports/zk_feasibility.md).
-
-``setup`` writes the circuit artefacts beside each other (circuit.onnx, settings.json, the
-compiled circuit, vk.key, pk.key, zk.json); the verifying key's SHA-256 is the circuit's identity
-(the compiled file is not byte-stable). The proving key is large and regenerated, never committed.
-A locally generated SRS (``ezkl.gen_srs``) is random and fit for tests only: production needs a
-public ceremony's parameters (``--srs``).
-
-``python -m models zk setup BUNDLE`` / ``verifier DIR`` / ``prove DIR --features F.json`` /
-``verify DIR --proof P --commitment C`` run these from the command line. On chain, the verifier
-(EZKL's Halo2Verifier, compiled here with the project's solc) is attached to the model in
-ModelRegistry (``setZkCircuit``) and CreditScoreRegistry.submitProven records a score from a proof
-and a k-of-n attested commitment, deriving PD and score from the logit (contracts/zk/ScoreMath.sol,
-mirrored by :func:`pd_bps_from_logit`). Several EZKL calls are coroutines in 23.x: :func:`_call` awaits whatever they return inside a
-running event loop.
-"""
+"""The circuit of a linear model's score with EZKL (issue 16): the split of a bundle at its
+classifier, set-up, proof, verification and the circuit's own logits. See models/zk/__init__.py."""
 from __future__ import annotations
 
 import asyncio
@@ -44,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
+
+from .fixed_point import felt_from_hex, pd_bps_from_logit
 
 # Calibrated once per model: 2^12 fixed point for z and weights keeps the logit error near 1e-4,
 # and the circuit small (2^9 rows for a dozen features, measured).
@@ -269,53 +241,6 @@ def setup(bundle_dir: Path, out: Path, calibration_X: np.ndarray, srs: Path | No
     return info
 
 
-def evm_verifier(zk_dir: Path) -> dict:
-    """The circuit's Solidity verifier (EZKL's Halo2Verifier, its verifying key in its code),
-    written as Halo2Verifier.sol and compiled with the project's solc 0.8.24 into verifier.json
-    (abi, bytecode). EZKL's own step then tries to download solc: that failure, after the source
-    is written, is expected here."""
-    import ezkl
-    import solcx
-    from eth_hash.auto import keccak
-    zk_dir = Path(zk_dir)
-    info = json.loads((zk_dir / "zk.json").read_text())
-    sol = zk_dir / "Halo2Verifier.sol"
-    sol.unlink(missing_ok=True)
-    try:
-        _call(lambda: ezkl.create_evm_verifier(str(zk_dir / "vk.key"), str(zk_dir / "settings.json"),
-                                               str(sol), str(zk_dir / "verifier.abi.json"),
-                                               srs_path=info["srs"], reusable=False))
-    except RuntimeError:
-        if not sol.exists():
-            raise
-    (zk_dir / "verifier.abi.json").unlink(missing_ok=True)
-    src = sol.read_text().replace("pragma solidity ^0.8.0;", "pragma solidity 0.8.24;")
-    sol.write_text(src)
-    out = solcx.compile_standard({
-        "language": "Solidity", "sources": {sol.name: {"content": src}},
-        "settings": {"optimizer": {"enabled": True, "runs": 200}, "evmVersion": "shanghai",
-                     "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object",
-                                                     "evm.deployedBytecode.object"]}}}},
-        solc_version="0.8.24")
-    c = out["contracts"][sol.name]["Halo2Verifier"]
-    compiled = {"contract": "Halo2Verifier", "abi": c["abi"], "bytecode": c["evm"]["bytecode"]["object"],
-                "deployed_bytes": len(c["evm"]["deployedBytecode"]["object"]) // 2,
-                # what EXTCODEHASH of a deployed verifier must equal
-                "deployed_code_keccak": keccak(bytes.fromhex(c["evm"]["deployedBytecode"]["object"])).hex(),
-                "source_sha256": _sha256(sol), "vk_sha256": info["vk_sha256"]}
-    (zk_dir / "verifier.json").write_text(json.dumps(compiled) + "\n")
-    return compiled
-
-
-def proof_calldata(proof_path: Path) -> tuple[bytes, int, int]:
-    """(proof bytes, features commitment, logit) as CreditScoreRegistry.submitProven takes them:
-    the commitment goes into the FeaturesAttestation as a bytes32 (big-endian), the logit is the
-    circuit's output as a field element."""
-    p = json.loads(Path(proof_path).read_text())
-    commitment_felt, logit_felt = (felt_from_hex(h) for h in p["instances"][0])
-    return bytes.fromhex(p["hex_proof"].removeprefix("0x")), commitment_felt, logit_felt
-
-
 def commitment(z_row: np.ndarray, blind: np.ndarray, input_scale: int) -> str:
     """The features commitment the circuit exposes as instance 0: Poseidon over the quantised
     ``z`` and blinding inputs (EZKL's field element encoding, little-endian hex)."""
@@ -357,43 +282,6 @@ def public_values(proof_path: Path, info: dict) -> dict:
             # as the score registry takes and records them
             "featuresCommitment": "0x" + felt_from_hex(inst[0]).to_bytes(32, "big").hex(),
             "pd_bps": pd_bps_from_logit(felt_from_hex(inst[-1]), info["output_scale"])}
-
-
-# The BN254 scalar field: a Halo2 proof's public values are its elements, a negative x as FIELD - |x|.
-FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
-_WAD = 10**18
-_SATURATE = 135  # |logit| past which the PD is 0 or 10,000 bps (contracts/zk/ScoreMath.sol)
-
-
-def felt_to_int(felt: int) -> int:
-    if not 0 <= felt < FIELD:
-        raise ValueError("not a field element")
-    return felt - FIELD if felt > FIELD // 2 else felt
-
-
-def felt_from_hex(le_hex: str) -> int:
-    """A proof's instance as EZKL writes it (32 bytes, little-endian hex) as an integer."""
-    return int.from_bytes(bytes.fromhex(le_hex.removeprefix("0x")), "little")
-
-
-def pd_bps_from_logit(felt: int, scale: int) -> int:
-    """The PD in basis points that the score registry derives from a proof's logit: the same
-    steps as ScoreMath.pdBpsFromLogit (WAD fixed point, truncations where it truncates), with an
-    exact exponential where the contract uses Solady's 1e-18 approximation; the two agree except
-    within about 1e-14 of a half-bps boundary, and the contract's figure is canonical."""
-    from decimal import Decimal, localcontext
-    v = felt_to_int(felt)
-    if v >= _SATURATE << scale:
-        return 10_000
-    if v <= -(_SATURATE << scale):
-        return 0
-    x = -(v * _WAD)
-    x = abs(x) // (1 << scale) * (1 if x >= 0 else -1)  # Solidity's division truncates toward zero
-    with localcontext() as ctx:
-        ctx.prec = 80
-        e = int((Decimal(x) / _WAD).exp() * _WAD) if x > -41446531673892822313 else 0  # expWad: 0 below
-    pd_wad = 10**36 // (_WAD + e)
-    return (pd_wad * 10_000 + 5 * 10**17) // _WAD
 
 
 def verify(zk_dir: Path, proof_path: Path) -> bool:
