@@ -103,6 +103,7 @@ def _submit(scores, att, proof, logit, sender, sigs=None):
     return scores.submitProven(features_tuple(att), sigs or _sign(scores, att), proof, logit, {"from": sender})
 
 
+@pytest.mark.ganache  # the verifier's precompiles on both chains
 def test_a_proven_score_is_recorded_with_the_pd_and_score_derived_on_chain(circuits, zk_models, scores, oracle,
                                                                            borrower):
     proof, commitment, logit = circuits["A"]["proofs"][0]
@@ -129,6 +130,7 @@ def _rejected(scores, borrower, submit, expected):
     assert scores.latestScore(borrower) == before and scores.scoreRequested(borrower)
 
 
+@pytest.mark.ganache  # the verifier's precompiles on both chains
 def test_a_tampered_proof_or_another_pd_is_rejected(circuits, zk_models, scores, oracle, borrower):
     proof, commitment, logit = circuits["A"]["proofs"][0]
     oracle.open_request(borrower)
