@@ -165,10 +165,32 @@ def test_another_borrowers_attestation_and_proof_cannot_score_this_borrower(circ
     att = _features(scores, borrower, commitment)
     sigs = _sign(scores, att)
     stolen = {**att, "borrower": str(borrower2), "nonce": scores.nonces(borrower2)}
-    before = scores.latestScore(borrower2)
-    with brownie.reverts():  # the signatures recover to no registered signer
-        _submit(scores, stolen, proof, logit, borrower2, sigs=sigs)
-    assert scores.latestScore(borrower2) == before
+    # the first signature, over the borrower's message, recovers to a stranger for the stolen one
+    from eth_account import Account
+    stranger = Account._recover_hash(bytes(scores.hashFeaturesAttestation(features_tuple(stolen))),
+                                     signature=sigs[0])
+    assert stranger not in [str(a) for a in scores.signers()]
+    _rejected(scores, borrower2, lambda: _submit(scores, stolen, proof, logit, borrower2, sigs=sigs),
+              err("CreditScoreUnknownSigner", stranger))
+
+
+def test_a_features_attestation_needs_k_signers_under_the_current_configuration(circuits, zk_models, scores,
+                                                                                oracle, borrower, admin):
+    """Too few signatures, a signer twice, or signatures made before the signer set changed."""
+    proof, commitment, logit = circuits["A"]["proofs"][0]
+    oracle.open_request(borrower)
+    att = _features(scores, borrower, commitment)
+    sigs = _sign(scores, att)
+    k = scores.threshold()
+    _rejected(scores, borrower, lambda: _submit(scores, att, proof, logit, borrower, sigs=sigs[:k - 1]),
+              err("CreditScoreInsufficientSignatures", k - 1, k))
+    _rejected(scores, borrower, lambda: _submit(scores, att, proof, logit, borrower, sigs=[sigs[0]] * k),
+              err("CreditScoreDuplicateSigner", REGISTERED_ORACLES[0].address))
+    scores.setThreshold(k - 1, {"from": admin})  # a new configuration voids what was signed before
+    _rejected(scores, borrower, lambda: _submit(scores, att, proof, logit, borrower, sigs=sigs),
+              err("CreditScoreConfigMismatch", att["configDigest"], scores.configDigest()))
+    _submit(scores, _features(scores, borrower, commitment), proof, logit, borrower)  # signed anew: recorded
+    assert not scores.scoreRequested(borrower)
 
 
 def test_a_proof_from_another_models_circuit_is_rejected(circuits, zk_models, scores, oracle, borrower):
