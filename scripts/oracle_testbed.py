@@ -52,12 +52,29 @@ def port_ranges(spec: str | None = None) -> tuple[tuple[int, int], tuple[int, in
     range serves both); the defaults when unset."""
     spec = spec if spec is not None else os.environ.get("SCORECHAIN_TEST_PORTS", "")
     if not spec.strip():
-        return DEFAULT_PORTS
+        return _worker_slice(DEFAULT_PORTS)
     ranges = []
     for part in spec.split(","):
         lo, _, hi = part.strip().partition("-")
         ranges.append((int(lo), int(hi)))
     return ranges[0], ranges[1] if len(ranges) > 1 else ranges[0]
+
+
+def _worker_slice(ranges):
+    """Under pytest-xdist each worker takes its own slice of the ranges: two workers scanning one
+    range for a free port could both pick it before either node binds it. (brownie gives each
+    worker its own chain port, 8545 + the worker's number.)"""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count < 2:
+        return ranges
+    index = int(worker[2:])
+
+    def part(lo: int, hi: int) -> tuple[int, int]:
+        width = (hi - lo + 1) // count
+        return lo + index * width, lo + (index + 1) * width - 1
+
+    return tuple(part(*r) for r in ranges)
 
 
 def random_rows(schema: dict, n: int, seed: int) -> list[dict]:

@@ -48,7 +48,7 @@ NETWORKS = [
         "name": "Local chain as a live network (signed transactions)",
         "id": "scorechain-live",
         "chainid": 31337,
-        "host": "http://127.0.0.1:8546",
+        "host": "http://127.0.0.1:8547",
     },
     {
         "name": "Sepolia (RPC URL from $SEPOLIA_RPC_URL)",

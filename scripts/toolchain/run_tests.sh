@@ -4,7 +4,7 @@
 #      ruff      — the configured linter
 #      install   — the oracle in a fresh venv without brownie (scripts/toolchain/install_check.sh)
 #   2. models    — the model tests (no chain), on both cores (pytest-xdist)
-#      anvil     — every other test (contracts, oracle, scripts) on anvil
+#      anvil     — every other test (contracts, oracle, scripts) on anvil, two workers
 #   3. ganache   — the tests marked `ganache` on Ganache 7.9.2
 #   4. demo      — the main job end to end on anvil, then once on Ganache
 # Extra arguments go to both brownie test runs (e.g. `-x`, `-k name`).
@@ -53,7 +53,10 @@ run_step install 5 env SCORECHAIN_INSTALL_CHECK_NETWORK=development bash scripts
 # The model tests need no chain and are CPU-bound, so they run on both cores apart from the chain
 # tests (whose timing they would disturb); ~8 min serial, about half that here.
 run_step models 20 "$VENV/python" -m pytest -p no:pytest-brownie tests/models -n 2 -q "$@" || status=1
-run_step anvil 40 "$VENV/brownie" test tests --ignore=tests/models --network development "$@" || status=1
+# Two workers (pytest-xdist, a test file per worker at a time): brownie gives each its own anvil
+# (8545, 8546) and the oracle test bed gives each its own port slice; the suite waits mostly on
+# one Python process per chain, so the second core almost halves the step (~27 min serial).
+run_step anvil 40 "$VENV/brownie" test tests --ignore=tests/models --network development -n 2 "$@" || status=1
 run_step ganache 15 "$VENV/brownie" test tests -m ganache --network ganache-cli "$@" || status=1
 # The demo checks itself (every request scored, audit verified, books balance, v1 revoked) and
 # exits non-zero otherwise; its CI reports go to build/ so reports/demo.md stays `make demo`'s.

@@ -14,7 +14,7 @@ import requests
 from eth_account import Account
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = 8546  # scorechain-live's host in brownie's network list (scripts/toolchain/networks.py)
+PORT = 8547  # scorechain-live's host in brownie's network list (scripts/toolchain/networks.py)
 URL = f"http://127.0.0.1:{PORT}"
 
 

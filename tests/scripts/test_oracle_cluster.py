@@ -71,7 +71,23 @@ def test_waiting_for_a_node_that_was_never_started_fails_at_once(tmp_path):
 
 def test_testbed_port_ranges_come_from_scorechain_test_ports(monkeypatch):
     monkeypatch.delenv("SCORECHAIN_TEST_PORTS", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     assert port_ranges() == DEFAULT_PORTS
     monkeypatch.setenv("SCORECHAIN_TEST_PORTS", "9200-9299,8800-8899")
     assert port_ranges() == ((9200, 9299), (8800, 8899))
     assert port_ranges("9500-9599") == ((9500, 9599), (9500, 9599))
+
+
+def test_xdist_workers_take_disjoint_slices_of_the_default_ranges(monkeypatch):
+    monkeypatch.delenv("SCORECHAIN_TEST_PORTS", raising=False)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    slices = []
+    for worker in ("gw0", "gw1"):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+        slices.append(port_ranges())
+    for (http0, proxy0), (http1, proxy1), (http, proxy) in [(*slices, DEFAULT_PORTS)]:
+        for a, b, whole in ((http0, http1, http), (proxy0, proxy1, proxy)):
+            assert whole[0] <= a[0] <= a[1] < b[0] <= b[1] <= whole[1]
+            assert a[1] - a[0] >= 40 and b[1] - b[0] >= 40  # room for several clusters each
+    monkeypatch.setenv("SCORECHAIN_TEST_PORTS", "9200-9299")  # an explicit range is kept whole
+    assert port_ranges() == ((9200, 9299), (9200, 9299))
