@@ -85,9 +85,9 @@ def test_xdist_workers_take_disjoint_slices_of_the_default_ranges(monkeypatch):
     for worker in ("gw0", "gw1"):
         monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
         slices.append(port_ranges())
-    for (http0, proxy0), (http1, proxy1), (http, proxy) in [(*slices, DEFAULT_PORTS)]:
-        for a, b, whole in ((http0, http1, http), (proxy0, proxy1, proxy)):
-            assert whole[0] <= a[0] <= a[1] < b[0] <= b[1] <= whole[1]
-            assert a[1] - a[0] >= 40 and b[1] - b[0] >= 40  # room for several clusters each
+    # per kind of port (HTTP, proxy): worker 0's slice, worker 1's slice, the whole default range
+    for a, b, whole in zip(*slices, DEFAULT_PORTS):
+        assert whole[0] <= a[0] <= a[1] < b[0] <= b[1] <= whole[1]
+        assert a[1] - a[0] >= 40 and b[1] - b[0] >= 40  # room for several clusters each
     monkeypatch.setenv("SCORECHAIN_TEST_PORTS", "9200-9299")  # an explicit range is kept whole
     assert port_ranges() == ((9200, 9299), (9200, 9299))
