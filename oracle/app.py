@@ -69,7 +69,7 @@ def build(s: Settings, *, signer: keys.DigestSigner | None = None) -> Context:
     model = load_model(s.model_path)
     chain = Chain(s)
     metrics = Metrics()
-    guard = ModelGuard(chain.is_approved, ttl_s=s.model_check_ttl_s)
+    guard = ModelGuard(chain.is_approved, ttl_s=s.model_check_ttl_s, circuit_of=chain.zk_scale)
     # Ring order, starting with the next node: each node asks a different peer first, so the
     # co-signing load spreads evenly (see OracleNode.gather).
     peers = s.nodes[s.node_index + 1:] + s.nodes[:s.node_index]

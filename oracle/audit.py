@@ -96,7 +96,7 @@ def audit(ev: Evidence, disclosure: Disclosure, model: Any, card: dict | None = 
     # Recomputed only from the committed features with the attested model: anything else would
     # compare a score of other inputs (or another model) with the signed one.
     if committed and model.model_id == att.modelId:
-        p = model.predict(vector)
+        p = model.predict(vector, circuit_scale=ev.zk_scale)  # a zk-scored model: its circuit's PD
         check("pd_bps", p.pd_bps == att.pdBps, f"recomputed {p.pd_bps}, attested {att.pdBps}")
         check("score", p.score == att.score, f"recomputed {p.score}, attested {att.score}")
         check("reason_codes", p.reason_codes_packed == att.reasonCodes,

@@ -49,6 +49,8 @@ class Evidence:
     config: tuple[list[str], int] | None              # signer set of att.configDigest
     model_record: Any                                 # ModelRegistry.getModel(modelId)
     model_approved_now: bool
+    zk_scale: int | None = None                       # ModelRegistry.zkCircuit's scale: the
+                                                      # model is zk-scored (models.zk.canonical)
     anchor_batch: tuple[int, bytes, str] | None = None  # (batch id, root, provider)
     anchor_verified_on_chain: bool | None = None
     anchor_uri: str | None = None                     # the batch's URI (ipfs://<cid> of its
@@ -137,7 +139,8 @@ def gather(chain: Any, disclosure: Disclosure, tx_hash: str | None = None, *,
         block_timestamp=int(block["timestamp"]), function=function, attestation=att,
         signatures=sigs, report_entries=entries, contract_digest=contract_digest,
         recorded=recorded, latest_nonce=latest, config=chain.config_at(att.configDigest),
-        model_record=record, model_approved_now=approved_now, notes=notes)
+        model_record=record, model_approved_now=approved_now, zk_scale=chain.zk_scale(att.modelId),
+        notes=notes)
 
     proof = disclosure.anchor
     where = data_anchor or (proof.data_anchor if proof else None)

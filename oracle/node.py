@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from oracle import attest, auth, keys, request_types, typed_data
-from oracle.scoring import Model, ModelGuard, ModelNotApproved, ModelSchemaNotReady, Prediction
+from oracle.scoring import Model, ModelGuard, ModelLoadError, ModelNotApproved, ModelSchemaNotReady, Prediction
 from oracle.store import Store, UnknownBorrower
 from oracle.typed_data import ScoreAttestation
 
@@ -139,7 +139,10 @@ class OracleNode:
             self.guard.check(model.model_id)
         except ModelNotApproved as exc:
             raise Refusal(str(exc), status=409) from None
-        pred = model.predict(feats.vector)
+        try:  # a zk-scored model's PD is its circuit's (models.zk.canonical)
+            pred = model.predict(feats.vector, circuit_scale=self.guard.circuit_scale(model.model_id))
+        except ModelLoadError as exc:
+            raise Refusal(str(exc), status=503) from None
         if nonce is None:
             nonce = self.chain.nonce_of(feats.address)
         if self.drift is not None:  # once per request, however often it is recomputed

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from models import serving
-from oracle.scoring import Model
+from oracle.scoring import Model, ModelLoadError
 
 
 class ProvingError(Exception):
@@ -48,9 +48,17 @@ def prove_borrower(model: Model, features, circuit_dir: Path, out: Path) -> dict
                            f"not the served {model.model_id_hex}")
     if features.schema_hash != model.schema_hash:
         raise ProvingError("the borrower's stored features follow another schema than the model's")
-    z = zk.features_z(model.path, features.vector.reshape(1, -1))[0]
-    r = zk.prove(circuit_dir, z, zk.blinding(features.salt, info["input_scale"]), out)
+    # the served row (the elderly rule's favourable age), as the signers score it
+    try:
+        circuit = model.circuit(info["output_scale"])
+    except ModelLoadError as exc:
+        raise ProvingError(str(exc)) from None
+    row = serving.favourable_row(model.bundle, features.vector)
+    r = zk.prove(circuit_dir, circuit.z(row), zk.blinding(features.salt, info["input_scale"]), out)
     proof, commitment, logit = zk.proof_calldata(Path(out) / "proof.json")
+    if logit != circuit.logit(row):  # the same PD whichever path records the score
+        raise ProvingError(f"the circuit in {circuit_dir} proved logit {logit}, the model's "
+                           f"canonical one is {circuit.logit(row)}: not this model's circuit")
     pd_bps = zk.pd_bps_from_logit(logit, info["output_scale"])
     proven = {"borrower": features.address, "modelId": model.model_id_hex,
               "featuresCommitment": "0x" + commitment.to_bytes(32, "big").hex(), "logit": str(logit),

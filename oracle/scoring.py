@@ -15,6 +15,7 @@ revocation stops signing within `model_check_ttl_s`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from functools import lru_cache
@@ -66,30 +67,63 @@ class Model:
     """One loaded model: id, schema and a `models.serving` bundle (one onnxruntime session)."""
 
     def __init__(self, path: Path, onnx_path: Path, model_id: bytes, bundle: Any,
-                 schema: dict) -> None:
+                 schema: dict, onnx_bytes: bytes | None = None) -> None:
         self.path = path  # the bundle directory
         self.onnx_path = onnx_path
         self.model_id = model_id  # the bundle id: SHA-256 of its manifest (models.manifest)
         self.bundle = bundle
         self.schema = schema
         self.schema_hash = schema_hash_hex(schema)
+        self._onnx_bytes = onnx_bytes  # the checked bytes the session runs
+        self._circuits: dict[int, Any] = {}
+        self._circuits_lock = threading.Lock()
 
     @property
     def model_id_hex(self) -> str:
         return "0x" + self.model_id.hex()
 
-    def predict(self, vector: np.ndarray) -> Prediction:
+    def predict(self, vector: np.ndarray, circuit_scale: int | None = None) -> Prediction:
+        """PD, score, band and reasons of one validated row. ``circuit_scale``: the model is
+        zk-scored (ModelRegistry.zkCircuit), so its PD is the circuit's fixed-point one at that
+        scale, the PD the registry derives from a proof (models.zk.canonical)."""
         # One row at a time, never batched across borrowers: onnxruntime's TreeEnsemble sums
         # trees in a different order for larger batches (measured here: 60 of 2,000 holdout
         # PDs moved by up to 9e-8 in batches of 50+), so a batched node could disagree with its
         # peers and with `oracle verify` by one basis point or one reason code.
         x = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         pd, codes = serving.explain(self.bundle, x[0])  # the elderly rule applied
-        pd_bps = int(serving.pd_to_bps(pd))
+        if circuit_scale is None:
+            pd_bps = int(serving.pd_to_bps(pd))
+        else:
+            pd, pd_bps = self.circuit(circuit_scale).pd(serving.favourable_row(self.bundle, x[0]))
         score, band = _score_and_band(pd_bps)
         codes = tuple(int(c) for c in codes)
         packed = int(serving.pack_reason_codes(codes))
         return Prediction(pd, pd_bps, score, band, codes, packed)
+
+
+    def circuit(self, scale: int):
+        """The zk circuit's PD for this model at fixed point 2^scale (built once per scale)."""
+        with self._circuits_lock:
+            c = self._circuits.get(scale)
+            if c is None:
+                try:
+                    from models.zk.canonical import CircuitPD
+                except ImportError as exc:  # an oracle-only install: onnx is in the zk extra
+                    raise ModelLoadError(
+                        f"model {self.model_id_hex} is zk-scored: serving it needs the zk extra "
+                        f"(pip install 'scorechain[zk]'): {exc}") from None
+                onnx_bytes = self._onnx_bytes if self._onnx_bytes is not None else \
+                    self.onnx_path.read_bytes()
+                if hashlib.sha256(onnx_bytes).hexdigest() != self.bundle.model_id:
+                    raise ModelLoadError(f"{self.onnx_path} changed since the model was loaded")
+                try:
+                    c = CircuitPD(onnx_bytes, scale)
+                except ValueError as exc:  # NotProvable: the registry attached a circuit to it
+                    raise ModelLoadError(f"model {self.model_id_hex} has a zk circuit on chain "
+                                         f"but no provable linear part: {exc}") from None
+                self._circuits[scale] = c
+        return c
 
 
 @lru_cache(maxsize=10_001)
@@ -150,19 +184,37 @@ def load_model(path: str | Path) -> Model:
             bundle = serving.bundle_from_files(bundle_dir, files)
         except Exception as exc:  # BundleIntegrityError, ONNX parse errors, bad JSON ...
             raise ModelLoadError(f"cannot load model bundle {bundle_dir}: {exc}") from None
-        model = Model(bundle_dir, onnx_path, model_id, bundle, dict(bundle.schema))
+        model = Model(bundle_dir, onnx_path, model_id, bundle, dict(bundle.schema), files.onnx)
         _MODELS[model_id] = model
         return model
 
 
 class ModelGuard:
-    """Answers "may this model id be used now?" from the on-chain ModelRegistry, with a TTL."""
+    """Answers "may this model id be used now?" from the on-chain ModelRegistry, with a TTL, and
+    "is it zk-scored?" (``circuit_of``: its circuit's fixed-point scale, or None)."""
 
-    def __init__(self, is_approved: Callable[[bytes], bool], ttl_s: float = 30.0) -> None:
+    def __init__(self, is_approved: Callable[[bytes], bool], ttl_s: float = 30.0,
+                 circuit_of: Callable[[bytes], int | None] | None = None) -> None:
         self._is_approved = is_approved
+        self._circuit_of = circuit_of
         self._ttl = ttl_s
         self._cache: dict[bytes, tuple[bool, float]] = {}
+        self._circuits: dict[bytes, int | None] = {}
         self._lock = threading.Lock()
+
+    def circuit_scale(self, model_id: bytes) -> int | None:
+        """The zk circuit's scale of an approved model (call after :meth:`check`). Asked once:
+        ModelRegistry attaches a circuit only before approval, so an approved model's answer
+        never changes."""
+        if self._circuit_of is None:
+            return None
+        with self._lock:
+            if model_id in self._circuits:
+                return self._circuits[model_id]
+        scale = self._circuit_of(model_id)
+        with self._lock:
+            self._circuits[model_id] = scale
+        return scale
 
     def check(self, model_id: bytes) -> None:
         now = time.monotonic()

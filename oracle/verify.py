@@ -57,11 +57,15 @@ def verify_attestation(ctx: Any, att: ScoreAttestation, signatures: list[bytes],
         check("features_hash", recomputed == att.featuresHash,
               f"recomputed 0x{recomputed.hex()}, attested 0x{att.featuresHash.hex()}")
         if disk_id == att.modelId:
-            pred = ctx.model.predict(feats.vector)
-            check("pd_bps", pred.pd_bps == att.pdBps, f"recomputed {pred.pd_bps}, attested {att.pdBps}")
-            check("score", pred.score == att.score, f"recomputed {pred.score}, attested {att.score}")
-            check("reason_codes", pred.reason_codes_packed == att.reasonCodes,
-                  f"recomputed {pred.reason_codes_packed:#010x}, attested {att.reasonCodes:#010x}")
+            try:  # a zk-scored model's PD is its circuit's (models.zk.canonical)
+                pred = ctx.model.predict(feats.vector, circuit_scale=ctx.chain.zk_scale(att.modelId))
+            except ModelLoadError as exc:
+                check("pd_bps", False, f"not recomputed: {exc}")
+            else:
+                check("pd_bps", pred.pd_bps == att.pdBps, f"recomputed {pred.pd_bps}, attested {att.pdBps}")
+                check("score", pred.score == att.score, f"recomputed {pred.score}, attested {att.score}")
+                check("reason_codes", pred.reason_codes_packed == att.reasonCodes,
+                      f"recomputed {pred.reason_codes_packed:#010x}, attested {att.reasonCodes:#010x}")
 
     # digest and signatures, against the signer set the signature names
     sep = typed_data.domain_separator(ctx.chain.chain_id, ctx.chain.registry.address)

@@ -96,9 +96,11 @@ def random_rows(schema: dict, n: int, seed: int) -> list[dict]:
 
 
 def write_features_csv(path: Path, schema: dict, borrowers: list[str], seed: int = 1,
-                       salts: dict[str, bytes] | None = None) -> dict[str, dict]:
-    """An `oracle features import` CSV with a random row per borrower; returns the rows."""
-    rows = random_rows(schema, len(borrowers), seed)
+                       salts: dict[str, bytes] | None = None,
+                       rows: list[dict] | None = None) -> dict[str, dict]:
+    """An `oracle features import` CSV with a row per borrower (random unless `rows` gives
+    them); returns the rows."""
+    rows = random_rows(schema, len(borrowers), seed) if rows is None else rows
     names = [f["name"] for f in schema["features"]]
     out = {}
     with open(path, "w", newline="") as fh:
@@ -116,9 +118,12 @@ class OracleTestbed:
 
     def __init__(self, workdir: Path, model_path: Path, n: int = 3, k: int = 2,
                  n_borrowers: int = 6, proxy: bool = False, settings: dict | None = None,
-                 zero_gas: bool = False) -> None:
+                 zero_gas: bool = False, zk_circuit: Path | None = None,
+                 rows: list[dict] | None = None) -> None:
         """`zero_gas`: run the nodes as on a consortium chain with no base fee and a zero gas
-        price: their transmitter keys get no ETH and they pay no priority fee."""
+        price: their transmitter keys get no ETH and they pay no priority fee. `zk_circuit`: the
+        model's circuit directory (python -m models zk setup), attached before approval, so the
+        model is zk-scored. `rows`: the borrowers' feature rows (default: random ones)."""
         from oracle.scoring import load_model
         self.workdir = Path(workdir)
         # the nodes run a private copy of the bundle: the model under models/default may be
@@ -140,10 +145,11 @@ class OracleTestbed:
         signers = self.cluster.create_keys()
         self.admin = accounts[0]
         self.zero_gas = zero_gas
-        self._deploy(signers, k)  # a false "dropped" verdict is re-checked: scripts.brownie_rpc_quirks
-        self.borrowers = self.new_borrowers(n_borrowers)
+        self._deploy(signers, k, zk_circuit)  # a false "dropped" verdict is re-checked: scripts.brownie_rpc_quirks
+        self.borrowers = self.new_borrowers(n_borrowers if rows is None else len(rows))
         self.rows = write_features_csv(self.workdir / "features.csv", self.model.schema,
-                                       [b.address for b in self.borrowers], seed=n_borrowers)
+                                       [b.address for b in self.borrowers], seed=n_borrowers,
+                                       rows=rows)
         self.start_block = web3.eth.block_number
         self._recorded: list[tuple[str, int]] = []
         self._recorded_to = self.start_block - 1
@@ -154,7 +160,7 @@ class OracleTestbed:
                                   **(settings or {})}
         self.cluster.import_features(self.workdir / "features.csv")
 
-    def _deploy(self, signers: list[str], k: int) -> None:
+    def _deploy(self, signers: list[str], k: int, zk_circuit: Path | None) -> None:
         # the contract containers it imports exist once brownie has loaded the project
         from scripts.scorechain_deploy import deploy_system
 
@@ -170,9 +176,22 @@ class OracleTestbed:
                     bytes.fromhex(self.model.schema_hash),
                     content_id.uri(content_id.path_cid(self.model_path)), 1,
                     {"from": accounts[1]})
+        if zk_circuit is not None:
+            self.zk_verifier = self._attach_circuit(Path(zk_circuit))
         mr.approve(self.model.model_id, {"from": accounts[2]})
         for t in [] if self.zero_gas else self.cluster.transmitters():  # gas money for the transmitters
             self.admin.transfer(t, "10 ether")
+
+    def _attach_circuit(self, zk_dir: Path) -> str:
+        """The circuit's verifier deployed and recorded with its key's hash (as scripts/02)."""
+        from models import zk
+
+        info = json.loads((zk_dir / "zk.json").read_text())
+        compiled = zk.evm_verifier(zk_dir)
+        verifier = accounts[1].transfer(data="0x" + compiled["bytecode"]).contract_address
+        self.system.model_registry.setZkCircuit(self.model.model_id, verifier, "0x" + info["vk_sha256"],
+                                                info["output_scale"], {"from": accounts[1]})
+        return verifier
 
     def new_borrower(self):
         return self.new_borrowers(1)[0]

@@ -362,3 +362,16 @@ def audit_case(model, row: dict, *, borrower: str | None = None, k: int = 2, n_s
     evidence = _replace(evidence, model_record=model_record[:-1] + (content_id.uri(bundle_cid),),
                         anchor_uri=content_id.uri(content_id.bytes_cid(document)))
     return disclosure, evidence, card, {"bundle_cid": bundle_cid, "batch_document": document}
+
+
+def rounding_boundary_rows(model, X, feature: str, scale: int, n: int = 3, steps: int = 25) -> list:
+    """Up to `n` rows near `X`'s whose float PD and zk circuit PD (oracle.scoring.Model, at fixed
+    point 2^scale) round to different basis points: `feature` moved a unit at a time, `steps`
+    times per row. What a test of "the circuit's PD is the canonical one" needs to be able to fail."""
+    import numpy as np
+
+    j = [f["name"] for f in model.schema["features"]].index(feature)
+    rows = np.repeat(np.asarray(X, dtype=np.float32), steps, axis=0)
+    rows[:, j] += np.tile(np.arange(steps, dtype=np.float32), len(X))
+    return [x for x in rows
+            if model.predict(x).pd_bps != model.predict(x, circuit_scale=scale).pd_bps][:n]

@@ -31,8 +31,9 @@ mirrored by :func:`pd_bps_from_logit`). Several EZKL calls are coroutines in 23.
 awaits whatever they return inside a running event loop.
 
 Modules: ``circuit`` (the split, set-up, proof, verification), ``fixed_point`` (the registry's
-arithmetic from a proven logit to pdBps) and ``verifier`` (the Solidity verifier and a proof as
-calldata).
+arithmetic from a proven logit to pdBps, and the circuit's own arithmetic, emulated exactly),
+``canonical`` (the PD every path signs for a zk-scored model: the circuit's, needing no EZKL) and
+``verifier`` (the Solidity verifier and a proof as calldata).
 """
 from .circuit import (
     BLINDING,

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from .fixed_point import felt_from_hex, pd_bps_from_logit
+from .fixed_point import FIELD, circuit_logit, felt_from_hex, pd_bps_from_logit, quantise
 
 # Calibrated once per model: 2^12 fixed point for z and weights keeps the logit error near 1e-4,
 # and the circuit small (2^9 rows for a dozen features, measured).
@@ -220,8 +220,13 @@ def setup(bundle_dir: Path, out: Path, calibration_X: np.ndarray, srs: Path | No
     (out / "calibration.json").unlink()  # rows of the bundle's data: not an artefact
     settings = json.loads((out / "settings.json").read_text())
     logrows = settings["run_args"]["logrows"]
+    scales = {settings["run_args"]["input_scale"], settings["run_args"]["param_scale"],
+              *settings["model_input_scales"], *settings["model_output_scales"]}
+    if scales != {INPUT_SCALE}:  # the one fixed point the signers emulate (fixed_point.circuit_logit)
+        raise NotProvable(f"EZKL calibrated scales {sorted(scales)}, not 2^{INPUT_SCALE} throughout")
     _call(lambda: ezkl.compile_circuit(str(out / "circuit.onnx"), str(out / "circuit.ezkl"),
                                        str(out / "settings.json")))
+    _check_emulation(out, part, z)
     local_srs = srs is None
     if local_srs:
         srs = out / f"kzg{logrows}.local.srs"
@@ -239,6 +244,28 @@ def setup(bundle_dir: Path, out: Path, calibration_X: np.ndarray, srs: Path | No
             "setup_seconds": round(time.time() - t0, 2)}
     (out / "zk.json").write_text(json.dumps(info, indent=1) + "\n")
     return info
+
+
+def _check_emulation(out: Path, part: LinearPart, z: np.ndarray, rows: int = 48) -> None:
+    """The oracle's signers compute a zk-scored model's logit without EZKL
+    (fixed_point.circuit_logit): refuse a circuit whose own witness differs from it on spread
+    calibration rows or on a rounding tie (half of the last unit, where rounding modes differ)."""
+    w_q = [quantise(v, INPUT_SCALE) for v in part.w.astype(np.float32)]
+    b_q = quantise(np.float32(part.b), INPUT_SCALE)
+    picks = [r[:len(part.w)] for r in z[np.linspace(0, len(z) - 1, min(rows, len(z))).astype(int)]]
+    i = next((i for i, w in enumerate(w_q) if w % (1 << INPUT_SCALE)), None)
+    if i is not None:  # z_i * w_i a whole number and a half of the last unit, either sign
+        t = (w_q[i] & -w_q[i]).bit_length() - 1
+        for sign in (1, -1):
+            tie = np.zeros(len(part.w), np.float32)
+            tie[i] = sign * 3 * 2.0 ** (INPUT_SCALE - 1 - t) / 2**INPUT_SCALE
+            picks.append(tie)
+    mine = [circuit_logit(r, w_q, b_q, INPUT_SCALE) for r in picks]
+    theirs = [round(v * 2**INPUT_SCALE) % FIELD for v in circuit_logits(out, np.asarray(picks))]
+    bad = sum(a != b for a, b in zip(mine, theirs))
+    if bad:
+        raise NotProvable(f"the circuit's logit differs from the emulated one on {bad} of "
+                          f"{len(picks)} rows: this EZKL's arithmetic is not the one signers use")
 
 
 def commitment(z_row: np.ndarray, blind: np.ndarray, input_scale: int) -> str:
@@ -300,7 +327,7 @@ def circuit_logits(zk_dir: Path, Z: np.ndarray) -> np.ndarray:
     arithmetic, to compare with the bundle's."""
     import ezkl
     zk_dir = Path(zk_dir)
-    info = json.loads((zk_dir / "zk.json").read_text())
+    scale = json.loads((zk_dir / "settings.json").read_text())["model_output_scales"][0]
     tmp, wit = zk_dir / "parity_input.json", zk_dir / "parity_witness.json"
     out = []
     try:
@@ -309,7 +336,7 @@ def circuit_logits(zk_dir: Path, Z: np.ndarray) -> np.ndarray:
             tmp.write_text(json.dumps({"input_data": [_with_blinding(z, None).tolist()]}))
             # with no output path EZKL writes witness.json into the working directory
             w = _call(lambda: ezkl.gen_witness(str(tmp), str(zk_dir / "circuit.ezkl"), str(wit)))
-            out.append(ezkl.felt_to_float(w["outputs"][0][0], info["output_scale"]))
+            out.append(ezkl.felt_to_float(w["outputs"][0][0], scale))
     finally:
         tmp.unlink(missing_ok=True)
         wit.unlink(missing_ok=True)

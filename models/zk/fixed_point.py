@@ -8,6 +8,8 @@ contract's figure is the canonical one.
 """
 from __future__ import annotations
 
+import math
+
 # The BN254 scalar field: a Halo2 proof's public values are its elements, a negative x as FIELD - |x|.
 FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 _WAD = 10**18
@@ -43,3 +45,29 @@ def pd_bps_from_logit(felt: int, scale: int) -> int:
         e = int((Decimal(x) / _WAD).exp() * _WAD) if x > -41446531673892822313 else 0  # expWad: 0 below
     pd_wad = 10**36 // (_WAD + e)
     return (pd_wad * 10_000 + 5 * 10**17) // _WAD
+
+
+def quantise(x: float, scale: int) -> int:
+    """``x`` at fixed point 2^scale as EZKL quantises an input or a weight: rounded half away
+    from zero (the product by a power of two is exact, so is the fraction's comparison)."""
+    y = abs(float(x)) * (1 << scale)
+    q = math.floor(y)
+    if y - q >= 0.5:
+        q += 1
+    return q if x >= 0 else -q
+
+
+def _div_half_away(a: int, d: int) -> int:
+    q = (abs(a) + d // 2) // d
+    return q if a >= 0 else -q
+
+
+def circuit_logit(z, w_q: list[int], b_q: int, scale: int) -> int:
+    """The circuit's logit for one row ``z`` (the model's preprocessed inputs, float32), as a
+    field element: EZKL's arithmetic for ``z · w + b`` with inputs, weights and output all at
+    2^scale (the product at 2^2scale rescaled by a division rounded half away from zero).
+    ``w_q``/``b_q``: the weights and intercept quantised (:func:`quantise`). The blinding inputs
+    have zero weight and do not enter. Checked against EZKL's own witness when a circuit is set
+    up (models.zk.setup) and on a holdout in the tests."""
+    acc = sum(quantise(v, scale) * w for v, w in zip(z, w_q, strict=True))
+    return (_div_half_away(acc, 1 << scale) + b_q) % FIELD

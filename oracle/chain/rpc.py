@@ -127,6 +127,13 @@ class Chain:
         return bool(self._r(lambda: self.model_registry.functions.isApproved(model_id).call(),
                             "isApproved"))
 
+    def zk_scale(self, model_id: bytes) -> int | None:
+        """The fixed-point scale of the zk circuit ModelRegistry attached to ``model_id``, None
+        if it has none (then its PD is the bundle's float one; see models.zk.canonical)."""
+        verifier, _, scale = self._r(
+            lambda: self.model_registry.functions.zkCircuit(model_id).call(), "zkCircuit")
+        return None if int(verifier, 16) == 0 else int(scale)
+
     def nonce_of(self, borrower: str, block: int | str = "latest") -> int:
         """The borrower's next attestation nonce, now or right after `block`."""
         return int(self._r(lambda: self.registry.functions.nonces(borrower).call(

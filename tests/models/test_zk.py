@@ -10,6 +10,7 @@ from models import serving as S
 from models import zk
 from models.data import load_dataset, make_splits
 from models.federated.run import run_federation
+from scripts.scorechain_testkit import rounding_boundary_rows
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,54 @@ def test_the_circuit_is_small_and_its_logit_matches_the_bundle_on_the_holdout(pr
     same_bps = np.mean([S.pd_to_bps(a) == S.pd_to_bps(b) for a, b in zip(pz, pd)])
     assert same_bps >= 0.9  # how often exactly is the report's figure
     assert not list(tmp_path.iterdir())
+    # what the signers compute without EZKL is the circuit's own logit, exactly, on every row
+    circuit = _circuit_pd(base, info)
+    assert [circuit.logit(x) for x in X] == [round(v * 2**info["output_scale"]) % zk.FIELD
+                                             for v in logits]
+
+
+def _circuit_pd(base, info):
+    from models.zk.canonical import CircuitPD
+    ref = json.loads((base / "bundle" / "reference.json").read_text())
+    return CircuitPD((base / "bundle" / ref["onnx_file"]).read_bytes(), info["output_scale"])
+
+
+def test_setup_refuses_a_circuit_whose_rounding_the_signers_would_not_reproduce(provable, tmp_path,
+                                                                                monkeypatch):
+    """Rounding half up instead of half away from zero differs only on a negative tie: setup's
+    tie rows catch it (spread rows alone would not), and nothing half-made is served."""
+    import models.zk.circuit as C
+    from models.zk import fixed_point as F
+    ds, sp, _, info = provable
+
+    def half_up(z, w_q, b_q, scale):
+        acc = sum(F.quantise(v, scale) * w for v, w in zip(z, w_q))
+        return (((acc + (1 << (scale - 1))) >> scale) + b_q) % F.FIELD
+    monkeypatch.setattr(C, "circuit_logit", half_up)
+    with pytest.raises(zk.NotProvable, match="differs from the emulated one on 1 of"):
+        zk.setup(provable[2] / "bundle", tmp_path / "c", ds.X[sp.train_idx], srs=info["srs"])
+    assert not (tmp_path / "c" / "zk.json").exists()
+
+
+def test_a_zk_scored_models_pd_is_the_circuits_even_where_the_float_pd_rounds_otherwise(
+        provable, tmp_path, monkeypatch):
+    """Applicants whose float PD and circuit PD round to different basis points exist (about
+    0.5 %, reports/zk.md); for them the oracle's model, told the model is zk-scored, gives the
+    PD the registry derives from EZKL's own witness, and the float one otherwise."""
+    from oracle.scoring import load_model
+    ds, sp, base, info = provable
+    monkeypatch.chdir(tmp_path)
+    model = load_model(base / "bundle")
+    scale = info["output_scale"]
+    differ = rounding_boundary_rows(model, ds.X[sp.holdout_idx[:40]], "credit_amount", scale)
+    assert differ, "no applicant on a rounding boundary among 1,000: widen the search"
+    favourable = np.array([S.favourable_row(model.bundle, x) for x in differ])
+    witness = zk.circuit_logits(base / "circuit", zk.features_z(base / "bundle", favourable))
+    for x, logit in zip(differ, witness):
+        canonical = zk.pd_bps_from_logit(round(logit * 2**scale) % zk.FIELD, scale)
+        p = model.predict(x, circuit_scale=scale)
+        assert p.pd_bps == canonical != model.predict(x).pd_bps
+        assert (p.score, p.reason_codes) == (S.score_from_pd(canonical), model.predict(x).reason_codes)
 
 
 def test_a_proof_verifies_and_exposes_the_features_commitment_and_the_logit(provable, tmp_path):

@@ -1,0 +1,69 @@
+"""Signers of a zk-scored model (issue 16): once ModelRegistry attaches a circuit to a model, the
+oracle nodes sign the PD the registry would derive from a proof, the circuit's fixed-point one,
+so a borrower cannot choose between a signed and a proven score for the one that rounds better;
+`oracle verify` recomputes the same."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from brownie import web3
+
+from models import serving as S
+from models import zk
+from models.data import load_dataset, make_splits
+from models.federated.run import run_federation
+from models.schema import decode_row
+from oracle.scoring import load_model
+from scripts.oracle_cluster import run_cli
+from scripts.oracle_testbed import OracleTestbed
+from scripts.scorechain_testkit import rounding_boundary_rows
+
+
+@pytest.fixture(scope="module")
+def zk_model(tmp_path_factory):
+    """A provable bundle (German, federated logistic) and its circuit."""
+    ds = load_dataset("german")
+    sp = make_splits(ds.y, ds.X)
+    base = tmp_path_factory.mktemp("zksigners")
+    run = run_federation(ds, sp, rounds=2, export=base / "bundle")
+    assert "gate_failure" not in run["after"]
+    info = zk.setup(base / "bundle", base / "circuit", ds.X[sp.train_idx])
+    return ds, sp, base, info
+
+
+def test_nodes_sign_the_circuits_pd_of_a_zk_scored_model_and_verify_agrees(zk_model, tmp_path):
+    ds, sp, base, info = zk_model
+    scale = info["output_scale"]
+    model = load_model(base / "bundle")
+    X = rounding_boundary_rows(model, ds.X[sp.holdout_idx[:40]], "credit_amount", scale, n=2)
+    assert len(X) == 2, "no applicants on a rounding boundary: widen the search"
+    X.append(ds.X[sp.holdout_idx[0]])  # and an ordinary one
+    bed = OracleTestbed(tmp_path, base / "bundle", n=3, k=2, zk_circuit=base / "circuit",
+                        rows=[decode_row(ds.schema, x) for x in X])
+    try:
+        reg, mr = bed.system.score_registry, bed.system.model_registry
+        assert int(mr.zkCircuit(model.model_id)[2]) == scale
+        for b in bed.borrowers:
+            bed.request_loan(b)
+        bed.start()
+        bed.wait_recorded(bed.borrowers, timeout=120)
+        circuit = model.circuit(scale)
+        for i, (b, x) in enumerate(zip(bed.borrowers, X)):
+            rec = reg.latestScore(b)
+            canonical = model.predict(x, circuit_scale=scale)
+            assert (int(rec["pdBps"]), int(rec["score"])) == (canonical.pd_bps, canonical.score)
+            if i < 2:  # the float PD rounds otherwise: a node on the float path fails here
+                assert canonical.pd_bps != model.predict(x).pd_bps
+            # the PD and score the registry derives from a proof of these features
+            logit = circuit.logit(S.favourable_row(model.bundle, x))
+            assert [int(v) for v in reg.provenPdAndScore(model.model_id, logit)] == [
+                canonical.pd_bps, canonical.score]
+        ours = {b.address for b in bed.borrowers}
+        events = reg.events.get_sequence(from_block=bed.start_block, event_type="ScoreRecorded")
+        for h in {"0x" + bytes(e.transactionHash).hex() for e in events if e.args.borrower in ours}:
+            r = run_cli(["verify", h], bed.nodes[0].env)
+            assert r.returncode == 0 and json.loads(r.stdout)["ok"], r.stdout + r.stderr
+        assert web3.eth.get_code(bed.zk_verifier)
+    finally:
+        bed.stop()
