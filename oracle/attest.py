@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from oracle.typed_data import ScoreAttestation
+from oracle.typed_data import FeaturesAttestation, ScoreAttestation
 
 EXACT_FIELDS = ("borrower", "modelId", "featuresHash", "pdBps", "score", "reasonCodes", "nonce",
                 "extensionHash", "configDigest")
+# A proven score's signed half: the features commitment instead of hash, PD and score.
+FEATURES_EXACT_FIELDS = ("borrower", "modelId", "featuresCommitment", "reasonCodes", "nonce",
+                         "extensionHash", "configDigest")
 
 
 @dataclass(frozen=True)
@@ -48,16 +51,29 @@ def build_attestation(*, borrower: str, model_id: bytes, features_hash: bytes, p
     )
 
 
+def build_features_attestation(*, borrower: str, model_id: bytes, commitment: bytes,
+                               reason_codes: int, nonce: int, now: int, policy: Policy,
+                               config_digest: bytes) -> FeaturesAttestation:
+    return FeaturesAttestation(borrower=borrower, modelId=model_id, featuresCommitment=commitment,
+                               reasonCodes=reason_codes, issuedAt=now,
+                               validUntil=now + policy.validity_s, nonce=nonce,
+                               configDigest=config_digest)
+
+
 # A borrower's credit data: a refusal names the field that differs, never this node's value (the
 # caller may be anyone who reached the peer port, and the reason goes back to it and into logs).
-PERSONAL_FIELDS = frozenset({"featuresHash", "pdBps", "score", "reasonCodes"})
+PERSONAL_FIELDS = frozenset({"featuresHash", "featuresCommitment", "pdBps", "score", "reasonCodes"})
 
 
-def disagreements(proposed: ScoreAttestation, own: ScoreAttestation, policy: Policy) -> list[str]:
-    """Why a peer must not co-sign `proposed`, given its own recomputation `own` (empty = agree).
-    Values of PERSONAL_FIELDS are not shown."""
+def disagreements(proposed: ScoreAttestation | FeaturesAttestation,
+                  own: ScoreAttestation | FeaturesAttestation, policy: Policy) -> list[str]:
+    """Why a peer must not co-sign `proposed`, given its own recomputation `own` of the same kind
+    (empty = agree). Values of PERSONAL_FIELDS are not shown."""
     out = []
-    for name in EXACT_FIELDS:
+    exact = EXACT_FIELDS if isinstance(own, ScoreAttestation) else FEATURES_EXACT_FIELDS
+    if type(proposed) is not type(own):
+        return [f"a {type(proposed).__name__} is not a {type(own).__name__}"]
+    for name in exact:
         a, b = getattr(proposed, name), getattr(own, name)
         if a != b and name in PERSONAL_FIELDS:
             out.append(f"{name}: differs from this node's recomputation")

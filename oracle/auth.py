@@ -93,9 +93,11 @@ def verify_pull(body: Any, *, separator: bytes, now: float, max_ttl_s: float,
     "signature": "0x…"}}`` (the delegation only when the requester is not the borrower)."""
     if not isinstance(body, dict) or "request" not in body or "signature" not in body:
         raise AuthError("a signed ScoreRequest is required: {request, signature[, delegation]}")
-    unknown = sorted(body.keys() - {"request", "signature", "delegation"})
+    unknown = sorted(body.keys() - {"request", "signature", "delegation", "proof"})
     if unknown:
         raise AuthError(f"unknown fields {unknown}", status=422)
+    if not isinstance(body.get("proof", False), bool):
+        raise AuthError("proof must be true or false", status=422)
     try:
         req = request_types.normalise("ScoreRequest", body["request"])
     except RequestFormatError as exc:

@@ -12,13 +12,18 @@ Public listener (borrowers; body cap `public_max_body_bytes`, per-IP rate limit
   mismatch; 404 no features; 413 body too large; 422 malformed; 429 rate limited; 503 fewer than
   k signatures. Results are cached per (borrower, nonce, model, signer config) for
   `pull_cache_ttl_s`, and gathered on the node's pull worker pool, never the daemon's.
+  With ``"proof": true`` (a zk-scored model, a node with ``zk_circuit_dir``): a proof instead of a
+  signed PD, ``{featuresAttestation, signatures[k], digest, proof, logit, pdBps, score, ...}``,
+  what CreditScoreRegistry.submitProven takes (oracle.proving.pulled_proof); one proof at a time
+  per node (503 while busy), 409 for a model without a circuit or a node without its directory.
 * ``GET /v1/score/{borrower}`` — 401: an unsigned pull is refused.
 
 Peer listener (`peer_max_body_bytes`): ``POST /v1/sign`` ``{"attestations": [...]}`` (at most 500),
 signed by a registered signer's node key (`oracle.auth.verify_peer`); answers ``{"results":
 [{"signature", "signer"} | {"error", "reasons", "status"}, ...]}`` in order. An entry is signed
 only if its borrower has an open loan request and this node's own recomputation gives the
-identical attestation.
+identical attestation. ``"kind": "features"``: FeaturesAttestations, each signed only if this
+node's own commitment of the borrower's features is the one proposed.
 
 Admin listener: ``GET /healthz`` (503 when the daemon loop is unhealthy), ``GET /metrics``,
 ``GET /drift`` (population stability of what the node scored, oracle.drift).
@@ -31,7 +36,8 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+import threading
+from typing import Any, Literal
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -45,7 +51,7 @@ from oracle.auth import AuthError, ReplayGuard
 from oracle.http_limits import BodyLimit, RateLimit, ResultCache, answer
 from oracle.node import OracleNode, Refusal
 from oracle.settings import Settings
-from oracle.typed_data import AttestationError, ScoreAttestation
+from oracle.typed_data import AttestationError, FeaturesAttestation, ScoreAttestation
 
 MAX_BATCH = 500
 _REFUSAL_REASON = {401: "unauthenticated", 403: "forbidden", 409: "replayed", 503: "busy"}
@@ -56,6 +62,8 @@ class SignRequest(BaseModel):
     attestations: list[dict[str, Any]] = Field(..., min_length=1, max_length=MAX_BATCH)
     # Also sign the attestations, in this order, as one ScoreReport (only if every one is co-signed).
     report: bool = False
+    # "features": FeaturesAttestations (the signed half of a proven score), never in a report
+    kind: Literal["score", "features"] = "score"
 
 
 def _base_app(title: str) -> FastAPI:
@@ -126,6 +134,8 @@ def create_public_app(node: OracleNode, s: Settings, *, metrics: Any | None = No
                 metrics.http_refused.labels("no_open_request").inc()
             return JSONResponse({"error": "the borrower has no open loan request: the oracle "
                                           "signs only for a requested loan"}, status_code=409)
+        if body.get("proof"):
+            return _proof_pull(borrower, nonce)
         try:
             key = (borrower, nonce, node.model.model_id, node.config_digest())
             with cache.key_lock(key):  # concurrent pulls of one key gather once
@@ -154,6 +164,36 @@ def create_public_app(node: OracleNode, s: Settings, *, metrics: Any | None = No
             metrics.pulls_served.labels("gathered").inc()
         return JSONResponse(out)
 
+    def _proof_pull(borrower: str, nonce: int) -> JSONResponse:
+        """A proof instead of a signed PD (oracle.proving.pulled_proof). One proof at a time: a
+        proof takes both cores for seconds, so a second one waiting would only delay both."""
+        from oracle.proving import pulled_proof
+
+        if s.zk_circuit_dir is None:
+            return JSONResponse({"error": "this node proves no scores (no ORACLE_ZK_CIRCUIT_DIR): "
+                                          "pull without proof"}, status_code=409)
+        try:
+            key = (borrower, nonce, node.model.model_id, node.config_digest(), "proof")
+            hit = cache.get(key, time.time())
+            if hit is not None:
+                return JSONResponse(hit)
+            if not proving.acquire(blocking=False):
+                return JSONResponse({"error": "busy proving another score: retry shortly"},
+                                    status_code=503)
+            try:
+                out = pulled_proof(node, borrower, nonce, s.zk_circuit_dir, pool)
+            finally:
+                proving.release()
+            cache.put(key, out, time.time() + min(s.pull_cache_ttl_s, s.validity_s / 2))
+        except Refusal as exc:
+            return JSONResponse({"error": str(exc), "reasons": exc.reasons}, status_code=exc.status)
+        except Exception as exc:
+            return _chain_down(exc)
+        if metrics is not None:
+            metrics.pulls_served.labels("proven").inc()
+        return JSONResponse(out)
+
+    proving = threading.Semaphore(1)
     limited = RateLimit(app, s.public_rate_limit, metrics)
     return BodyLimit(limited, s.public_max_body_bytes, metrics)
 
@@ -164,13 +204,17 @@ def create_peer_app(node: OracleNode, s: Settings, *, metrics: Any | None = None
 
     @app.post(auth.SIGN_PATH)
     def sign(req: SignRequest) -> JSONResponse:
-        parsed: list[ScoreAttestation | AttestationError] = []
+        if req.kind == "features" and req.report:
+            return JSONResponse({"error": "features attestations are not signed as a report"},
+                                status_code=422)
+        kind = FeaturesAttestation if req.kind == "features" else ScoreAttestation
+        parsed: list[ScoreAttestation | FeaturesAttestation | AttestationError] = []
         for raw in req.attestations:
             try:
-                parsed.append(ScoreAttestation.from_json(raw))
+                parsed.append(kind.from_json(raw))
             except AttestationError as exc:
                 parsed.append(exc)
-        borrowers = sorted({a.borrower for a in parsed if isinstance(a, ScoreAttestation)})
+        borrowers = sorted({a.borrower for a in parsed if not isinstance(a, AttestationError)})
         try:  # this node's own chain reads, once for the whole batch
             nonces = node.chain.nonces_of(borrowers)
             now = node.chain.now()

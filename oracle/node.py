@@ -17,7 +17,7 @@ import requests
 from oracle import attest, auth, keys, request_types, typed_data
 from oracle.scoring import Model, ModelGuard, ModelLoadError, ModelNotApproved, ModelSchemaNotReady, Prediction
 from oracle.store import Store, UnknownBorrower
-from oracle.typed_data import ScoreAttestation
+from oracle.typed_data import FeaturesAttestation, ScoreAttestation
 
 log = logging.getLogger("oracle.node")
 
@@ -37,7 +37,7 @@ class Refusal(Exception):
 
 @dataclass
 class Signed:
-    att: ScoreAttestation
+    att: ScoreAttestation | FeaturesAttestation
     prediction: Prediction | None
     signatures: dict[str, bytes] = field(default_factory=dict)  # signer address -> signature
 
@@ -126,6 +126,39 @@ class OracleNode:
     def compute(self, borrower: str, *, nonce: int | None = None,
                 now: int | None = None) -> tuple[ScoreAttestation, Prediction]:
         """This node's own attestation for `borrower` (raises Refusal if it cannot make one)."""
+        model, feats, pred, _, nonce = self._score(borrower, nonce)
+        if now is None:
+            now = self.chain.now()
+        att = attest.build_attestation(
+            borrower=feats.address, model_id=model.model_id,
+            features_hash=feats.features_hash, pd_bps=pred.pd_bps, score=pred.score,
+            reason_codes=pred.reason_codes_packed, nonce=nonce, now=now, policy=self.policy,
+            config_digest=self.config_digest())
+        return att, pred
+
+    def compute_features(self, borrower: str, *, nonce: int | None = None,
+                         now: int | None = None) -> tuple[FeaturesAttestation, Prediction]:
+        """This node's own FeaturesAttestation for `borrower` (the signed half of a proven score):
+        the commitment of the row the circuit proves, blinded by the borrower's salt. Only for a
+        zk-scored model (Refusal otherwise)."""
+        model, feats, pred, scale, nonce = self._score(borrower, nonce)
+        if scale is None:
+            raise Refusal(f"model {model.model_id_hex} is not zk-scored (ModelRegistry holds no "
+                          "circuit for it): its scores are signed, not proven", status=409)
+        try:
+            commitment = model.features_commitment(feats.vector, feats.salt, scale)
+        except ModelLoadError as exc:
+            raise Refusal(str(exc), status=503) from None
+        att = attest.build_features_attestation(
+            borrower=feats.address, model_id=model.model_id, commitment=commitment,
+            reason_codes=pred.reason_codes_packed,
+            nonce=nonce, now=self.chain.now() if now is None else now, policy=self.policy,
+            config_digest=self.config_digest())
+        return att, pred
+
+    def _score(self, borrower: str, nonce: int | None):
+        """(model, stored features, prediction, zk circuit scale or None, nonce) for `borrower`;
+        `nonce` read from the chain unless given."""
         model = self.model  # one model for the whole computation, even if a roll-over swaps it
         try:
             feats = self.store.get_features(borrower)
@@ -139,22 +172,16 @@ class OracleNode:
             self.guard.check(model.model_id)
         except ModelNotApproved as exc:
             raise Refusal(str(exc), status=409) from None
+        scale = self.guard.circuit_scale(model.model_id)
         try:  # a zk-scored model's PD is its circuit's (models.zk.canonical)
-            pred = model.predict(feats.vector, circuit_scale=self.guard.circuit_scale(model.model_id))
+            pred = model.predict(feats.vector, circuit_scale=scale)
         except ModelLoadError as exc:
             raise Refusal(str(exc), status=503) from None
         if nonce is None:
             nonce = self.chain.nonce_of(feats.address)
         if self.drift is not None:  # once per request, however often it is recomputed
             self.drift.observe(model, feats.vector, pred.score, key=(feats.address, nonce))
-        if now is None:
-            now = self.chain.now()
-        att = attest.build_attestation(
-            borrower=feats.address, model_id=model.model_id,
-            features_hash=feats.features_hash, pd_bps=pred.pd_bps, score=pred.score,
-            reason_codes=pred.reason_codes_packed, nonce=nonce, now=now, policy=self.policy,
-            config_digest=self.config_digest())
-        return att, pred
+        return model, feats, pred, scale, nonce
 
     def swap_model(self, new: Model) -> None:
         """Serve `new` from now on — only if ModelRegistry approves it. Requests in flight finish
@@ -179,17 +206,24 @@ class OracleNode:
                                    f"({type(exc).__name__}); keeping the current model") from None
         self.model = new
 
-    def sign(self, att: ScoreAttestation) -> bytes:
-        return self.signer.sign_digest(typed_data.digest(att, self.separator))
+    def digest_of(self, att: ScoreAttestation | FeaturesAttestation) -> bytes:
+        if isinstance(att, ScoreAttestation):
+            return typed_data.digest(att, self.separator)
+        return typed_data.features_digest(att, self.separator)
 
-    def attest_local(self, borrower: str, **kw: Any) -> Signed:
-        att, pred = self.compute(borrower, **kw)
+    def sign(self, att: ScoreAttestation | FeaturesAttestation) -> bytes:
+        return self.signer.sign_digest(self.digest_of(att))
+
+    def attest_local(self, borrower: str, *, features: bool = False, **kw: Any) -> Signed:
+        """This node's signed attestation for `borrower`: a ScoreAttestation, or with `features`
+        a FeaturesAttestation (the signed half of a proven score)."""
+        att, pred = (self.compute_features if features else self.compute)(borrower, **kw)
         signed = Signed(att, pred, {self.signer.address: self.sign(att)})
         if self.metrics:
             self.metrics.signed.labels("own").inc()
         return signed
 
-    def cosign(self, proposed: ScoreAttestation, *, nonce: int | None = None,
+    def cosign(self, proposed: ScoreAttestation | FeaturesAttestation, *, nonce: int | None = None,
                now: int | None = None) -> bytes:
         """Sign a peer's proposal only if this node's own recomputation agrees. `nonce`/`now`
         may be pre-read from chain by the caller (one batch for many proposals)."""
@@ -197,7 +231,8 @@ class OracleNode:
         if proposed.modelId != model.model_id:
             raise Refusal(f"modelId 0x{proposed.modelId.hex()} is not this node's model "
                           f"{model.model_id_hex}", status=409)
-        own, _ = self.compute(proposed.borrower, nonce=nonce, now=now)
+        recompute = self.compute if isinstance(proposed, ScoreAttestation) else self.compute_features
+        own, _ = recompute(proposed.borrower, nonce=nonce, now=now)
         problems = attest.disagreements(proposed, own, self.policy)
         if problems:
             if self.metrics:
@@ -246,7 +281,8 @@ class OracleNode:
         atts = [s.att for s in batch]
         report_digest = None
         reports: dict[str, bytes] = {}
-        if report:
+        features = isinstance(atts[0], FeaturesAttestation)  # a batch is of one kind
+        if report and not features:
             try:
                 report_digest = typed_data.report_digest(atts[0].configDigest, atts, self.separator)
                 reports[self.signer.address] = self.signer.sign_digest(report_digest)
@@ -258,6 +294,8 @@ class OracleNode:
             missing = max(k - len(s.signatures) for s in need)
             wave, queue = queue[:missing], queue[missing:]
             body: dict[str, Any] = {"attestations": [s.att.to_json() for s in need]}
+            if features:
+                body["kind"] = "features"
             whole = report_digest is not None and len(need) == len(batch)
             if whole:
                 body["report"] = True
@@ -318,7 +356,7 @@ class OracleNode:
             return
         try:
             sig = bytes.fromhex(str(res["signature"]).removeprefix("0x"))
-            who = keys.recover(typed_data.digest(entry.att, self.separator), sig)
+            who = keys.recover(self.digest_of(entry.att), sig)
         except ValueError as exc:
             log.warning("peer sent a bad signature", extra={"peer": url, "error": str(exc)})
             return

@@ -1,5 +1,5 @@
-"""Zero-knowledge proofs of a borrower's score from this node's store (issue 16): ``oracle prove``
-and ``oracle verify --proof``.
+"""Zero-knowledge proofs of a borrower's score from this node's store (issue 16): ``oracle prove``,
+``oracle verify --proof`` and a pull answered with a proof (:func:`pulled_proof`).
 
 The node holds the borrower's features and salt; it runs the served bundle's preprocessing, blinds
 the inputs with the salt (models.zk.blinding: the same salt as the k-of-n path's features hash) and
@@ -86,3 +86,41 @@ def check_proof(circuit_dir: Path, proof_path: Path, commitment: str | None = No
     if commitment is not None and commitment.lower() != values["featuresCommitment"]:
         out.update(ok=False, reason="the proof is over other features than the attested commitment")
     return out
+
+
+def pulled_proof(node, borrower: str, nonce: int, circuit_dir: Path, pool=None) -> dict:
+    """A borrower's pull answered with a proof instead of a signed PD (``"proof": true``): the
+    FeaturesAttestation signed by k nodes (each recomputes the commitment from its own store),
+    and this node's proof of the circuit over those features. What submitProven takes, and the
+    PD and score the registry will derive. Raises oracle.node.Refusal."""
+    import tempfile
+
+    from oracle.node import Refusal
+
+    model = node.model
+    signed = node.attest_local(borrower, features=True, nonce=nonce)
+    registered = node.chain.zk_circuit(model.model_id)
+    info = circuit_info(circuit_dir)
+    if registered is None or registered[1].hex() != info["vk_sha256"]:
+        raise Refusal(f"this node's circuit ({circuit_dir}) is not the one ModelRegistry holds "
+                      f"for {model.model_id_hex}", status=503)
+    if not node.gather([signed], pool=pool):
+        _, k = node.signer_set()
+        raise Refusal(f"only {len(signed.signatures)} of {k} signatures over the features "
+                      "commitment could be gathered", status=503)
+    features = node.store.get_features(borrower)
+    with tempfile.TemporaryDirectory(prefix="proof-") as tmp:  # nothing of it stays on disk
+        try:
+            proven = prove_borrower(model, features, Path(circuit_dir), Path(tmp))
+        except ProvingError as exc:
+            raise Refusal(str(exc), status=503) from None
+    commitment = "0x" + signed.att.featuresCommitment.hex()
+    if proven["featuresCommitment"] != commitment:  # the salt or the row changed in between
+        raise Refusal("the proof is over other features than the signed commitment", status=503)
+    _, k = node.signer_set()
+    return {"featuresAttestation": signed.att.to_json(),
+            "signatures": ["0x" + s.hex() for s in signed.ordered(k)],
+            "digest": "0x" + node.digest_of(signed.att).hex(),
+            "proof": proven["proof"], "logit": proven["logit"], "pdBps": proven["pdBps"],
+            "score": proven["score"], "score_band": signed.prediction.band,
+            "reason_codes": list(signed.prediction.reason_codes), "vkSha256": info["vk_sha256"]}

@@ -43,8 +43,9 @@ def delegation(borrower_key: Any, delegate: str, chain_id: int, registry: str, *
 
 def score_request(requester_key: Any, chain_id: int, registry: str, *,
                   borrower: str | None = None, delegation: dict | None = None,
-                  ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> dict:
-    """A signed pull request body: by the borrower (`borrower` omitted) or a delegate."""
+                  ttl_s: int = DEFAULT_TTL_S, now: float | None = None, proof: bool = False) -> dict:
+    """A signed pull request body: by the borrower (`borrower` omitted) or a delegate. `proof`:
+    ask for a zero-knowledge proof of the score instead of a signed PD (a zk-scored model)."""
     requester = Account.from_key(requester_key).address
     msg = request_types.normalise("ScoreRequest", {
         "borrower": borrower or requester, "requester": requester,
@@ -53,6 +54,8 @@ def score_request(requester_key: Any, chain_id: int, registry: str, *,
             "signature": _sign(requester_key, "ScoreRequest", msg, chain_id, registry)}
     if delegation is not None:
         body["delegation"] = delegation
+    if proof:
+        body["proof"] = True
     return body
 
 

@@ -102,6 +102,12 @@ class Model:
         return Prediction(pd, pd_bps, score, band, codes, packed)
 
 
+    def features_commitment(self, vector: np.ndarray, salt: bytes, circuit_scale: int) -> bytes:
+        """The zk features commitment of the row the circuit proves for ``vector`` (the served,
+        elderly-rule row), blinded by the borrower's salt: a FeaturesAttestation's."""
+        row = serving.favourable_row(self.bundle, np.asarray(vector, dtype=np.float32))
+        return self.circuit(circuit_scale).commitment(row, salt)
+
     def circuit(self, scale: int):
         """The zk circuit's PD for this model at fixed point 2^scale (built once per scale)."""
         with self._circuits_lock:

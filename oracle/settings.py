@@ -92,6 +92,8 @@ class Settings(BaseModel):
     # and present in an installed `oracle` too (a cwd-relative "models/default" would not be)
     model_path: Path = Field(DEFAULT_MODEL_PATH, description="model bundle directory")
     model_check_ttl_s: float = Field(30.0, description="how long an isApproved answer is trusted")
+    zk_circuit_dir: Path | None = Field(None, description="the zk-scored model's circuit directory "
+                                        "(python -m models zk setup): pulls may ask for a proof")
 
     # attestation policy
     validity_s: int = Field(86_400, gt=0, description="validUntil - issuedAt")

@@ -15,7 +15,7 @@ ScoreReport is ``(configDigest, ScoreEntry[] entries)``, signed once for many bo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -112,22 +112,7 @@ class ScoreAttestation:
     configDigest: bytes = ZERO32  # 32 bytes: the registry's configDigest() it is signed under
 
     def __post_init__(self) -> None:
-        for name, typ in ATTESTATION_FIELDS:
-            value = getattr(self, name)
-            if typ == "address":
-                try:
-                    object.__setattr__(self, name, checksum(value))
-                except (ValueError, TypeError):
-                    raise AttestationError(f"{name}: not an address: {value!r}") from None
-            elif typ == "bytes32":
-                if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
-                    raise AttestationError(f"{name}: expected 32 bytes")
-                object.__setattr__(self, name, bytes(value))
-            else:
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise AttestationError(f"{name}: expected an integer, got {value!r}")
-                if not 0 <= value < (1 << _UINT_BITS[typ]):
-                    raise AttestationError(f"{name}: {value} out of {typ} range")
+        _normalise(self, ATTESTATION_FIELDS)
 
     # --- JSON form (hex strings for bytes, ints for numbers) -----------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -140,27 +125,7 @@ class ScoreAttestation:
 
     @classmethod
     def from_json(cls, data: Any) -> "ScoreAttestation":
-        if not isinstance(data, dict):
-            raise AttestationError("attestation must be a JSON object")
-        names = {f.name for f in fields(cls)}
-        missing = names - data.keys()
-        if missing:
-            raise AttestationError(f"attestation is missing fields: {sorted(missing)}")
-        extra = data.keys() - names
-        if extra:
-            raise AttestationError(f"attestation has unknown fields: {sorted(extra)}")
-        kwargs: dict[str, Any] = {}
-        for name, typ in ATTESTATION_FIELDS:
-            value = data[name]
-            if typ == "bytes32":
-                kwargs[name] = _parse_bytes32(name, value)
-            elif typ.startswith("uint"):
-                if isinstance(value, str) and value.isdigit():
-                    value = int(value)
-                kwargs[name] = value
-            else:
-                kwargs[name] = value
-        return cls(**kwargs)
+        return cls(**_from_json(data, ATTESTATION_FIELDS, "attestation"))
 
     def as_tuple(self) -> tuple:
         """The ABI tuple in struct order, for web3 contract calls."""
@@ -172,6 +137,84 @@ class ScoreAttestation:
 
     def with_(self, **changes: Any) -> "ScoreAttestation":
         return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class FeaturesAttestation:
+    """The signed half of a proven score (CreditScoreRegistry.submitProven): the borrower's
+    features commitment (Poseidon, the circuit's instance 0) with no PD; the proof brings it."""
+    borrower: str
+    modelId: bytes
+    featuresCommitment: bytes
+    reasonCodes: int
+    issuedAt: int
+    validUntil: int
+    nonce: int
+    extensionHash: bytes = ZERO32
+    configDigest: bytes = ZERO32
+
+    def __post_init__(self) -> None:
+        _normalise(self, FEATURES_FIELDS)
+
+    def to_json(self) -> dict[str, Any]:
+        return {n: "0x" + getattr(self, n).hex() if t == "bytes32" else getattr(self, n)
+                for n, t in FEATURES_FIELDS}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "FeaturesAttestation":
+        return cls(**_from_json(data, FEATURES_FIELDS, "features attestation"))
+
+    def as_tuple(self) -> tuple:
+        return tuple(getattr(self, name) for name, _ in FEATURES_FIELDS)
+
+
+def features_digest(att: FeaturesAttestation, separator: bytes) -> bytes:
+    """The EIP-712 digest of a FeaturesAttestation (CreditScoreRegistry.hashFeaturesAttestation)."""
+    words = b"".join(_word_address(v) if t == "address" else v if t == "bytes32" else _word_uint(v)
+                     for v, (_, t) in zip(att.as_tuple(), FEATURES_FIELDS))
+    return keccak(b"\x19\x01" + separator + keccak(FEATURES_TYPEHASH + words))
+
+
+def _normalise(obj: Any, members: tuple[tuple[str, str], ...]) -> None:
+    """Check each field against its Solidity type (checksumming addresses, bytes for bytes32)."""
+    for name, typ in members:
+        value = getattr(obj, name)
+        if typ == "address":
+            try:
+                object.__setattr__(obj, name, checksum(value))
+            except (ValueError, TypeError):
+                raise AttestationError(f"{name}: not an address: {value!r}") from None
+        elif typ == "bytes32":
+            if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
+                raise AttestationError(f"{name}: expected 32 bytes")
+            object.__setattr__(obj, name, bytes(value))
+        else:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise AttestationError(f"{name}: expected an integer, got {value!r}")
+            if not 0 <= value < (1 << _UINT_BITS[typ]):
+                raise AttestationError(f"{name}: {value} out of {typ} range")
+
+
+def _from_json(data: Any, members: tuple[tuple[str, str], ...], what: str) -> dict[str, Any]:
+    """Constructor arguments from the JSON form (hex strings for bytes, ints or digit strings)."""
+    if not isinstance(data, dict):
+        raise AttestationError(f"{what} must be a JSON object")
+    names = {n for n, _ in members}
+    missing = names - data.keys()
+    if missing:
+        raise AttestationError(f"{what} is missing fields: {sorted(missing)}")
+    extra = data.keys() - names
+    if extra:
+        raise AttestationError(f"{what} has unknown fields: {sorted(extra)}")
+    kwargs: dict[str, Any] = {}
+    for name, typ in members:
+        value = data[name]
+        if typ == "bytes32":
+            value = _parse_bytes32(name, value)
+        elif typ.startswith("uint") and isinstance(value, str) and value.isdigit():
+            value = int(value)
+        kwargs[name] = value
+    return kwargs
 
 
 def _parse_bytes32(name: str, value: Any) -> bytes:

@@ -127,12 +127,18 @@ class Chain:
         return bool(self._r(lambda: self.model_registry.functions.isApproved(model_id).call(),
                             "isApproved"))
 
-    def zk_scale(self, model_id: bytes) -> int | None:
-        """The fixed-point scale of the zk circuit ModelRegistry attached to ``model_id``, None
-        if it has none (then its PD is the bundle's float one; see models.zk.canonical)."""
-        verifier, _, scale = self._r(
+    def zk_circuit(self, model_id: bytes) -> tuple[str, bytes, int] | None:
+        """(verifier, verifying key's SHA-256, scale) of the zk circuit ModelRegistry attached to
+        ``model_id``, None if it has none."""
+        verifier, vk_hash, scale = self._r(
             lambda: self.model_registry.functions.zkCircuit(model_id).call(), "zkCircuit")
-        return None if int(verifier, 16) == 0 else int(scale)
+        return None if int(verifier, 16) == 0 else (verifier, bytes(vk_hash), int(scale))
+
+    def zk_scale(self, model_id: bytes) -> int | None:
+        """The circuit's fixed-point scale, None for a model without one (then its PD is the
+        bundle's float one; see models.zk.canonical)."""
+        circuit = self.zk_circuit(model_id)
+        return None if circuit is None else circuit[2]
 
     def nonce_of(self, borrower: str, block: int | str = "latest") -> int:
         """The borrower's next attestation nonce, now or right after `block`."""

@@ -261,3 +261,59 @@ def test_the_points_scorecard_is_provable_and_a_tail_that_changes_its_pd_is_refu
     onnx.save(m, str(bad / ref["onnx_file"]))
     with pytest.raises(zk.NotProvable, match="not its classifier's"):
         zk.setup(bad, tmp_path / "clipped-circuit", ds.X[sp.train_idx])
+
+
+def test_a_node_signs_a_features_commitment_only_as_its_own_and_only_for_a_zk_scored_model(
+        provable, tmp_path):
+    """The peer side of a proof pull: a node's FeaturesAttestation carries the commitment a proof
+    of the borrower exposes; it co-signs a proposal only if the commitment and reasons are its
+    own (without showing its value), and a model without a circuit has nothing to prove."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from eth_account import Account
+
+    from models.schema import decode_row
+    from oracle import attest, keys
+    from oracle.node import OracleNode, Refusal
+    from oracle.scoring import ModelGuard, load_model
+    from oracle.store import Store
+
+    ds, sp, base, info = provable
+    model = load_model(base / "bundle")
+    who, salt = Account.create().address, b"\x05" * 32
+    row = ds.X[sp.holdout_idx[0]]
+    store = Store.open(tmp_path / "store.db")
+    store.put_features(ds.schema, who, decode_row(ds.schema, row), salt=salt)
+    chain = SimpleNamespace(signer_config=lambda: ([], 1, b"\x00\x01" + bytes(30)), chain_id=1,
+                            nonce_of=lambda a: 7, now=lambda: 1_000_000,
+                            registry=SimpleNamespace(address="0x" + "11" * 20))
+
+    def node(scale):
+        return OracleNode(signer=keys.Signer(b"\x07" * 32), store=store, model=model,
+                          guard=ModelGuard(lambda m: True, circuit_of=lambda m: scale), chain=chain,
+                          policy=attest.Policy(validity_s=86400, clock_tolerance_s=120))
+    zk_node, plain = node(info["output_scale"]), node(None)
+    try:
+        att, pred = zk_node.compute_features(who)
+        z = zk.features_z(base / "bundle", S.favourable_row(model.bundle, row).reshape(1, -1))[0]
+        expected = zk.felt_from_hex(zk.commitment(z, zk.blinding(salt), info["input_scale"]))
+        assert att.featuresCommitment == expected.to_bytes(32, "big")
+        assert (att.nonce, att.reasonCodes, att.validUntil - att.issuedAt) == (
+            7, pred.reason_codes_packed, 86400)
+        sig = zk_node.cosign(att)
+        assert keys.recover(zk_node.digest_of(att), sig) == zk_node.signer.address
+        for change, field in ((dict(featuresCommitment=bytes(32)), "featuresCommitment"),
+                              (dict(reasonCodes=att.reasonCodes ^ 1), "reasonCodes")):
+            with pytest.raises(Refusal) as refused:
+                zk_node.cosign(replace(att, **change))
+            assert refused.value.reasons == [f"{field}: differs from this node's recomputation"]
+        with pytest.raises(Refusal, match="not zk-scored") as refused:
+            plain.compute_features(who)
+        assert refused.value.status == 409
+        with pytest.raises(Refusal, match="not zk-scored"):
+            plain.cosign(att)
+    finally:
+        zk_node.close()
+        plain.close()
+        store.close()

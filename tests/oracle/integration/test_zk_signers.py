@@ -67,3 +67,47 @@ def test_nodes_sign_the_circuits_pd_of_a_zk_scored_model_and_verify_agrees(zk_mo
         assert web3.eth.get_code(bed.zk_verifier)
     finally:
         bed.stop()
+
+
+def test_a_pull_can_return_a_proof_that_records_the_signers_score(zk_model, tmp_path):
+    """Pull mode with ``"proof": true``: k nodes sign the features commitment, the node proves
+    the circuit over those features, and the borrower records the score with submitProven. The
+    PD is the one the signers would have signed, also for an applicant on a rounding boundary;
+    the answer carries no feature."""
+    from oracle.typed_data import FeaturesAttestation
+
+    ds, sp, base, info = zk_model
+    scale = info["output_scale"]
+    model = load_model(base / "bundle")
+    x = rounding_boundary_rows(model, ds.X[sp.holdout_idx[:40]], "credit_amount", scale, n=1)[0]
+    bed = OracleTestbed(tmp_path, base / "bundle", n=3, k=2, zk_circuit=base / "circuit",
+                        rows=[decode_row(ds.schema, x)],
+                        settings={"ORACLE_DAEMON": "false", "ORACLE_ZK_CIRCUIT_DIR": str(base / "circuit")})
+    try:
+        reg = bed.system.score_registry
+        b = bed.borrowers[0]
+        bed.start()
+        r = bed.pull(0, b, proof=True, timeout=180)
+        assert r.status_code == 409 and "no open loan request" in r.json()["error"]
+        bed.request_loan(b)
+        r = bed.pull(0, b, proof=True, timeout=180)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert set(body) == {"featuresAttestation", "signatures", "digest", "proof", "logit", "pdBps",
+                             "score", "score_band", "reason_codes", "vkSha256"}
+        att = FeaturesAttestation.from_json(body["featuresAttestation"])
+        assert "0x" + bytes(reg.hashFeaturesAttestation(att.as_tuple())).hex() == body["digest"]
+        assert len(body["signatures"]) == 2
+        tx = reg.submitProven(att.as_tuple(), body["signatures"], body["proof"], int(body["logit"]),
+                              {"from": b})
+        assert tx.events["ScoreProven"]["borrower"] == b.address
+        canonical = model.predict(x, circuit_scale=scale)
+        rec = reg.latestScore(b)
+        assert (int(rec["pdBps"]), int(rec["score"])) == (body["pdBps"], body["score"]) == (
+            canonical.pd_bps, canonical.score)
+        assert canonical.pd_bps != model.predict(x).pd_bps  # on the boundary: the float one differs
+        assert int(rec["reasonCodes"]) == canonical.reason_codes_packed
+        r = bed.pull(1, b, proof=True, timeout=180)  # recorded: the request is closed
+        assert r.status_code == 409
+    finally:
+        bed.stop()

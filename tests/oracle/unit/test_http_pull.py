@@ -84,3 +84,33 @@ def test_a_chain_error_shows_its_kind_not_its_text():
     node.chain.nonce_of = down
     status, body = post(app_for(node), signed_request())
     assert status == 503 and body == {"error": "chain unavailable (ConnectionError)"}
+
+
+def test_a_proof_is_refused_by_a_node_without_a_circuit_and_a_malformed_flag_is_422():
+    node = FakeNode(open_request=True)
+    status, body = post(app_for(node), {**signed_request(), "proof": True})
+    assert status == 409 and "ORACLE_ZK_CIRCUIT_DIR" in body["error"] and node.attested == 0
+    status, body = post(app_for(node), {**signed_request(), "proof": "yes"})
+    assert status == 422 and "proof must be true or false" in body["error"]
+
+
+def test_one_proof_at_a_time_a_second_is_told_to_retry_and_a_repeat_comes_from_the_cache(
+        monkeypatch, tmp_path):
+    """A proof takes both cores for seconds: a pull arriving while one is made gets 503 at once
+    instead of queueing behind it; the finished proof is cached like a signed answer."""
+    import oracle.proving
+
+    node = FakeNode(open_request=True)
+    app = create_public_app(node, load_settings(env={"ORACLE_PUBLIC_RATE_LIMIT": "100/second",
+                                                     "ORACLE_ZK_CIRCUIT_DIR": str(tmp_path)}))
+    seen = []
+
+    def proving(node_, borrower, nonce, circuit_dir, pool=None):
+        seen.append(post(app, {**signed_request(), "proof": True}))  # arrives meanwhile
+        return {"proof": "0x01", "pdBps": 420, "borrower": borrower}
+
+    monkeypatch.setattr(oracle.proving, "pulled_proof", proving)
+    status, body = post(app, {**signed_request(), "proof": True})
+    assert status == 200 and body["borrower"] == BORROWER.address
+    assert seen == [(503, {"error": "busy proving another score: retry shortly"})]
+    assert post(app, {**signed_request(), "proof": True}) == (200, body) and len(seen) == 1
