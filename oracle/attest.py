@@ -69,10 +69,10 @@ def disagreements(proposed: ScoreAttestation | FeaturesAttestation,
                   own: ScoreAttestation | FeaturesAttestation, policy: Policy) -> list[str]:
     """Why a peer must not co-sign `proposed`, given its own recomputation `own` of the same kind
     (empty = agree). Values of PERSONAL_FIELDS are not shown."""
-    out = []
-    exact = EXACT_FIELDS if isinstance(own, ScoreAttestation) else FEATURES_EXACT_FIELDS
     if type(proposed) is not type(own):
         return [f"a {type(proposed).__name__} is not a {type(own).__name__}"]
+    out = []
+    exact = EXACT_FIELDS if isinstance(own, ScoreAttestation) else FEATURES_EXACT_FIELDS
     for name in exact:
         a, b = getattr(proposed, name), getattr(own, name)
         if a != b and name in PERSONAL_FIELDS:

@@ -99,8 +99,7 @@ class Model:
         score, band = _score_and_band(pd_bps)
         codes = tuple(int(c) for c in codes)
         packed = int(serving.pack_reason_codes(codes))
-        return Prediction(pd, pd_bps, score, band, codes, packed)
-
+        return Prediction(float(pd), pd_bps, score, band, codes, packed)
 
     def features_commitment(self, vector: np.ndarray, salt: bytes, circuit_scale: int) -> bytes:
         """The zk features commitment of the row the circuit proves for ``vector`` (the served,

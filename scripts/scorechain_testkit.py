@@ -375,3 +375,20 @@ def rounding_boundary_rows(model, X, feature: str, scale: int, n: int = 3, steps
     rows[:, j] += np.tile(np.arange(steps, dtype=np.float32), len(X))
     return [x for x in rows
             if model.predict(x).pd_bps != model.predict(x, circuit_scale=scale).pd_bps][:n]
+
+
+def provable_bundle(base, circuit: bool = True):
+    """A gated, zk-provable bundle for tests: a federated logistic model of the German data (two
+    rounds) exported to `base`/bundle, and with `circuit` its circuit in `base`/circuit. Returns
+    (data set, splits, circuit info or None)."""
+    from models import zk
+    from models.data import load_dataset, make_splits
+    from models.federated.run import run_federation
+
+    ds = load_dataset("german")
+    sp = make_splits(ds.y, ds.X)
+    run = run_federation(ds, sp, rounds=2, export=base / "bundle")
+    if "gate_failure" in run["after"]:
+        raise AssertionError(f"the federated bundle failed its gates: {run['after']['gate_failure']}")
+    info = zk.setup(base / "bundle", base / "circuit", ds.X[sp.train_idx]) if circuit else None
+    return ds, sp, info

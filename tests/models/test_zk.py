@@ -9,19 +9,14 @@ import pytest
 from models import serving as S
 from models import zk
 from models.data import load_dataset, make_splits
-from models.federated.run import run_federation
-from scripts.scorechain_testkit import rounding_boundary_rows
+from scripts.scorechain_testkit import provable_bundle, rounding_boundary_rows
 
 
 @pytest.fixture(scope="module")
 def provable(tmp_path_factory):
     """A gated logistic bundle (the federated one, German) and its circuit artefacts."""
-    ds = load_dataset("german")
-    sp = make_splits(ds.y, ds.X)
     base = tmp_path_factory.mktemp("zk")
-    run = run_federation(ds, sp, rounds=2, export=base / "bundle")
-    assert "gate_failure" not in run["after"]
-    info = zk.setup(base / "bundle", base / "circuit", ds.X[sp.train_idx])
+    ds, sp, info = provable_bundle(base)
     return ds, sp, base, info
 
 

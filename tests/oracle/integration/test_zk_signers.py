@@ -10,25 +10,18 @@ import pytest
 from brownie import web3
 
 from models import serving as S
-from models import zk
-from models.data import load_dataset, make_splits
-from models.federated.run import run_federation
 from models.schema import decode_row
 from oracle.scoring import load_model
 from scripts.oracle_cluster import run_cli
 from scripts.oracle_testbed import OracleTestbed
-from scripts.scorechain_testkit import rounding_boundary_rows
+from scripts.scorechain_testkit import provable_bundle, rounding_boundary_rows
 
 
 @pytest.fixture(scope="module")
 def zk_model(tmp_path_factory):
     """A provable bundle (German, federated logistic) and its circuit."""
-    ds = load_dataset("german")
-    sp = make_splits(ds.y, ds.X)
     base = tmp_path_factory.mktemp("zksigners")
-    run = run_federation(ds, sp, rounds=2, export=base / "bundle")
-    assert "gate_failure" not in run["after"]
-    info = zk.setup(base / "bundle", base / "circuit", ds.X[sp.train_idx])
+    ds, sp, info = provable_bundle(base)
     return ds, sp, base, info
 
 
