@@ -61,7 +61,10 @@ def _send(fn, sender: str):
     return receipt
 
 
-def measure(zk_dir: Path, proof_paths: list[Path]) -> dict:
+def measure(zk_dir: Path, rows, proofs_dir: Path) -> dict:
+    """On a fresh anvil: deploy, attach the circuit, and for each ``(z, salt)`` of ``rows`` open
+    a request, prove for that borrower and nonce (public inputs), have 3 of 5 signers attest the
+    commitment and record it with submitProven; gas and the recorded figures."""
     from eth_account import Account
     from eth_account.messages import encode_typed_data
 
@@ -89,18 +92,22 @@ def measure(zk_dir: Path, proof_paths: list[Path]) -> dict:
                                                       info["output_scale"]), registrar).gasUsed
         _send(models.functions.approve(model_id), approver)
         runs = []
-        for i, path in enumerate(proof_paths):
-            proof, commitment, logit = zk.proof_calldata(path)
+        for i, (z, salt) in enumerate(rows):
             borrower = w3.eth.accounts[3 + i % 7]
             _send(scores.functions.advanceNonce(borrower), admin)
+            nonce = scores.functions.nonces(borrower).call()
+            path = Path(proofs_dir) / f"chain{i}"
+            zk.prove(zk_dir, z, zk.blinding(salt), zk.loan_binding(borrower, nonce), path)
+            proof, commitment, logit = zk.proof_calldata(path / "proof.json")
+            loan = zk.public_values(path / "proof.json", info)["loan"]
             now = w3.eth.get_block("latest").timestamp
             att = {"borrower": borrower, "modelId": model_id, "featuresCommitment": commitment.to_bytes(32, "big"),
                    "reasonCodes": 0, "issuedAt": now, "validUntil": now + 3600,
-                   "nonce": scores.functions.nonces(borrower).call(), "extensionHash": bytes(32),
+                   "nonce": nonce, "extensionHash": bytes(32),
                    "configDigest": scores.functions.configDigest().call()}
             signable = encode_typed_data(full_message=typed_data_features(att, w3.eth.chain_id, scores.address))
             sigs = [bytes(Account.sign_message(signable, s.key).signature) for s in signers[:3]]
-            verify_gas = verifier.functions.verifyProof(proof, [commitment, logit]).estimate_gas()
+            verify_gas = verifier.functions.verifyProof(proof, [commitment, logit, *loan]).estimate_gas()
             receipt = _send(scores.functions.submitProven(tuple(att.values()), sigs, proof, logit), admin)
             rec = scores.functions.latestScore(borrower).call()
             expected = zk.pd_bps_from_logit(logit, info["output_scale"])

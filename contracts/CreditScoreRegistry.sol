@@ -79,6 +79,10 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
     uint256 private constant _NEXT_NONCE_SHIFT = 184;
     uint256 private constant _MODEL_SHIFT = 224;
     uint256 private constant _MASK40 = type(uint40).max;
+    // A proof's public values after [commitment, logit]: the borrower and loan request, keccak in
+    // 22-bit chunks (models.zk.circuit.LOAN_CHUNKS).
+    uint256 private constant _LOAN_CHUNKS = 6;
+    uint256 private constant _LOAN_BITS = 22;
 
     address[] private _signers;
     mapping(address signer => uint256 position) private _signerPosition; // 1-based, 0 = not a signer
@@ -157,9 +161,12 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
     /// features to `logit`. PD and score are derived from `logit` here, not supplied.
     /// @dev The model must have a circuit (CreditScoreNotZkModel) and pass every check `submit`
     /// makes (config digest, validity window, nonce, open request, approved model, signatures);
-    /// then the model's verifier is called (STATICCALL) with instances [featuresCommitment, logit]:
-    /// false, a revert or a public value outside the field is CreditScoreInvalidProof. Emits
-    /// ScoreRecorded and ScoreProven.
+    /// then the model's verifier is called (STATICCALL) with instances [featuresCommitment, logit,
+    /// the loan's six chunks]: the borrower and the loan request are public inputs of the proof
+    /// (keccak256(abi.encode(borrower, nonce)) in 22-bit chunks, lowest first; models.zk
+    /// loan_binding), so a proof made for another borrower or another request of this one does
+    /// not verify. False, a revert or a public value outside the field is
+    /// CreditScoreInvalidProof. Emits ScoreRecorded and ScoreProven.
     function submitProven(
         FeaturesAttestation calldata att,
         bytes[] calldata signatures,
@@ -173,7 +180,7 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
                 revert(add(err, 0x20), mload(err))
             }
         }
-        if (!_proofValid(verifier, proof, att.featuresCommitment, logit)) revert CreditScoreInvalidProof(att.borrower);
+        if (!_proofValid(verifier, proof, att, logit)) revert CreditScoreInvalidProof(att.borrower);
         _records[att.borrower] = record;
         _emitProven(att, record, logit);
     }
@@ -482,15 +489,19 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
 
     /// @dev True only if `verifier` answers true for `proof` over [commitment, logit]; a commitment
     /// outside the field (which a verifier might reduce) is refused before the call.
-    function _proofValid(address verifier, bytes calldata proof, bytes32 commitment, uint256 logit)
+    function _proofValid(address verifier, bytes calldata proof, FeaturesAttestation calldata att, uint256 logit)
         private
         view
         returns (bool)
     {
-        if (uint256(commitment) >= ScoreMath.FIELD) return false;
-        uint256[] memory instances = new uint256[](2);
-        instances[0] = uint256(commitment);
+        if (uint256(att.featuresCommitment) >= ScoreMath.FIELD) return false;
+        uint256[] memory instances = new uint256[](2 + _LOAN_CHUNKS);
+        instances[0] = uint256(att.featuresCommitment);
         instances[1] = logit;
+        uint256 loan = uint256(keccak256(abi.encode(att.borrower, att.nonce)));
+        for (uint256 i = 0; i < _LOAN_CHUNKS; ++i) {
+            instances[2 + i] = (loan >> (_LOAN_BITS * i)) & ((1 << _LOAN_BITS) - 1);
+        }
         try IZkVerifier(verifier).verifyProof(proof, instances) returns (bool ok) {
             return ok;
         } catch {

@@ -306,6 +306,9 @@ def cmd_zk(a):
         from .schema import validate_row
         if not a.features:
             raise CliError("prove needs --features FILE (one applicant's features as JSON)")
+        if not a.borrower or a.nonce is None:
+            raise CliError("prove needs --borrower ADDRESS and --nonce N: the loan request the proof "
+                           "is for (CreditScoreRegistry.nonces(borrower) after the request)")
         bundle = Path(info["bundle"])
         ref = json.loads((bundle / "reference.json").read_text())
         schema = json.loads((bundle / ref["schema_file"]).read_text())
@@ -318,9 +321,15 @@ def cmd_zk(a):
             blind = zk.blinding(salt, info["input_scale"])
         except ValueError:
             raise CliError("--salt must be 32 bytes of hex (the borrower's feature-store salt)") from None
+        try:
+            loan = zk.loan_binding(a.borrower, a.nonce, info["input_scale"])
+        except ValueError as exc:
+            raise CliError(f"--borrower/--nonce: {exc}") from None
+        from . import serving  # the served row: the elderly rule's favourable age
+        row = serving.favourable_row(serving.load_bundle(bundle), row)
         z = zk.features_z(bundle, row.reshape(1, -1))[0]
         out = Path(a.out) if a.out else target / "proofs" / time.strftime("%Y%m%dT%H%M%S")
-        r = zk.prove(target, z, blind, out)
+        r = zk.prove(target, z, blind, loan, out)
         note = ""
         if not a.salt:  # the salt is the borrower's secret: kept beside the proof, owner-only
             (out / "salt.hex").write_text(salt.hex() + "\n")
@@ -793,6 +802,10 @@ def main(argv=None):
     s.add_argument("--salt", default="",
                    help="prove: the borrower's 32-byte feature-store salt (hex), from which the "
                         "blinding inputs come (default: a new one, written beside the proof)")
+    s.add_argument("--borrower", default="", help="prove: the borrower's address (a public input)")
+    s.add_argument("--nonce", type=int, default=None,
+                   help="prove: the loan request's nonce, CreditScoreRegistry.nonces(borrower) "
+                        "(a public input)")
     s.add_argument("--proof", default="", help="verify: the proof.json to check")
     s.add_argument("--commitment", default="",
                    help="verify: the attested features commitment the proof must carry")

@@ -166,8 +166,16 @@ def cmd_prove(args: argparse.Namespace) -> int:
         store.close()
     out = Path(args.out) if args.out else Path(args.circuit) / "proofs" / (
         f"{features.address}-{time.strftime('%Y%m%dT%H%M%S')}")
+    nonce = args.nonce
+    if nonce is None:
+        from oracle.chain import Chain
+        try:
+            nonce = Chain(s).nonce_of(features.address)
+        except Exception as exc:  # its text may carry the RPC URL: the kind only
+            raise CliError(f"the loan request's nonce could not be read ({type(exc).__name__}): "
+                           "give --nonce or a reachable ORACLE_RPC_URL and ORACLE_REGISTRY_ADDRESS") from None
     try:
-        proven = prove_borrower(model, features, Path(args.circuit), out)
+        proven = prove_borrower(model, features, Path(args.circuit), out, nonce)
     except ProvingError as exc:
         raise CliError(str(exc)) from None
     print(json.dumps({**{k: v for k, v in proven.items() if k != "proof"},
@@ -182,7 +190,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if not args.circuit:
             raise CliError("--proof needs --circuit DIR (the model's circuit directory)")
         try:
-            report = check_proof(Path(args.circuit), Path(args.proof), args.commitment)
+            if (args.borrower is None) != (args.nonce is None):
+                raise CliError("--borrower and --nonce go together (the loan the proof is for)")
+            loan = None if args.borrower is None else (args.borrower, args.nonce)
+            report = check_proof(Path(args.circuit), Path(args.proof), args.commitment, loan)
         except ProvingError as exc:
             raise CliError(str(exc)) from None
         print(json.dumps(report, indent=2))
@@ -416,6 +427,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--circuit", help="with --proof: the model's circuit directory")
     sp.add_argument("--commitment", help="with --proof: the attested features commitment (0x…) "
                     "the proof must be over")
+    sp.add_argument("--borrower", help="with --proof and --nonce: the borrower the proof must be for")
+    sp.add_argument("--nonce", type=int, help="with --proof and --borrower: the loan request's nonce")
     sp.set_defaults(fn=cmd_verify)
 
     sp = sub.add_parser("prove", help="a zero-knowledge proof of a stored borrower's score under "
@@ -426,6 +439,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", help="model bundle directory (default ORACLE_MODEL_PATH)")
     sp.add_argument("--store", help="store path (default: ORACLE_STORE_PATH)")
     sp.add_argument("--out", help="proof directory (default CIRCUIT/proofs/<borrower>-<time>)")
+    sp.add_argument("--nonce", type=int, help="the loan request's nonce, a public input of the "
+                    "proof (default: CreditScoreRegistry.nonces(borrower) read from ORACLE_RPC_URL)")
     sp.set_defaults(fn=cmd_prove)
 
     sp = sub.add_parser("drift", help="population stability report: PSI of the score and CSI "

@@ -146,7 +146,7 @@ class OracleNode:
             raise Refusal(f"model {model.model_id_hex} is not zk-scored (ModelRegistry holds no "
                           "circuit for it): its scores are signed, not proven", status=409)
         try:
-            commitment = model.features_commitment(feats.vector, feats.salt, scale)
+            commitment = model.features_commitment(feats.vector, feats.salt, scale, feats.address, nonce)
         except ModelLoadError as exc:
             raise Refusal(str(exc), status=503) from None
         att = attest.build_features_attestation(

@@ -39,8 +39,9 @@ def circuit_info(circuit_dir: Path) -> dict:
                            f"{exc}") from None
 
 
-def prove_borrower(model: Model, features, circuit_dir: Path, out: Path) -> dict:
-    """Prove ``features`` (a store row of the borrower) under the served ``model``'s circuit."""
+def prove_borrower(model: Model, features, circuit_dir: Path, out: Path, nonce: int) -> dict:
+    """Prove ``features`` (a store row of the borrower) under the served ``model``'s circuit, for
+    the borrower's loan request ``nonce`` (CreditScoreRegistry.nonces: a public input)."""
     zk = _zk()
     info = circuit_info(circuit_dir)
     if info.get("bundle_id") != model.model_id.hex():
@@ -54,13 +55,14 @@ def prove_borrower(model: Model, features, circuit_dir: Path, out: Path) -> dict
     except ModelLoadError as exc:
         raise ProvingError(str(exc)) from None
     row = serving.favourable_row(model.bundle, features.vector)
-    r = zk.prove(circuit_dir, circuit.z(row), zk.blinding(features.salt, info["input_scale"]), out)
+    r = zk.prove(circuit_dir, circuit.z(row), zk.blinding(features.salt, info["input_scale"]),
+                 zk.loan_binding(features.address, nonce, info["input_scale"]), out)
     proof, commitment, logit = zk.proof_calldata(Path(out) / "proof.json")
     if logit != circuit.logit(row):  # the same PD whichever path records the score
         raise ProvingError(f"the circuit in {circuit_dir} proved logit {logit}, the model's "
                            f"canonical one is {circuit.logit(row)}: not this model's circuit")
     pd_bps = zk.pd_bps_from_logit(logit, info["output_scale"])
-    proven = {"borrower": features.address, "modelId": model.model_id_hex,
+    proven = {"borrower": features.address, "nonce": nonce, "modelId": model.model_id_hex,
               "featuresCommitment": "0x" + commitment.to_bytes(32, "big").hex(), "logit": str(logit),
               "pdBps": pd_bps, "score": serving.score_from_pd(pd_bps), "proof": "0x" + proof.hex(),
               "vkSha256": info["vk_sha256"], "proveSeconds": r["prove_seconds"]}
@@ -68,9 +70,11 @@ def prove_borrower(model: Model, features, circuit_dir: Path, out: Path) -> dict
     return proven
 
 
-def check_proof(circuit_dir: Path, proof_path: Path, commitment: str | None = None) -> dict:
+def check_proof(circuit_dir: Path, proof_path: Path, commitment: str | None = None,
+                loan: tuple[str, int] | None = None) -> dict:
     """Verify ``proof_path`` against the circuit's verifying key, offline; with ``commitment``
-    (the attested one, 0x bytes32) also that the proof is over those features."""
+    (the attested one, 0x bytes32) also that the proof is over those features, with ``loan``
+    (borrower, nonce) that it is for that borrower's loan request."""
     zk = _zk()
     info = circuit_info(circuit_dir)
     if not Path(proof_path).is_file():
@@ -85,6 +89,10 @@ def check_proof(circuit_dir: Path, proof_path: Path, commitment: str | None = No
                score=serving.score_from_pd(values["pd_bps"]))
     if commitment is not None and commitment.lower() != values["featuresCommitment"]:
         out.update(ok=False, reason="the proof is over other features than the attested commitment")
+    if loan is not None:
+        expected = [zk.quantise(v, info["input_scale"]) for v in zk.loan_binding(*loan, info["input_scale"])]
+        if values["loan"] != expected:
+            out.update(ok=False, reason=f"the proof is not for {loan[0]}'s loan request {loan[1]}")
     return out
 
 
@@ -111,7 +119,7 @@ def pulled_proof(node, borrower: str, nonce: int, circuit_dir: Path, pool=None) 
     features = node.store.get_features(borrower)
     with tempfile.TemporaryDirectory(prefix="proof-") as tmp:  # nothing of it stays on disk
         try:
-            proven = prove_borrower(model, features, Path(circuit_dir), Path(tmp))
+            proven = prove_borrower(model, features, Path(circuit_dir), Path(tmp), nonce)
         except ProvingError as exc:
             raise Refusal(str(exc), status=503) from None
     commitment = "0x" + signed.att.featuresCommitment.hex()

@@ -101,11 +101,13 @@ class Model:
         packed = int(serving.pack_reason_codes(codes))
         return Prediction(float(pd), pd_bps, score, band, codes, packed)
 
-    def features_commitment(self, vector: np.ndarray, salt: bytes, circuit_scale: int) -> bytes:
+    def features_commitment(self, vector: np.ndarray, salt: bytes, circuit_scale: int,
+                            borrower: str, nonce: int) -> bytes:
         """The zk features commitment of the row the circuit proves for ``vector`` (the served,
-        elderly-rule row), blinded by the borrower's salt: a FeaturesAttestation's."""
+        elderly-rule row), blinded by the borrower's salt, for their loan request ``nonce``: a
+        FeaturesAttestation's."""
         row = serving.favourable_row(self.bundle, np.asarray(vector, dtype=np.float32))
-        return self.circuit(circuit_scale).commitment(row, salt)
+        return self.circuit(circuit_scale).commitment(row, salt, borrower, nonce)
 
     def circuit(self, scale: int):
         """The zk circuit's PD for this model at fixed point 2^scale (built once per scale)."""

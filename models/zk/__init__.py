@@ -12,7 +12,10 @@ points scorecard, whose WoE binning is then part of the features graph). It spli
   provider or the oracle quorum, who hold the borrower's features) runs it;
 * the **circuit**: ``logit = z · w + b``, built from the classifier's coefficients in standard
   ops (MatMul, Add), with ``z`` as a hashed input (instance 0 is the Poseidon hash of the
-  quantised ``z``: the features commitment) and the logit as a public output. The PD is
+  quantised ``z``, blinding and loan inputs: the features commitment) and the logit as a public
+  output; the borrower and the loan request (keccak of address and the registry's nonce, in six
+  chunks, :func:`loan_binding`) are hashed with ``z`` and output as public values too, so a
+  proof is for one borrower's one loan, checked by the registry. The PD is
   ``sigmoid(logit)``, applied outside the circuit: the Sigmoid's lookup table is what would
   make the proving key large (191 MB against 5 MB measured, reports/zk_feasibility.md).
 
@@ -39,6 +42,7 @@ from .circuit import (
     BLINDING,
     CALIBRATION_ROWS,
     INPUT_SCALE,
+    LOAN_CHUNKS,
     ZK_VERSION,
     LinearPart,
     NotProvable,
@@ -50,15 +54,17 @@ from .circuit import (
     features_graph,
     features_z,
     linear_part,
+    loan_binding,
     prove,
     public_values,
     setup,
     verify,
 )
-from .fixed_point import FIELD, felt_from_hex, felt_to_int, pd_bps_from_logit
+from .fixed_point import FIELD, felt_from_hex, felt_to_int, pd_bps_from_logit, quantise
 from .verifier import evm_verifier, proof_calldata
 
-__all__ = ["BLINDING", "CALIBRATION_ROWS", "FIELD", "INPUT_SCALE", "ZK_VERSION", "LinearPart",
+__all__ = ["BLINDING", "CALIBRATION_ROWS", "FIELD", "INPUT_SCALE", "LOAN_CHUNKS", "ZK_VERSION", "LinearPart",
            "NotProvable", "blinding", "bundle_onnx", "circuit_graph", "circuit_logits", "commitment",
            "evm_verifier", "features_graph", "features_z", "felt_from_hex", "felt_to_int", "linear_part",
-           "pd_bps_from_logit", "proof_calldata", "prove", "public_values", "setup", "verify"]
+           "loan_binding",
+           "pd_bps_from_logit", "proof_calldata", "prove", "public_values", "quantise", "setup", "verify"]

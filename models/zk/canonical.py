@@ -53,11 +53,12 @@ class CircuitPD:
         logit = felt_to_int(felt) / 2**self.scale
         return 1.0 / (1.0 + np.exp(-logit)), pd_bps_from_logit(felt, self.scale)
 
-    def commitment(self, row: np.ndarray, salt: bytes) -> bytes:
-        """The features commitment of ``row`` blinded by the borrower's 32-byte ``salt``, as
-        FeaturesAttestation.featuresCommitment carries it (the proof's instance 0; needs EZKL
-        for Poseidon)."""
-        from .circuit import blinding, commitment
+    def commitment(self, row: np.ndarray, salt: bytes, borrower: str, nonce: int) -> bytes:
+        """The features commitment of ``row`` blinded by the borrower's 32-byte ``salt``, for
+        the loan request ``nonce`` of ``borrower``, as FeaturesAttestation.featuresCommitment
+        carries it (the proof's instance 0; needs EZKL for Poseidon)."""
+        from .circuit import blinding, commitment, loan_binding
         from .fixed_point import felt_from_hex
-        felt = felt_from_hex(commitment(self.z(row), blinding(salt, self.scale), self.scale))
+        felt = felt_from_hex(commitment(self.z(row), blinding(salt, self.scale),
+                                        loan_binding(borrower, nonce, self.scale), self.scale))
         return felt.to_bytes(32, "big")

@@ -22,13 +22,19 @@ from .fixed_point import FIELD, circuit_logit, felt_from_hex, pd_bps_from_logit,
 INPUT_SCALE = 16
 MAX_LOGROWS = 14
 CALIBRATION_ROWS = 2000
-ZK_VERSION = 2
+ZK_VERSION = 3
 # Blinding inputs hashed with z and given zero weight: without them the public commitment of a
 # borrower's standardised features could be confirmed by guessing their values. Each is an integer
 # below 2^23 in magnitude at the input scale (exact in float32, which EZKL's inputs pass through):
 # 6 of them carry 144 bits, derived from the borrower's 32-byte feature-store salt.
 BLINDING = 6
 _BLIND_BITS = 24
+# The borrower and the loan as public inputs: keccak256(abi.encode(borrower, nonce)) (the nonce
+# the registry gave the loan's request) in 6 chunks of 22 bits, hashed with z and also output as
+# they are, so they are public values the registry recomputes (132 bits: a proof made for one
+# loan matches another's with probability 2^-132). Zero weight: they do not touch the logit.
+LOAN_CHUNKS = 6
+_LOAN_BITS = 22
 
 
 class NotProvable(ValueError):
@@ -124,16 +130,21 @@ def features_graph(model: onnx.ModelProto, part: LinearPart) -> onnx.ModelProto:
 
 
 def circuit_graph(part: LinearPart) -> onnx.ModelProto:
-    """logit = [z, blinding] · [w, 0] + b for one row, in the ops EZKL proves."""
-    d = len(part.w) + BLINDING
-    weights = np.concatenate([part.w, np.zeros(BLINDING)]).astype(np.float32)
+    """logit = [z, blinding, loan] · [w, 0, 0] + b for one row, and the loan inputs as they are
+    (a second output), in the ops EZKL proves. Public values: [commitment, logit, loan...]."""
+    d = len(part.w) + BLINDING + LOAN_CHUNKS
+    weights = np.concatenate([part.w, np.zeros(BLINDING + LOAN_CHUNKS)]).astype(np.float32)
     w = helper.make_tensor("w", TensorProto.FLOAT, [d, 1], weights.tolist())
     b = helper.make_tensor("b", TensorProto.FLOAT, [1, 1], [float(part.b)])
+    ints = [helper.make_tensor(n, TensorProto.INT64, [1], [v])
+            for n, v in (("loan_from", d - LOAN_CHUNKS), ("loan_to", d), ("loan_axis", 1))]
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["z", "w"], ["zw"]),
-         helper.make_node("Add", ["zw", "b"], ["logit"])],
+         helper.make_node("Add", ["zw", "b"], ["logit"]),
+         helper.make_node("Slice", ["z", "loan_from", "loan_to", "loan_axis"], ["loan"])],
         "scorechain_logit", [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, d])],
-        [helper.make_tensor_value_info("logit", TensorProto.FLOAT, [1, 1])], [w, b])
+        [helper.make_tensor_value_info("logit", TensorProto.FLOAT, [1, 1]),
+         helper.make_tensor_value_info("loan", TensorProto.FLOAT, [1, LOAN_CHUNKS])], [w, b, *ints])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
                              ir_version=8)
 
@@ -168,12 +179,28 @@ def blinding(salt: bytes, input_scale: int = INPUT_SCALE) -> np.ndarray:
     return (np.asarray(ints, dtype=np.float64) / 2**input_scale).astype(np.float32)
 
 
-def _with_blinding(z: np.ndarray, blind: np.ndarray | None) -> np.ndarray:
+def loan_binding(borrower: str, nonce: int, input_scale: int = INPUT_SCALE) -> np.ndarray:
+    """The LOAN_CHUNKS inputs that bind a proof to a borrower and a loan request:
+    keccak256(abi.encode(borrower, nonce)) cut into 22-bit chunks, lowest first, as input-scale
+    fractions (CreditScoreRegistry recomputes the same chunks as the proof's public values)."""
+    from eth_hash.auto import keccak
+    address = bytes.fromhex(str(borrower).removeprefix("0x"))
+    if len(address) != 20 or not 0 <= int(nonce) < 2**256:
+        raise ValueError("a borrower address and a uint256 nonce are expected")
+    h = int.from_bytes(keccak(bytes(12) + address + int(nonce).to_bytes(32, "big")), "big")
+    chunks = [(h >> (_LOAN_BITS * i)) & ((1 << _LOAN_BITS) - 1) for i in range(LOAN_CHUNKS)]
+    return (np.asarray(chunks, dtype=np.float64) / 2**input_scale).astype(np.float32)
+
+
+def _with_blinding(z: np.ndarray, blind: np.ndarray | None, loan: np.ndarray | None = None) -> np.ndarray:
     z = np.asarray(z, dtype=np.float32).reshape(-1)
     b = np.zeros(BLINDING, np.float32) if blind is None else np.asarray(blind, np.float32).reshape(-1)
     if len(b) != BLINDING:
         raise ValueError(f"{BLINDING} blinding inputs expected, got {len(b)}")
-    return np.concatenate([z, b])
+    bound = np.zeros(LOAN_CHUNKS, np.float32) if loan is None else np.asarray(loan, np.float32).reshape(-1)
+    if len(bound) != LOAN_CHUNKS:
+        raise ValueError(f"{LOAN_CHUNKS} loan inputs expected, got {len(bound)}")
+    return np.concatenate([z, b, bound])
 
 
 def _calibration_rows(z: np.ndarray) -> np.ndarray:
@@ -184,11 +211,14 @@ def _calibration_rows(z: np.ndarray) -> np.ndarray:
         pick = np.unique(np.concatenate([np.linspace(0, len(z) - 1, CALIBRATION_ROWS).astype(int),
                                          z.argmin(axis=0), z.argmax(axis=0)]))
         z = z[pick]
-    # the blinding columns at random, and at their extremes on two rows
+    # the blinding and loan columns at random, and at their extremes on two rows
+    rng = np.random.default_rng(0)
     top = ((1 << (_BLIND_BITS - 1)) - 1) / 2**INPUT_SCALE
-    blind = np.random.default_rng(0).uniform(-top, top, (len(z), BLINDING))
+    blind = rng.uniform(-top, top, (len(z), BLINDING))
     blind[0], blind[-1] = -top, top
-    return np.hstack([z, blind]).astype(np.float32)
+    loan = rng.integers(0, 1 << _LOAN_BITS, (len(z), LOAN_CHUNKS)) / 2**INPUT_SCALE
+    loan[0], loan[-1] = 0, ((1 << _LOAN_BITS) - 1) / 2**INPUT_SCALE
+    return np.hstack([z, blind, loan]).astype(np.float32)
 
 
 def setup(bundle_dir: Path, out: Path, calibration_X: np.ndarray, srs: Path | None = None) -> dict:
@@ -236,7 +266,8 @@ def setup(bundle_dir: Path, out: Path, calibration_X: np.ndarray, srs: Path | No
     manifest = bundle_dir / "manifest.json"
     info = {"zk_version": ZK_VERSION, "bundle": str(bundle_dir),
             "bundle_id": _sha256(manifest) if manifest.exists() else None,
-            "features": len(part.w), "blinding": BLINDING, "input_scale": settings["model_input_scales"][0],
+            "features": len(part.w), "blinding": BLINDING, "loan_chunks": LOAN_CHUNKS,
+            "input_scale": settings["model_input_scales"][0],
             "output_scale": settings["model_output_scales"][0], "logrows": logrows,
             "vk_sha256": _sha256(out / "vk.key"), "circuit_onnx_sha256": _sha256(out / "circuit.onnx"),
             "srs": str(srs), "srs_local_test_only": local_srs,
@@ -268,25 +299,25 @@ def _check_emulation(out: Path, part: LinearPart, z: np.ndarray, rows: int = 48)
                           f"{len(picks)} rows: this EZKL's arithmetic is not the one signers use")
 
 
-def commitment(z_row: np.ndarray, blind: np.ndarray, input_scale: int) -> str:
+def commitment(z_row: np.ndarray, blind: np.ndarray, loan: np.ndarray, input_scale: int) -> str:
     """The features commitment the circuit exposes as instance 0: Poseidon over the quantised
-    ``z`` and blinding inputs (EZKL's field element encoding, little-endian hex)."""
+    ``z``, blinding and loan inputs (EZKL's field element encoding, little-endian hex)."""
     import ezkl
     felts = [ezkl.float_to_felt(float(v), input_scale, ezkl.PyInputType.F32)
-             for v in _with_blinding(z_row, blind)]
+             for v in _with_blinding(z_row, blind, loan)]
     return ezkl.poseidon_hash(felts)[0]
 
 
-def prove(zk_dir: Path, z_row: np.ndarray, blind: np.ndarray, out: Path) -> dict:
+def prove(zk_dir: Path, z_row: np.ndarray, blind: np.ndarray, loan: np.ndarray, out: Path) -> dict:
     """A proof that the circuit maps the committed ``z_row`` (blinded by ``blind``, see
-    :func:`blinding`) to its logit; returns the public values (commitment, logit, PD) and the
-    timing."""
+    :func:`blinding`; for the loan ``loan``, see :func:`loan_binding`) to its logit; returns the
+    public values (commitment, logit, PD, loan chunks) and the timing."""
     import ezkl
     zk_dir, out = Path(zk_dir), Path(out)
     info = json.loads((zk_dir / "zk.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     (out / "input.json").write_text(json.dumps(
-        {"input_data": [_with_blinding(z_row, blind).tolist()]}))
+        {"input_data": [_with_blinding(z_row, blind, loan).tolist()]}))
     t0 = time.time()
     _call(lambda: ezkl.gen_witness(str(out / "input.json"), str(zk_dir / "circuit.ezkl"),
                                    str(out / "witness.json")))
@@ -304,11 +335,15 @@ def prove(zk_dir: Path, z_row: np.ndarray, blind: np.ndarray, out: Path) -> dict
 def public_values(proof_path: Path, info: dict) -> dict:
     import ezkl
     inst = json.loads(Path(proof_path).read_text())["instances"][0]
-    logit = ezkl.felt_to_float(inst[-1], info["output_scale"])
+    if len(inst) != 2 + LOAN_CHUNKS:
+        raise ValueError(f"{proof_path}: {len(inst)} public values, not a version-{ZK_VERSION} proof's "
+                         f"{2 + LOAN_CHUNKS}")
+    logit = ezkl.felt_to_float(inst[1], info["output_scale"])
     return {"commitment": inst[0], "logit": logit, "pd": 1.0 / (1.0 + math.exp(-logit)),
             # as the score registry takes and records them
             "featuresCommitment": "0x" + felt_from_hex(inst[0]).to_bytes(32, "big").hex(),
-            "pd_bps": pd_bps_from_logit(felt_from_hex(inst[-1]), info["output_scale"])}
+            "pd_bps": pd_bps_from_logit(felt_from_hex(inst[1]), info["output_scale"]),
+            "loan": [felt_from_hex(h) for h in inst[2:]]}
 
 
 def verify(zk_dir: Path, proof_path: Path) -> bool:

@@ -52,5 +52,5 @@ def proof_calldata(proof_path: Path) -> tuple[bytes, int, int]:
     the commitment goes into the FeaturesAttestation as a bytes32 (big-endian), the logit is the
     circuit's output as a field element."""
     p = json.loads(Path(proof_path).read_text())
-    commitment_felt, logit_felt = (felt_from_hex(h) for h in p["instances"][0])
-    return bytes.fromhex(p["hex_proof"].removeprefix("0x")), commitment_felt, logit_felt
+    inst = p["instances"][0]  # [commitment, logit, the loan's chunks]: the registry adds the last
+    return bytes.fromhex(p["hex_proof"].removeprefix("0x")), felt_from_hex(inst[0]), felt_from_hex(inst[1])

@@ -14,14 +14,13 @@ from brownie import ScoreMathProbe, chain, compile_source
 
 from models import serving as S
 from models import zk
-from models.data import load_dataset, make_splits
-from models.federated.run import run_federation
 from scripts.scorechain_testkit import (
     DAY,
     DEFAULT_RULES,
     REGISTERED_ORACLES,
     err,
     features_tuple,
+    provable_bundle,
     rules_tuple,
     sign_features,
 )
@@ -46,26 +45,35 @@ def _other_model(bundle, out):
 @pytest.fixture(scope="module")
 def circuits(tmp_path_factory):
     """Two provable models (German, federated logistic; and a variant), their circuits and
-    verifiers, and proofs for three holdout applicants under model A, one under model B."""
-    ds = load_dataset("german")
-    sp = make_splits(ds.y, ds.X)
+    verifiers; ``prove(name, i, borrower, nonce)`` proves holdout applicant i under model name
+    for that borrower's loan request (both public inputs), once per arguments."""
     base = tmp_path_factory.mktemp("zkchain")
-    run = run_federation(ds, sp, rounds=2, export=base / "bundle")
-    assert "gate_failure" not in run["after"]
+    ds, sp, _ = provable_bundle(base, circuit=False)
     _other_model(base / "bundle", base / "bundle_b")
     X = ds.X[sp.holdout_idx[:3]]
     out = {}
     for name, bundle in (("A", base / "bundle"), ("B", base / "bundle_b")):
         info = zk.setup(bundle, base / f"circuit{name}", ds.X[sp.train_idx])
         verifier = zk.evm_verifier(base / f"circuit{name}")
-        z = zk.features_z(bundle, X)
-        proofs = [zk.prove(base / f"circuit{name}", z[i], zk.blinding(bytes([i]) * 32), base / f"proof{name}{i}")
-                  for i in range(3 if name == "A" else 1)]
-        out[name] = {"info": info, "verifier": verifier, "z": z, "bundle": bundle,
-                     "proofs": [zk.proof_calldata(base / f"proof{name}{i}" / "proof.json")
-                                for i in range(len(proofs))]}
+        out[name] = {"info": info, "verifier": verifier, "z": zk.features_z(bundle, X), "bundle": bundle}
+    made = {}
+
+    def prove(name, i, borrower, nonce):
+        key = (name, i, str(borrower), int(nonce))
+        if key not in made:
+            d = base / f"proof{len(made)}"
+            zk.prove(base / f"circuit{name}", out[name]["z"][i], zk.blinding(bytes([i]) * 32),
+                     zk.loan_binding(str(borrower), int(nonce)), d)
+            made[key] = zk.proof_calldata(d / "proof.json")
+        return made[key]
+    out["prove"] = prove
     out["pd"] = S.predict_pd(S.load_bundle(base / "bundle"), X).astype(np.float64)
     return out
+
+
+def _proof(circuits, scores, borrower, i=0, name="A"):
+    """A proof of applicant i under model `name` for the borrower's current request."""
+    return circuits["prove"](name, i, borrower, scores.nonces(borrower))
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +114,8 @@ def _submit(scores, att, proof, logit, sender, sigs=None):
 @pytest.mark.ganache  # the verifier's precompiles on both chains
 def test_a_proven_score_is_recorded_with_the_pd_and_score_derived_on_chain(circuits, zk_models, scores, oracle,
                                                                            borrower):
-    proof, commitment, logit = circuits["A"]["proofs"][0]
     oracle.open_request(borrower)
+    proof, commitment, logit = _proof(circuits, scores, borrower)
     att = _features(scores, borrower, commitment)
     tx = _submit(scores, att, proof, logit, borrower)  # anyone may relay it: here the borrower
     pd_bps = zk.pd_bps_from_logit(logit, circuits["A"]["info"]["output_scale"])
@@ -132,14 +140,14 @@ def _rejected(scores, borrower, submit, expected):
 
 @pytest.mark.ganache  # the verifier's precompiles on both chains
 def test_a_tampered_proof_or_another_pd_is_rejected(circuits, zk_models, scores, oracle, borrower):
-    proof, commitment, logit = circuits["A"]["proofs"][0]
     oracle.open_request(borrower)
+    proof, commitment, logit = _proof(circuits, scores, borrower)
     att = _features(scores, borrower, commitment)
     tampered = bytearray(proof)
     tampered[100] ^= 1
     invalid = err("CreditScoreInvalidProof", borrower)
     _rejected(scores, borrower, lambda: _submit(scores, att, bytes(tampered), logit, borrower), invalid)
-    for other_logit in (logit + 1, (logit - 2**16) % zk.FIELD, circuits["A"]["proofs"][1][2]):
+    for other_logit in (logit + 1, (logit - 2**16) % zk.FIELD, _proof(circuits, scores, borrower, 1)[2]):
         _rejected(scores, borrower, lambda v=other_logit: _submit(scores, att, proof, v, borrower), invalid)
     with brownie.reverts(err("CreditScoreInvalidProof", "0x" + "00" * 20)):  # not a field element
         _submit(scores, att, proof, logit + zk.FIELD, borrower)
@@ -149,9 +157,9 @@ def test_a_proof_over_other_features_than_the_attested_ones_is_rejected(circuits
                                                                         borrower):
     """The borrower proves a better applicant's features (or invented ones): the attestation names
     the commitment of their own."""
-    (_, own, _), (better_proof, better, better_logit) = circuits["A"]["proofs"][:2]
-    assert own != better
     oracle.open_request(borrower)
+    (_, own, _), (better_proof, better, better_logit) = (_proof(circuits, scores, borrower, i) for i in (0, 1))
+    assert own != better
     att = _features(scores, borrower, own)
     _rejected(scores, borrower, lambda: _submit(scores, att, better_proof, better_logit, borrower),
               err("CreditScoreInvalidProof", borrower))
@@ -159,9 +167,9 @@ def test_a_proof_over_other_features_than_the_attested_ones_is_rejected(circuits
 
 def test_another_borrowers_attestation_and_proof_cannot_score_this_borrower(circuits, zk_models, scores, oracle,
                                                                             borrower, borrower2):
-    proof, commitment, logit = circuits["A"]["proofs"][0]
     oracle.open_request(borrower)
     oracle.open_request(borrower2)
+    proof, commitment, logit = _proof(circuits, scores, borrower)
     att = _features(scores, borrower, commitment)
     sigs = _sign(scores, att)
     stolen = {**att, "borrower": str(borrower2), "nonce": scores.nonces(borrower2)}
@@ -172,13 +180,31 @@ def test_another_borrowers_attestation_and_proof_cannot_score_this_borrower(circ
     assert stranger not in [str(a) for a in scores.signers()]
     _rejected(scores, borrower2, lambda: _submit(scores, stolen, proof, logit, borrower2, sigs=sigs),
               err("CreditScoreUnknownSigner", stranger))
+    # even with k signers deceived into signing that commitment for borrower2, the proof is for
+    # the borrower's request: its public inputs are not borrower2's
+    _rejected(scores, borrower2, lambda: _submit(scores, _features(scores, borrower2, commitment), proof, logit,
+                                                 borrower2), err("CreditScoreInvalidProof", borrower2))
+
+
+def test_a_proof_for_an_earlier_request_of_the_same_borrower_is_rejected(circuits, zk_models, scores, oracle,
+                                                                         borrower):
+    """A proof is bound to the request's nonce: one made for a request that closed (or was
+    superseded) cannot record a score for the next, even over the same features, re-attested."""
+    oracle.open_request(borrower)
+    old_proof, commitment, logit = _proof(circuits, scores, borrower)
+    oracle.open_request(borrower)  # a new request: a new nonce
+    new_proof, new_commitment, new_logit = _proof(circuits, scores, borrower)
+    assert new_commitment != commitment and new_logit == logit  # same features, another loan
+    _rejected(scores, borrower, lambda: _submit(scores, _features(scores, borrower, commitment), old_proof, logit,
+                                                borrower), err("CreditScoreInvalidProof", borrower))
+    _submit(scores, _features(scores, borrower, new_commitment), new_proof, new_logit, borrower)
 
 
 def test_a_features_attestation_needs_k_signers_under_the_current_configuration(circuits, zk_models, scores,
                                                                                 oracle, borrower, admin):
     """Too few signatures, a signer twice, or signatures made before the signer set changed."""
-    proof, commitment, logit = circuits["A"]["proofs"][0]
     oracle.open_request(borrower)
+    proof, commitment, logit = _proof(circuits, scores, borrower)
     att = _features(scores, borrower, commitment)
     sigs = _sign(scores, att)
     k = scores.threshold()
@@ -195,10 +221,10 @@ def test_a_features_attestation_needs_k_signers_under_the_current_configuration(
 
 def test_a_proof_from_another_models_circuit_is_rejected(circuits, zk_models, scores, oracle, borrower):
     """Model B's attestation with model A's proof (and the reverse): each verifier holds its own key."""
-    proof_a, commitment_a, logit_a = circuits["A"]["proofs"][0]
-    proof_b, commitment_b, logit_b = circuits["B"]["proofs"][0]
-    assert commitment_a == commitment_b and logit_a != logit_b  # same inputs, other weights
     oracle.open_request(borrower)
+    proof_a, commitment_a, logit_a = _proof(circuits, scores, borrower)
+    proof_b, commitment_b, logit_b = _proof(circuits, scores, borrower, name="B")
+    assert commitment_a == commitment_b and logit_a != logit_b  # same inputs, other weights
     invalid = err("CreditScoreInvalidProof", borrower)
     att_b = _features(scores, borrower, commitment_a, model_id=MODEL_B)
     _rejected(scores, borrower, lambda: _submit(scores, att_b, proof_a, logit_a, borrower), invalid)
@@ -210,7 +236,7 @@ def test_a_proof_from_another_models_circuit_is_rejected(circuits, zk_models, sc
 
 def test_a_features_attestation_signed_before_the_request_or_without_one_does_not_record(
         circuits, zk_models, scores, oracle, borrower):
-    proof, commitment, logit = circuits["A"]["proofs"][0]
+    proof, commitment, logit = _proof(circuits, scores, borrower)
     with brownie.reverts(err("CreditScoreNoOpenRequest", borrower)):  # no loan requested: no score published
         _submit(scores, _features(scores, borrower, commitment), proof, logit, borrower)
     held = _features(scores, borrower, commitment)
@@ -222,7 +248,7 @@ def test_a_features_attestation_signed_before_the_request_or_without_one_does_no
 
 def test_only_a_model_with_a_circuit_set_before_approval_by_its_registrar_scores_by_proof(
         circuits, zk_models, models, scores, oracle, borrower, registrar, approver, admin):
-    proof, commitment, logit = circuits["A"]["proofs"][0]
+    proof, commitment, logit = _proof(circuits, scores, borrower)
     plain = "0x" + "c3" * 32
     models.register(plain, "0x" + "11" * 32, "0x" + "22" * 32, "0x" + "33" * 32, "ipfs://plain", 1,
                     {"from": registrar})
@@ -282,15 +308,16 @@ def test_a_loan_is_decided_on_a_proven_score_by_the_same_rules(circuits, zk_mode
                                                                 loans, scores, borrower, borrower2):
     """The compliance rules read a proven score as any other: the lower PD passes a PD cap set
     between the two, the higher is rejected for its PD (reason 13)."""
-    proofs = circuits["A"]["proofs"]
-    pds = [int(scores.provenPdAndScore(MODEL_A, logit)[0]) for _, _, logit in proofs]
+    scale = circuits["A"]["info"]["output_scale"]
+    logits = zk.circuit_logits(circuits["A"]["bundle"].parent / "circuitA", circuits["A"]["z"])
+    pds = [int(scores.provenPdAndScore(MODEL_A, round(v * 2**scale) % zk.FIELD)[0]) for v in logits]
     lo, hi = int(np.argmin(pds)), int(np.argmax(pds))
     assert pds[lo] < pds[hi]
     compliance.setRuleSet(rules_tuple({**DEFAULT_RULES, "maxPdBps": pds[lo]}), {"from": regulator})
     outcome = {}
     for who, i in ((borrower, lo), (borrower2, hi)):
         loan_id = loans.request(1_000 * 10**6, 1_200, 90 * DAY, 3, {"from": who}).return_value
-        proof, commitment, logit = proofs[i]
+        proof, commitment, logit = _proof(circuits, scores, who, i)
         _submit(scores, _features(scores, who, commitment), proof, logit, who)
         outcome[i] = loans.approve(loan_id, {"from": who}).events
     assert "LoanRejected" not in outcome[lo]

@@ -86,17 +86,26 @@ def test_a_zk_scored_models_pd_is_the_circuits_even_where_the_float_pd_rounds_ot
         assert (p.score, p.reason_codes) == (S.score_from_pd(canonical), model.predict(x).reason_codes)
 
 
-def test_a_proof_verifies_and_exposes_the_features_commitment_and_the_logit(provable, tmp_path):
+BORROWER = "0x" + "ab" * 20
+
+
+def test_a_proof_verifies_and_exposes_the_features_commitment_the_logit_and_the_loan(provable, tmp_path):
     ds, sp, base, info = provable
     z = zk.features_z(base / "bundle", ds.X[sp.holdout_idx[:2]])
-    blind = zk.blinding(b"\x01" * 32)
-    out = zk.prove(base / "circuit", z[0], blind, tmp_path / "p")
+    blind, loan = zk.blinding(b"\x01" * 32), zk.loan_binding(BORROWER, 3)
+    out = zk.prove(base / "circuit", z[0], blind, loan, tmp_path / "p")
     assert zk.verify(base / "circuit", tmp_path / "p" / "proof.json")
-    assert out["commitment"] == zk.commitment(z[0], blind, info["input_scale"])
-    assert out["commitment"] != zk.commitment(z[1], blind, info["input_scale"])  # other features
+    scale = info["input_scale"]
+    assert out["commitment"] == zk.commitment(z[0], blind, loan, scale)
+    assert out["commitment"] != zk.commitment(z[1], blind, loan, scale)  # other features
     # the same features under another salt: a guess of the features cannot be confirmed
-    assert out["commitment"] != zk.commitment(z[0], zk.blinding(b"\x02" * 32), info["input_scale"])
-    assert out["commitment"] != zk.commitment(z[0], np.zeros(zk.BLINDING), info["input_scale"])
+    assert out["commitment"] != zk.commitment(z[0], zk.blinding(b"\x02" * 32), loan, scale)
+    assert out["commitment"] != zk.commitment(z[0], np.zeros(zk.BLINDING), loan, scale)
+    # the borrower's loan request: public values the registry recomputes, and inside the commitment
+    assert out["loan"] == [zk.quantise(v, scale) for v in loan]
+    assert all(0 <= v < 2**22 for v in out["loan"]) and len(set(out["loan"])) > 1
+    for other in (zk.loan_binding(BORROWER, 4), zk.loan_binding("0x" + "ac" * 20, 3)):
+        assert out["commitment"] != zk.commitment(z[0], blind, other, scale)
     assert abs(out["logit"] - zk.circuit_logits(base / "circuit", z[:1])[0]) < 1e-9
     assert not list((tmp_path / "p").glob("*input*")) and not list((tmp_path / "p").glob("wit*"))
 
@@ -104,13 +113,14 @@ def test_a_proof_verifies_and_exposes_the_features_commitment_and_the_logit(prov
 def test_a_tampered_proof_or_a_changed_public_value_does_not_verify(provable, tmp_path):
     ds, sp, base, _ = provable
     z = zk.features_z(base / "bundle", ds.X[sp.holdout_idx[:1]])
-    zk.prove(base / "circuit", z[0], zk.blinding(b"\x01" * 32), tmp_path / "p")
+    zk.prove(base / "circuit", z[0], zk.blinding(b"\x01" * 32), zk.loan_binding(BORROWER, 3), tmp_path / "p")
     proof = json.loads((tmp_path / "p" / "proof.json").read_text())
     for name, edit in {
         "proof bytes": lambda p: p.__setitem__("proof", p["proof"][:100] + [
             (p["proof"][100] + 1) % 256] + p["proof"][101:]),
         "logit": lambda p: p["instances"][0].__setitem__(
-            -1, p["instances"][0][0]),  # another field element as the output
+            1, p["instances"][0][0]),  # another field element as the output
+        "loan": lambda p: p["instances"][0].__setitem__(2, p["instances"][0][3]),  # another loan
         "commitment": lambda p: p["instances"][0].__setitem__(0, p["instances"][0][-1]),
     }.items():
         bad = json.loads(json.dumps(proof))
@@ -133,7 +143,8 @@ def test_a_proof_of_another_models_circuit_does_not_verify_under_this_key(provab
     onnx.save(m, str(other / ref["onnx_file"]))
     zk.setup(other, tmp_path / "other-circuit", ds.X[sp.train_idx], srs=info["srs"])
     z = zk.features_z(base / "bundle", ds.X[sp.holdout_idx[:1]])
-    zk.prove(tmp_path / "other-circuit", z[0], zk.blinding(b"\x01" * 32), tmp_path / "p")
+    zk.prove(tmp_path / "other-circuit", z[0], zk.blinding(b"\x01" * 32), zk.loan_binding(BORROWER, 3),
+             tmp_path / "p")
     assert zk.verify(tmp_path / "other-circuit", tmp_path / "p" / "proof.json")
     assert not zk.verify(base / "circuit", tmp_path / "p" / "proof.json")
     del helper
@@ -157,17 +168,20 @@ def test_the_command_line_sets_up_proves_and_verifies_against_an_attested_commit
     row = ds.X[sp.holdout_idx[0]]
     (tmp_path / "applicant.json").write_text(json.dumps(decode_row(ds.schema, row)))
     salt = "ab" * 32
-    assert main(["zk", "prove", str(circuit), "--features", str(tmp_path / "applicant.json"),
-                 "--salt", salt, "--out", str(tmp_path / "p")]) == 0
+    prove = ["zk", "prove", str(circuit), "--features", str(tmp_path / "applicant.json"),
+             "--salt", salt, "--out", str(tmp_path / "p")]
+    assert main(prove) == 2  # for which loan request: a public input
+    assert "--borrower ADDRESS and --nonce N" in capsys.readouterr().err
+    assert main([*prove, "--borrower", BORROWER, "--nonce", "3"]) == 0
     capsys.readouterr()
     info = json.loads((circuit / "zk.json").read_text())
-    blind = zk.blinding(bytes.fromhex(salt))
-    attested = zk.commitment(zk.features_z(base / "bundle", row.reshape(1, -1))[0], blind,
-                             info["input_scale"])
+    blind, loan = zk.blinding(bytes.fromhex(salt)), zk.loan_binding(BORROWER, 3)
+    served = S.favourable_row(S.load_bundle(base / "bundle"), row).reshape(1, -1)
+    attested = zk.commitment(zk.features_z(base / "bundle", served)[0], blind, loan, info["input_scale"])
     assert main(["zk", "verify", str(circuit), "--proof", str(tmp_path / "p" / "proof.json"),
                  "--commitment", attested]) == 0
     assert "verified; PD" in capsys.readouterr().out
-    other = zk.commitment(zk.features_z(base / "bundle", ds.X[sp.holdout_idx[1:2]])[0], blind,
+    other = zk.commitment(zk.features_z(base / "bundle", ds.X[sp.holdout_idx[1:2]])[0], blind, loan,
                           info["input_scale"])
     with pytest.raises(SystemExit):
         main(["zk", "verify", str(circuit), "--proof", str(tmp_path / "p" / "proof.json"),
@@ -201,30 +215,38 @@ def test_oracle_prove_proves_a_stored_borrower_and_verify_checks_the_proof(prova
         store.close()
     args = ["--circuit", str(base / "circuit"), "--model", str(base / "bundle"),
             "--store", str(tmp_path / "store.db")]
-    assert main(["prove", who, *args, "--out", str(tmp_path / "p")]) == 0
+    assert main(["prove", who, *args, "--nonce", "3", "--out", str(tmp_path / "p")]) == 0
     shown = json.loads(capsys.readouterr().out)
     proven = json.loads((tmp_path / "p" / "proven.json").read_text())
-    assert "proof" not in shown and proven["borrower"] == who
-    z = zk.features_z(base / "bundle", ds.X[sp.holdout_idx[:1]])[0]
-    expected = zk.commitment(z, zk.blinding(bytes([7]) * 32), info["input_scale"])
+    assert "proof" not in shown and (proven["borrower"], proven["nonce"]) == (who, 3)
+    row = S.favourable_row(S.load_bundle(base / "bundle"), ds.X[sp.holdout_idx[0]]).reshape(1, -1)
+    z = zk.features_z(base / "bundle", row)[0]
+    expected = zk.commitment(z, zk.blinding(bytes([7]) * 32), zk.loan_binding(who, 3), info["input_scale"])
     assert proven["featuresCommitment"] == "0x" + zk.felt_from_hex(expected).to_bytes(32, "big").hex()
     assert proven["score"] == S.score_from_pd(proven["pdBps"])
     pd = S.predict_pd(S.load_bundle(base / "bundle"), ds.X[sp.holdout_idx[:1]])[0]
     assert abs(proven["pdBps"] - S.pd_to_bps(pd)) <= 1
     proof = str(tmp_path / "p" / "proof.json")
-    assert main(["verify", "--proof", proof, "--circuit", str(base / "circuit"),
-                 "--commitment", proven["featuresCommitment"]]) == 0
+    check = ["verify", "--proof", proof, "--circuit", str(base / "circuit")]
+    assert main([*check, "--commitment", proven["featuresCommitment"], "--borrower", who, "--nonce", "3"]) == 0
     assert json.loads(capsys.readouterr().out)["pdBps"] == proven["pdBps"]
-    assert main(["prove", other, *args, "--out", str(tmp_path / "q")]) == 0
+    for borrower, nonce in ((who, "4"), (other, "3")):  # another request, another borrower
+        assert main([*check, "--borrower", borrower, "--nonce", nonce]) == 1
+        assert "is not for" in json.loads(capsys.readouterr().out)["reason"]
+    assert main([*check, "--borrower", who]) == 2
+    assert "go together" in capsys.readouterr().err
+    assert main(["prove", who, *args, "--out", str(tmp_path / "r")]) == 2  # no --nonce and no chain
+    assert "give --nonce" in capsys.readouterr().err
+    assert main(["prove", other, *args, "--nonce", "3", "--out", str(tmp_path / "q")]) == 0
     other_commitment = json.loads(capsys.readouterr().out)["featuresCommitment"]
     assert main(["verify", "--proof", proof, "--circuit", str(base / "circuit"),
                  "--commitment", other_commitment]) == 1
     assert "other features" in json.loads(capsys.readouterr().out)["reason"]
-    assert main(["prove", Account.create().address, *args]) == 2  # no features stored: one line
+    assert main(["prove", Account.create().address, *args, "--nonce", "1"]) == 2  # no features: one line
     assert "no features stored" in capsys.readouterr().err
     from models.train import ROOT
     served = ["--model", str(ROOT / "models" / "default"), "--store", str(tmp_path / "store.db")]
-    assert main(["prove", who, "--circuit", str(base / "circuit"), *served]) == 2
+    assert main(["prove", who, "--circuit", str(base / "circuit"), *served, "--nonce", "1"]) == 2
     assert "not the served" in capsys.readouterr().err  # a circuit of another model is refused
 
 
@@ -292,7 +314,8 @@ def test_a_node_signs_a_features_commitment_only_as_its_own_and_only_for_a_zk_sc
     try:
         att, pred = zk_node.compute_features(who)
         z = zk.features_z(base / "bundle", S.favourable_row(model.bundle, row).reshape(1, -1))[0]
-        expected = zk.felt_from_hex(zk.commitment(z, zk.blinding(salt), info["input_scale"]))
+        expected = zk.felt_from_hex(zk.commitment(z, zk.blinding(salt), zk.loan_binding(who, 7),
+                                                  info["input_scale"]))
         assert att.featuresCommitment == expected.to_bytes(32, "big")
         assert (att.nonce, att.reasonCodes, att.validUntil - att.issuedAt) == (
             7, pred.reason_codes_packed, 86400)
