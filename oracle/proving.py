@@ -84,15 +84,18 @@ def check_proof(circuit_dir: Path, proof_path: Path, commitment: str | None = No
     if not ok:
         out["reason"] = "the proof does not verify under this circuit's verifying key"
         return out
-    values = zk.public_values(proof_path, info)
+    try:
+        values = zk.public_values(proof_path, info)
+        loan_values = None if loan is None else [
+            zk.quantise(v, info["input_scale"]) for v in zk.loan_binding(*loan, info["input_scale"])]
+    except ValueError as exc:  # a proof of an older circuit version, or no address and nonce
+        raise ProvingError(str(exc)) from None
     out.update(featuresCommitment=values["featuresCommitment"], pdBps=values["pd_bps"],
                score=serving.score_from_pd(values["pd_bps"]))
     if commitment is not None and commitment.lower() != values["featuresCommitment"]:
         out.update(ok=False, reason="the proof is over other features than the attested commitment")
-    if loan is not None:
-        expected = [zk.quantise(v, info["input_scale"]) for v in zk.loan_binding(*loan, info["input_scale"])]
-        if values["loan"] != expected:
-            out.update(ok=False, reason=f"the proof is not for {loan[0]}'s loan request {loan[1]}")
+    if loan_values is not None and values["loan"] != loan_values:
+        out.update(ok=False, reason=f"the proof is not for {loan[0]}'s loan request {loan[1]}")
     return out
 
 

@@ -235,6 +235,8 @@ def test_oracle_prove_proves_a_stored_borrower_and_verify_checks_the_proof(prova
         assert "is not for" in json.loads(capsys.readouterr().out)["reason"]
     assert main([*check, "--borrower", who]) == 2
     assert "go together" in capsys.readouterr().err
+    assert main([*check, "--borrower", "0x12", "--nonce", "3"]) == 2  # one line, no traceback
+    assert "a borrower address and a uint256 nonce" in capsys.readouterr().err
     assert main(["prove", who, *args, "--out", str(tmp_path / "r")]) == 2  # no --nonce and no chain
     assert "give --nonce" in capsys.readouterr().err
     assert main(["prove", other, *args, "--nonce", "3", "--out", str(tmp_path / "q")]) == 0
