@@ -57,8 +57,10 @@ def verify_attestation(ctx: Any, att: ScoreAttestation, signatures: list[bytes],
         check("features_hash", recomputed == att.featuresHash,
               f"recomputed 0x{recomputed.hex()}, attested 0x{att.featuresHash.hex()}")
         if disk_id == att.modelId:
-            try:  # a zk-scored model's PD is its circuit's (models.zk.canonical)
-                pred = ctx.model.predict(feats.vector, circuit_scale=ctx.chain.zk_scale(att.modelId))
+            # a zk-scored model's PD is its circuit's (models.zk.canonical); the guard asks the
+            # chain once per model, not once per entry of a report
+            try:
+                pred = ctx.model.predict(feats.vector, circuit_scale=ctx.node.guard.circuit_scale(att.modelId))
             except ModelLoadError as exc:
                 check("pd_bps", False, f"not recomputed: {exc}")
             else:

@@ -104,3 +104,20 @@ def test_a_report_is_signed_only_when_asked_and_every_entry_is_cosigned(nonces, 
     if signed:
         digest = typed_data.report_digest(atts[0].configDigest, atts, b"\x07" * 32)
         assert keys.recover(digest, bytes.fromhex(out["report_signature"][2:])) == ME.address
+
+
+def test_features_attestations_are_parsed_as_such_and_never_signed_as_a_report():
+    """kind "features": each entry must be a FeaturesAttestation (a ScoreAttestation is malformed
+    there), is co-signed like any entry, and a report over them is refused before any signing."""
+    node = FakeNode(True)
+    features = typed_data.FeaturesAttestation(
+        borrower=BORROWER, modelId=b"\x11" * 32, featuresCommitment=b"\x44" * 32, reasonCodes=1,
+        issuedAt=1, validUntil=86_401, nonce=1)
+    data = json.dumps({"attestations": [features.to_json(), attestation().to_json()],
+                       "kind": "features"}).encode()
+    status, out = sign(node, data)
+    assert status == 200 and "signature" in out["results"][0] and node.cosigned == 1
+    assert out["results"][1]["status"] == 422 and "missing fields" in out["results"][1]["error"]
+    data = json.dumps({"attestations": [features.to_json()], "kind": "features", "report": True}).encode()
+    status, out = sign(node, data)
+    assert status == 422 and "not signed as a report" in out["error"] and node.cosigned == 1
