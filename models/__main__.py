@@ -54,9 +54,17 @@ def cmd_compare(a):
 
 
 def cmd_ablation(a):
-    from .ablation import run
     from .train import REPORTS
     ds, sp = _ds(a.dataset)
+    if a.study == "domain":
+        from .domain_study import run as run_domain
+        out = run_domain(ds, sp, REPORTS)
+        for name, r in out["arms"].items():
+            d = r["delta_auc_vs_untuned_hgb"]
+            print(f"{name}: CV AUC {r['auc_mean']:.4f}, vs untuned HGB {d['mean']:+.4f} ± "
+                  f"{d['se']:.4f}")
+        return
+    from .ablation import run
     out = run(ds, sp, REPORTS, a.study)
     for name, r in out["arms"].items():
         print(f"{name}: CV AUC {r['auc_mean']:.4f} ± {r['auc_sd']:.4f}")
@@ -707,8 +715,8 @@ def main(argv=None):
     s = sub.add_parser("ablation", help="a seed method against its ablations on the shared folds: "
                                         "dbn (pre-trained vs random init vs MLP), atriplet (each "
                                         "head alone vs on the embedding; adaptive vs uniform "
-                                        "negatives)")
-    s.add_argument("study", choices=("dbn", "atriplet"))
+                                        "negatives), domain (derived features vs raw ones)")
+    s.add_argument("study", choices=("dbn", "atriplet", "domain"))
     s.add_argument("dataset", choices=DATASETS)
     s.set_defaults(func=cmd_ablation)
     s = sub.add_parser("cnas", help="C-NAS: cost-aware search of cell networks (seed 004), top "
@@ -860,7 +868,8 @@ def main(argv=None):
     errors = (CliError, FileNotFoundError, FeatureValidationError, SchemaError)
     if a.cmd in ("train", "schema"):
         from .datacheck import DataError
-        errors += (DataError,)
+        from .train import GateFailure
+        errors += (DataError, GateFailure)
     try:
         a.func(a)
     except errors as exc:

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from . import metrics as M
 from .calibration import crossfit_brier
 from .data import Dataset, Splits
+from .derived import used_by
 from .families import (FAMILIES, MAX_TRAIN_ROWS, MONOTONE_FAMILIES, REVISION, RESAMPLE_RATIO, RESAMPLERS, build_pipeline,
                        supports)
 
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def cv_oof(ds: Dataset, splits: Splits, family: str, params: dict | None = None,
            resampler: str = "none", seed: int = 0, folds: list[int] | None = None,
-           monotone: bool = True, max_train_rows: int | None = -1) -> dict:
+           monotone: bool = True, max_train_rows: int | None = -1, domain: bool = True) -> dict:
     """Out-of-fold PDs on the training split (only the listed folds are filled).
     ``max_train_rows=-1``: the family's own cap."""
     Xtr, ytr = ds.X[splits.train_idx], ds.y[splits.train_idx]
@@ -30,7 +31,7 @@ def cv_oof(ds: Dataset, splits: Splits, family: str, params: dict | None = None,
         if folds is not None and k not in folds:
             continue
         pipe = build_pipeline(family, ds.schema, params, resampler, seed=seed,
-                              max_train_rows=max_train_rows, monotone=monotone)
+                              max_train_rows=max_train_rows, monotone=monotone, domain=domain)
         pipe.fit(Xtr[tr], ytr[tr])
         oof[va] = pipe.predict_proba(Xtr[va])[:, 1]
         fold_auc.append(M.auc(ytr[va], oof[va]))
@@ -60,10 +61,12 @@ def compare(ds: Dataset, splits: Splits, out_json: Path, families=FAMILIES,
         revision = REVISION.get(fam, 1)
         if (key in results and results[key].get("params") == params
                 and results[key].get("monotone") == mono
+                and results[key].get("derived") == used_by(fam, ds.schema)
                 and results[key].get("revision", 1) == revision):
             continue
         res = cv_oof(ds, splits, fam, params, rs, seed)
         results[key] = {"family": fam, "resampler": rs, "params": params, "monotone": mono,
+                        **({"derived": used_by(fam, ds.schema)} if used_by(fam, ds.schema) else {}),
                         **({"revision": revision} if revision != 1 else {}),
                         "train_rows_cap": MAX_TRAIN_ROWS.get(fam), **summarise(ytr, res)}
         log.info("%s %s: AUC %.4f", ds.name, key, results[key]["auc_mean"])

@@ -24,6 +24,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from . import derived
 from .preprocess import TabularPrep
 from .resampling import NeighbourhoodInterpolation, Standardized
 from .schema import SchemaInfo
@@ -267,9 +268,10 @@ def make_resampler(name: str, seed: int):
 
 def build_pipeline(family: str, schema: dict, params: dict | None = None,
                    resampler: str = "none", seed: int = 0, max_train_rows: int | None = -1,
-                   monotone: bool = True):
+                   monotone: bool = True, domain: bool = True):
     """imbalanced-learn pipeline for a family. ``max_train_rows=-1`` uses the family default.
-    ``monotone=False`` ignores the schema's directions (the untuned-HGB baseline of the goals)."""
+    ``monotone=False`` ignores the schema's directions, ``domain=False`` its derived features
+    (both: the untuned-HGB baseline of the goals, :func:`untuned_hgb_pipeline`)."""
     params = params or {}
     p = {**DEFAULTS[family], **params}
     if max_train_rows == -1:
@@ -286,6 +288,10 @@ def build_pipeline(family: str, schema: dict, params: dict | None = None,
                                                  min_bin_size=p["min_bin_size"])),
                   ("clf", make_classifier(family, params, seed))]
         return ImbPipeline(steps)
+    if domain and derived.used_by(family, schema):
+        # domain features computed in the graph from the raw vector (models.derived)
+        steps.append(("derived", derived.DerivedFeatures.from_schema(schema)))
+        schema = derived.extended_schema(schema)
     steps.append(("prep", TabularPrep.from_schema(schema, one_hot=not tree, clip=not tree,
                                                   log=not tree)))
     if not tree:
@@ -309,6 +315,12 @@ def build_pipeline(family: str, schema: dict, params: dict | None = None,
                           {"monotonic_cst": cst}))
     steps.append(("clf", clf))
     return ImbPipeline(steps)
+
+
+def untuned_hgb_pipeline(schema: dict, seed: int = 0):
+    """The baseline of every paired goal: HistGradientBoosting at scikit-learn's defaults on the
+    raw features (no resampling, calibration, monotone constraints or domain features)."""
+    return build_pipeline("hgb", schema, {}, "none", seed=seed, monotone=False, domain=False)
 
 
 def monotonic_cst(schema: dict) -> list[int]:

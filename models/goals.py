@@ -96,7 +96,7 @@ def measure(bundle_dir, dataset: str, n_boot: int = N_BOOT, ds=None, sp=None,
 
     from .cv import cv_oof
     from .data import load_dataset, make_splits
-    from .families import build_pipeline
+    from .families import untuned_hgb_pipeline
     from .calibration import apply_calibrator, fit_calibrator
     from .serving import load_bundle, served_pds
 
@@ -110,8 +110,8 @@ def measure(bundle_dir, dataset: str, n_boot: int = N_BOOT, ds=None, sp=None,
     with threadpool_limits(1):
         mine = cv_oof(ds, sp, cfg["family"], cfg.get("params", {}), cfg.get("resampler", "none"),
                       seed=cfg.get("seed", 0))
-        base = cv_oof(ds, sp, "hgb", {}, "none", seed=0, monotone=False)
-        pipe = build_pipeline("hgb", ds.schema, {}, "none", seed=0, monotone=False)
+        base = cv_oof(ds, sp, "hgb", {}, "none", seed=0, monotone=False, domain=False)
+        pipe = untuned_hgb_pipeline(ds.schema)
         pipe.fit(ds.X[sp.train_idx], ytr)
     folds = [va for _, va in sp.folds]
     # the bundle's calibration, cross-fitted over the folds (fitted on the other folds' OOF PDs)

@@ -43,6 +43,7 @@ from . import scorecard  # noqa: F401  (registers the WoEBinning converter)
 from .cnas import CellNetClassifier
 from .cnas_onnx import convert_cell_net
 from .dbn import PretrainedMLP
+from . import derived
 from .preprocess import TabularPrep
 from .triplet import ATripletEmbedding
 
@@ -145,6 +146,8 @@ update_registered_converter(CellNetClassifier, "ScorechainCellNet",
                             calculate_linear_classifier_output_shapes, convert_cell_net,
                             options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
 update_registered_converter(TabularPrep, "ScorechainTabularPrep", _prep_shape, _prep_converter)
+update_registered_converter(derived.DerivedFeatures, "ScorechainDerivedFeatures",
+                            derived.onnx_shape, derived.onnx_converter)
 update_registered_converter(ATripletEmbedding, "ScorechainATripletEmbedding", _embedding_shape,
                             _embedding_converter)
 

@@ -109,6 +109,9 @@ def check_schema(schema: Mapping[str, Any]) -> None:
                 raise SchemaError(f"{name}: elderly_from needs an int age feature and an int age")
     if sum("elderly_from" in f for f in feats) > 1:
         raise SchemaError("elderly_from may be set on one (age) feature only")
+    if "derived" in schema:
+        from .derived import check as check_derived  # imports this module
+        check_derived(schema)
 
 
 def load_schema(name_or_path: str | Path) -> dict:

@@ -34,7 +34,7 @@ REFERENCES = ("untuned HGB", "plain MLP")
 def arms(cnas_genome: dict | None) -> dict:
     """name: (family, params, options of cv_oof/build_pipeline)."""
     out = {
-        "untuned HGB": ("hgb", {}, {"monotone": False}),
+        "untuned HGB": ("hgb", {}, {"monotone": False, "domain": False}),
         "plain MLP": ("mlp", {}, {}),
         "logistic regression": ("logreg", {}, {}),
         "A-Triplet + logistic regression": ("atriplet", {"head": "logreg"}, {}),

@@ -23,7 +23,8 @@ import logging
 from . import metrics as M
 from .cv import compare, comparison_markdown, constraints, cv_oof, optuna_search, summarise
 from .data import load_dataset, make_splits
-from .families import FAMILIES, RESAMPLERS, build_pipeline
+from .derived import used_by
+from .families import FAMILIES, RESAMPLERS, untuned_hgb_pipeline
 from .goals import N_BOOT as GOALS_N_BOOT
 from .goals import measure as measure_goals
 from .selection_rule import choose as choose_by_one_se
@@ -41,7 +42,7 @@ UNCALIBRATED = {"scorecard": "none: a scorecard's points must add up to its scor
 def untuned_hgb(ds, sp):
     """Untuned HistGradientBoosting (sklearn defaults, no resampling, no calibration) fitted on
     the training split: the baseline of every paired goal."""
-    pipe = build_pipeline("hgb", ds.schema, {}, "none", seed=0, monotone=False)
+    pipe = untuned_hgb_pipeline(ds.schema)
     return pipe.fit(ds.X[sp.train_idx], ds.y[sp.train_idx])
 
 
@@ -87,7 +88,8 @@ def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
         search_json = reports / f"search_{dataset}_{fam}.json"
         if search_json.exists() and json.loads(search_json.read_text()).get(
                 "n_trials_requested") == n_trials and key in results and results[key].get(
-                "monotone") == constraints(fam, ds.schema):
+                "monotone") == constraints(fam, ds.schema) and results[key].get(
+                "derived") == used_by(fam, ds.schema):
             continue
         s = optuna_search(ds, sp, fam, n_trials, rs, seed, folds=list(range(search_folds)))
         s["n_trials_requested"] = n_trials
@@ -95,41 +97,32 @@ def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
         res = cv_oof(ds, sp, fam, s["best_params"], rs, seed)
         results[key] = {"family": fam, "resampler": rs, "params": s["best_params"],
                         "monotone": constraints(fam, ds.schema), "train_rows_cap": None,
+                        **({"derived": used_by(fam, ds.schema)} if used_by(fam, ds.schema)
+                           else {}),
                         **summarise(ytr, res)}
         cmp_json.write_text(json.dumps(results, indent=1) + "\n")
     (reports / f"comparison_{dataset}.md").write_text(comparison_markdown(ds, sp, results))
 
-    best_key, choice = choose_by_one_se(results)
-    best = results[best_key]
-    cfg = {"dataset": dataset, "family": best["family"], "params": best["params"],
-           "resampler": best["resampler"], "calibration": best["best_calibration"],
-           "calibration_rule": "lowest cross-fitted CV Brier among none/sigmoid/isotonic "
-                               f"({json.dumps({k: round(v, 6) for k, v in best['brier_crossfit'].items()})})",
-           "selected_from": best_key,
-           "selection_rule": f"{len(sp.folds)}-fold CV, {choice['rule']}",
-           "selection": {"reference": choice["reference"], "eligible": choice["eligible"],
-                         "paired_vs_reference": {k: choice["paired"][k] for k in choice["eligible"]}},
-           "seed": seed, "version": version, **(extra_cfg or {}),
-           "command": command or f"python -m models train {dataset}",
-           "cv": {"auc_mean": best["auc_mean"], "auc_sd": best["auc_sd"],
-                  "brier_crossfit": best["brier_crossfit"]}}
-    if best["family"] in UNCALIBRATED:
-        cfg["calibration"], cfg["calibration_rule"] = "none", UNCALIBRATED[best["family"]]
-    kw = {"outdir": outdir, "cv": cfg["cv"], "ds": ds, "splits": sp, "reports": reports,
-          "n_boot": n_boot}
-    try:
-        run = train_and_export(cfg, **kw)
-    except RuntimeError as e:
-        # isotonic can fail the ONNX parity check, or the reason-stability gate (its steps make
-        # the top reason flip): the best calibration that passes is then sigmoid
-        if cfg["calibration"] != "isotonic" or not ("parity" in str(e) or isinstance(e, GateFailure)):
-            raise
-        log.warning("isotonic export failed (%s); falling back to sigmoid", e)
-        cfg["calibration"] = "sigmoid"
-        why = ("the fair-lending gates: " + str(e).split("gates: ", 1)[-1]
-               if isinstance(e, GateFailure) else f"the {PARITY_TOL} ONNX parity check")
-        cfg["calibration_rule"] += f"; isotonic failed {why}, fell back to sigmoid"
-        run = train_and_export(cfg, **kw)
+    _, choice = choose_by_one_se(results)
+    kw = {"outdir": outdir, "ds": ds, "splits": sp, "reports": reports, "n_boot": n_boot}
+    refused = []
+    # Only a model that passes the fair-lending gates may be served (issue 13): the configurations
+    # the folds cannot tell apart are tried in the rule's order until one passes.
+    for key in choice["eligible"]:
+        best = results[key]
+        cfg = _config(dataset, key, best, choice, sp, seed, version, extra_cfg, command, refused)
+        try:
+            run = _export(cfg, kw)
+            break
+        except GateFailure as e:
+            refused.append({"configuration": key, "calibration": cfg["calibration"],
+                            "failures": e.failures})
+            log.warning("%s fails the fair-lending gates (%s); next configuration", key, e)
+    else:
+        raise GateFailure(f"{dataset}: no configuration within one SE of the best passes the "
+                          "fair-lending gates (" + "; ".join(
+                              f"{r['configuration']}: {', '.join(r['failures'])}"
+                              for r in refused) + ")", [])
     base = holdout_baseline(ds, sp)
     e = run["evaluation"]
     summ_path = reports / "summary.json"
@@ -148,6 +141,42 @@ def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
     }
     write_json(summ_path, summary)
     return cfg, summary[dataset]
+
+
+def _config(dataset, key, best, choice, sp, seed, version, extra_cfg, command, refused) -> dict:
+    cfg = {"dataset": dataset, "family": best["family"], "params": best["params"],
+           "resampler": best["resampler"], "calibration": best["best_calibration"],
+           "calibration_rule": "lowest cross-fitted CV Brier among none/sigmoid/isotonic "
+                               f"({json.dumps({k: round(v, 6) for k, v in best['brier_crossfit'].items()})})",
+           "selected_from": key,
+           "selection_rule": f"{len(sp.folds)}-fold CV, {choice['rule']}; the first of them in "
+                             "that order whose export passes the fair-lending gates",
+           "selection": {"reference": choice["reference"], "eligible": choice["eligible"],
+                         "paired_vs_reference": {k: choice["paired"][k] for k in choice["eligible"]},
+                         **({"refused_by_gates": list(refused)} if refused else {})},
+           "seed": seed, "version": version, **(extra_cfg or {}),
+           "command": command or f"python -m models train {dataset}",
+           "cv": {"auc_mean": best["auc_mean"], "auc_sd": best["auc_sd"],
+                  "brier_crossfit": best["brier_crossfit"]}}
+    if best["family"] in UNCALIBRATED:
+        cfg["calibration"], cfg["calibration_rule"] = "none", UNCALIBRATED[best["family"]]
+    return cfg
+
+
+def _export(cfg: dict, kw: dict) -> dict:
+    try:
+        return train_and_export(cfg, cv=cfg["cv"], **kw)
+    except RuntimeError as e:
+        # isotonic can fail the ONNX parity check, or the reason-stability gate (its steps make
+        # the top reason flip): the best calibration that passes is then sigmoid
+        if cfg["calibration"] != "isotonic" or not ("parity" in str(e) or isinstance(e, GateFailure)):
+            raise
+        log.warning("isotonic export failed (%s); falling back to sigmoid", e)
+        cfg["calibration"] = "sigmoid"
+        why = ("the fair-lending gates: " + str(e).split("gates: ", 1)[-1]
+               if isinstance(e, GateFailure) else f"the {PARITY_TOL} ONNX parity check")
+        cfg["calibration_rule"] += f"; isotonic failed {why}, fell back to sigmoid"
+        return train_and_export(cfg, cv=cfg["cv"], **kw)
 
 
 def train_family(ds, sp, family: str, *, outdir, reports, params: dict | None = None,

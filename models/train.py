@@ -13,6 +13,7 @@ import numpy as np
 from . import metrics as M
 from .calibration import ScoreCalibrated
 from .data import Dataset, Splits, load_dataset, make_splits
+from .derived import OP_TEXT, computed_by, used_by, without
 from .evaluate import (duplicates_across_split, gains_table, group_metrics,
                        permutation_importance_auc, plots, swap_set, write_json)
 from .families import MAX_TRAIN_ROWS, build_pipeline
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 
 class GateFailure(RuntimeError):
     """An exported model failed a fair-lending gate (models.gates): it must not be served."""
+
+    def __init__(self, message: str, failures=()):
+        super().__init__(message)
+        self.failures = list(failures)
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports" / "models"
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
@@ -144,7 +150,8 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
     dict."""
     import onnxruntime as ort
     outdir.mkdir(parents=True, exist_ok=True)
-    schema = ds.schema
+    # the bundle's schema declares domain features only if its graph computes them
+    schema = ds.schema if computed_by(model) else without(ds.schema)
     sha_schema = schema_hash(schema)
     version = str(cfg.get("version", "1"))
     meta = standard_metadata(schema, version=version, family=cfg["family"], schema_sha=sha_schema)
@@ -207,7 +214,7 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
     bundle_id = write_manifest(outdir)  # after every output-determining file is written
     if not ref["gates"]["passed"]:
         raise GateFailure(f"{outdir}: the model fails its fair-lending gates: "
-                          + "; ".join(ref["gates"]["failures"]))
+                          + "; ".join(ref["gates"]["failures"]), ref["gates"]["failures"])
     return {"onnx_file": onnx_name, "model_sha256": model_sha, "bundle_id": bundle_id,
             "gates": ref["gates"], "reason_reference": ref.get("reference_rows"),
             "elderly_rule": {k: v for k, v in ref.get("elderly_rule", {}).items() if k != "grid"},
@@ -304,6 +311,8 @@ def write_card(outdirs: list[Path], ds: Dataset, splits: Splits, cfg: dict, expo
     }
     card["details"]["onnx"] = {k: v for k, v in export.items()
                                if k not in ("gates", "reason_reference", "elderly_rule")}
+    if used_by(fam, ds.schema):
+        card["derived_features"] = ds.schema["derived"]
     if scorecard is not None:
         card["scorecard"] = scorecard
         card["features"] = [{"name": f["name"], "missing": f.get("missing", "reject")}
@@ -395,6 +404,15 @@ def card_markdown(card: dict) -> str:
                          f"{_fmt(r.get('calibration_ratio'))} | {r['approval_rate']:.4f} | "
                          f"{_fmt(r['auc'])} |")
         lines.append("")
+    if card.get("derived_features"):
+        ops = dict.fromkeys(f["op"] for f in card["derived_features"])
+        lines += ["## Domain features (computed inside the model from the raw features)", "",
+                  "; ".join(f"{op}: {OP_TEXT[op]}" for op in ops)
+                  + " (models/derived.py). Reasons name the raw features.", "",
+                  "| feature | op | inputs | direction | meaning |", "|---|---|---|---|---|"]
+        lines += [f"| {f['name']} | {f['op']} | {', '.join(f['inputs'])} | "
+                  f"{f.get('monotone', 'free')} | {f.get('label', '')} |"
+                  for f in card["derived_features"]] + [""]
     lines += gates_markdown(card)
     if "scorecard" in card:
         lines += scorecard_markdown(card["scorecard"], card.get("features", []))

@@ -78,3 +78,56 @@ def test_a_comparison_row_is_reused_only_under_the_same_constraints(german, tmp_
     out.write_text(json.dumps(stale))
     cv.compare(ds, sp, out, families=("hgb", "logreg"), resamplers=("none",))
     assert calls == ["hgb", "logreg", "hgb"]
+
+
+def _stub_training(monkeypatch, fails: set[str]):
+    """train_dataset with the comparison, baseline and goals stubbed: the export fails the
+    fair-lending gates for the configurations in ``fails``."""
+    from models import select
+    from models.train import GateFailure
+    results = {
+        "lgbm/none": row("lgbm", [0.861, 0.852, 0.869, 0.858, 0.860]),
+        "lgbm/nia": row("lgbm", [0.862, 0.852, 0.868, 0.859, 0.860], "nia"),
+        "mlp/none": row("mlp", [0.840, 0.831, 0.850, 0.838, 0.841]),  # not within one SE
+    }
+    for r in results.values():
+        r.update(best_calibration="sigmoid", brier_crossfit={"sigmoid": 0.05}, auc_sd=0.006)
+    tried = []
+
+    def export(cfg, outdir, cv, ds, splits, reports, n_boot):
+        tried.append(cfg["selected_from"])
+        if cfg["selected_from"] in fails:
+            raise GateFailure("gates", [f"reason stability: {cfg['selected_from']}"])
+        return {"card": {"model_id": "m"}, "evaluation": {k: 0.5 for k in (
+            "auc", "auc_ci95", "brier", "ks", "h_measure", "ece")}, "export": {}}
+
+    monkeypatch.setattr(select, "compare", lambda *a, **k: results)
+    monkeypatch.setattr(select, "comparison_markdown", lambda *a, **k: "")
+    monkeypatch.setattr(select, "train_and_export", export)
+    monkeypatch.setattr(select, "holdout_baseline", lambda *a: {"brier": 0.5})
+    monkeypatch.setattr(select, "measure_goals", lambda *a, **k: {})
+    return tried
+
+
+def test_a_configuration_failing_the_gates_gives_way_to_the_next_eligible(german, tmp_path,
+                                                                          monkeypatch):
+    from models import select
+    ds, sp = german
+    tried = _stub_training(monkeypatch, fails={"lgbm/none"})
+    cfg, _ = select.train_dataset(ds, sp, search_families=(), reports=tmp_path)
+    assert tried == ["lgbm/none", "lgbm/nia"] and cfg["selected_from"] == "lgbm/nia"
+    assert cfg["selection"]["refused_by_gates"] == [{
+        "configuration": "lgbm/none", "calibration": "sigmoid",
+        "failures": ["reason stability: lgbm/none"]}]
+
+
+def test_when_no_eligible_configuration_passes_the_gates_nothing_is_served(german, tmp_path,
+                                                                         monkeypatch):
+    from models import select
+    from models.train import GateFailure
+    ds, sp = german
+    tried = _stub_training(monkeypatch, fails={"lgbm/none", "lgbm/nia"})
+    with pytest.raises(GateFailure, match="lgbm/none: reason stability: lgbm/none; lgbm/nia"):
+        select.train_dataset(ds, sp, search_families=(), reports=tmp_path)
+    assert tried == ["lgbm/none", "lgbm/nia"]  # never the model outside one SE
+    assert not (tmp_path / "summary.json").exists()
