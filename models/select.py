@@ -28,7 +28,8 @@ from .families import FAMILIES, RESAMPLERS, untuned_hgb_pipeline
 from .goals import N_BOOT as GOALS_N_BOOT
 from .goals import measure as measure_goals
 from .selection_rule import choose as choose_by_one_se
-from .train import DEFAULT_DIR, PARITY_TOL, REPORTS, ROOT, GateFailure, train_and_export
+from .train import (DEFAULT_DIR, PARITY_TOL, REPORTS, ROOT, ExportRefused, GateFailure,
+                    train_and_export)
 from .evaluate import write_json
 
 log = logging.getLogger(__name__)
@@ -106,21 +107,23 @@ def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
     _, choice = choose_by_one_se(results)
     kw = {"outdir": outdir, "ds": ds, "splits": sp, "reports": reports, "n_boot": n_boot}
     refused = []
-    # Only a model that passes the fair-lending gates may be served (issue 13): the configurations
-    # the folds cannot tell apart are tried in the rule's order until one passes.
-    for key in choice["eligible"]:
+    # Only a model that passes the fair-lending gates and the parity check may be served (issue
+    # 13): the configurations the folds cannot tell apart are tried in the rule's order, then, if
+    # none passes, the others from the highest mean CV AUC down.
+    for key in serving_order(results, choice):
         best = results[key]
         cfg = _config(dataset, key, best, choice, sp, seed, version, extra_cfg, command, refused)
+        log.info("exporting %s (calibration %s)", key, cfg["calibration"])
         try:
             run = _export(cfg, kw)
             break
-        except GateFailure as e:
+        except ExportRefused as e:
             refused.append({"configuration": key, "calibration": cfg["calibration"],
                             "failures": e.failures})
-            log.warning("%s fails the fair-lending gates (%s); next configuration", key, e)
+            log.warning("%s may not be served (%s); next configuration", key, e)
     else:
-        raise GateFailure(f"{dataset}: no configuration within one SE of the best passes the "
-                          "fair-lending gates (" + "; ".join(
+        raise GateFailure(f"{dataset}: no compared configuration passes the fair-lending gates "
+                          "and the parity check (" + "; ".join(
                               f"{r['configuration']}: {', '.join(r['failures'])}"
                               for r in refused) + ")", [])
     base = holdout_baseline(ds, sp)
@@ -143,6 +146,13 @@ def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
     return cfg, summary[dataset]
 
 
+def serving_order(results: dict, choice: dict) -> list[str]:
+    """The one-SE configurations in the rule's order, then the rest by mean CV AUC."""
+    rest = sorted((k for k in results if k not in choice["eligible"]),
+                  key=lambda k: -results[k]["auc_mean"])
+    return list(choice["eligible"]) + rest
+
+
 def _config(dataset, key, best, choice, sp, seed, version, extra_cfg, command, refused) -> dict:
     cfg = {"dataset": dataset, "family": best["family"], "params": best["params"],
            "resampler": best["resampler"], "calibration": best["best_calibration"],
@@ -150,10 +160,12 @@ def _config(dataset, key, best, choice, sp, seed, version, extra_cfg, command, r
                                f"({json.dumps({k: round(v, 6) for k, v in best['brier_crossfit'].items()})})",
            "selected_from": key,
            "selection_rule": f"{len(sp.folds)}-fold CV, {choice['rule']}; the first of them in "
-                             "that order whose export passes the fair-lending gates",
+                             "that order whose export passes the fair-lending gates and the ONNX "
+                             "parity check (if none does, the others by mean CV AUC)",
            "selection": {"reference": choice["reference"], "eligible": choice["eligible"],
                          "paired_vs_reference": {k: choice["paired"][k] for k in choice["eligible"]},
-                         **({"refused_by_gates": list(refused)} if refused else {})},
+                         **({"refused": list(refused)} if refused else {}),
+                         **({"outside_one_se": True} if key not in choice["eligible"] else {})},
            "seed": seed, "version": version, **(extra_cfg or {}),
            "command": command or f"python -m models train {dataset}",
            "cv": {"auc_mean": best["auc_mean"], "auc_sd": best["auc_sd"],
@@ -169,7 +181,7 @@ def _export(cfg: dict, kw: dict) -> dict:
     except RuntimeError as e:
         # isotonic can fail the ONNX parity check, or the reason-stability gate (its steps make
         # the top reason flip): the best calibration that passes is then sigmoid
-        if cfg["calibration"] != "isotonic" or not ("parity" in str(e) or isinstance(e, GateFailure)):
+        if cfg["calibration"] != "isotonic" or not isinstance(e, ExportRefused):
             raise
         log.warning("isotonic export failed (%s); falling back to sigmoid", e)
         cfg["calibration"] = "sigmoid"

@@ -25,12 +25,20 @@ from .schema import schema_hash
 log = logging.getLogger(__name__)
 
 
-class GateFailure(RuntimeError):
-    """An exported model failed a fair-lending gate (models.gates): it must not be served."""
+class ExportRefused(RuntimeError):
+    """An exported model must not be served; ``failures`` says why."""
 
     def __init__(self, message: str, failures=()):
         super().__init__(message)
         self.failures = list(failures)
+
+
+class GateFailure(ExportRefused):
+    """An exported model failed a fair-lending gate (models.gates)."""
+
+
+class ParityFailure(ExportRefused):
+    """The ONNX file does not reproduce the fitted model's PDs within ``PARITY_TOL``."""
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports" / "models"
@@ -540,7 +548,8 @@ def train_and_export(cfg: dict, outdir: Path | None = None, n_boot: int = 1000,
     try:
         export = export_bundle(model, ds, splits, cfg, tmpdir, scorecard=sc)
         if export["parity_max_abs_diff"] > PARITY_TOL:
-            raise RuntimeError(f"ONNX parity {export['parity_max_abs_diff']:.2e} > {PARITY_TOL}")
+            why = f"ONNX parity {export['parity_max_abs_diff']:.2e} > {PARITY_TOL}"
+            raise ParityFailure(why, [why])
         if export["size_bytes"] > MAX_ONNX_BYTES:
             raise RuntimeError(f"ONNX file {export['size_bytes']} bytes > {MAX_ONNX_BYTES}")
     except BaseException:

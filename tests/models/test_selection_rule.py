@@ -80,24 +80,28 @@ def test_a_comparison_row_is_reused_only_under_the_same_constraints(german, tmp_
     assert calls == ["hgb", "logreg", "hgb"]
 
 
-def _stub_training(monkeypatch, fails: set[str]):
-    """train_dataset with the comparison, baseline and goals stubbed: the export fails the
-    fair-lending gates for the configurations in ``fails``."""
+def _stub_training(monkeypatch, fails: dict[str, str]):
+    """train_dataset with the comparison, baseline and goals stubbed: the export of each
+    configuration in ``fails`` is refused, by the gates or by the parity check."""
     from models import select
-    from models.train import GateFailure
+    from models.train import GateFailure, ParityFailure
     results = {
         "lgbm/none": row("lgbm", [0.861, 0.852, 0.869, 0.858, 0.860]),
         "lgbm/nia": row("lgbm", [0.862, 0.852, 0.868, 0.859, 0.860], "nia"),
         "mlp/none": row("mlp", [0.840, 0.831, 0.850, 0.838, 0.841]),  # not within one SE
+        "logreg/none": row("logreg", [0.830, 0.821, 0.840, 0.828, 0.831]),  # nor this
     }
     for r in results.values():
         r.update(best_calibration="sigmoid", brier_crossfit={"sigmoid": 0.05}, auc_sd=0.006)
     tried = []
 
     def export(cfg, outdir, cv, ds, splits, reports, n_boot):
-        tried.append(cfg["selected_from"])
-        if cfg["selected_from"] in fails:
-            raise GateFailure("gates", [f"reason stability: {cfg['selected_from']}"])
+        key = cfg["selected_from"]
+        tried.append(key)
+        if fails.get(key) == "gates":
+            raise GateFailure("gates", [f"reason stability: {key}"])
+        if fails.get(key) == "parity":
+            raise ParityFailure("parity", ["ONNX parity 2.07e-01 > 1e-05"])
         return {"card": {"model_id": "m"}, "evaluation": {k: 0.5 for k in (
             "auc", "auc_ci95", "brier", "ks", "h_measure", "ece")}, "export": {}}
 
@@ -113,21 +117,36 @@ def test_a_configuration_failing_the_gates_gives_way_to_the_next_eligible(german
                                                                           monkeypatch):
     from models import select
     ds, sp = german
-    tried = _stub_training(monkeypatch, fails={"lgbm/none"})
+    tried = _stub_training(monkeypatch, fails={"lgbm/none": "gates"})
     cfg, _ = select.train_dataset(ds, sp, search_families=(), reports=tmp_path)
     assert tried == ["lgbm/none", "lgbm/nia"] and cfg["selected_from"] == "lgbm/nia"
-    assert cfg["selection"]["refused_by_gates"] == [{
+    assert cfg["selection"]["refused"] == [{
         "configuration": "lgbm/none", "calibration": "sigmoid",
         "failures": ["reason stability: lgbm/none"]}]
+    assert "outside_one_se" not in cfg["selection"]
 
 
-def test_when_no_eligible_configuration_passes_the_gates_nothing_is_served(german, tmp_path,
-                                                                         monkeypatch):
+def test_when_no_one_se_configuration_may_serve_the_best_mean_that_may_is_taken(
+        german, tmp_path, monkeypatch):
+    from models import select
+    ds, sp = german
+    tried = _stub_training(monkeypatch, fails={"lgbm/none": "gates", "lgbm/nia": "parity"})
+    cfg, _ = select.train_dataset(ds, sp, search_families=(), reports=tmp_path)
+    # the rule's two, then the rest by mean CV AUC: mlp (0.840) before logreg (0.830)
+    assert tried == ["lgbm/none", "lgbm/nia", "mlp/none"]
+    assert cfg["selected_from"] == "mlp/none" and cfg["selection"]["outside_one_se"] is True
+    assert [r["failures"] for r in cfg["selection"]["refused"]] == [
+        ["reason stability: lgbm/none"], ["ONNX parity 2.07e-01 > 1e-05"]]
+
+
+def test_when_no_configuration_may_serve_nothing_is_served(german, tmp_path, monkeypatch):
     from models import select
     from models.train import GateFailure
     ds, sp = german
-    tried = _stub_training(monkeypatch, fails={"lgbm/none", "lgbm/nia"})
+    fails = {"lgbm/none": "gates", "lgbm/nia": "gates", "mlp/none": "gates",
+             "logreg/none": "parity"}
+    tried = _stub_training(monkeypatch, fails=fails)
     with pytest.raises(GateFailure, match="lgbm/none: reason stability: lgbm/none; lgbm/nia"):
         select.train_dataset(ds, sp, search_families=(), reports=tmp_path)
-    assert tried == ["lgbm/none", "lgbm/nia"]  # never the model outside one SE
+    assert tried == ["lgbm/none", "lgbm/nia", "mlp/none", "logreg/none"]
     assert not (tmp_path / "summary.json").exists()
