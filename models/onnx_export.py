@@ -16,8 +16,8 @@ stamped inside the file; it is recorded in the model card and ``reference.json``
 :func:`models.serving.load_bundle` at load time. The on-chain model id is the bundle id, which
 covers this hash (:mod:`models.manifest`).
 
-Custom converters registered here: LightGBM's ``LGBMClassifier`` and XGBoost's
-``XGBClassifier`` (onnxmltools' converters),
+Custom converters registered here: LightGBM's ``LGBMClassifier`` (onnxmltools' converter fed
+float32-exact thresholds, :mod:`models.lgbm_onnx`) and XGBoost's ``XGBClassifier`` (onnxmltools'),
 :class:`models.preprocess.TabularPrep`, the A-Triplet embedding (:class:`models.triplet.ATripletEmbedding`:
 ``MatMul``/``Add``/``Relu``), a C-NAS cell network (:mod:`models.cnas_onnx`), and the fine-tuned DBN (:class:`models.dbn.PretrainedMLP`,
 an MLPClassifier once trained: skl2onnx's MLP converter); the scorecard's :class:`models.scorecard.WoEBinning` registers
@@ -43,7 +43,7 @@ from . import scorecard  # noqa: F401  (registers the WoEBinning converter)
 from .cnas import CellNetClassifier
 from .cnas_onnx import convert_cell_net
 from .dbn import PretrainedMLP
-from . import derived
+from . import derived, lgbm_onnx
 from .preprocess import TabularPrep
 from .triplet import ATripletEmbedding
 
@@ -113,14 +113,14 @@ def _embedding_converter(scope, operator, container):
 
 def _register_lightgbm() -> None:
     """LightGBM's classifier through onnxmltools' converter (skl2onnx has none of its own), the
-    way skl2onnx documents for pipelines holding one; zipmap=False like every other model."""
+    way skl2onnx documents for pipelines holding one; zipmap=False like every other model. Its
+    thresholds are made exact in float32 first (:mod:`models.lgbm_onnx`)."""
     from lightgbm import LGBMClassifier
-    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 
     update_registered_converter(
         LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
-        convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+        lgbm_onnx.convert, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
 
 
 def _register_xgboost() -> None:

@@ -37,3 +37,33 @@ def test_a_booster_bundle_exports_with_parity_and_passes_the_gates(gmsc, tmp_pat
     b = S.load_bundle(tmp_path / "bundle")
     X = ds.X[sp.holdout_idx[:50]]
     assert np.abs(S.predict_pd(b, X) - model.predict_proba(X)[:, 1]).max() < 1e-5
+
+
+def test_a_lightgbm_threshold_between_adjacent_float32_values_routes_as_lightgbm_does():
+    """LightGBM splits between two adjacent float32 values at their double midpoint; rounded to
+    the nearest float32 (onnxmltools' own converter) that is the upper value, which then goes
+    the wrong way in ONNX. It happened on GMSC: NIA's noise on the missing-income flag, ONNX PD
+    off by 0.207 for every applicant without an income (models.lgbm_onnx)."""
+    from lightgbm import LGBMClassifier
+    from models.lgbm_onnx import floor32
+    from models.onnx_export import onnx_pd, to_onnx
+    below_one = np.nextafter(np.float32(1), np.float32(0))
+    rng = np.random.default_rng(0)
+    flag = np.where(rng.random(400) < 0.5, below_one, np.float32(1)).astype(np.float32)
+    X = np.column_stack([flag, rng.random(400).astype(np.float32)])
+    y = (flag == 1).astype(int)
+    clf = LGBMClassifier(n_estimators=5, min_child_samples=5, verbose=-1).fit(X, y)
+    t = clf.booster_.dump_model()["tree_info"][0]["tree_structure"]["threshold"]
+    assert below_one < t < 1 and float(np.float32(t)) == 1.0  # the case: nearest rounds up
+    assert floor32(t) == float(below_one)
+    onx = to_onnx(clf, 2)
+    assert np.array_equal(onnx_pd(onx, X) > 0.5, clf.predict_proba(X)[:, 1] > 0.5)
+    assert np.abs(onnx_pd(onx, X) - clf.predict_proba(X)[:, 1]).max() < 1e-6
+
+
+@pytest.mark.parametrize("t", [0.1, -0.1, 1e-35, -1e-35, 0.0, 5400.0, 1 - 2**-25, 3e38, -3e38])
+def test_floor32_is_the_largest_float32_not_above(t):
+    from models.lgbm_onnx import floor32
+    f = floor32(t)
+    assert f <= t and float(np.float32(f)) == f
+    assert float(np.nextafter(np.float32(f), np.float32(np.inf))) > t
