@@ -21,6 +21,7 @@ from .manifest import write as write_manifest
 from .reasons import reason_table
 from .onnx_export import ML_OPSET, TARGET_OPSET, save_onnx, standard_metadata, to_onnx
 from .schema import schema_hash
+from .serving import REASON_NEIGHBOURHOOD
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,8 @@ def export_bundle(model: ScoreCalibrated, ds: Dataset, splits: Splits, cfg: dict
         ref["reference_kind"] = how["kind"]
         ref["reference_values"] = values
         ref["reference_rows"] = how
+        # (a scorecard's reasons are points below the maximum, exact per bin: no neighbourhood)
+        ref["reason_neighbourhood"] = REASON_NEIGHBOURHOOD
     rule = references["elderly_rule"] if references else elderly_rule(ds, splits)
     if rule is not None:
         ref["elderly_rule"] = rule
@@ -308,8 +311,9 @@ def write_card(outdirs: list[Path], ds: Dataset, splits: Splits, cfg: dict, expo
             "gaps by group are listed and must be monitored.",
             "Age is a model feature in the data sets that contain it; check local rules.",
             "Reason codes are one-at-a-time substitutions against the reference row "
-            "(applicants at or just above the approval cut-off; a scorecard: the best bin): "
-            "they ignore interactions and are not causal.",
+            "(applicants at or just above the approval cut-off, a float feature's own PD "
+            "averaged over its value +/-5 %; a scorecard: the best bin): they ignore "
+            "interactions and are not causal.",
             "Past-due counts of 96/98 in Give Me Some Credit are source codes, kept as values.",
         ] + (["Trained on a stratified subsample of %d training rows." % sub] if sub else []),
         "plots": evaluation.get("plots", []),

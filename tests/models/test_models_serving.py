@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -105,11 +106,59 @@ def test_reason_codes_are_the_top_positive_contributions_coded_by_direction(bund
 def test_contribution_is_pd_change_when_feature_set_to_reference(bundle, gmsc):
     ds, sp = gmsc
     x = ds.X[sp.holdout_idx[3]].copy()
-    pd0, contrib = S.contributions(bundle, x)
+    point = dataclasses.replace(bundle, neighbourhood=None)  # a bundle exported before it
+    pd0, contrib = S.contributions(point, x)
     j = int(np.argmax(np.abs(contrib)))
     x2 = x.copy()
     x2[j] = bundle.reference[j]
     assert pd0 - float(S.predict_pd(bundle, x2)[0]) == pytest.approx(contrib[j], abs=1e-6)
+
+
+def test_a_float_features_contribution_averages_its_own_neighbourhood(bundle, gmsc):
+    ds, sp = gmsc
+    assert bundle.neighbourhood == (S.REASON_NEIGHBOURHOOD["window"],
+                                    S.REASON_NEIGHBOURHOOD["points"])
+    window, points = bundle.neighbourhood
+    floats = [i for i, f in enumerate(bundle.schema["features"]) if f["type"] == "float"]
+    others = [i for i in range(bundle.n_features) if i not in floats]
+    checked = 0
+    for x in ds.X[sp.holdout_idx[:40]]:
+        if S.is_elderly(bundle, x):
+            continue
+        pd0, contrib = S.contributions(bundle, x)
+        for j in floats + others:
+            at_ref = x.copy()
+            at_ref[j] = bundle.reference[j]
+            if x[j] == bundle.reference[j]:
+                assert contrib[j] == 0
+                continue
+            if j in floats and np.isfinite(x[j]) and x[j] != 0:
+                near = np.repeat(x.reshape(1, -1), points, axis=0)
+                scaled = float(x[j]) * np.linspace(1 - window, 1 + window, points)
+                ref = float(bundle.reference[j])  # the window stays on the value's side of it
+                near[:, j] = np.maximum(scaled, ref) if x[j] > ref else np.minimum(scaled, ref)
+                own = float(np.mean(S.predict_pd(bundle, near).astype(np.float64)))
+                checked += 1
+            else:  # counts, categories, a missing value: the point itself
+                own = pd0
+            expected = own - float(S.predict_pd(bundle, at_ref)[0])
+            assert contrib[j] == pytest.approx(expected, abs=1e-6), (j, x)
+    assert checked > 60
+
+
+@pytest.mark.parametrize("spec", [{"window": 0, "points": 5}, {"window": 0.6, "points": 5},
+                                  {"window": 0.05, "points": 4}, {"window": 0.05, "points": 1},
+                                  {"window": 0.05, "points": True}, {"window": 0.05},
+                                  {"window": "wide", "points": 5}, [0.05, 5]])
+def test_a_malformed_reason_neighbourhood_is_refused(tmp_path, spec):
+    dst = tmp_path / "b"
+    shutil.copytree(S.DEFAULT_BUNDLE, dst)
+    ref = json.loads((dst / "reference.json").read_text())
+    ref["reason_neighbourhood"] = spec
+    (dst / "reference.json").write_text(json.dumps(ref))
+    write_manifest(dst)
+    with pytest.raises(S.BundleIntegrityError, match="reason_neighbourhood"):
+        S.load_bundle(dst)
 
 
 def test_rank_reasons_breaks_ties_by_feature_index():
