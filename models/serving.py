@@ -182,15 +182,17 @@ def _neighbourhood(spec) -> tuple[float, int] | None:
     if spec is None:
         return None
     try:
-        window, points = float(spec["window"]), spec["points"]
-    except (TypeError, KeyError, ValueError):
+        window, points = spec["window"], spec["points"]
+    except (TypeError, KeyError, IndexError):
         raise BundleIntegrityError(f"reason_neighbourhood must be {{window, points}}, got {spec!r}"
                                    ) from None
-    if not (0 < window <= 0.5 and isinstance(points, int) and not isinstance(points, bool)
-            and 3 <= points <= 21 and points % 2 == 1):
+    number = (int, float)
+    if not (isinstance(window, number) and isinstance(points, int) and not isinstance(window, bool)
+            and not isinstance(points, bool) and 0 < window <= 0.5 and 3 <= points <= 21
+            and points % 2 == 1):
         raise BundleIntegrityError("reason_neighbourhood needs 0 < window <= 0.5 and an odd "
                                    f"number of points from 3 to 21, got {spec!r}")
-    return window, points
+    return float(window), points
 
 
 def predict_pd(bundle: ModelBundle, X: np.ndarray) -> np.ndarray:

@@ -149,7 +149,8 @@ def test_a_float_features_contribution_averages_its_own_neighbourhood(bundle, gm
 @pytest.mark.parametrize("spec", [{"window": 0, "points": 5}, {"window": 0.6, "points": 5},
                                   {"window": 0.05, "points": 4}, {"window": 0.05, "points": 1},
                                   {"window": 0.05, "points": True}, {"window": 0.05},
-                                  {"window": "wide", "points": 5}, [0.05, 5]])
+                                  {"window": "0.05", "points": 5}, {"window": True, "points": 5},
+                                  {"window": 0.05, "points": 5.0}, [0.05, 5], "0.05"])
 def test_a_malformed_reason_neighbourhood_is_refused(tmp_path, spec):
     dst = tmp_path / "b"
     shutil.copytree(S.DEFAULT_BUNDLE, dst)
