@@ -189,7 +189,7 @@ def onnx_converter(scope, operator, container):
     for kind, idx in op.specs:
         xs = [col(i) for i in idx]
         if kind == "ratio":
-            # Max is not used on a NaN input: the Where below replaces those rows
+            # whatever Max gives for a NaN input, the Where below replaces those rows
             v = OnnxDiv(OnnxMax(xs[0], zero, op_version=opv), OnnxMax(xs[1], one, op_version=opv),
                         op_version=opv)
             missing = OnnxOr(OnnxIsNaN(xs[0], op_version=opv), OnnxIsNaN(xs[1], op_version=opv),
