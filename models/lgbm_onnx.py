@@ -28,22 +28,17 @@ def floor32(t: float) -> float:
     return float(f)
 
 
-def snap_thresholds(node: dict) -> int:
-    """Round the numeric thresholds of one dumped LightGBM tree down to float32, in place;
-    returns how many changed. Categorical splits (``==``) hold category sets, not numbers."""
-    changed = 0
+def snap_thresholds(node: dict) -> None:
+    """Round the numeric thresholds of one dumped LightGBM tree down to float32, in place.
+    Categorical splits (``==``) hold category sets, not numbers."""
     stack = [node]
     while stack:
         n = stack.pop()
         if "split_feature" not in n:
             continue
         if n.get("decision_type") == "<=":
-            t = float(n["threshold"])
-            f = floor32(t)
-            changed += f != t
-            n["threshold"] = f
+            n["threshold"] = floor32(float(n["threshold"]))
         stack += [n["left_child"], n["right_child"]]
-    return changed
 
 
 class _Float32Booster:

@@ -89,6 +89,8 @@ class ModelBundle:
     monitoring: dict | None = field(default=None, repr=False)  # models.monitoring reference
     # (window, points) of REASON_NEIGHBOURHOOD, or None: contributions at the point itself
     neighbourhood: tuple[float, int] | None = None
+    # positions of the schema's float features (the ones a neighbourhood averages over)
+    float_idx: np.ndarray = field(default_factory=lambda: np.empty(0, np.intp), repr=False)
 
     @property
     def n_features(self) -> int:
@@ -169,6 +171,8 @@ def bundle_from_files(path: str | Path, files: BundleFiles, *, ungated: bool = F
                               grid=np.array(rule["grid"], dtype=np.float32))
     return ModelBundle(
         neighbourhood=_neighbourhood(ref.get("reason_neighbourhood")),
+        float_idx=np.array([i for i, f in enumerate(schema["features"]) if f["type"] == "float"],
+                           dtype=np.intp),
         path=Path(path), session=sess, schema=schema, schema_sha256=sha, model_id=model_id,
         bundle_id=bundle_id, version=meta.get("model_version", ""), reference=refvals,
         high_codes=tuple(int(high.get(n, 0)) for n in names),
@@ -250,13 +254,11 @@ def _contributions_at(bundle: ModelBundle, row: np.ndarray, elderly: bool
     batch = np.repeat(row.reshape(1, -1), d + 1, axis=0)
     idx = np.arange(d)
     batch[idx + 1, idx] = bundle.reference
-    near = _neighbourhood_rows(bundle, row)
-    pd = predict_pd(bundle, np.vstack([batch, *(rows for _, rows in near)])).astype(np.float64)
+    near_idx, near = _neighbourhood_rows(bundle, row)
+    pd = predict_pd(bundle, np.vstack([batch, near])).astype(np.float64)
     contrib = pd[0] - pd[1:d + 1]
-    start = d + 1
-    for i, rows in near:
-        contrib[i] = pd[start:start + len(rows)].mean() - pd[1 + i]
-        start += len(rows)
+    if len(near_idx):
+        contrib[near_idx] = pd[d + 1:].reshape(len(near_idx), -1).mean(axis=1) - pd[1 + near_idx]
     same = (row == bundle.reference) | (np.isnan(row) & np.isnan(bundle.reference))
     contrib[same] = 0.0
     if elderly:
@@ -264,26 +266,25 @@ def _contributions_at(bundle: ModelBundle, row: np.ndarray, elderly: bool
     return float(pd[0]), contrib
 
 
-def _neighbourhood_rows(bundle: ModelBundle, row: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """Per float feature with a non-zero value: ``row`` with that value scaled over the
-    bundle's neighbourhood (none for a bundle without one), kept on the value's side of the
-    reference: the reason's direction is that side (:func:`reason_code`), and an income above
-    the reference must never average in PDs of incomes below it."""
+def _neighbourhood_rows(bundle: ModelBundle, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The float features with a non-zero value, and per feature (in that order) ``points`` rows:
+    ``row`` with that value scaled over the bundle's neighbourhood (none for a bundle without
+    one), kept on the value's side of the reference: the reason's direction is that side
+    (:func:`reason_code`), and an income above the reference must never average in PDs of
+    incomes below it."""
     if bundle.neighbourhood is None:
-        return []
+        return np.empty(0, np.intp), np.empty((0, len(row)), np.float32)
     window, points = bundle.neighbourhood
-    scale = np.linspace(1 - window, 1 + window, points)
-    out = []
-    for i, f in enumerate(bundle.schema["features"]):
-        v, ref = row[i], bundle.reference[i]
-        if f["type"] == "float" and np.isfinite(v) and v != 0:
-            vals = np.float64(v) * scale
-            if np.isfinite(ref):
-                vals = np.maximum(vals, ref) if v > ref else np.minimum(vals, ref)
-            rows = np.repeat(row.reshape(1, -1), points, axis=0)
-            rows[:, i] = vals.astype(np.float32)
-            out.append((i, rows))
-    return out
+    v = row[bundle.float_idx]
+    idx = bundle.float_idx[np.isfinite(v) & (v != 0)]
+    v = row[idx].astype(np.float64)[:, None]
+    ref = bundle.reference[idx].astype(np.float64)[:, None]
+    vals = v * np.linspace(1 - window, 1 + window, points)
+    clipped = np.where(v > ref, np.maximum(vals, ref), np.minimum(vals, ref))
+    vals = np.where(np.isfinite(ref), clipped, vals)
+    rows = np.repeat(row.reshape(1, -1), len(idx) * points, axis=0)
+    rows[np.arange(len(rows)), np.repeat(idx, points)] = vals.astype(np.float32).ravel()
+    return idx, rows
 
 
 def _checked(bundle: ModelBundle, x: np.ndarray) -> np.ndarray:
