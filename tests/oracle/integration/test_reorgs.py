@@ -90,13 +90,20 @@ class LogsAfterRevertIncomplete(AssertionError):
     """anvil's eth_getLogs left a request out after evm_revert although its score is recorded."""
 
 
+SNAPSHOT_REVERT_ATTEMPTS = 3
+
+
 def test_reorg_by_snapshot_and_revert_loses_nothing_and_records_nothing_twice(make_cluster):
-    """Run once more (a new cluster and chain state) only when anvil's logs after evm_revert are
-    incomplete; any other failure fails at once."""
-    try:
-        _snapshot_revert_run(make_cluster)
-    except LogsAfterRevertIncomplete:
-        _snapshot_revert_run(make_cluster)
+    """Run again (a new cluster and chain state), up to three runs in all, only when anvil's logs
+    after evm_revert are incomplete; any other failure fails at once. Two runs were not enough:
+    at about 1 run in 4, both hit it in a local CI run (every score recorded exactly once)."""
+    for attempt in range(1, SNAPSHOT_REVERT_ATTEMPTS + 1):
+        try:
+            _snapshot_revert_run(make_cluster)
+            return
+        except LogsAfterRevertIncomplete:
+            if attempt == SNAPSHOT_REVERT_ATTEMPTS:
+                raise
 
 
 def _snapshot_revert_run(make_cluster):
