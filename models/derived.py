@@ -82,14 +82,17 @@ def check(schema: Mapping[str, Any]) -> None:
         if d.get("monotone") not in (None, "increasing", "decreasing"):
             raise DerivedError(f"derived feature {name!r}: monotone must be increasing or "
                                "decreasing")
+        if d.get("scale") not in (None, "log"):
+            raise DerivedError(f"derived feature {name!r}: scale must be 'log' or absent")
 
 
-def used_by(family: str, schema: Mapping[str, Any]) -> list[str] | None:
-    """Names of the derived features a family is trained on (None: none). Part of a comparison
-    row, so a row computed on other inputs is computed again, not reused."""
+def used_by(family: str, schema: Mapping[str, Any]) -> list[dict] | None:
+    """The derived features a family is trained on, whole definitions (None: none). Part of a
+    comparison row, so a row computed on other inputs, or on a definition since edited (its
+    op, inputs, direction or scale), is computed again, not reused."""
     if family in NO_DERIVED_FAMILIES or not schema.get("derived"):
         return None
-    return [d["name"] for d in schema["derived"]]
+    return copy.deepcopy(list(schema["derived"]))
 
 
 def extended_schema(schema: Mapping[str, Any]) -> dict:

@@ -31,12 +31,12 @@ CANDIDATES = {
     "gmsc": [
         {"name": "IncomePerPerson", "op": "per_person",
          "inputs": ["MonthlyIncome", "NumberOfDependents"], "monotone": "decreasing",
-         "label": "Monthly income per household member"},
+         "scale": "log", "label": "Monthly income per household member"},
         {"name": "PastDueTotal", "op": "sum", "inputs": _PAST_DUE, "monotone": "increasing",
-         "label": "Late payments of 30 days or more, all severities"},
+         "scale": "log", "label": "Late payments of 30 days or more, all severities"},
         # no direction keeps both inputs' (income: decreasing; debt ratio: none): left free
         {"name": "MonthlyDebt", "op": "product", "inputs": ["DebtRatio", "MonthlyIncome"],
-         "label": "Monthly debt payments"},
+         "scale": "log", "label": "Monthly debt payments"},
     ],
 }
 FAMILIES = ("hgb", "lgbm")

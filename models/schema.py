@@ -97,6 +97,8 @@ def check_schema(schema: Mapping[str, Any]) -> None:
                 raise SchemaError(f"{name}: format must be one of {NUMBER_FORMATS[1:]} or absent")
         if f.get("monotone") not in MONOTONE:
             raise SchemaError(f"{name}: monotone must be one of {MONOTONE[1:]} or absent")
+        if f.get("scale") not in (None, "log") or (f.get("scale") and f["type"] == "category"):
+            raise SchemaError(f"{name}: scale must be 'log' (a numeric feature) or absent")
         if f.get("monotone") and f["type"] == "category":
             raise SchemaError(f"{name}: a category feature has no order to be monotone in")
         reasons = f.get("reasons", {})

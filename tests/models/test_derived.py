@@ -3,6 +3,7 @@ arithmetic in numpy and ONNX on the awkward rows, malformed definitions refused 
 feature's name, directions that carry through to the raw features, and comparison rows that
 are recomputed when the inputs change."""
 import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -75,6 +76,7 @@ def test_numpy_and_onnx_compute_the_same_bits_on_awkward_rows():
     ({"name": "r2", "op": "sum", "inputs": ["a", "k"]}, "input 'k' is a category"),
     ({"name": "b", "op": "sum", "inputs": ["a"]}, "derived feature 'b'"),
     ({"name": "r2", "op": "sum", "inputs": ["a"], "monotone": "up"}, "monotone must be"),
+    ({"name": "r2", "op": "sum", "inputs": ["a"], "scale": "Log"}, "scale must be"),
     ({"name": "r2", "op": "sum", "inputs": "a"}, "inputs must be a list"),
     (["r2", "sum"], "an object with name, op and inputs"),
 ])
@@ -98,7 +100,7 @@ def test_the_model_sees_derived_columns_imputed_and_constrained_like_raw_ones():
     assert list(pipe.steps[-1][1].monotonic_cst) == monotonic_cst(ext)
     # the scorecard's points stay a table over the raw features
     assert "derived" not in dict(build_pipeline("scorecard", SCHEMA, {}, "none").steps)
-    assert D.used_by("scorecard", SCHEMA) is None and D.used_by("lgbm", SCHEMA) == list("rspnq")
+    assert D.used_by("scorecard", SCHEMA) is None and D.used_by("lgbm", SCHEMA) == SCHEMA["derived"]
 
 
 def test_a_direction_that_bends_a_raw_feature_is_what_the_ice_gate_catches(taiwan):
@@ -144,6 +146,10 @@ def test_a_comparison_row_computed_on_other_inputs_is_computed_again(taiwan, tmp
     assert json.loads(out.read_text())["logreg/none"]["derived"] == D.used_by("logreg", ds.schema)
     cv.compare(ds, sp, out, families=("logreg",), resamplers=("none",))
     assert calls == ["logreg"]  # now reused
+    edited = dict(ds.schema, derived=[dict(d) for d in ds.schema["derived"]])
+    edited["derived"][0]["scale"] = "log"  # same names, another input to a linear model
+    cv.compare(dataclasses.replace(ds, schema=edited), sp, out, families=("logreg",), resamplers=("none",))
+    assert calls == ["logreg", "logreg"]
 
 
 def test_the_goals_baseline_stays_untuned_hgb_on_the_raw_features():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from models import serving as S
+from models.derived import extended_schema
 from models.families import build_pipeline, monotonic_cst
 from models.gates import ice_violations_of
 
@@ -17,7 +18,9 @@ def test_the_booster_takes_the_schemas_directions_and_only_then_keeps_them(gmsc,
     ds, sp = gmsc
     tr, rows = sp.train_idx[:8000], ds.X[sp.holdout_idx[:200]]
     pipe = build_pipeline(family, ds.schema, {}, "none", seed=0)
-    assert list(pipe.steps[-1][1].get_params()["monotone_constraints"]) == monotonic_cst(ds.schema)
+    # the raw features' directions, then the derived ones' (GMSC's income per person, past dues)
+    assert list(pipe.steps[-1][1].get_params()["monotone_constraints"]) == monotonic_cst(
+        extended_schema(ds.schema))
     pipe.fit(ds.X[tr], ds.y[tr])
     constrained = ice_violations_of(lambda Z: pipe.predict_proba(Z)[:, 1], ds.schema, rows)
     free = build_pipeline(family, ds.schema, {}, "none", seed=0, monotone=False)

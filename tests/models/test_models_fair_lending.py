@@ -184,6 +184,8 @@ def test_monotonic_cst_follows_the_tree_input_order():
      "no order to be monotone"),
     (lambda f: f.update(reasons={"sideways": "x"}), "reasons must map"),
     (lambda f: f.update(elderly_from=62), "elderly_from needs an int age feature"),
+    (lambda f: f.update(scale="Log"), "scale must be 'log'"),  # a typo would drop the log silently
+    (lambda f: f.update(type="category", categories=["a"], scale="log"), "scale must be 'log'"),
 ])
 def test_schema_refuses_bad_fair_lending_declarations(change, message):
     schema = {"target": "y", "features": [{"name": "x", "type": "float"}]}
