@@ -187,3 +187,12 @@ def test_the_domain_study_pairs_each_candidate_set_against_the_raw_baseline(germ
     md = (tmp_path / "domain_ablation_german.md").read_text()
     assert "| amount_per_month | ratio | credit_amount, duration_in_month | free |" in md
     assert json.loads((tmp_path / "domain_ablation_german.json").read_text())["dataset"] == "german"
+
+
+def test_the_domain_study_measures_the_schemas_own_definitions_and_the_refused_ones(gmsc):
+    from models import domain_study
+    ds, _ = gmsc
+    sets = domain_study.candidate_sets(ds)
+    assert sets["candidates with a direction"] == ds.schema["derived"]  # what GMSC serves
+    assert [c["name"] for c in sets["every candidate"]] == [
+        "IncomePerPerson", "PastDueTotal", "MonthlyDebt"]
