@@ -64,6 +64,14 @@ def cmd_ablation(a):
             print(f"{name}: CV AUC {r['auc_mean']:.4f}, vs untuned HGB {d['mean']:+.4f} ± "
                   f"{d['se']:.4f}")
         return
+    if a.study == "blend":
+        from .blend_study import run as run_blend
+        out = run_blend(ds, sp, REPORTS)
+        for name, r in out["arms"].items():
+            d = r["delta_auc_vs_untuned_hgb"]
+            print(f"{name}: CV AUC {r['auc_mean']:.4f}, vs untuned HGB {d['mean']:+.4f} ± "
+                  f"{d['se']:.4f}")
+        return
     from .ablation import run
     out = run(ds, sp, REPORTS, a.study)
     for name, r in out["arms"].items():
@@ -715,8 +723,9 @@ def main(argv=None):
     s = sub.add_parser("ablation", help="a seed method against its ablations on the shared folds: "
                                         "dbn (pre-trained vs random init vs MLP), atriplet (each "
                                         "head alone vs on the embedding; adaptive vs uniform "
-                                        "negatives), domain (derived features vs raw ones)")
-    s.add_argument("study", choices=("dbn", "atriplet", "domain"))
+                                        "negatives), domain (derived features vs raw ones), blend "
+                                        "(averages of the boosting families vs the best alone)")
+    s.add_argument("study", choices=("dbn", "atriplet", "domain", "blend"))
     s.add_argument("dataset", choices=DATASETS)
     s.set_defaults(func=cmd_ablation)
     s = sub.add_parser("cnas", help="C-NAS: cost-aware search of cell networks (seed 004), top "
