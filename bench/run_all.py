@@ -59,7 +59,7 @@ NOTES = [
     "more than a block holds is refused by the RPC and was once re-broadcast forever; the daemon now caps each "
     "batch to the chain's latest block gas limit (79 entries on brownie's 12M-gas anvil, 199 on 30M) and the "
     "settings refuse a batch size over ORACLE_BLOCK_GAS_LIMIT at start-up. The sweep asks for batches of 100.",
-    "Gas figures move by a few gas between runs (e.g. attest_single 56,030 to 56,042): the block times in "
+    "Gas figures move by a few gas between runs (e.g. attest_marginal_signer 5,952 and 5,988 on the same contracts): the block times in "
     "the calldata differ, and calldata costs 4 gas per zero byte and 16 per non-zero byte (scripts/bench_gas.py "
     "fixes the keys and addresses; the scaling benchmark uses fresh ones).",
     "scikit-learn's single-row latency is very sensitive to machine load: HistGradientBoosting's predict "

@@ -458,18 +458,7 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
     }
 
     function _emitProven(FeaturesAttestation calldata att, uint256 record, uint256 logit) private {
-        emit ScoreRecorded(
-            att.borrower,
-            att.modelId,
-            att.featuresCommitment,
-            uint16(record),
-            uint16(record >> 16),
-            att.reasonCodes,
-            att.issuedAt,
-            att.validUntil,
-            att.nonce,
-            att.extensionHash
-        );
+        emit ScoreRecorded(att.borrower, att.modelId, att.featuresCommitment, record, att.extensionHash);
         emit ScoreProven(att.borrower, att.modelId, logit);
     }
 
@@ -514,19 +503,9 @@ contract CreditScoreRegistry is ICreditScoreRegistry, ScorechainAccess, EIP712 {
     function _store(ScoreEntry calldata e, uint256 modelIndex) private {
         // Checked before: issuedAt <= now, validUntil < 2**40, nonce == the stored 40-bit
         // nextNonce, modelIndex < 2**16 (the registry's uint16).
-        _records[e.borrower] = _pack(e.pdBps, e.score, e.reasonCodes, e.issuedAt, e.validUntil, e.nonce, modelIndex);
-        emit ScoreRecorded(
-            e.borrower,
-            e.modelId,
-            e.featuresHash,
-            e.pdBps,
-            e.score,
-            e.reasonCodes,
-            e.issuedAt,
-            e.validUntil,
-            e.nonce,
-            e.extensionHash
-        );
+        uint256 record = _pack(e.pdBps, e.score, e.reasonCodes, e.issuedAt, e.validUntil, e.nonce, modelIndex);
+        _records[e.borrower] = record;
+        emit ScoreRecorded(e.borrower, e.modelId, e.featuresHash, record, e.extensionHash);
     }
 
     /// @dev A borrower's record slot (see ICreditScoreRegistry.ScoreRecord); nextNonce = nonce: the

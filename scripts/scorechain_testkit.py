@@ -164,6 +164,14 @@ def as_tuple(att: dict) -> tuple:
     return tuple(att[name] for name in FIELD_NAMES)
 
 
+def recorded(event) -> dict:
+    """A ScoreRecorded event's fields with its `record` word unpacked (pdBps, score, reasonCodes,
+    issuedAt, validUntil, nonce, modelIndex), by the oracle's codec."""
+    from oracle.chain.codec import unpack_record
+
+    return {**dict(event), **unpack_record(event["record"])}
+
+
 def pack_reason_codes(c0=0, c1=0, c2=0, c3=0) -> int:
     return (c0 << 24) | (c1 << 16) | (c2 << 8) | c3
 

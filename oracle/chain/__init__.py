@@ -16,6 +16,7 @@ from oracle.chain.codec import (
     _decode_recorded,
     encode_report,
     encode_submit,
+    unpack_record,
 )
 from oracle.chain.errors import ChainError, CircuitOpen, EstimateReverted, SendError
 from oracle.chain.rpc import Chain, retry
@@ -27,4 +28,5 @@ __all__ = [
     "SUBMIT_BATCH_SELECTOR", "SUBMIT_REPORT_SELECTOR", "SUBMIT_SELECTOR", "Chain", "ChainError", "CircuitBreaker",
     "CircuitOpen", "EstimateReverted", "Fees", "GasStrategy", "NonceAllocator", "SendError", "TxSender", "_address_word",
     "_decode_raw", "_decode_recorded", "encode_report", "encode_submit", "retry",
+    "unpack_record",
 ]

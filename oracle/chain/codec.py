@@ -15,8 +15,11 @@ from oracle.typed_data import ATTESTATION_FIELDS, ENTRY_FIELDS, ScoreAttestation
 
 SCORE_REQUESTED_TOPIC = "0x" + keccak(
     b"ScoreRequested(uint256,address,uint256,uint16,uint64)").hex()
-SCORE_RECORDED_TOPIC = "0x" + keccak(
-    b"ScoreRecorded(address,bytes32,bytes32,uint16,uint16,uint32,uint64,uint64,uint256,bytes32)").hex()
+SCORE_RECORDED_TOPIC = "0x" + keccak(b"ScoreRecorded(address,bytes32,bytes32,uint256,bytes32)").hex()
+# ScoreRecorded's `record`: the borrower's record slot as stored (ICreditScoreRegistry.ScoreRecord),
+# (field, lowest bit, width); the next nonce (bits 184-223) equals nonce once recorded.
+RECORD_LAYOUT = (("pdBps", 0, 16), ("score", 16, 16), ("reasonCodes", 32, 32), ("issuedAt", 64, 40),
+                 ("validUntil", 104, 40), ("nonce", 144, 40), ("modelIndex", 224, 16))
 SCORE_SKIPPED_TOPIC = "0x" + keccak(b"ScoreSkipped(uint256,address,uint256,bytes)").hex()
 _ATT_TUPLE = "(" + ",".join(t for _, t in ATTESTATION_FIELDS) + ")"
 _ENTRY_TUPLE = "(" + ",".join(t for _, t in ENTRY_FIELDS) + ")"
@@ -64,14 +67,18 @@ def _event(log: Any, **args: Any) -> SimpleNamespace:
                            blockHash=_hex(block_hash).lower() if block_hash else None)
 
 
+def unpack_record(record: int) -> dict[str, int]:
+    """The fields of a ScoreRecorded `record` word (RECORD_LAYOUT)."""
+    return {name: (int(record) >> low) & ((1 << width) - 1) for name, low, width in RECORD_LAYOUT}
+
+
 def _decode_recorded(log: Any) -> SimpleNamespace:
     data = _bytes(log["data"])
-    w = [data[i:i + 32] for i in range(0, 8 * 32, 32)]
-    n = [int.from_bytes(x, "big") for x in w]
+    if len(data) != 3 * 32:
+        raise ValueError(f"ScoreRecorded data: {len(data)} bytes, expected 96")
     return _event(log, borrower=_topic_address(log["topics"][1]),
-                  modelId=_bytes(log["topics"][2]), featuresHash=w[0], pdBps=n[1], score=n[2],
-                  reasonCodes=n[3], issuedAt=n[4], validUntil=n[5], nonce=n[6],
-                  extensionHash=w[7])
+                  modelId=_bytes(log["topics"][2]), featuresHash=data[:32],
+                  **unpack_record(int.from_bytes(data[32:64], "big")), extensionHash=data[64:])
 
 
 def encode_submit(atts: list[ScoreAttestation], sigs: list[list[bytes]]) -> bytes:

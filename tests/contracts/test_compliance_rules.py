@@ -3,7 +3,7 @@
 import brownie
 from brownie import accounts, chain
 
-from scripts.scorechain_testkit import DEFAULT_RULES, DAY, FR, GB, US, enrol, err, role_err, rules_tuple
+from scripts.scorechain_testkit import DEFAULT_RULES, DAY, FR, GB, US, enrol, err, recorded, role_err, rules_tuple
 
 NO_HISTORY = (0, 0, 0, False)  # activeLoans, lastDefaultAt, minScoreNonce, delinquent
 
@@ -60,7 +60,7 @@ def test_check_passes_and_returns_score(ready, compliance, oracle, borrower):
     tx = oracle.fresh_score(borrower, borrower, score=650, pd_bps=100)
     ok, reason, score = compliance.check(borrower, 10_000 * 10**6, 1_000, 30 * DAY, NO_HISTORY)
     assert (ok, reason) == (True, 0)
-    assert score["score"] == 650 and score["issuedAt"] == tx.events["ScoreRecorded"]["issuedAt"]
+    assert score["score"] == 650 and score["issuedAt"] == recorded(tx.events["ScoreRecorded"])["issuedAt"]
 
 
 def test_band_edges(ready, compliance, oracle, borrower):

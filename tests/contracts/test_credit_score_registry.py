@@ -7,6 +7,7 @@ from eth_abi import decode
 from eth_utils import keccak
 
 from scripts.scorechain_testkit import (
+    recorded,
     MODEL_ID,
     MODEL_ID_2,
     OUTSIDER,
@@ -141,14 +142,16 @@ def test_set_threshold_emits_and_bounds(scores, admin):
 
 
 @pytest.mark.ganache
-def test_quorum_submit_records_score_and_emits_every_field(scores, oracle, approved_model, borrower, accounts):
+def test_quorum_submit_records_score_and_emits_every_field(scores, models, oracle, approved_model, borrower,
+                                                           accounts):
     att = oracle.attestation(borrower, pd_bps=432, score=701, issued_at=now(),
                              reason_codes=pack_reason_codes(7, 3, 0, 1))
     tx = oracle.submit(att, sender=accounts[9])  # anyone relays
-    ev = tx.events["ScoreRecorded"]
+    ev = recorded(tx.events["ScoreRecorded"])
     for name in ("borrower", "modelId", "featuresHash", "pdBps", "score", "reasonCodes", "issuedAt",
-                 "validUntil", "nonce"):
+                 "validUntil", "nonce", "extensionHash"):
         assert str(ev[name]).lower() == str(att[name]).lower(), name
+    assert ev["modelIndex"] == models.getModel(MODEL_ID)["index"] != 0
     rec = scores.latestScore(borrower)
     assert rec["modelId"] == MODEL_ID
     assert [rec[k] for k in ("pdBps", "score", "reasonCodes", "issuedAt", "validUntil", "nonce", "nextNonce")] == [
@@ -186,7 +189,7 @@ def test_signatures_beyond_the_threshold_are_ignored_even_bad_ones(scores, oracl
     with brownie.reverts(f"CreditScoreUnknownSigner: {OUTSIDER.address.lower()}"):
         scores.submit(as_tuple(att), [outsider] + good, {"from": borrower})
     tx = scores.submit(as_tuple(att), good + [good[0], b"\x01" * 65, outsider], {"from": borrower})
-    assert tx.events["ScoreRecorded"]["nonce"] == att["nonce"]
+    assert recorded(tx.events["ScoreRecorded"])["nonce"] == att["nonce"]
 
 
 def test_fewer_than_threshold_signatures_reverts(scores, oracle, approved_model, borrower):

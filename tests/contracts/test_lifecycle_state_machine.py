@@ -51,6 +51,7 @@ from eth_utils import keccak
 from hypothesis import HealthCheck
 
 from scripts.scorechain_testkit import (
+    recorded,
     DAY,
     DEFAULT_RULES,
     GB,
@@ -440,7 +441,7 @@ class LendingMachine:
                      err("CreditScoreNoOpenRequest", b))
             _did("score without a request refused")
             return
-        ev = self.oracle.submit(att, self.relayer).events["ScoreRecorded"]
+        ev = recorded(self.oracle.submit(att, self.relayer).events["ScoreRecorded"])
         self.score[b] = (self.current_model, pd, score, ev["issuedAt"], ev["validUntil"], ev["nonce"])
         self.open[b] = False
         _did("score")
@@ -764,13 +765,13 @@ class LendingMachine:
         # Entries of borrowers with no open request are skipped (CreditScoreNoOpenRequest), the
         # others recorded.
         expected = [b for b in who if self.open[b]]
-        recorded = tx.events["ScoreRecorded"] if expected else []
-        assert [ev["borrower"] for ev in recorded] == expected
+        records = tx.events["ScoreRecorded"] if expected else []
+        assert [ev["borrower"] for ev in records] == expected
         skipped = tx.events["ScoreSkipped"] if len(expected) < len(who) else []
         assert [ev["borrower"] for ev in skipped] == [b for b in who if not self.open[b]]
         for ev in skipped:
             assert bytes(ev["reason"])[:4] == _NO_OPEN_REQUEST
-        for ev in recorded:
+        for ev in map(recorded, records):
             b = ev["borrower"]
             self.score[b] = (self.current_model, pd, score, ev["issuedAt"], ev["validUntil"], ev["nonce"])
             self.open[b] = False

@@ -7,6 +7,7 @@ import pytest
 from brownie import LoanManager, accounts, chain
 
 from scripts.scorechain_testkit import (
+    recorded,
     DAY,
     DEFAULT_RULES,
     MODEL_ID,
@@ -108,7 +109,7 @@ def test_approve_records_score_snapshot_and_emits(requested, loans, oracle, borr
     tx = loans.approve(requested, {"from": borrower})
     assert tx.return_value is True
     ev = tx.events["LoanApproved"]
-    issued = tx_score.events["ScoreRecorded"]["issuedAt"]
+    issued = recorded(tx_score.events["ScoreRecorded"])["issuedAt"]
     assert (ev["loanId"], ev["borrower"], ev["pdBps"], ev["score"], ev["scoreIssuedAt"], ev["ruleVersion"]) == (
         requested, borrower, 321, 777, issued, compliance.version())
     assert ev["modelId"] == MODEL_ID

@@ -9,6 +9,7 @@ from eth_abi import decode, encode
 from eth_utils import keccak
 
 from scripts.scorechain_testkit import (
+    recorded,
     MODEL_ID,
     OUTSIDER,
     REGISTERED_ORACLES,
@@ -133,8 +134,7 @@ def test_a_report_records_every_entry_with_k_signatures_once(scores, oracle, adm
     entries = entries_for(oracle, [borrower, borrower2], now())
     tx = oracle.submit_report(entries, admin)
     assert tx.return_value == 2
-    recorded = tx.events["ScoreRecorded"]
-    assert [(r["borrower"], r["pdBps"], r["score"]) for r in recorded] == [
+    assert [(r["borrower"], r["pdBps"], r["score"]) for r in map(recorded, tx.events["ScoreRecorded"])] == [
         (borrower, 100, 700), (borrower2, 101, 701)]
     ev = tx.events["ScoreReportSubmitted"]
     assert (ev["entries"], ev["recorded"]) == (2, 2)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from oracle import keys, typed_data
 from oracle.typed_data import ScoreAttestation
+from scripts.scorechain_testkit import recorded
 
 MODEL_ID = bytes.fromhex("aa" * 32)
 
@@ -72,7 +73,7 @@ def test_python_signatures_are_accepted_on_chain(registry, signers):
     with brownie.reverts():  # one signature is below the threshold
         registry.submit(att.as_tuple(), sigs[:1], {"from": accounts[0]})
     tx = registry.submit(att.as_tuple(), sigs, {"from": accounts[0]})
-    ev = tx.events["ScoreRecorded"]
+    ev = recorded(tx.events["ScoreRecorded"])
     assert ev["borrower"] == att.borrower and ev["pdBps"] == 250 and ev["nonce"] == att.nonce
 
 

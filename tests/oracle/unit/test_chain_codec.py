@@ -62,15 +62,16 @@ def test_topics_match_the_abi():
 
 def test_recorded_log_decodes_every_field():
     a = att(7)
+    # the record word as CreditScoreRegistry._pack builds it (nonce twice: the request is closed)
+    record = (a.pdBps | a.score << 16 | a.reasonCodes << 32 | a.issuedAt << 64
+              | a.validUntil << 104 | a.nonce << 144 | a.nonce << 184 | 3 << 224)
     log = {"topics": [bytes.fromhex(SCORE_RECORDED_TOPIC[2:]),
                       bytes(12) + bytes.fromhex(a.borrower[2:]), a.modelId],
-           "data": encode(["bytes32", "uint16", "uint16", "uint32", "uint64", "uint64",
-                           "uint256", "bytes32"], [a.featuresHash, a.pdBps, a.score, a.reasonCodes,
-                                                   a.issuedAt, a.validUntil, a.nonce,
-                                                   a.extensionHash]),
+           "data": encode(["bytes32", "uint256", "bytes32"], [a.featuresHash, record, a.extensionHash]),
            "blockNumber": 5, "logIndex": 2, "transactionHash": b"\x01" * 32}
     e = _decode_recorded(log)
     assert (e.args.borrower, e.args.modelId, e.args.featuresHash, e.args.pdBps, e.args.score,
             e.args.reasonCodes, e.args.issuedAt, e.args.validUntil, e.args.nonce,
             e.args.extensionHash) == a.entry_tuple()
+    assert e.args.modelIndex == 3
     assert (e.blockNumber, e.logIndex) == (5, 2)
