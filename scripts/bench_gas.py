@@ -355,7 +355,7 @@ def main():
               "addresses in this benchmark (the block times in calldata move a figure by a few gas). "
               "What the remaining gap is made of (3-of-5 update): 21,000 intrinsic, ~7,700 calldata "
               "(a 900-byte call), 9,000 for three ecrecovers, ~5,800 for the ModelRegistry call (cold "
-              "account and slot), ~5,000 for the record slot, ~1,100 for the event, 2,100 for the "
+              "account and slot), ~5,000 for the record slot, ~2,300 for the event (three topics, three words), 2,100 for the "
               "config digest, 2,600 for the signer code. Tried and measured, not built: recording "
               "without the ModelRegistry call (the model's index taken on trust, a patch of these "
               "contracts run through this benchmark): 5,802 less for one signer, 5,789 for 3-of-5, "
