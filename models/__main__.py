@@ -56,17 +56,9 @@ def cmd_compare(a):
 def cmd_ablation(a):
     from .train import REPORTS
     ds, sp = _ds(a.dataset)
-    if a.study == "domain":
-        from .domain_study import run as run_domain
-        out = run_domain(ds, sp, REPORTS)
-        for name, r in out["arms"].items():
-            d = r["delta_auc_vs_untuned_hgb"]
-            print(f"{name}: CV AUC {r['auc_mean']:.4f}, vs untuned HGB {d['mean']:+.4f} ± "
-                  f"{d['se']:.4f}")
-        return
-    if a.study == "blend":
-        from .blend_study import run as run_blend
-        out = run_blend(ds, sp, REPORTS)
+    if a.study in ("domain", "blend"):  # studies paired against untuned HGB
+        from . import blend_study, domain_study
+        out = {"domain": domain_study, "blend": blend_study}[a.study].run(ds, sp, REPORTS)
         for name, r in out["arms"].items():
             d = r["delta_auc_vs_untuned_hgb"]
             print(f"{name}: CV AUC {r['auc_mean']:.4f}, vs untuned HGB {d['mean']:+.4f} ± "

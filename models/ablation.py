@@ -53,6 +53,12 @@ STUDIES = {
 }
 
 
+def save(reports, stem: str, out: dict, markdown: str) -> None:
+    """A study's record and its table: reports/<stem>.json and reports/<stem>.md."""
+    (reports / f"{stem}.json").write_text(json.dumps(out, indent=1) + "\n")
+    (reports / f"{stem}.md").write_text(markdown)
+
+
 def run(ds, sp, reports, study: str = "dbn", seed: int = 0) -> dict:
     spec = STUDIES[study]
     ytr = ds.y[sp.train_idx]
@@ -67,8 +73,6 @@ def run(ds, sp, reports, study: str = "dbn", seed: int = 0) -> dict:
         pairs.append({"arm": a, "minus": b, "mean": mean, "se": se, "folds_won": won})
     out = {"study": study, "dataset": ds.name, "folds": len(sp.folds), "resampler": "none",
            "arms": rows, "pairs": pairs}
-    stem = f"{study}_ablation_{ds.name}"
-    (reports / f"{stem}.json").write_text(json.dumps(out, indent=1) + "\n")
     lines = [f"# {study} ablation: {ds.name}", "",
              f"{len(sp.folds)}-fold CV on the shared folds, no resampling; {spec['about']}. "
              f"`python -m models ablation {study} {ds.name}`.", "",
@@ -78,5 +82,5 @@ def run(ds, sp, reports, study: str = "dbn", seed: int = 0) -> dict:
     lines += ["", "| difference (fold-paired AUC) | mean ± SE | folds won |", "|---|---|---|"]
     lines += [f"| {p['arm']} − {p['minus']} | {p['mean']:+.4f} ± {p['se']:.4f} | "
               f"{p['folds_won']}/{len(sp.folds)} |" for p in pairs]
-    (reports / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    save(reports, f"{study}_ablation_{ds.name}", out, "\n".join(lines) + "\n")
     return out

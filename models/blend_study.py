@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics as M
-from .cv import cv_oof
+from .ablation import save
+from .cv import cv_oof, untuned_hgb_oof
 from .selection_rule import paired
 
 FAMILIES = ("lgbm", "xgb", "hgb")
@@ -45,7 +46,7 @@ def run(ds, sp, reports: Path, seed: int = 0) -> dict:
         raise ValueError(f"{path}: a blend needs rows of two of {FAMILIES}, found {list(chosen)}")
     ytr = ds.y[sp.train_idx]
     folds = [va for _, va in sp.folds]
-    base = cv_oof(ds, sp, "hgb", {}, "none", seed, monotone=False, domain=False)["fold_auc"]
+    base = untuned_hgb_oof(ds, sp, seed)["fold_auc"]
     oof = {key: cv_oof(ds, sp, r["family"], r.get("params") or {}, "none", seed)["oof"]
            for key, r in chosen.items()}
     arms = {}
@@ -67,9 +68,7 @@ def run(ds, sp, reports: Path, seed: int = 0) -> dict:
            "members": {k: {"family": r["family"], "params": r.get("params") or {}}
                        for k, r in chosen.items()},
            "best_member": best, "arms": arms}
-    stem = f"blend_ablation_{ds.name}"
-    (reports / f"{stem}.json").write_text(json.dumps(out, indent=1) + "\n")
-    (reports / f"{stem}.md").write_text(markdown(out))
+    save(reports, f"blend_ablation_{ds.name}", out, markdown(out))
     return out
 
 

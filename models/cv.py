@@ -38,6 +38,12 @@ def cv_oof(ds: Dataset, splits: Splits, family: str, params: dict | None = None,
     return {"oof": oof, "fold_auc": fold_auc, "seconds": time.time() - t0}
 
 
+def untuned_hgb_oof(ds: Dataset, splits: Splits, seed: int = 0) -> dict:
+    """:func:`cv_oof` of the goals' baseline: untuned HGB without the schema's monotone directions
+    or derived features (the CV twin of families.untuned_hgb_pipeline)."""
+    return cv_oof(ds, splits, "hgb", {}, "none", seed, monotone=False, domain=False)
+
+
 def summarise(y: np.ndarray, res: dict) -> dict:
     m = ~np.isnan(res["oof"])
     p, yy = res["oof"][m], y[m]

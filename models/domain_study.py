@@ -14,12 +14,12 @@ schema declares none: see the report for why).
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from .cv import cv_oof, summarise
+from .ablation import save
+from .cv import cv_oof, summarise, untuned_hgb_oof
 from .derived import without
 from .families import build_pipeline
 from .gates import ice_violations_of
@@ -67,8 +67,7 @@ def _gates(ds, sp, schema) -> dict:
 def run(ds, sp, reports: Path, seed: int = 0, gates: bool = True) -> dict:
     raw = without(ds.schema)
     ytr, Xtr = ds.y[sp.train_idx], ds.X[sp.train_idx]
-    base = cv_oof(dataclasses.replace(ds, schema=raw), sp, "hgb", {}, "none", seed,
-                  monotone=False)
+    base = untuned_hgb_oof(ds, sp, seed)
     rows = ds.X[sp.holdout_idx[:ICE_ROWS]]
     arms = {}
     for set_name, feats in candidate_sets(ds).items():
@@ -90,9 +89,7 @@ def run(ds, sp, reports: Path, seed: int = 0, gates: bool = True) -> dict:
     out = {"study": "domain", "dataset": ds.name, "folds": len(sp.folds),
            "baseline": "untuned HGB on the raw features", "baseline_fold_auc": base["fold_auc"],
            "candidates": candidate_sets(ds)["every candidate"], "arms": arms}
-    stem = f"domain_ablation_{ds.name}"
-    (reports / f"{stem}.json").write_text(json.dumps(out, indent=1) + "\n")
-    (reports / f"{stem}.md").write_text(markdown(out))
+    save(reports, f"domain_ablation_{ds.name}", out, markdown(out))
     return out
 
 

@@ -94,7 +94,7 @@ def measure(bundle_dir, dataset: str, n_boot: int = N_BOOT, ds=None, sp=None,
 
     from threadpoolctl import threadpool_limits
 
-    from .cv import cv_oof
+    from .cv import cv_oof, untuned_hgb_oof
     from .data import load_dataset, make_splits
     from .families import untuned_hgb_pipeline
     from .calibration import apply_calibrator, fit_calibrator
@@ -110,7 +110,7 @@ def measure(bundle_dir, dataset: str, n_boot: int = N_BOOT, ds=None, sp=None,
     with threadpool_limits(1):
         mine = cv_oof(ds, sp, cfg["family"], cfg.get("params", {}), cfg.get("resampler", "none"),
                       seed=cfg.get("seed", 0))
-        base = cv_oof(ds, sp, "hgb", {}, "none", seed=0, monotone=False, domain=False)
+        base = untuned_hgb_oof(ds, sp)
         pipe = untuned_hgb_pipeline(ds.schema)
         pipe.fit(ds.X[sp.train_idx], ytr)
     folds = [va for _, va in sp.folds]

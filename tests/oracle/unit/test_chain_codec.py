@@ -75,3 +75,14 @@ def test_recorded_log_decodes_every_field():
             e.args.extensionHash) == a.entry_tuple()
     assert e.args.modelIndex == 3
     assert (e.blockNumber, e.logIndex) == (5, 2)
+
+
+def test_a_recorded_log_of_another_layout_is_refused():
+    """A ScoreRecorded log whose data is not the three words of today's event (say, the eight of
+    the old layout under a wrong topic filter) is an error, not fields read at the wrong offsets."""
+    a = att(7)
+    log = {"topics": [bytes.fromhex(SCORE_RECORDED_TOPIC[2:]),
+                      bytes(12) + bytes.fromhex(a.borrower[2:]), a.modelId],
+           "data": bytes(8 * 32), "blockNumber": 5, "logIndex": 2, "transactionHash": b"\x01" * 32}
+    with pytest.raises(ValueError, match="expected 96"):
+        _decode_recorded(log)
