@@ -644,7 +644,7 @@ def main(argv=None):
                                             "explain.")
     p.add_argument("--version", action="version", version=f"models {package_version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("train", help="compare eight families x 3 resamplers on the shared folds, "
+    s = sub.add_parser("train", help="compare every family x 3 resamplers on the shared folds, "
                                      "Optuna-tune, select, calibrate, export and report; a "
                                      "registered data set or --csv FILE --schema FILE")
     s.add_argument("dataset", nargs="?", choices=DATASETS)
@@ -676,7 +676,7 @@ def main(argv=None):
                    help="drop rows that violate the schema (counted in the card) instead of "
                         "stopping at the first column with bad rows")
     g.add_argument("--budget", choices=("full", "ci"), default="full",
-                   help="full: 7 families x 3 resamplers, 5 folds, 10 trials; ci: logreg and "
+                   help="full: every family x 3 resamplers, 5 folds, 10 trials; ci: logreg and "
                         "hgb, no resampling, 3 folds, 2 trials (tests); flags below override")
     g.add_argument("--families", default=None, help="families to compare (comma list)")
     g.add_argument("--resamplers", default=None, help="resamplers to compare (comma list)")

@@ -22,7 +22,7 @@ from .ablation import save
 from .cv import cv_oof, untuned_hgb_oof
 from .selection_rule import paired
 
-FAMILIES = ("lgbm", "xgb", "hgb")
+FAMILIES = ("lgbm", "xgb", "catboost", "hgb")
 
 
 def members(comparison: dict) -> dict[str, dict]:

@@ -17,7 +17,8 @@ stamped inside the file; it is recorded in the model card and ``reference.json``
 covers this hash (:mod:`models.manifest`).
 
 Custom converters registered here: LightGBM's ``LGBMClassifier`` (onnxmltools' converter fed
-float32-exact thresholds, :mod:`models.lgbm_onnx`) and XGBoost's ``XGBClassifier`` (onnxmltools'),
+float32-exact thresholds, :mod:`models.lgbm_onnx`), XGBoost's ``XGBClassifier`` (onnxmltools'),
+CatBoost's ``CatBoostClassifier`` (its own tree ensemble, :mod:`models.catboost_onnx`),
 :class:`models.preprocess.TabularPrep`, the A-Triplet embedding (:class:`models.triplet.ATripletEmbedding`:
 ``MatMul``/``Add``/``Relu``), a C-NAS cell network (:mod:`models.cnas_onnx`), and the fine-tuned DBN (:class:`models.dbn.PretrainedMLP`,
 an MLPClassifier once trained: skl2onnx's MLP converter); the scorecard's :class:`models.scorecard.WoEBinning` registers
@@ -43,7 +44,7 @@ from . import scorecard  # noqa: F401  (registers the WoEBinning converter)
 from .cnas import CellNetClassifier
 from .cnas_onnx import convert_cell_net
 from .dbn import PretrainedMLP
-from . import derived, lgbm_onnx
+from . import catboost_onnx, derived, lgbm_onnx
 from .preprocess import TabularPrep
 from .triplet import ATripletEmbedding
 
@@ -135,8 +136,24 @@ def _register_xgboost() -> None:
         convert_xgboost, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
 
 
+def _register_catboost() -> None:
+    """CatBoost's classifier: its own ONNX tree ensemble copied into the pipeline's graph
+    (:mod:`models.catboost_onnx`)."""
+    from catboost import CatBoostClassifier
+    from skl2onnx._supported_operators import sklearn_classifier_list
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+
+    if CatBoostClassifier not in sklearn_classifier_list:
+        sklearn_classifier_list.append(CatBoostClassifier)
+    update_registered_converter(
+        CatBoostClassifier, "CatBoostCatBoostClassifier",
+        calculate_linear_classifier_output_shapes, catboost_onnx.convert,
+        options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+
+
 _register_lightgbm()
 _register_xgboost()
+_register_catboost()
 # The fine-tuned DBN is an MLPClassifier once trained (models.dbn): skl2onnx's own MLP converter.
 update_registered_converter(PretrainedMLP, "ScorechainPretrainedMLP",
                             calculate_linear_classifier_output_shapes,

@@ -77,6 +77,17 @@ def main():
         if s.get("note"):
             notes.append(f"{d}: {s['note']}.")
     lines += [""] + notes if notes else []
+    challengers = [(d, c) for d, s in summ.items() for c in s.get("challengers", ())]
+    if challengers:
+        lines += ["", "## Challengers not served (holdout acceptance)", "",
+                  "Chosen by the selection rule, read once on the holdout, and refused there: "
+                  "each fails an acceptance goal the served model meets (models/README.md, "
+                  "\"Acceptance\").", "",
+                  "| data set | model id | configuration / calibration | goals | why |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {d} | `{c['model_id'][:16]}…` | {c['configuration']} / "
+                  f"{c['calibration']} | {goals_cell(c)} | {c['not_served'].replace('|', chr(92) + '|')} |"
+                  for d, c in challengers]
     for d in ("gmsc", "taiwan"):
         cmp = _load(f"comparison_{d}.json")
         if not cmp:

@@ -10,7 +10,12 @@
 4. fit on the training split, export to ONNX (parity-checked), evaluate on the frozen holdout,
    write the model card; for ``gmsc`` the bundle goes to ``models/default/``;
 5. update ``reports/models/summary.json`` (with the untuned HGB holdout baseline and the paired
-   goals of :mod:`models.goals`).
+   goals of :mod:`models.goals`);
+6. acceptance, champion against challenger: the holdout goals (non-inferiority, calibration) are
+   acceptance checks, read once per candidate. A new model that fails one the served model
+   (the summary's entry, its bundle still in place) meets is not served: the served bundle is
+   put back, and the challenger, its goals and why are recorded under ``challengers``. Nothing
+   else is tried on the holdout: selection stays on CV alone.
 
 :func:`train_dataset` runs the same steps on any encoded data set, its splits and a reports
 directory (``python -m models train --csv``, :mod:`models.owncsv`).
@@ -19,6 +24,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+from pathlib import Path
 
 from . import metrics as M
 from .cv import compare, comparison_markdown, constraints, cv_oof, optuna_search, summarise
@@ -29,7 +36,7 @@ from .goals import N_BOOT as GOALS_N_BOOT
 from .goals import measure as measure_goals
 from .selection_rule import choose as choose_by_one_se
 from .train import (DEFAULT_DIR, PARITY_TOL, REPORTS, ROOT, ExportRefused, GateFailure,
-                    train_and_export)
+                    ParityFailure, train_and_export)
 from .evaluate import write_json
 
 log = logging.getLogger(__name__)
@@ -105,6 +112,9 @@ def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
     (reports / f"comparison_{dataset}.md").write_text(comparison_markdown(ds, sp, results))
 
     _, choice = choose_by_one_se(results)
+    summ_path = reports / "summary.json"
+    summary = json.loads(summ_path.read_text()) if summ_path.exists() else {}
+    champion = _champion(summary.get(dataset), outdir, reports)
     kw = {"outdir": outdir, "ds": ds, "splits": sp, "reports": reports, "n_boot": n_boot}
     refused = []
     # Only a model that passes the fair-lending gates and the parity check may be served (issue
@@ -128,9 +138,7 @@ def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
                               for r in refused) + ")", [])
     base = holdout_baseline(ds, sp)
     e = run["evaluation"]
-    summ_path = reports / "summary.json"
-    summary = json.loads(summ_path.read_text()) if summ_path.exists() else {}
-    summary[dataset] = {
+    entry = {
         "model_id": run["card"]["model_id"], "family": cfg["family"],
         "resampler": cfg["resampler"], "calibration": cfg["calibration"],
         "auc": e["auc"], "auc_ci95": e["auc_ci95"], "brier": e["brier"], "ks": e["ks"],
@@ -142,8 +150,89 @@ def train_dataset(ds, sp, *, search_families=("hgb",), n_trials: int = 10,
         "brier_not_worse_than_untuned_hgb": bool(e["brier"] <= base["brier"]),
         "report_dir": _shown(reports / run["card"]["model_id"]),
     }
+    kept = _accept(champion, entry, cfg, outdir, reports)
+    if kept is None:
+        summary[dataset] = entry
+    else:
+        cfg, summary[dataset] = kept
+    if champion is not None:
+        shutil.rmtree(champion["backup"], ignore_errors=True)
     write_json(summ_path, summary)
     return cfg, summary[dataset]
+
+
+ACCEPTANCE = ("holdout_noninferiority", "calibration")
+
+
+def _champion(entry: dict | None, outdir, reports: Path) -> dict | None:
+    """The served model a challenger must not fall short of: the summary's entry, if its bundle
+    is still where it was served from. An export replaces ``outdir``, so a copy is kept beside
+    it until the acceptance step; a copy left by a run that stopped in between is put back
+    first."""
+    if not entry or "paired_goals" not in entry:
+        return None
+    from .manifest import bundle_id
+
+    def served_id(d: Path) -> str | None:
+        m = d / "manifest.json"
+        return bundle_id(m.read_bytes()) if m.is_file() else None
+
+    want = entry["paired_goals"].get("bundle_id")
+    where = Path(outdir) if outdir else reports / entry["model_id"]
+    backup = where.parent / f".{where.name}.champion"
+    if outdir and backup.is_dir() and served_id(backup) == want != served_id(where):
+        log.warning("putting back the served bundle %s: a run stopped before its acceptance "
+                    "step", want[:16])
+        shutil.rmtree(where, ignore_errors=True)
+        shutil.copytree(backup, where)
+    shutil.rmtree(backup, ignore_errors=True)
+    if served_id(where) != want or not (where / "train_config.json").is_file():
+        return None  # the summary's bundle is no longer there: nothing to put back
+    if outdir:
+        shutil.copytree(where, backup)
+    return {"entry": entry, "where": where, "backup": backup,
+            "cfg": json.loads((where / "train_config.json").read_text())}
+
+
+def mark_not_served(card_dir: Path, why: str, served: str) -> None:
+    """Say at the top of a challenger's model card that it is not served, and why."""
+    card = card_dir / "model_card.md"
+    if card.exists():
+        title, rest = card.read_text().split("\n", 1)
+        card.write_text(f"{title}\n\n> **Not served.** This model {why}; `{served[:16]}…` stays "
+                        "(reports/models/summary.json, `challengers`).\n" + rest)
+
+
+def _accept(champion: dict | None, entry: dict, cfg: dict, outdir,
+            reports: Path) -> tuple | None:
+    """None: the challenger is served. Otherwise (champion's cfg, its summary entry with the
+    challenger recorded), the champion's bundle put back where it was."""
+    if champion is None or champion["entry"]["model_id"] == entry["model_id"]:
+        return None
+    mine = entry["paired_goals"].get("goals", {})
+    theirs = champion["entry"]["paired_goals"].get("goals", {})
+    short = [g for g in ACCEPTANCE if g in mine and not mine[g]["met"]
+             and theirs.get(g, {}).get("met")]
+    if not short:
+        return None
+    g = entry["paired_goals"]
+    why = ("fails the holdout acceptance the served model meets: " + ", ".join(
+        f"{k} ({mine[k]['target']}; slope {g['calibration_slope']:.3f}, intercept "
+        f"{g['calibration_intercept']:+.3f})" if k == "calibration" else
+        f"{k} ({mine[k]['target']}; CI95 {g['holdout_delta_auc_ci95'][0]:+.4f})" for k in short))
+    log.warning("%s (%s) not served: %s; %s stays", entry["model_id"][:16],
+                cfg["selected_from"], why, champion["entry"]["model_id"][:16])
+    if outdir:
+        shutil.rmtree(champion["where"], ignore_errors=True)
+        shutil.copytree(champion["backup"], champion["where"])
+    mark_not_served(reports / entry["model_id"], why, champion["entry"]["model_id"])
+    kept = {k: v for k, v in champion["entry"].items() if k != "challengers"}
+    kept["challengers"] = [c for c in champion["entry"].get("challengers", [])
+                           if c["model_id"] != entry["model_id"]] + [{
+        **{k: entry[k] for k in ("model_id", "family", "resampler", "calibration", "auc",
+                                 "cv_auc_mean", "paired_goals", "report_dir")},
+        "configuration": cfg["selected_from"], "not_served": why}]
+    return champion["cfg"], kept
 
 
 def serving_order(results: dict, choice: dict) -> list[str]:
@@ -180,8 +269,9 @@ def _export(cfg: dict, kw: dict) -> dict:
         return train_and_export(cfg, cv=cfg["cv"], **kw)
     except RuntimeError as e:
         # isotonic can fail the ONNX parity check, or the reason-stability gate (its steps make
-        # the top reason flip): the best calibration that passes is then sigmoid
-        if cfg["calibration"] != "isotonic" or not isinstance(e, ExportRefused):
+        # the top reason flip): the best calibration that passes is then sigmoid (a file too
+        # large stays too large)
+        if cfg["calibration"] != "isotonic" or not isinstance(e, (GateFailure, ParityFailure)):
             raise
         log.warning("isotonic export failed (%s); falling back to sigmoid", e)
         cfg["calibration"] = "sigmoid"

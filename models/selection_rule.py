@@ -16,7 +16,8 @@ from .families import MONOTONE_FAMILIES
 
 # Simplest first: a points scorecard, a linear model, boosted and bagged trees, then the neural
 # and kernel families whose reasons can only be read through a surrogate.
-SIMPLICITY = ("scorecard", "logreg", "hgb", "lgbm", "xgb", "rf", "mlp", "svm", "dbn", "atriplet")
+SIMPLICITY = ("scorecard", "logreg", "hgb", "lgbm", "xgb", "catboost", "rf", "mlp", "svm", "dbn",
+              "atriplet")
 RULE = ("one-standard-error rule on fold-paired CV AUC against the best mean; among the "
         "configurations within one SE: monotone families first, then the simpler family "
         f"({' < '.join(SIMPLICITY)}), no resampling, default parameters, higher mean AUC")

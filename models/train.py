@@ -41,6 +41,11 @@ class GateFailure(ExportRefused):
 class ParityFailure(ExportRefused):
     """The ONNX file does not reproduce the fitted model's PDs within ``PARITY_TOL``."""
 
+
+class TooLarge(ExportRefused):
+    """The ONNX file is over ``MAX_ONNX_BYTES``: what a bundle may weigh in the repository, on
+    IPFS and in every oracle's memory. Selection records it and moves on, as for a gate."""
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports" / "models"
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
@@ -555,7 +560,8 @@ def train_and_export(cfg: dict, outdir: Path | None = None, n_boot: int = 1000,
             why = f"ONNX parity {export['parity_max_abs_diff']:.2e} > {PARITY_TOL}"
             raise ParityFailure(why, [why])
         if export["size_bytes"] > MAX_ONNX_BYTES:
-            raise RuntimeError(f"ONNX file {export['size_bytes']} bytes > {MAX_ONNX_BYTES}")
+            why = f"ONNX file {export['size_bytes']:,} bytes > {MAX_ONNX_BYTES:,}"
+            raise TooLarge(why, [why])
     except BaseException:
         shutil.rmtree(tmpdir, ignore_errors=True)
         raise

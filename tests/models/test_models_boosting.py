@@ -1,7 +1,7 @@
-"""The gradient-boosting families beside HistGradientBoosting (issue 13): LightGBM and XGBoost,
-trained under the schema's monotone directions through their own `monotone_constraints`,
-exported to ONNX through onnxmltools' converters with the usual parity check, and held to the
-same fair-lending gates."""
+"""The gradient-boosting families beside HistGradientBoosting (issue 13): LightGBM, XGBoost and
+CatBoost, trained under the schema's monotone directions through their own
+`monotone_constraints`, exported to ONNX (onnxmltools' converters, CatBoost's own tree ensemble)
+with the usual parity check, and held to the same fair-lending gates."""
 import numpy as np
 import pytest
 
@@ -10,7 +10,7 @@ from models.derived import extended_schema
 from models.families import build_pipeline, monotonic_cst
 from models.gates import ice_violations_of
 
-BOOSTERS = ["lgbm", "xgb"]
+BOOSTERS = ["lgbm", "xgb", "catboost"]
 
 
 @pytest.mark.parametrize("family", BOOSTERS)
@@ -19,8 +19,10 @@ def test_the_booster_takes_the_schemas_directions_and_only_then_keeps_them(gmsc,
     tr, rows = sp.train_idx[:8000], ds.X[sp.holdout_idx[:200]]
     pipe = build_pipeline(family, ds.schema, {}, "none", seed=0)
     # the raw features' directions, then the derived ones' (GMSC's income per person, past dues)
-    assert list(pipe.steps[-1][1].get_params()["monotone_constraints"]) == monotonic_cst(
-        extended_schema(ds.schema))
+    cst = pipe.steps[-1][1].get_params()["monotone_constraints"]
+    if isinstance(cst, str):  # CatBoost's form, "(1,0,-1)"
+        cst = [int(c) for c in cst.strip("()").split(",")]
+    assert list(cst) == monotonic_cst(extended_schema(ds.schema))
     pipe.fit(ds.X[tr], ds.y[tr])
     constrained = ice_violations_of(lambda Z: pipe.predict_proba(Z)[:, 1], ds.schema, rows)
     free = build_pipeline(family, ds.schema, {}, "none", seed=0, monotone=False)
@@ -40,6 +42,16 @@ def test_a_booster_bundle_exports_with_parity_and_passes_the_gates(gmsc, tmp_pat
     b = S.load_bundle(tmp_path / "bundle")
     X = ds.X[sp.holdout_idx[:50]]
     assert np.abs(S.predict_pd(b, X) - model.predict_proba(X)[:, 1]).max() < 1e-5
+
+
+def test_catboost_trains_without_writing_into_the_working_directory(gmsc, tmp_path, monkeypatch):
+    """CatBoost writes catboost_info/ into the current directory unless told not to: a training
+    run from a checkout would leave its tree dirty."""
+    ds, sp = gmsc
+    monkeypatch.chdir(tmp_path)
+    build_pipeline("catboost", ds.schema, {"iterations": 20}, "none").fit(
+        ds.X[sp.train_idx[:3000]], ds.y[sp.train_idx[:3000]])
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_lightgbm_threshold_between_adjacent_float32_values_routes_as_lightgbm_does():
