@@ -55,6 +55,11 @@ def goals_cell(s: dict) -> str:
             f"({met['calibration']})")
 
 
+def table_cell(text: str) -> str:
+    """Text inside a markdown table cell (a '|' in it would end the cell)."""
+    return text.replace("|", "\\|")
+
+
 def main():
     summ = _load("summary.json") or {}
     lines = ["# Model reports", "",
@@ -86,7 +91,7 @@ def main():
                   "| data set | model id | configuration / calibration | goals | why |",
                   "|---|---|---|---|---|"]
         lines += [f"| {d} | `{c['model_id'][:16]}…` | {c['configuration']} / "
-                  f"{c['calibration']} | {goals_cell(c)} | {c['not_served'].replace('|', chr(92) + '|')} |"
+                  f"{c['calibration']} | {goals_cell(c)} | {table_cell(c['not_served'])} |"
                   for d, c in challengers]
     for d in ("gmsc", "taiwan"):
         cmp = _load(f"comparison_{d}.json")

@@ -194,13 +194,21 @@ def _champion(entry: dict | None, outdir, reports: Path) -> dict | None:
             "cfg": json.loads((where / "train_config.json").read_text())}
 
 
+NOT_SERVED = "> **Not served.**"
+
+
 def mark_not_served(card_dir: Path, why: str, served: str) -> None:
-    """Say at the top of a challenger's model card that it is not served, and why."""
-    card = card_dir / "model_card.md"
-    if card.exists():
+    """Say in a challenger's model card (its text at the top, its JSON as ``not_served``) that it
+    is not served, and why. Marking a card twice changes nothing."""
+    card, data = card_dir / "model_card.md", card_dir / "model_card.json"
+    if card.exists() and NOT_SERVED not in card.read_text():
         title, rest = card.read_text().split("\n", 1)
-        card.write_text(f"{title}\n\n> **Not served.** This model {why}; `{served[:16]}…` stays "
+        card.write_text(f"{title}\n\n{NOT_SERVED} This model {why}; `{served[:16]}…` stays "
                         "(reports/models/summary.json, `challengers`).\n" + rest)
+    if data.exists():
+        doc = json.loads(data.read_text())
+        doc["not_served"] = {"why": why, "served_model_id": served}
+        write_json(data, doc)
 
 
 def _accept(champion: dict | None, entry: dict, cfg: dict, outdir,

@@ -54,6 +54,37 @@ def test_catboost_trains_without_writing_into_the_working_directory(gmsc, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_input_exactly_on_a_catboost_border_goes_where_catboost_sends_it():
+    """An applicant can choose a value exactly at a split (an income of exactly the border):
+    CatBoost sends x > border right, and the ONNX graph must route it, and the float32 values
+    either side of it, the same way (it writes BRANCH_GT on float32 borders)."""
+    import onnxruntime as ort
+    from catboost import CatBoostClassifier
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    import models.onnx_export  # noqa: F401  (registers the converter)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 4)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=4000) > 0.8).astype(int)
+    cb = CatBoostClassifier(iterations=60, depth=4, thread_count=1, random_seed=0,
+                            allow_writing_files=False, verbose=0).fit(X, y)
+    rows = []
+    for j, borders in cb.get_borders().items():
+        for b in np.asarray(borders, dtype=np.float32):
+            for v in (np.nextafter(b, np.float32(-np.inf)), b, np.nextafter(b, np.float32(np.inf))):
+                r = X[len(rows) % len(X)].copy()
+                r[j] = v
+                rows.append(r)
+    Z = np.asarray(rows, dtype=np.float32)
+    assert len(Z) > 300
+    onx = convert_sklearn(cb, initial_types=[("features", FloatTensorType([None, 4]))],
+                          target_opset={"": 17, "ai.onnx.ml": 3}, options={"zipmap": False})
+    sess = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    pd_onnx = sess.run(None, {"features": Z})[1][:, 1]
+    assert np.abs(pd_onnx - cb.predict_proba(Z)[:, 1]).max() < 1e-6
+
+
 def test_a_lightgbm_threshold_between_adjacent_float32_values_routes_as_lightgbm_does():
     """LightGBM splits between two adjacent float32 values at their double midpoint; rounded to
     the nearest float32 (onnxmltools' own converter) that is the upper value, which then goes

@@ -205,6 +205,7 @@ def test_a_challenger_failing_holdout_acceptance_the_champion_meets_is_not_serve
         (outdir / "model.onnx").write_bytes(b"challenger")
         (tmp_path / "challenger").mkdir()
         (tmp_path / "challenger" / "model_card.md").write_text("# Model card: x\n\nbody\n")
+        (tmp_path / "challenger" / "model_card.json").write_text('{"model_id": "challenger"}')
         (outdir / "manifest.json").write_bytes(b'{"challenger": 1}\n')
         return {"card": {"model_id": "challenger"}, "evaluation": {k: 0.5 for k in (
             "auc", "auc_ci95", "brier", "ks", "h_measure", "ece")}, "export": {}}
@@ -228,6 +229,12 @@ def test_a_challenger_failing_holdout_acceptance_the_champion_meets_is_not_serve
     card = (tmp_path / "challenger" / "model_card.md").read_text().splitlines()
     assert card[0] == "# Model card: x" and card[2].startswith("> **Not served.** This model fails")
     assert card[-1] == "body"
+    doc = json.loads((tmp_path / "challenger" / "model_card.json").read_text())
+    assert doc["model_id"] == "challenger" and doc["not_served"] == {
+        "why": c["not_served"], "served_model_id": "champion"}
+    before = (tmp_path / "challenger" / "model_card.md").read_text()
+    select.mark_not_served(tmp_path / "challenger", c["not_served"], "champion")
+    assert (tmp_path / "challenger" / "model_card.md").read_text() == before  # marked once
 
 
 def test_a_run_stopped_between_export_and_acceptance_has_the_served_bundle_put_back(
